@@ -1,0 +1,1 @@
+"""The `chefchatz` operations tool: offline plan, backups, restore drills, TLS checks, rollback, sign-off."""
