@@ -1,10 +1,59 @@
-"""`chefchatz plan`: placeholder registration until the offline plan lands (same session)."""
+"""`chefchatz plan`: the offline preview of one or all stacks, with the policy gate."""
 
 from __future__ import annotations
 
+import json
+import time
+from enum import Enum
+from pathlib import Path
+
 import typer
+
+from ops import plan as planlib
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+def plan(
+    stack: str = typer.Option(..., "--stack", "-s", help="dev, staging, prod or all"),
+    output_format: Format = typer.Option(Format.text, "--format", "-f", help="text, json or markdown"),
+    project_dir: Path = typer.Option(Path("."), "--project-dir", help="Directory holding Pulumi.yaml"),
+    policies: bool = typer.Option(True, "--policies/--no-policies", help="Evaluate the policy pack"),
+) -> None:
+    """Show what `pulumi preview` would create for a stack, offline, and run the policy pack on it.
+
+    Runs the real Pulumi program under Pulumi's mocks with the stack's real configuration
+    (secrets replaced by marked placeholders): no Pulumi CLI, no cloud credentials.
+
+    Example: chefchatz plan --stack prod --format json
+
+    Exit codes: 0 no mandatory violation, 1 a mandatory policy violation, 2 invalid configuration.
+    """
+    directory = project_dir.resolve()
+    try:
+        stacks = planlib.resolve_stacks(directory, stack)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(planlib.EXIT_CONFIG) from None
+    started = time.monotonic()
+    plans = planlib.run_plan(directory, stacks, evaluate_policies=policies)
+    elapsed = time.monotonic() - started
+    code = planlib.exit_code(plans)
+    if output_format is Format.json:
+        typer.echo(json.dumps(planlib.to_json(plans), indent=2))
+    elif output_format is Format.markdown:
+        from ops.markdown import to_markdown
+
+        typer.echo(to_markdown(plans))
+    else:
+        typer.echo(planlib.to_text(plans))
+        typer.echo(f"Planned {len(plans)} stack(s) in {elapsed:.1f}s; exit {code}.")
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    """Register the plan command (filled in by the foundation work)."""
-    del app
+    app.command("plan")(plan)

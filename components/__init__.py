@@ -1,0 +1,1 @@
+"""ComponentResources of the ChefChatz deployment pipeline, one file each, and the stack settings."""

@@ -1,0 +1,148 @@
+"""Environment: one stack's whole component tree, built from its settings."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.naming import NamingContext
+from components.repository import Repository, RepositoryArgs
+from components.settings import Secrets, Settings, format_duration
+from components.web_app import EnvVar, WebApp, WebAppArgs, variable_targets
+
+# The six variables the spec requires for every deployment, and whether each is a secret.
+# The Supabase anon key is public by design (shipped in the browser bundle, protected by row level
+# security), so it is not `sensitive` on Vercel even though its value is kept as a Pulumi secret.
+REQUIRED_VARIABLES = (
+    "NEXT_PUBLIC_SUPABASE_URL",
+    "NEXT_PUBLIC_SUPABASE_ANON_KEY",
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+)
+
+
+def deployment_variables(settings: Settings, secrets: Secrets) -> tuple[EnvVar, ...]:
+    """Every Vercel variable of the stack: the spec's six plus the feature flags."""
+    prod = settings.environment.is_production
+    features = settings.environment.features
+
+    def public(key: str, value: pulumi.Input[str], comment: str) -> EnvVar:
+        return EnvVar(key, value, sensitive=False, targets=variable_targets(prod, False), comment=comment)
+
+    def secret(key: str, value: pulumi.Input[str], comment: str) -> EnvVar:
+        return EnvVar(key, value, sensitive=True, targets=variable_targets(prod, True), comment=comment)
+
+    return (
+        public("NEXT_PUBLIC_SUPABASE_URL", settings.platform.supabase_url, "Supabase API origin"),
+        public("NEXT_PUBLIC_SUPABASE_ANON_KEY", secrets.supabase_anon_key, "Supabase anon key (public, RLS)"),
+        secret("OPENAI_API_KEY", secrets.openai_api_key, "OpenAI API key"),
+        secret("ANTHROPIC_API_KEY", secrets.anthropic_api_key, "Anthropic API key"),
+        secret("DATABASE_URL", secrets.database_url, "Postgres connection string"),
+        secret("REDIS_URL", secrets.redis_url, "Redis connection string"),
+        public("NEXT_PUBLIC_APP_ENV", settings.environment.kind, "environment kind"),
+        public("NEXT_PUBLIC_FEATURE_DEBUG", _flag(features.debug), "features.debug"),
+        public("NEXT_PUBLIC_FEATURE_ANALYTICS", _flag(features.analytics), "features.analytics"),
+        public("NEXT_PUBLIC_AI_LIMITS", features.ai_limits, "features.aiLimits"),
+    )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def pipeline_variables(settings: Settings) -> dict[str, str]:
+    """Non-secret values the app's deploy pipeline reads from its GitHub environment."""
+    rollback, health = settings.rollback, settings.health
+    return {
+        "STACK": settings.stack,
+        "APP_URL": f"https://{settings.environment.domain}",
+        "VERCEL_ORG_ID": settings.platform.vercel_team_id,
+        "HEALTH_CHECK_PATH": health.path,
+        "HEALTH_CHECK_INTERVAL": format_duration(health.interval_s),
+        "HEALTH_CHECK_TIMEOUT": format_duration(health.timeout_s),
+        "ROLLBACK_CONSECUTIVE": str(health.unhealthy_threshold),
+        "ROLLBACK_ERROR_RATE": f"{rollback.error_rate_percent:g}%",
+        "ROLLBACK_RESPONSE_TIME": f"{rollback.response_time_ms:g}ms",
+        "ROLLBACK_FAILED_TRANSACTIONS": f"{rollback.failed_transactions_percent:g}%",
+        "ROLLBACK_AUTOMATIC": _flag(rollback.automatic),
+    }
+
+
+def deploy_refs(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(branches, tags) allowed to deploy: production only from main and release tags."""
+    kind = settings.environment.kind
+    if kind == "production":
+        return ("main",), ("v*",)
+    if kind == "staging":
+        return ("main",), ()
+    return (), ()
+
+
+def approval_teams(settings: Settings) -> tuple[str, ...]:
+    """Who approves a deployment: every release approver for production, the first for staging."""
+    kind = settings.environment.kind
+    if kind == "production":
+        return settings.release.approvals
+    if kind == "staging":
+        return settings.release.approvals[:1]
+    return ()
+
+
+class Environment(pulumi.ComponentResource):
+    """Vercel project, variables, domains, GitHub environments (and later backups and monitors)."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        secrets: Secrets,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("chefchatz:stack:Environment", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        naming = NamingContext(settings.project, settings.stack, settings.environment.kind)
+
+        self.web_app = WebApp(
+            f"{name}-web",
+            WebAppArgs(
+                naming=naming,
+                team_id=settings.platform.vercel_team_id,
+                domain=settings.environment.domain,
+                is_production=settings.environment.is_production,
+                node_version=settings.platform.node_version,
+                variables=deployment_variables(settings, secrets),
+            ),
+            opts=child,
+        )
+
+        branches, tags = deploy_refs(settings)
+        variables: dict[str, pulumi.Input[str]] = dict(pipeline_variables(settings))
+        variables["VERCEL_PROJECT_ID"] = self.web_app.project.id
+        self.repository = Repository(
+            f"{name}-github",
+            RepositoryArgs(
+                naming=naming,
+                repository=settings.platform.app_repository,
+                environment=settings.environment.github_environment,
+                approval_teams=approval_teams(settings),
+                deploy_branches=branches,
+                deploy_tags=tags,
+                variables=variables,
+                secrets={"VERCEL_TOKEN": secrets.vercel_deploy_token, "DATABASE_URL": secrets.database_url},
+                owns_repository_rules=settings.platform.owns_repository_rules,
+                required_status_checks=settings.platform.required_status_checks,
+                required_approvals=max(2, len(settings.release.approvals)),
+                pull_request_teams=settings.release.approvals,
+            ),
+            opts=child,
+        )
+
+        self.url = self.web_app.url
+        self.register_outputs(
+            {
+                "url": self.url,
+                "vercelProjectId": self.web_app.project.id,
+                "githubEnvironments": [e.environment for e in self.repository.environments],
+            }
+        )

@@ -1,0 +1,504 @@
+"""Typed stack settings: the one place where stack configuration becomes validated values.
+
+`load_settings` takes the raw configuration of one stack (the strings Pulumi hands a program, with
+the project defaults of `Pulumi.yaml` already applied) and returns a frozen `Settings` object or
+raises one `SettingsError` that names *every* bad key, the stack and the allowed values, before any
+resource is registered. Secrets are not part of `Settings`; they are read by `read_secrets` as
+`pulumi.Output` secrets, and a missing secret is reported with the exact command that fixes it.
+
+Validation here is about *form* (types, units, allowed values). Whether a value is *safe* (for
+example 7-day backup retention in production) is the policy pack's job, so that weakening a
+guarantee fails the policy gate by name instead of being silently rejected as "invalid".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAMESPACE = "chefchatz"
+
+EnvironmentKind = Literal["development", "staging", "production"]
+
+SECRET_KEYS: dict[str, str] = {
+    # config key -> what it becomes
+    "supabaseAnonKey": "NEXT_PUBLIC_SUPABASE_ANON_KEY",
+    "openaiApiKey": "OPENAI_API_KEY",
+    "anthropicApiKey": "ANTHROPIC_API_KEY",
+    "databaseUrl": "DATABASE_URL",
+    "redisUrl": "REDIS_URL",
+    "vercelDeployToken": "VERCEL_TOKEN (GitHub environment secret)",
+}
+
+
+class SettingsError(Exception):
+    """Invalid or missing configuration; the message names every problem at once."""
+
+    def __init__(self, stack: str, problems: list[str], hint: str = "") -> None:
+        self.stack = stack
+        self.problems = problems
+        lines = [f"stack '{stack}': {len(problems)} configuration problem(s):"]
+        lines += [f"  - {p}" for p in problems]
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(?:>\s*)?(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PERCENT_RE = re.compile(r"^\s*(?:>\s*)?(\d+(?:\.\d+)?)\s*%\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration written like the spec: "30s", "6h", "30d", "1000ms", "> 15m"."""
+    match = _DURATION_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (use a number and ms, s, m, h or d, e.g. '30s')")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_percent(text: str) -> float:
+    """A percentage written like the spec ("1%", "> 0.1%") as a number of percent."""
+    match = _PERCENT_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a percentage (e.g. '1%' or '0.1%')")
+    value = float(match.group(1))
+    if value > 100:
+        raise ValueError(f"{text!r} is above 100%")
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest spec-style spelling of a duration, for messages and plan output."""
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Features(_Model):
+    debug: bool
+    analytics: bool
+    ai_limits: Literal["relaxed", "production"]
+
+
+class EnvironmentSettings(_Model):
+    kind: EnvironmentKind
+    domain: str
+    database_name: str = Field(pattern=r"^[a-z][a-z0-9-]{2,62}$")
+    features: Features
+
+    @field_validator("domain")
+    @classmethod
+    def _hostname(cls, value: str) -> str:
+        if not re.fullmatch(r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", value):
+            raise ValueError(f"{value!r} is not a lower-case DNS hostname such as 'dev.chefchatz.com'")
+        return value
+
+    @property
+    def is_production(self) -> bool:
+        return self.kind == "production"
+
+    @property
+    def github_environment(self) -> str:
+        """The GitHub environment the app's pipeline deploys this stack through."""
+        return {"development": "dev", "staging": "staging", "production": "production"}[self.kind]
+
+    @property
+    def vercel_target(self) -> str:
+        """Vercel's deployment target that serves this environment's domain."""
+        return "production" if self.kind == "production" else "preview"
+
+
+class PlatformSettings(_Model):
+    vercel_team_id: str = Field(min_length=1)
+    node_version: str = Field(pattern=r"^\d{2}\.x$")
+    supabase_url: str
+    supabase_project_ref: str = Field(pattern=r"^[a-z0-9-]{3,40}$")
+    app_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
+    owns_repository_rules: bool
+    required_status_checks: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("supabase_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?/?", value):
+            raise ValueError(f"{value!r} is not an https:// origin such as 'https://<ref>.supabase.co'")
+        return value.rstrip("/")
+
+
+class ReleaseSettings(_Model):
+    versioning: Literal["semantic"]
+    changelog: bool
+    approvals: tuple[str, ...] = Field(min_length=1)
+    schedule: Literal["weekly", "bi-weekly", "monthly"]
+
+    @field_validator("approvals")
+    @classmethod
+    def _team_slugs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for slug in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,98}", slug):
+                raise ValueError(f"{slug!r} is not a GitHub team slug (lower-case letters, digits, '-')")
+        if len(set(value)) != len(value):
+            raise ValueError(f"{list(value)} names a team twice")
+        return value
+
+
+class RollbackSettings(_Model):
+    error_rate_percent: float
+    response_time_ms: float
+    failed_transactions_percent: float
+    automatic: bool
+    notifications: tuple[str, ...]
+    data_integrity: Literal["preserved"]
+
+    @field_validator("notifications")
+    @classmethod
+    def _targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for target in value:
+            if not re.fullmatch(r"email:[^@\s]+@[^@\s]+\.[a-z]{2,}|slack:#[a-z0-9_-]+", target):
+                raise ValueError(f"{target!r} is not 'email:ADDRESS' or 'slack:#channel'")
+        return value
+
+    @property
+    def emails(self) -> tuple[str, ...]:
+        return tuple(t.removeprefix("email:") for t in self.notifications if t.startswith("email:"))
+
+
+class HealthSettings(_Model):
+    path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$")
+    interval_s: float = Field(gt=0)
+    timeout_s: float = Field(gt=0)
+    unhealthy_threshold: int = Field(ge=1, le=10)
+
+    @model_validator(mode="after")
+    def _timeout_inside_interval(self) -> HealthSettings:
+        if self.timeout_s >= self.interval_s:
+            raise ValueError(
+                f"healthCheckTimeout ({format_duration(self.timeout_s)}) must be shorter than "
+                f"healthCheckInterval ({format_duration(self.interval_s)})"
+            )
+        return self
+
+
+class PerformanceSettings(_Model):
+    apdex: float = Field(gt=0, le=1)
+    p95_ms: float = Field(gt=0)
+    p99_ms: float = Field(gt=0)
+    error_budget_percent: float = Field(gt=0, le=100)
+    error_budget_window_s: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _p95_not_above_p99(self) -> PerformanceSettings:
+        if self.p95_ms > self.p99_ms:
+            raise ValueError(f"sloP95 ({self.p95_ms:g}ms) cannot be above sloP99 ({self.p99_ms:g}ms)")
+        return self
+
+
+class TlsSettings(_Model):
+    provider: Literal["letsencrypt", "custom"]
+    auto_renew: bool
+    minimum_version: Literal["TLS1.2", "TLS1.3"]
+    preferred_ciphers: tuple[str, ...] = Field(min_length=1)
+    allow_custom_certificate: bool
+
+    @field_validator("preferred_ciphers")
+    @classmethod
+    def _openssl_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)+", name):
+                raise ValueError(f"{name!r} is not an OpenSSL cipher suite name")
+        return value
+
+
+class BackupPlan(_Model):
+    frequency_s: float = Field(gt=0)
+    retention_s: float = Field(gt=0)
+    type: Literal["incremental", "full"]
+
+    @property
+    def retention_days(self) -> int:
+        return int(self.retention_s // 86400)
+
+
+class BackupSettings(_Model):
+    enabled: bool
+    database: BackupPlan
+    assets: BackupPlan
+    point_in_time_recovery: bool
+    replica_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+class DisasterRecoverySettings(_Model):
+    rpo_s: float = Field(gt=0)
+    rto_s: float = Field(gt=0)
+    database_failover: Literal["automatic", "manual"]
+    region_failover: Literal["automatic", "manual"]
+    data_reconciliation: Literal["automated", "manual"]
+
+
+class Settings(_Model):
+    """Everything one stack needs, validated. Secrets live in `Secrets`, never here."""
+
+    project: str
+    stack: str
+    environment: EnvironmentSettings
+    platform: PlatformSettings
+    release: ReleaseSettings
+    rollback: RollbackSettings
+    health: HealthSettings
+    performance: PerformanceSettings
+    tls: TlsSettings
+    backups: BackupSettings
+    disaster_recovery: DisasterRecoverySettings
+    aws_region: str
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The stack's secret values, each a `pulumi.Output` marked secret."""
+
+    supabase_anon_key: pulumi.Output[str]
+    openai_api_key: pulumi.Output[str]
+    anthropic_api_key: pulumi.Output[str]
+    database_url: pulumi.Output[str]
+    redis_url: pulumi.Output[str]
+    vercel_deploy_token: pulumi.Output[str]
+
+
+# --- raw configuration -> model ------------------------------------------------------------------
+
+# Each entry: config key -> (path in the model, converter). The converter turns the raw string
+# Pulumi passes a program into the model's value and raises ValueError naming the bad text.
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise ValueError(f"{raw!r} is not a boolean (true or false)")
+
+
+def _integer(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an integer") from None
+
+
+def _number(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+
+
+def _string_list(raw: str) -> tuple[str, ...]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError(f"{raw!r} is not a list (write a YAML list)") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{raw!r} is not a list of strings")
+    return tuple(value)
+
+
+def _milliseconds(raw: str) -> float:
+    return parse_duration(raw) * 1000
+
+
+FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "environment": ("environment.kind", _text),
+    "domain": ("environment.domain", _text),
+    "databaseName": ("environment.database_name", _text),
+    "featureDebug": ("environment.features.debug", _boolean),
+    "featureAnalytics": ("environment.features.analytics", _boolean),
+    "featureAiLimits": ("environment.features.ai_limits", _text),
+    "vercelTeamId": ("platform.vercel_team_id", _text),
+    "nodeVersion": ("platform.node_version", _text),
+    "supabaseUrl": ("platform.supabase_url", _text),
+    "supabaseProjectRef": ("platform.supabase_project_ref", _text),
+    "appRepository": ("platform.app_repository", _text),
+    "githubOwnsRepositoryRules": ("platform.owns_repository_rules", _boolean),
+    "githubRequiredStatusChecks": ("platform.required_status_checks", _string_list),
+    "releaseVersioning": ("release.versioning", _text),
+    "releaseChangelog": ("release.changelog", _boolean),
+    "releaseApprovals": ("release.approvals", _string_list),
+    "releaseSchedule": ("release.schedule", _text),
+    "rollbackErrorRate": ("rollback.error_rate_percent", parse_percent),
+    "rollbackResponseTime": ("rollback.response_time_ms", _milliseconds),
+    "rollbackFailedTransactions": ("rollback.failed_transactions_percent", parse_percent),
+    "rollbackAutomatic": ("rollback.automatic", _boolean),
+    "rollbackNotifications": ("rollback.notifications", _string_list),
+    "rollbackDataIntegrity": ("rollback.data_integrity", _text),
+    "healthCheckPath": ("health.path", _text),
+    "healthCheckInterval": ("health.interval_s", parse_duration),
+    "healthCheckTimeout": ("health.timeout_s", parse_duration),
+    "healthCheckUnhealthyThreshold": ("health.unhealthy_threshold", _integer),
+    "sloApdex": ("performance.apdex", _number),
+    "sloP95": ("performance.p95_ms", _milliseconds),
+    "sloP99": ("performance.p99_ms", _milliseconds),
+    "sloErrorBudget": ("performance.error_budget_percent", parse_percent),
+    "sloErrorBudgetWindow": ("performance.error_budget_window_s", parse_duration),
+    "tlsProvider": ("tls.provider", _text),
+    "tlsAutoRenew": ("tls.auto_renew", _boolean),
+    "tlsMinimumVersion": ("tls.minimum_version", _text),
+    "tlsPreferredCiphers": ("tls.preferred_ciphers", _string_list),
+    "tlsAllowCustomCertificate": ("tls.allow_custom_certificate", _boolean),
+    "backupsEnabled": ("backups.enabled", _boolean),
+    "backupDatabaseFrequency": ("backups.database.frequency_s", parse_duration),
+    "backupDatabaseRetention": ("backups.database.retention_s", parse_duration),
+    "backupDatabaseType": ("backups.database.type", _text),
+    "backupAssetsFrequency": ("backups.assets.frequency_s", parse_duration),
+    "backupAssetsRetention": ("backups.assets.retention_s", parse_duration),
+    "backupAssetsType": ("backups.assets.type", _text),
+    "backupPointInTimeRecovery": ("backups.point_in_time_recovery", _boolean),
+    "backupReplicaRegion": ("backups.replica_region", _text),
+    "drRpo": ("disaster_recovery.rpo_s", parse_duration),
+    "drRto": ("disaster_recovery.rto_s", parse_duration),
+    "drDatabaseFailover": ("disaster_recovery.database_failover", _text),
+    "drRegionFailover": ("disaster_recovery.region_failover", _text),
+    "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
+}
+
+_KEY_BY_PATH = {path: key for key, (path, _) in FIELDS.items()}
+
+
+def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
+    *parents, leaf = path.split(".")
+    for part in parents:
+        tree = tree.setdefault(part, {})
+    tree[leaf] = value
+
+
+def _allowed_values(error: Mapping[str, Any]) -> str:
+    ctx = error.get("ctx") or {}
+    if "expected" in ctx:
+        return f" (allowed: {ctx['expected']})"
+    if "pattern" in ctx:
+        return f" (must match {ctx['pattern']})"
+    return ""
+
+
+def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: str) -> Settings:
+    """Validate one stack's raw configuration (key -> string, project namespace stripped).
+
+    Raises `SettingsError` naming every missing, unknown or invalid key at once.
+    """
+    problems: list[str] = []
+    tree: dict[str, Any] = {"project": project, "stack": stack, "aws_region": aws_region}
+    for key in sorted(set(raw) - set(FIELDS) - set(SECRET_KEYS)):
+        problems.append(f"{NAMESPACE}:{key}: unknown key (not declared in Pulumi.yaml)")
+    for key, (path, convert) in FIELDS.items():
+        if key not in raw:
+            problems.append(f"{NAMESPACE}:{key}: missing (set it in Pulumi.{stack}.yaml or give Pulumi.yaml a default)")
+            continue
+        try:
+            _set_path(tree, path, convert(raw[key]))
+        except ValueError as exc:
+            problems.append(f"{NAMESPACE}:{key}: {exc}")
+    if problems:
+        raise SettingsError(stack, problems)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        for error in exc.errors():
+            location = ".".join(str(part) for part in error["loc"])
+            key = _KEY_BY_PATH.get(location)
+            if key is None:
+                # A cross-field check reports on its model; its message names the keys.
+                problems.append(f"{error['msg'].removeprefix('Value error, ')}")
+                continue
+            value = _lookup(raw, key)
+            problems.append(
+                f"{NAMESPACE}:{key}: {error['msg'].removeprefix('Value error, ')}; got {value!r}"
+                f"{_allowed_values(error)}"
+            )
+        raise SettingsError(stack, problems) from None
+
+
+def _lookup(raw: Mapping[str, str], key: str) -> str:
+    return raw.get(key, "<missing>")
+
+
+def missing_secrets(stack: str, present: set[str]) -> list[str]:
+    """Secret keys this stack still lacks, in declaration order."""
+    del stack
+    return [key for key in SECRET_KEYS if key not in present]
+
+
+def secrets_hint(stack: str, missing: list[str]) -> str:
+    """The exact commands (or the ESC import) that set the missing secrets."""
+    commands = "\n".join(
+        f"  pulumi config set --secret --stack {stack} {NAMESPACE}:{key} '<value>'" for key in missing
+    )
+    return (
+        "Set them with:\n" + commands + "\n"
+        f"or import them from a Pulumi ESC environment (add `environment: [chefchatz/{stack}]` to "
+        f"Pulumi.{stack}.yaml)."
+    )
+
+
+def secret_problems(missing: list[str]) -> list[str]:
+    return [f"{NAMESPACE}:{key}: secret not set ({SECRET_KEYS[key]})" for key in missing]
+
+
+# --- reading from the Pulumi runtime -------------------------------------------------------------
+
+
+def from_pulumi() -> tuple[Settings, Secrets]:
+    """Read and validate this stack's configuration from the running Pulumi program."""
+    project = pulumi.get_project()
+    stack = pulumi.get_stack()
+    raw: dict[str, str] = {}
+    present_secrets: set[str] = set()
+    for key in (*FIELDS, *SECRET_KEYS):
+        value = pulumi.runtime.get_config(f"{NAMESPACE}:{key}")
+        if value is None:
+            continue
+        if key in SECRET_KEYS:
+            present_secrets.add(key)
+        else:
+            raw[key] = value
+    region = pulumi.runtime.get_config("aws:region") or "us-east-1"
+    settings_error: SettingsError | None = None
+    settings: Settings | None = None
+    try:
+        settings = load_settings(project, stack, raw, region)
+    except SettingsError as exc:
+        settings_error = exc
+    missing = missing_secrets(stack, present_secrets)
+    if settings_error or missing:
+        problems = (settings_error.problems if settings_error else []) + secret_problems(missing)
+        raise SettingsError(stack, problems, secrets_hint(stack, missing) if missing else "")
+    assert settings is not None
+    config = pulumi.Config(NAMESPACE)
+    secrets = Secrets(
+        supabase_anon_key=config.require_secret("supabaseAnonKey"),
+        openai_api_key=config.require_secret("openaiApiKey"),
+        anthropic_api_key=config.require_secret("anthropicApiKey"),
+        database_url=config.require_secret("databaseUrl"),
+        redis_url=config.require_secret("redisUrl"),
+        vercel_deploy_token=config.require_secret("vercelDeployToken"),
+    )
+    return settings, secrets

@@ -1,0 +1,232 @@
+"""The offline plan: what `pulumi preview` would create for each stack, and the policy gate over it.
+
+Each stack's program runs in its own process under Pulumi's mocks (`ops.offline`); the recorded
+registrations are then rendered like a preview and handed to the policy pack (`ops.policy_gate`)
+exactly as the engine hands them to an analyzer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ops.offline import LOOKUP_ID_BASE
+
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+UNKNOWN_SENTINELS = {
+    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+    "030794c1-ac77-496b-92df-f27374a8bd58",
+    "e48ece36-62e2-4504-bad9-02848725956a",
+    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+}
+
+EXIT_OK = 0
+EXIT_VIOLATIONS = 1
+EXIT_CONFIG = 2
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    enforcement: str
+    urn: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"policy": self.policy, "enforcement": self.enforcement, "urn": self.urn, "message": self.message}
+
+
+@dataclass
+class StackPlan:
+    stack: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    placeholders: list[str] = field(default_factory=list)
+    lookups: dict[str, str] = field(default_factory=dict)
+    config_error: str | None = None
+    violations: list[Violation] = field(default_factory=list)
+    policies_evaluated: int = 0
+    policy_pack: str = ""
+
+    @property
+    def mandatory_violations(self) -> list[Violation]:
+        return [v for v in self.violations if v.enforcement == "mandatory"]
+
+
+def available_stacks(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
+    known = available_stacks(project_dir)
+    if stack == "all":
+        return known
+    if stack not in known:
+        raise ValueError(f"unknown stack {stack!r} (choose from: {', '.join([*known, 'all'])})")
+    return [stack]
+
+
+def _run_one(project_dir: Path, stack: str) -> StackPlan:
+    proc = subprocess.run(
+        [sys.executable, "-m", "ops.offline", stack, "--project-dir", str(project_dir)],
+        capture_output=True,
+        text=True,
+        cwd=project_dir,
+        check=False,
+    )
+    if proc.returncode not in (0, 2) or not proc.stdout.strip():
+        raise RuntimeError(f"offline run of stack {stack!r} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+    data = json.loads(proc.stdout)
+    if "configError" in data:
+        return StackPlan(stack, config_error=data["configError"])
+    return StackPlan(
+        stack,
+        resources=data["resources"],
+        outputs=data["outputs"],
+        placeholders=data["placeholders"],
+        lookups=data["lookups"],
+    )
+
+
+def run_plan(project_dir: Path, stacks: list[str], evaluate_policies: bool = True) -> list[StackPlan]:
+    """Plan every stack (two at a time: the machines have two cores) and run the policy gate."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        plans = list(pool.map(lambda s: _run_one(project_dir, s), stacks))
+    if evaluate_policies:
+        from ops.policy_gate import evaluate
+
+        for plan in plans:
+            if plan.config_error is None:
+                evaluate(plan)
+    return plans
+
+
+def exit_code(plans: list[StackPlan]) -> int:
+    if any(p.config_error for p in plans):
+        return EXIT_CONFIG
+    if any(p.mandatory_violations for p in plans):
+        return EXIT_VIOLATIONS
+    return EXIT_OK
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+
+def display_value(value: Any, lookups: dict[str, str] | None = None) -> Any:
+    """A property value as a preview shows it: secrets and unknowns marked, never revealed."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+            return "[secret]"
+        return {k: display_value(v, lookups) for k, v in value.items()}
+    if isinstance(value, list):
+        return [display_value(v, lookups) for v in value]
+    if isinstance(value, str) and value in UNKNOWN_SENTINELS:
+        return "[unknown]"
+    if isinstance(value, float):
+        if value.is_integer():
+            number = int(value)
+            if lookups and number > LOOKUP_ID_BASE and str(number) in lookups:
+                return f"[looked up at deploy time: {lookups[str(number)]}]"
+            return number
+    return value
+
+
+def resources_json(plan: StackPlan) -> list[dict[str, Any]]:
+    return [
+        {
+            "urn": r["urn"],
+            "type": r["type"],
+            "name": r["name"],
+            "parent": r["parent"],
+            "inputs": display_value(r["properties"], plan.lookups),
+        }
+        for r in plan.resources
+    ]
+
+
+def to_json(plans: list[StackPlan]) -> dict[str, Any]:
+    stacks = []
+    for plan in plans:
+        entry: dict[str, Any] = {"stack": plan.stack}
+        if plan.config_error:
+            entry["configError"] = plan.config_error
+        else:
+            entry["resources"] = resources_json(plan)
+            entry["outputs"] = display_value(plan.outputs, plan.lookups)
+            entry["secretPlaceholders"] = plan.placeholders
+            entry["violations"] = [v.as_json() for v in plan.violations]
+            entry["policiesEvaluated"] = plan.policies_evaluated
+        stacks.append(entry)
+    return {"stacks": stacks, "exitCode": exit_code(plans)}
+
+
+def resource_tree(plan: StackPlan) -> list[str]:
+    """`+ type name` lines, children indented under their parents, in registration order."""
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    urns = {r["urn"] for r in plan.resources}
+    for r in plan.resources:
+        parent = r["parent"] if r["parent"] in urns else None
+        children.setdefault(parent, []).append(r)
+    lines: list[str] = []
+
+    def walk(parent: str | None, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=lambda x: (x["type"], x["name"])):
+            lines.append(f"{'    ' * depth}+ {r['type']:<70} {r['name']}")
+            walk(r["urn"], depth + 1)
+
+    walk(None, 1)
+    return lines
+
+
+def type_counts(plan: StackPlan) -> Counter[str]:
+    return Counter(r["type"] for r in plan.resources if r["type"] != "pulumi:pulumi:Stack")
+
+
+def to_text(plans: list[StackPlan]) -> str:
+    out: list[str] = []
+    for plan in plans:
+        out.append(f"Stack {plan.stack} (offline preview: mocks, no credentials)")
+        if plan.config_error:
+            out.append(f"  configuration error:\n    {plan.config_error.replace(chr(10), chr(10) + '    ')}")
+            out.append("")
+            continue
+        out.append("     Type" + " " * 67 + "Name")
+        out.extend(resource_tree(plan))
+        counts = type_counts(plan)
+        out.append("")
+        out.append(f"  Resources: + {sum(counts.values())} to create")
+        for rtype, count in sorted(counts.items()):
+            out.append(f"      {count:>3} {rtype}")
+        out.append("  Outputs:")
+        for key, value in display_value(plan.outputs, plan.lookups).items():
+            out.append(f"      {key:<20}: {json.dumps(value)}")
+        if plan.placeholders:
+            out.append(f"  Secrets replaced by offline placeholders: {', '.join(plan.placeholders)}")
+        if plan.lookups:
+            out.append(f"  Looked up at deploy time (offline stand-ins): {', '.join(sorted(set(plan.lookups.values())))}")
+        out.extend(_violations_text(plan))
+        out.append("")
+    return "\n".join(out)
+
+
+def _violations_text(plan: StackPlan) -> list[str]:
+    if not plan.policy_pack:
+        return []
+    lines = [f"  Policies: {plan.policies_evaluated} evaluated ({plan.policy_pack})"]
+    if not plan.violations:
+        lines.append("      no violations")
+    for v in sorted(plan.violations, key=lambda v: (v.enforcement != "mandatory", v.policy, v.urn)):
+        lines.append(f"      [{v.enforcement}] {v.policy}  {v.urn or '(stack)'}")
+        for line in v.message.splitlines():
+            lines.append(f"          {line}")
+    return lines
