@@ -23,6 +23,12 @@ def _register() -> None:
     from ops import plan_cli
 
     plan_cli.register(app)
+    from ops import tls_cli
+    tls_cli.register(app)
+    from ops import backup_cli
+    backup_cli.register(app)
+    from ops import rollback_cli
+    rollback_cli.register(app)
     # --- end of command registrations ---
 
 
