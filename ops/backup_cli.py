@@ -1,0 +1,409 @@
+"""`chefchatz backup ...`, `chefchatz restore db` and `chefchatz drill`: a thin layer over `ops.backups`.
+
+Exit codes: 0 ok, 1 a check or operation failed (stale, corrupt, no backup, pg_dump failed...),
+2 usage or configuration error (bad value, missing credentials, credentials rejected).
+AWS configuration is the standard one: credential chain, AWS_REGION, AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+
+from ops import backups
+from ops.backups import BackupError, Kind, Location
+
+backup_app = typer.Typer(
+    help="Back up the database and Storage assets to S3; list and verify backups.", no_args_is_help=True
+)
+restore_app = typer.Typer(help="Restore a verified backup.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
+BucketOpt = Annotated[
+    str,
+    typer.Option(
+        "--bucket", envvar="CHEFCHATZ_BACKUP_BUCKET", help="Backup bucket name.", show_default=False
+    ),
+]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefix",
+        envvar="CHEFCHATZ_BACKUP_PREFIX",
+        help="Key prefix inside the bucket (e.g. the stack name).",
+    ),
+]
+StackOpt = Annotated[
+    str,
+    typer.Option(
+        "--stack",
+        envvar="CHEFCHATZ_STACK",
+        help="Stack name: the `Stack` dimension of the published metrics.",
+    ),
+]
+BackupIdOpt = Annotated[str, typer.Option("--backup-id", help="A backup id from `backup list`, or 'latest'.")]
+
+# Default freshness: the schedule's frequency plus an hour of slack for the backup's own run time.
+DEFAULT_MAX_AGE = {Kind.DB: "7h", Kind.ASSETS: "25h"}
+
+
+def _fail(as_json: bool, exc: BackupError) -> None:
+    message = str(exc)
+    if as_json:
+        typer.echo(json.dumps({"ok": False, "error": message, "exit_code": exc.exit_code}, indent=2))
+    else:
+        typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _run(as_json: bool, action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except BackupError as exc:
+        _fail(as_json, exc)
+
+
+def _location(as_json: bool, bucket: str, prefix: str) -> Location:
+    result: Location = _run(as_json, lambda: Location(bucket, prefix))
+    return result
+
+
+def _kind(as_json: bool, value: str) -> Kind:
+    try:
+        return Kind(value)
+    except ValueError:
+        _fail(as_json, backups.UsageError(f"invalid --kind {value!r}: expected 'db' or 'assets'"))
+        raise  # unreachable: _fail always exits
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _human_size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{n} B"
+
+
+@backup_app.command("db")
+def backup_db(
+    bucket: BucketOpt,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            "--database-url",
+            envvar="DATABASE_URL",
+            show_default=False,
+            help="libpq URL or key=value DSN of the database to dump.",
+        ),
+    ],
+    prefix: PrefixOpt = "",
+    stack: StackOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Stream pg_dump (custom format) through zstd into S3, then write the manifest last.
+
+    Memory stays bounded whatever the database size; no temporary file. After success the metric
+    ChefChatz/Backups BackupSucceeded (Stack, Kind=database) feeds the freshness alarm. Prefer
+    DATABASE_URL (or PGPASSWORD) over a password in the command line.
+
+    Example:
+
+        DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
+        chefchatz backup db --bucket chefchatz-prod-db-backups --prefix prod --stack prod
+    """
+    location = _location(as_json, bucket, prefix)
+    result = _run(as_json, lambda: backups.backup_database(database_url, location, stack=stack))
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _warn(result.warnings)
+        typer.echo(
+            f"backup {result.backup_id} complete: {_human_size(result.size_bytes)} dumped, "
+            f"{_human_size(result.stored_bytes)} stored in {result.seconds:.1f}s\n"
+            f"  manifest s3://{result.bucket}/{result.manifest_key}\n  sha256 {result.sha256}"
+        )
+
+
+@backup_app.command("assets")
+def backup_assets(
+    bucket: BucketOpt,
+    source_endpoint: Annotated[
+        str,
+        typer.Option(
+            "--source-endpoint",
+            envvar="SOURCE_S3_ENDPOINT",
+            show_default=False,
+            help="S3 endpoint of Supabase Storage, https://<ref>.supabase.co/storage/v1/s3.",
+        ),
+    ],
+    source_bucket: Annotated[
+        str, typer.Option("--source-bucket", show_default=False, help="Supabase Storage bucket to copy.")
+    ],
+    source_access_key: Annotated[
+        str | None,
+        typer.Option(
+            "--source-access-key",
+            envvar="SOURCE_AWS_ACCESS_KEY_ID",
+            show_default=False,
+            help="Supabase Storage S3 access key id (default: $SOURCE_AWS_ACCESS_KEY_ID).",
+        ),
+    ] = None,
+    source_secret_key: Annotated[
+        str | None,
+        typer.Option(
+            "--source-secret-key",
+            envvar="SOURCE_AWS_SECRET_ACCESS_KEY",
+            show_default=False,
+            help="Its secret (default: $SOURCE_AWS_SECRET_ACCESS_KEY; prefer the variable).",
+        ),
+    ] = None,
+    prefix: PrefixOpt = "",
+    stack: StackOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy every object of a Supabase Storage bucket into the backup bucket, with a manifest of
+    keys, sizes and sha256 checksums written last. Source credentials are separate from the AWS
+    ones: SOURCE_AWS_ACCESS_KEY_ID / SOURCE_AWS_SECRET_ACCESS_KEY (Storage > S3 access keys).
+
+    Example:
+
+        chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
+            --source-bucket recipe-images --bucket chefchatz-prod-asset-backups --prefix prod
+    """
+    location = _location(as_json, bucket, prefix)
+    result = _run(
+        as_json,
+        lambda: backups.backup_assets(
+            source_endpoint,
+            source_bucket,
+            location,
+            source_access_key=source_access_key,
+            source_secret_key=source_secret_key,
+            stack=stack,
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _warn(result.warnings)
+        typer.echo(
+            f"assets backup {result.backup_id} complete: {result.objects} objects, "
+            f"{_human_size(result.size_bytes)} in {result.seconds:.1f}s\n"
+            f"  manifest s3://{result.bucket}/{result.manifest_key}"
+        )
+
+
+@backup_app.command("list")
+def backup_list(
+    bucket: BucketOpt,
+    prefix: PrefixOpt = "",
+    kind: Annotated[str | None, typer.Option("--kind", help="db or assets (default: both).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List backups, oldest first. Only backups with a manifest are complete; the others are shown
+    as incomplete and never count for verify, restore or the drill.
+
+    Example:
+
+        chefchatz backup list --bucket chefchatz-prod-db-backups --prefix prod --kind db --json
+    """
+    location = _location(as_json, bucket, prefix)
+    kinds = [_kind(as_json, kind)] if kind else [Kind.DB, Kind.ASSETS]
+    entries = _run(as_json, lambda: [e for k in kinds for e in backups.list_backups(location, k)])
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"ok": True, "bucket": bucket, "prefix": prefix, "backups": [e.to_json() for e in entries]},
+                indent=2,
+            )
+        )
+        return
+    if not entries:
+        typer.echo(f"no backups in s3://{bucket}/{prefix}")
+        return
+    for e in entries:
+        state = "complete" if e.complete else f"INCOMPLETE ({e.note})"
+        typer.echo(f"{e.kind:<7} {e.backup_id}  {_human_size(e.stored_bytes):>10}  {state}")
+
+
+@backup_app.command("verify")
+def backup_verify(
+    bucket: BucketOpt,
+    prefix: PrefixOpt = "",
+    kind: Annotated[str, typer.Option("--kind", help="db or assets.")] = "db",
+    max_age: Annotated[
+        str | None,
+        typer.Option(
+            "--max-age",
+            help="Oldest acceptable newest backup, e.g. 6h (default: 7h for db, 25h for assets).",
+            show_default=False,
+        ),
+    ] = None,
+    supabase_project_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--supabase-project-ref",
+            show_default=False,
+            help="Also confirm point-in-time recovery is enabled for this Supabase project "
+            "(needs SUPABASE_ACCESS_TOKEN; SUPABASE_API_URL overrides the API address).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the newest complete backup: it exists, is not older than --max-age, and every stored
+    byte still matches the manifest's sha256 (re-downloaded, streamed). Exit 1 when none, stale,
+    corrupt, or when Supabase point-in-time recovery is off.
+
+    Example:
+
+        chefchatz backup verify --bucket chefchatz-prod-db-backups --prefix prod --max-age 6h \\
+            --supabase-project-ref abcdefghijklmnopqrst
+    """
+    location = _location(as_json, bucket, prefix)
+    which = _kind(as_json, kind)
+    age = _run(as_json, lambda: backups.parse_duration(max_age or DEFAULT_MAX_AGE[which]))
+    result = _run(
+        as_json,
+        lambda: backups.verify_latest(
+            location,
+            which,
+            age,
+            supabase_project_ref=supabase_project_ref,
+            supabase_token=os.environ.get("SUPABASE_ACCESS_TOKEN"),
+            supabase_api_url=os.environ.get("SUPABASE_API_URL"),
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        if result.backup_id:
+            typer.echo(
+                f"newest {result.kind} backup: {result.backup_id} (finished {result.finished_at}, "
+                f"{backups.format_duration(backups.dt.timedelta(seconds=result.age_seconds or 0))} ago), "
+                f"{_human_size(result.checked_bytes)} re-verified"
+            )
+        if result.pitr is not None:
+            typer.echo(f"supabase {result.pitr['project_ref']}: pitr_enabled={result.pitr['pitr_enabled']}")
+        for problem in result.problems:
+            typer.echo(f"FAILED: {problem}", err=True)
+        if result.ok:
+            typer.echo("OK")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@restore_app.command("db")
+def restore_db(
+    bucket: BucketOpt,
+    target_url: Annotated[
+        str,
+        typer.Option(
+            "--target-url",
+            show_default=False,
+            help="DSN of the database to restore into (password via PGPASSWORD).",
+        ),
+    ],
+    backup_id: BackupIdOpt = "latest",
+    prefix: PrefixOpt = "",
+    clean: Annotated[
+        bool,
+        typer.Option(
+            "--clean",
+            help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists).",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore a database backup. The dump's sha256 is verified BEFORE the target is touched; a
+    target with user tables is refused unless --clean. Restoring into a Supabase project always
+    needs --clean (its auth/storage tables exist).
+
+    Example:
+
+        PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-db-backups --prefix prod \\
+            --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
+    """
+    location = _location(as_json, bucket, prefix)
+    result = _run(
+        as_json,
+        lambda: backups.restore_database(
+            location, target_url, backup_id=backups.validate_backup_id(backup_id), clean=clean
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        typer.echo(
+            f"restored {result.backup_id} into {result.target} in {result.seconds:.1f}s "
+            f"(verify {result.verify_seconds:.1f}s, restore {result.restore_seconds:.1f}s)"
+        )
+
+
+def drill(
+    bucket: BucketOpt,
+    scratch_url: Annotated[
+        str,
+        typer.Option(
+            "--scratch-url",
+            show_default=False,
+            help="DSN of a scratch database; its name must contain "
+            "'scratch' or 'drill' (it is dropped and recreated).",
+        ),
+    ],
+    rto: Annotated[str, typer.Option("--rto", help="Recovery time objective to meet.")] = "15m",
+    backup_id: BackupIdOpt = "latest",
+    prefix: PrefixOpt = "",
+    stack: StackOpt = "default",
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore drill: restore the newest backup into a fresh scratch database, compare row counts
+    with the manifest, time it against the RTO and publish RestoreDrillSeconds and
+    RestoreDrillSucceeded (namespace ChefChatz/Backups, dimension Stack). Exit 1 when the restore
+    fails, a table does not match, or the RTO is exceeded.
+
+    Example:
+
+        chefchatz drill --bucket chefchatz-prod-db-backups --prefix prod --rto 15m --stack prod \\
+            --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
+    """
+    location = _location(as_json, bucket, prefix)
+    target = _run(as_json, lambda: backups.parse_duration(rto))
+    result = _run(
+        as_json,
+        lambda: backups.run_drill(
+            location, scratch_url, target, stack=stack, backup_id=backups.validate_backup_id(backup_id)
+        ),
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _warn(result.warnings)
+        typer.echo(
+            f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
+            f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
+        )
+        for problem in result.problems:
+            typer.echo(f"FAILED: {problem}", err=True)
+        if result.ok:
+            typer.echo("OK")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add `backup`, `restore` and `drill` to the chefchatz app."""
+    app.add_typer(backup_app, name="backup")
+    app.add_typer(restore_app, name="restore")
+    app.command("drill")(drill)
