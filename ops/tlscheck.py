@@ -459,6 +459,10 @@ def _certificate_facts(deployment: Any, store_name: str, ca_file: Path | None) -
     if not chosen:
         raise TlsCheckError(f"sslyze reported no validation against trust store {store_name!r}")
     validation = chosen[0]
+    error = validation.validation_error
+    if not validation.was_validation_successful:
+        chain = deployment.received_certificate_chain
+        error = f"{error}{_missing_anchor_hint(chain, validation.trust_store.path)}"
     return CertificateFacts(
         names=_leaf_names(leaf),
         issuer_organizations=tuple(
@@ -468,8 +472,21 @@ def _certificate_facts(deployment: Any, store_name: str, ca_file: Path | None) -
         not_after=leaf.not_valid_after_utc,
         trust_store=store_name,
         trusted=validation.was_validation_successful,
-        validation_error=validation.validation_error,
+        validation_error=error,
     )
+
+
+def _missing_anchor_hint(chain: Sequence[x509.Certificate], store_path: Path) -> str:
+    """Say so in plain words when no root in the store even has the name the chain points at.
+
+    cryptography reports an unknown root as "candidates exhausted", which does not tell an operator that the
+    certificate simply comes from a CA the store does not hold.
+    """
+    top = chain[-1]
+    names_in_store = {root.subject for root in x509.load_pem_x509_certificates(store_path.read_bytes())}
+    if top.subject in names_in_store or top.issuer in names_in_store:
+        return ""
+    return f" (no certificate in the trust store is named {top.issuer.rfc4514_string()})"
 
 
 def _error_text(attempt: Any) -> str:

@@ -101,6 +101,7 @@ def test_certificate_from_a_ca_outside_the_trust_store_fails_even_with_the_right
     report = tlscheck.check_tls(HOST, server.port, POLICY, pki.ca_file)
     assert report.failed_checks == ("certificate",)
     assert "trust store 'Supplied CA file'" in detail(report, "certificate")
+    assert "no certificate in the trust store is named" in detail(report, "certificate")
 
 
 def test_certificate_with_10_days_left_fails_expiry_at_21_and_passes_at_10(
@@ -156,3 +157,12 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_without_ca_file_the_mozilla_store_decides_so_a_private_ca_is_untrusted(
+    pki: Pki, serve: ServeFn, tmp_path
+) -> None:
+    server = serve(server_context(issue_leaf(pki.ca, tmp_path, HOST)))
+    report = tlscheck.check_tls(HOST, server.port, POLICY)
+    assert report.failed_checks == ("certificate",)
+    assert "trust store 'Mozilla'" in detail(report, "certificate")
