@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from cryptography.utils import CryptographyDeprecationWarning
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ops import tlscheck
@@ -98,7 +99,7 @@ def tls_check(
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             report = tlscheck.check_tls(host, port, policy, ca_file)
     except tlscheck.TlsCheckError as error:
-        err.print(f"[bold red]tls-check:[/] {error}", highlight=False)
+        err.print(f"[bold red]tls-check:[/] {escape(str(error))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
 
     if as_json:
@@ -119,10 +120,10 @@ def _print_human(report: tlscheck.TlsReport) -> None:
     table.add_column("detail")
     for check in report.checks:
         verdict = "[green]PASS[/]" if check.passed else "[bold red]FAIL[/]"
-        table.add_row(check.name, verdict, check.detail)
+        table.add_row(check.name, verdict, escape(check.detail))
     console.print(table, highlight=False)
     for name, suites in report.allowed_by_exception.items():
-        console.print(f"[yellow]allowed by exception {name}:[/] {', '.join(suites)}", highlight=False)
+        console.print(f"[yellow]allowed by exception {escape(name)}:[/] {', '.join(suites)}", highlight=False)
     summary = "[green]all checks passed[/]" if report.passed else "[bold red]some checks failed[/]"
     console.print(summary)
 
