@@ -1,0 +1,151 @@
+"""The policy gate of the offline plan: the real CrossGuard analyzer, fed as the engine feeds it.
+
+The pack's own analyzer servicer (the object `PolicyPack` serves over gRPC to the Pulumi engine)
+receives `Configure` with each policy's config (schema defaults applied, as the CLI does), then one
+`Analyze` per resource and one `AnalyzeStack` with all of them. Properties travel as protobuf
+Structs with camelCase names, secrets in secret signatures and unknowns as sentinels, so the
+policies run behind the same unknown-checking proxy as under `pulumi preview`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+from ops.plan import StackPlan, Violation
+from policies.pack import PACK_NAME, POLICIES, pack_version
+
+_LEVELS = {
+    EnforcementLevel.ADVISORY: analyzer_pb2.ADVISORY,
+    EnforcementLevel.MANDATORY: analyzer_pb2.MANDATORY,
+    EnforcementLevel.DISABLED: analyzer_pb2.DISABLED,
+    EnforcementLevel.REMEDIATE: analyzer_pb2.REMEDIATE,
+}
+_LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory", analyzer_pb2.DISABLED: "disabled"}
+_PACK_LEVEL = EnforcementLevel.MANDATORY
+
+
+class PolicyConfigError(Exception):
+    pass
+
+
+def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    json_format.ParseDict(dict(value), message)
+    return message
+
+
+def policy_config(policy: Policy, overrides: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(enforcement level, properties with schema defaults) for one policy, as the CLI computes them."""
+    level = (policy.enforcement_level or _PACK_LEVEL).value
+    properties: dict[str, Any] = {}
+    if policy.config_schema:
+        for key, schema in policy.config_schema.properties.items():
+            if "default" in schema:
+                properties[key] = schema["default"]
+    for key, value in (overrides or {}).items():
+        if key == "enforcementLevel":
+            level = str(value)
+            continue
+        if policy.config_schema is None or key not in policy.config_schema.properties:
+            raise PolicyConfigError(f"policy '{policy.name}' has no config property '{key}'")
+        properties[key] = value
+    if level not in ("advisory", "mandatory", "disabled", "remediate"):
+        raise PolicyConfigError(f"policy '{policy.name}': enforcementLevel '{level}' is not advisory, mandatory or disabled")
+    return level, properties
+
+
+def load_overrides(path: Path | None) -> dict[str, dict[str, Any]]:
+    """A `--policy-pack-config` style JSON file: {"policy-name": {"enforcementLevel": ..., "key": value}}."""
+    if path is None:
+        return {}
+    data = json.loads(path.read_text())
+    names = {p.name for p in POLICIES}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise PolicyConfigError(f"{path}: unknown policies {unknown} (known: {sorted(names)})")
+    return {k: ({"enforcementLevel": v} if isinstance(v, str) else dict(v)) for k, v in data.items()}
+
+
+def make_servicer(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> _PolicyAnalyzerServicer:
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, pack_version(), POLICIES, _PACK_LEVEL)
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for policy in POLICIES:
+        level, properties = policy_config(policy, (overrides or {}).get(policy.name))
+        request.policyConfig[policy.name].CopyFrom(
+            analyzer_pb2.PolicyConfig(enforcementLevel=_LEVELS[EnforcementLevel(level)], properties=_struct(properties))
+        )
+    servicer.Configure(request, None)
+    return servicer
+
+
+def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOptions:
+    options = resource.get("options", {})
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=bool(options.get("protect")),
+        ignoreChanges=options.get("ignoreChanges", []),
+        deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
+        aliases=options.get("aliases", []),
+        additionalSecretOutputs=options.get("additionalSecretOutputs", []),
+        parent=resource.get("parent") or "",
+    )
+
+
+def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
+    found = []
+    for d in response.diagnostics:
+        message = d.message
+        if message.startswith(d.description):
+            message = message[len(d.description) :].lstrip("\n") or d.description
+        found.append(Violation(d.policyName, _LEVEL_NAMES.get(d.enforcementLevel, "advisory"), d.urn or default_urn, message))
+    return found
+
+
+def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    """Run every policy of the pack on a stack's planned resources; fills `plan.violations`."""
+    servicer = make_servicer(overrides)
+    resources = [r for r in plan.resources if r["type"] != "pulumi:pulumi:Stack"]
+    violations: list[Violation] = []
+    for resource in resources:
+        request = analyzer_pb2.AnalyzeRequest(
+            type=resource["type"],
+            properties=_struct(resource["properties"]),
+            urn=resource["urn"],
+            name=resource["name"],
+            options=_options(resource),
+        )
+        violations.extend(_diagnostics(servicer.Analyze(request, None)))
+    stack_request = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r["type"],
+                properties=_struct(r["properties"]),
+                urn=r["urn"],
+                name=r["name"],
+                options=_options(r),
+                parent=r.get("parent") or "",
+                dependencies=r.get("dependencies", []),
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.get("propertyDependencies", {}).items()
+                },
+            )
+            for r in resources
+        ]
+    )
+    violations.extend(_diagnostics(servicer.AnalyzeStack(stack_request, None)))
+    plan.violations = violations
+    plan.policy_pack = f"{PACK_NAME}@v{pack_version()}"
+    enabled = [
+        p
+        for p in POLICIES
+        if policy_config(p, (overrides or {}).get(p.name))[0] != "disabled"
+        and isinstance(p, ResourceValidationPolicy | StackValidationPolicy)
+    ]
+    plan.policies_evaluated = len(enabled)
