@@ -1,0 +1,968 @@
+"""The post-deploy guard: probe a deployment, decide when it is unhealthy, roll production back.
+
+The spec's rollback plan (deployment spec, "Rollback Strategy") has three triggers -- error rate > 1 %,
+response time > 1000 ms, failed transactions > 0.1 % -- an ``automatic`` switch, notification targets and
+"data integrity preserved"; its health checks probe ``/api/health`` every 30 s with a 5 s timeout and call
+a target unhealthy after 2 failures. This module turns those numbers into behaviour:
+
+* **Sampling.** Every interval the guard sends ``samples`` GET requests to the health path and to each
+  smoke path, concurrently, each with the probe timeout. A 5xx answer, a timeout (no answer, or an answer
+  slower than the timeout) or a connection error is an *error*; 2xx-4xx answers are not (a 404 on a smoke
+  path is a client-visible bug, but the spec's trigger is about failures, and 4xx are also what bots get).
+* **Metrics per interval.** error rate = errors / requests; p95 latency (nearest rank) over the requests
+  that got an answer; failed-transaction rate = ``failed / total`` from the newest health answer that
+  follows the contract in ``docs/health-contract.md``.
+* **Thresholds are strict**, like the spec's ``>``: a value exactly at the threshold does not breach.
+  Rates are exact fractions, so 1 failed in 1000 is exactly 0.1 % and does not breach.
+* **No data** (as Argo Rollouts and Flagger make explicit): latency has no data when no request got an
+  answer; failed transactions have no data when no health probe got a 2xx answer with a readable
+  contract body. What no data means is the ``NoDataPolicy``: ``breach`` (default; Flagger also fails a
+  check whose metric returns nothing), ``hold`` (the interval is inconclusive and leaves the count of
+  consecutive breaches unchanged) or ``ignore``. Error rate always has data: when every probe failed it is
+  100 %, which breaches. A health answer *without* a ``transactions`` block, or with ``total == 0``, gives
+  no failed-transaction verdict at all -- never a reassuring 0 %.
+* **Consecutive breaches.** An interval breaches when any trigger breaches. The guard fires after
+  ``consecutive`` breaching intervals in a row (the spec's unhealthyThreshold 2), so a single spike
+  never rolls back; a healthy interval resets the count.
+* **Rollback.** Production is pointed back at the newest READY production deployment created before the
+  current one, through Vercel's instant rollback; the guard then polls the project's
+  ``lastAliasRequest`` until Vercel reports the job ``succeeded``. Instant rollback only re-points
+  domains at an existing build: no database change is made, which is how "data integrity preserved"
+  holds. Each decision is appended to a JSON-lines audit file and sent to the notification targets.
+* **Idempotence.** Nothing is rolled back twice: not when Vercel's last alias request is already a
+  rollback away from the deployment (or production sits on a rollback target), not when production no
+  longer serves the deployment, and not when the audit file records a rollback away from it.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import json
+import math
+import os
+import re
+import shlex
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ops.vercel_api import (
+    Deployment,
+    Project,
+    VercelClient,
+    VercelConflictError,
+    VercelError,
+)
+
+HEALTH_PATH = "/api/health"
+# Pages of deployments to walk back through before concluding there is no earlier one.
+MAX_DEPLOYMENT_PAGES = 5
+# Vercel's rollback description is free text; keep it short enough for their UI and our audit.
+MAX_DESCRIPTION_CHARS = 200
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``chefchatz rollback`` (also documented in the command help)."""
+
+    HEALTHY = 0  # watch window passed without a trigger
+    FAILED = 1  # rollback failed, API error, no earlier deployment, rollback not verified
+    USAGE = 2  # bad options or missing configuration (for example VERCEL_TOKEN)
+    ROLLED_BACK = 3  # production now serves the earlier deployment (this run, or already before it)
+    NOTIFIED = 4  # a trigger fired with automatic rollback off: targets notified with the command
+
+
+class Trigger(enum.StrEnum):
+    ERROR_RATE = "error-rate"
+    RESPONSE_TIME = "response-time"
+    FAILED_TRANSACTIONS = "failed-transactions"
+
+
+class NoDataPolicy(enum.StrEnum):
+    BREACH = "breach"
+    HOLD = "hold"
+    IGNORE = "ignore"
+
+
+class IntervalState(enum.StrEnum):
+    HEALTHY = "healthy"
+    BREACHING = "breaching"
+    INCONCLUSIVE = "inconclusive"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Parsing of option values (pure)
+# ---------------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from ``"10m"``, ``"30s"``, ``"200ms"``, ``"1.5h"``; a bare number is seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; use a number with ms, s, m or h (e.g. 30s)")
+    value = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    if value <= 0:
+        raise ValueError(f"{text!r} must be greater than zero")
+    return value
+
+
+def parse_milliseconds(text: str) -> float:
+    """Milliseconds from ``"1000ms"``, ``"1s"``; a bare number is milliseconds (as in the spec)."""
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+        stripped += "ms"
+    return parse_duration(stripped) * 1000.0
+
+
+def parse_percent(text: str) -> Fraction:
+    """An exact fraction from ``"1%"``, ``"0.1%"``, ``"> 1%"`` (the spec's form); must be in [0, 100] %."""
+    stripped = text.strip().lstrip(">").strip()
+    if not stripped.endswith("%"):
+        raise ValueError(f"{text!r} is not a percentage; write it with a % sign (e.g. 0.1%)")
+    try:
+        value = Fraction(Decimal(stripped[:-1].strip())) / 100
+    except (InvalidOperation, ValueError) as exc:
+        raise ValueError(f"{text!r} is not a percentage") from exc
+    if not 0 <= value <= 1:
+        raise ValueError(f"{text!r} must be between 0% and 100%")
+    return value
+
+
+def format_percent(value: Fraction | None) -> str:
+    return "n/a" if value is None else f"{float(value) * 100:.3g}%"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The spec's triggers; each fires only when the measured value is strictly greater."""
+
+    error_rate: Fraction = Fraction(1, 100)
+    response_time_ms: float = 1000.0
+    failed_transaction_rate: Fraction = Fraction(1, 1000)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    deployment_url: str
+    health_path: str = HEALTH_PATH
+    smoke_paths: tuple[str, ...] = ()
+    window_s: float = 600.0  # 10 min: long enough for caches and cold starts to settle after a deploy
+    interval_s: float = 30.0  # the spec's health-check interval
+    timeout_s: float = 5.0  # the spec's health-check timeout
+    consecutive: int = 2  # the spec's unhealthyThreshold
+    samples: int = 1  # requests per path per interval
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    no_data: NoDataPolicy = NoDataPolicy.BREACH
+
+    def problems(self) -> list[str]:
+        """Every invalid input at once, each naming the option."""
+        found: list[str] = []
+        parts = urlsplit(self.deployment_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            found.append(f"--deployment-url {self.deployment_url!r} must be an http(s) URL with a host")
+        for option, path in [("--health-path", self.health_path)] + [
+            ("--smoke-path", p) for p in self.smoke_paths
+        ]:
+            if not path.startswith("/"):
+                found.append(f"{option} {path!r} must start with '/'")
+        if self.consecutive < 1:
+            found.append(f"--consecutive {self.consecutive} must be at least 1")
+        if self.samples < 1:
+            found.append(f"--samples {self.samples} must be at least 1")
+        if self.timeout_s > self.interval_s:
+            found.append(
+                f"--timeout {self.timeout_s:g}s must not exceed --interval {self.interval_s:g}s "
+                "(a probe would overlap the next interval)"
+            )
+        if self.window_s < self.interval_s * self.consecutive:
+            found.append(
+                f"--window {self.window_s:g}s is shorter than --interval x --consecutive "
+                f"({self.interval_s * self.consecutive:g}s): the guard could never fire"
+            )
+        return found
+
+
+# ---------------------------------------------------------------------------------------------------
+# The /api/health contract (pure)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transactions:
+    total: int
+    failed: int
+    window_seconds: float | None
+
+
+@dataclass(frozen=True)
+class HealthReading:
+    """A health answer that follows the contract; ``transactions`` is None when the app reports none."""
+
+    status: str
+    transactions: Transactions | None
+
+
+def parse_health_body(body: bytes | str) -> HealthReading | None:
+    """The contract reading of a health answer, or None when the body does not follow the contract."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("status"), str):
+        return None
+    raw = payload.get("transactions")
+    if raw is None:
+        return HealthReading(payload["status"], None)
+    if not isinstance(raw, dict):
+        return None
+    total, failed, window = _count(raw.get("total")), _count(raw.get("failed")), raw.get("window_seconds")
+    if total is None or failed is None or failed > total:
+        return None
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int | float)):
+        return None
+    return HealthReading(payload["status"], Transactions(total, failed, window))
+
+
+def _count(value: Any) -> int | None:
+    """A non-negative integer count, or None (booleans and floats are not counts)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Samples, interval metrics and the verdict (pure)
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One probe. ``status`` None means no HTTP answer (timeout or connection error)."""
+
+    path: str
+    status: int | None
+    latency_ms: float | None
+    error: str | None = None  # "timeout", "connection", "http-503", ... when the probe counts as an error
+    health: HealthReading | None = None  # only for a 2xx health answer that follows the contract
+    is_health: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None
+
+
+def classify(status: int | None, latency_ms: float | None, timeout_ms: float) -> str | None:
+    """Why a probe counts as an error, or None: 5xx, no answer, or an answer slower than the timeout."""
+    if status is None:
+        return "connection"
+    if latency_ms is not None and latency_ms > timeout_ms:
+        return "timeout"
+    if status >= 500:
+        return f"http-{status}"
+    return None
+
+
+def p95(values: Sequence[float]) -> float | None:
+    """95th percentile by nearest rank (no interpolation: the value some real request saw)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+@dataclass(frozen=True)
+class IntervalMetrics:
+    index: int
+    started_at: float  # epoch seconds
+    requests: int
+    errors: int
+    p95_ms: float | None
+    health_answered: bool  # some health probe returned 2xx with a contract body
+    transactions: Transactions | None
+
+    @property
+    def error_rate(self) -> Fraction:
+        return Fraction(self.errors, self.requests) if self.requests else Fraction(1)
+
+    @property
+    def failed_transaction_rate(self) -> Fraction | None:
+        if self.transactions is None or self.transactions.total == 0:
+            return None
+        return Fraction(self.transactions.failed, self.transactions.total)
+
+    def as_dict(self) -> dict[str, Any]:
+        tx = self.transactions
+        rate = self.failed_transaction_rate
+        return {
+            "index": self.index,
+            "started_at": datetime.fromtimestamp(self.started_at, UTC).isoformat(),
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": float(self.error_rate),
+            "p95_ms": None if self.p95_ms is None else round(self.p95_ms, 1),
+            "transactions": None if tx is None else {"total": tx.total, "failed": tx.failed},
+            "failed_transaction_rate": None if rate is None else float(rate),
+        }
+
+
+def summarise(index: int, started_at: float, samples: Sequence[Sample]) -> IntervalMetrics:
+    """Interval metrics from the interval's samples; the newest contract reading supplies transactions."""
+    answered = [s.latency_ms for s in samples if s.status is not None and s.latency_ms is not None]
+    readings = [s.health for s in samples if s.health is not None]
+    return IntervalMetrics(
+        index=index,
+        started_at=started_at,
+        requests=len(samples),
+        errors=sum(1 for s in samples if s.is_error),
+        p95_ms=p95(answered),
+        health_answered=bool(readings),
+        transactions=readings[-1].transactions if readings else None,
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: IntervalState
+    breached: tuple[Trigger, ...]
+    notes: tuple[str, ...]
+
+
+def evaluate(metrics: IntervalMetrics, thresholds: Thresholds, no_data: NoDataPolicy) -> Verdict:
+    """Which triggers this interval breaches, with one note per trigger explaining the value."""
+    breached: list[Trigger] = []
+    notes: list[str] = []
+    inconclusive = False
+
+    def on_no_data(trigger: Trigger, what: str) -> None:
+        nonlocal inconclusive
+        notes.append(f"{trigger}: no data ({what}); policy {no_data}")
+        if no_data is NoDataPolicy.BREACH:
+            breached.append(trigger)
+        elif no_data is NoDataPolicy.HOLD:
+            inconclusive = True
+
+    rate = metrics.error_rate
+    if rate > thresholds.error_rate:
+        breached.append(Trigger.ERROR_RATE)
+    notes.append(
+        f"{Trigger.ERROR_RATE}: {format_percent(rate)} ({metrics.errors}/{metrics.requests}) "
+        f"{'>' if rate > thresholds.error_rate else '<='} {format_percent(thresholds.error_rate)}"
+    )
+
+    if metrics.p95_ms is None:
+        on_no_data(Trigger.RESPONSE_TIME, "no probe got an answer")
+    else:
+        over = metrics.p95_ms > thresholds.response_time_ms
+        if over:
+            breached.append(Trigger.RESPONSE_TIME)
+        notes.append(
+            f"{Trigger.RESPONSE_TIME}: p95 {metrics.p95_ms:.0f}ms "
+            f"{'>' if over else '<='} {thresholds.response_time_ms:g}ms"
+        )
+
+    if not metrics.health_answered:
+        on_no_data(Trigger.FAILED_TRANSACTIONS, "no health answer following the contract")
+    else:
+        tx_rate = metrics.failed_transaction_rate
+        if tx_rate is None:
+            notes.append(f"{Trigger.FAILED_TRANSACTIONS}: no verdict (no transactions reported)")
+        else:
+            over = tx_rate > thresholds.failed_transaction_rate
+            if over:
+                breached.append(Trigger.FAILED_TRANSACTIONS)
+            tx = metrics.transactions
+            assert tx is not None
+            notes.append(
+                f"{Trigger.FAILED_TRANSACTIONS}: {format_percent(tx_rate)} ({tx.failed}/{tx.total}) "
+                f"{'>' if over else '<='} {format_percent(thresholds.failed_transaction_rate)}"
+            )
+
+    if breached:
+        state = IntervalState.BREACHING
+    elif inconclusive:
+        state = IntervalState.INCONCLUSIVE
+    else:
+        state = IntervalState.HEALTHY
+    return Verdict(state, tuple(breached), tuple(notes))
+
+
+def advance_streak(streak: int, state: IntervalState) -> int:
+    """Consecutive breaching intervals after this one: breach adds one, healthy resets, inconclusive holds."""
+    if state is IntervalState.BREACHING:
+        return streak + 1
+    if state is IntervalState.HEALTHY:
+        return 0
+    return streak
+
+
+def fires(streak: int, consecutive: int) -> bool:
+    return streak >= consecutive
+
+
+# ---------------------------------------------------------------------------------------------------
+# Probing (impure)
+# ---------------------------------------------------------------------------------------------------
+
+
+def probe(http: httpx.Client, base_url: str, path: str, timeout_s: float, is_health: bool) -> Sample:
+    started = time.perf_counter()
+    try:
+        response = http.get(base_url.rstrip("/") + path, timeout=timeout_s)
+    except httpx.TimeoutException:
+        return Sample(path, None, None, "timeout", is_health=is_health)
+    except httpx.HTTPError as exc:
+        return Sample(path, None, None, f"connection ({type(exc).__name__})", is_health=is_health)
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    error = classify(response.status_code, latency_ms, timeout_s * 1000.0)
+    health = None
+    if is_health and error is None and 200 <= response.status_code < 300:
+        health = parse_health_body(response.content)
+    return Sample(path, response.status_code, latency_ms, error, health, is_health)
+
+
+def probe_interval(http: httpx.Client, settings: WatchSettings, index: int) -> IntervalMetrics:
+    """All probes of one interval, sent concurrently so the interval costs about one probe's latency."""
+    started_at = time.time()
+    jobs = [(settings.health_path, True)] * settings.samples + [
+        (path, False) for path in settings.smoke_paths for _ in range(settings.samples)
+    ]
+    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+        samples = list(
+            pool.map(
+                lambda job: probe(http, settings.deployment_url, job[0], settings.timeout_s, job[1]), jobs
+            )
+        )
+    return summarise(index, started_at, samples)
+
+
+@dataclass(frozen=True)
+class IntervalReport:
+    metrics: IntervalMetrics
+    verdict: Verdict
+    streak: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **self.metrics.as_dict(),
+            "state": str(self.verdict.state),
+            "breached": [str(t) for t in self.verdict.breached],
+            "notes": list(self.verdict.notes),
+            "consecutive_breaches": self.streak,
+        }
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    fired: bool
+    reports: tuple[IntervalReport, ...]
+    reason: str | None
+    triggers: tuple[Trigger, ...]
+
+
+def trigger_reason(reports: Sequence[IntervalReport], consecutive: int) -> tuple[str, tuple[Trigger, ...]]:
+    """A one-line why from the breaching streak: the triggers, and the last interval's notes for them."""
+    streak = list(reports[-consecutive:])
+    triggers = tuple(dict.fromkeys(t for r in streak for t in r.verdict.breached))
+    last = streak[-1].verdict
+    details = [n for n in last.notes if any(n.startswith(str(t)) for t in last.breached)]
+    names = ", ".join(map(str, triggers))
+    reason = f"{names} breached for {len(streak)} consecutive intervals ({'; '.join(details)})"
+    return reason, triggers
+
+
+def watch(
+    settings: WatchSettings,
+    on_interval: Callable[[IntervalReport], None] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> WatchResult:
+    """Probe at a fixed rate for the window; stop at the first interval that completes a breaching streak."""
+    reports: list[IntervalReport] = []
+    streak = 0
+    start = clock()
+    index = 0
+    with httpx.Client(follow_redirects=False, headers={"User-Agent": "chefchatz-rollback-guard"}) as http:
+        while index * settings.interval_s < settings.window_s:
+            delay = start + index * settings.interval_s - clock()
+            if delay > 0:
+                sleep(delay)
+            metrics = probe_interval(http, settings, index)
+            verdict = evaluate(metrics, settings.thresholds, settings.no_data)
+            streak = advance_streak(streak, verdict.state)
+            report = IntervalReport(metrics, verdict, streak)
+            reports.append(report)
+            if on_interval is not None:
+                on_interval(report)
+            if fires(streak, settings.consecutive):
+                reason, triggers = trigger_reason(reports, settings.consecutive)
+                return WatchResult(True, tuple(reports), reason, triggers)
+            index += 1
+    return WatchResult(False, tuple(reports), None, ())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Choosing the target and idempotence (pure)
+# ---------------------------------------------------------------------------------------------------
+
+
+def choose_rollback_target(deployments: Iterable[Deployment], current: Deployment) -> Deployment | None:
+    """The newest READY production deployment created before ``current`` (never ``current`` itself)."""
+    earlier = [
+        d
+        for d in deployments
+        if d.uid != current.uid
+        and d.state == "READY"
+        and d.target == "production"
+        and d.created_ms < current.created_ms
+    ]
+    return max(earlier, key=lambda d: d.created_ms, default=None)
+
+
+_ACTIVE_OR_DONE = {"pending", "in-progress", "succeeded"}
+
+
+def already_rolled_back(
+    current_id: str, project: Project, audit: Sequence[dict[str, Any]], current_is_explicit: bool
+) -> str | None:
+    """Why rolling back ``current_id`` now would be a second rollback (or pointless), else None."""
+    last = project.last_alias_request
+    if (
+        last
+        and last.type == "rollback"
+        and last.from_deployment_id == current_id
+        and last.job_status in _ACTIVE_OR_DONE
+    ):
+        return (
+            f"Vercel already rolled {project.id} back from {current_id} to {last.to_deployment_id} "
+            f"(job {last.job_status})"
+        )
+    for record in reversed(audit):
+        if (
+            record.get("action") == "rolled-back"
+            and record.get("project_id") == project.id
+            and record.get("from_deployment") == current_id
+        ):
+            return (
+                f"the audit log records a rollback of {project.id} from {current_id} to "
+                f"{record.get('to_deployment')} at {record.get('time')} by {record.get('actor')}"
+            )
+    if (
+        last
+        and last.type == "rollback"
+        and last.to_deployment_id == current_id
+        and last.job_status == "succeeded"
+        and project.production_deployment_id in (None, current_id)
+    ):
+        return (
+            f"production of {project.id} is already on rollback target {current_id} "
+            f"(rolled back from {last.from_deployment_id}); promote a fixed deployment instead"
+        )
+    production = project.production_deployment_id
+    if current_is_explicit and production is not None and production != current_id:
+        return (
+            f"production of {project.id} does not serve {current_id} (it serves {production}); "
+            "nothing to roll back"
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Notifications, the command to run by hand, and the audit record
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RollbackContext:
+    """Everything about where and how to roll back, shared by ``watch`` and ``now``."""
+
+    project_id: str
+    team_id: str | None = None
+    deployment_url: str | None = None
+    deployment_id: str | None = None
+    notify_urls: tuple[str, ...] = ()
+    audit_file: Path | None = None
+    actor: str = ""
+    verify_timeout_s: float = 180.0  # Vercel's own CLI waits up to 3 minutes for a rollback to finish
+    verify_poll_s: float = 1.0
+
+
+def default_actor() -> str:
+    """Who acts: the CI actor when running in CI, else the local user."""
+    for name in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "USER"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def rollback_command(ctx: RollbackContext, reason: str) -> str:
+    """The exact ``chefchatz rollback now`` command that does what the guard would have done."""
+    argv = ["chefchatz", "rollback", "now", "--project-id", ctx.project_id]
+    if ctx.team_id:
+        argv += ["--team-id", ctx.team_id]
+    if ctx.deployment_id:
+        argv += ["--deployment-id", ctx.deployment_id]
+    elif ctx.deployment_url:
+        argv += ["--deployment-url", ctx.deployment_url]
+    if ctx.audit_file is not None:
+        argv += ["--audit-file", str(ctx.audit_file)]
+    argv += ["--reason", reason[:MAX_DESCRIPTION_CHARS]]
+    return shlex.join(argv)
+
+
+def notification_text(outcome: Outcome) -> str:
+    """Slack-compatible text (mrkdwn) for an outcome."""
+    where = outcome.project_id
+    if outcome.action == "rolled-back":
+        return (
+            f":rotating_light: chefchatz rolled production of `{where}` back from "
+            f"`{outcome.from_deployment}` to `{outcome.to_deployment}`"
+            f"{' automatically' if outcome.automatic else ''}.\n"
+            f"Why: {outcome.reason}\n"
+            f"Verified: Vercel reports the rollback job succeeded. Data integrity preserved: instant "
+            f"rollback only re-points domains; no database change was made."
+        )
+    if outcome.action == "notified":
+        return (
+            f":warning: chefchatz rollback trigger fired for `{where}` "
+            f"(deployment `{outcome.from_deployment or outcome.deployment_url}`); "
+            "automatic rollback is off.\n"
+            f"Why: {outcome.reason}\n"
+            f"To roll back, run:\n```{outcome.command}```"
+        )
+    return (
+        f":x: chefchatz could not roll back production of `{where}`: {outcome.error}\n"
+        f"Why it tried: {outcome.reason}\n"
+        f"Roll back by hand (or fix the error and re-run):\n```{outcome.command}```"
+    )
+
+
+def slack_payload(outcome: Outcome) -> dict[str, str]:
+    """The webhook body: Slack incoming webhooks (and most chat webhooks) accept ``{"text": ...}``."""
+    return {"text": notification_text(outcome)}
+
+
+def target_label(url: str) -> str:
+    """A webhook URL's host only: the path of a Slack webhook is its secret and is never printed."""
+    return urlsplit(url).netloc or "<invalid url>"
+
+
+def send_notifications(
+    urls: Sequence[str], payload: dict[str, str], timeout_s: float = 10.0
+) -> list[dict[str, Any]]:
+    """POST the payload to every target; transient failures are retried, others reported (never raised)."""
+    results: list[dict[str, Any]] = []
+    with httpx.Client(timeout=timeout_s) as http:
+        for url in urls:
+            label = target_label(url)
+
+            def post(target: str = url) -> httpx.Response:
+                response = http.post(target, json=payload)
+                if response.status_code == 429 or response.status_code >= 500:
+                    response.raise_for_status()
+                return response
+
+            try:
+                response = Retrying(
+                    retry=retry_if_exception_type(httpx.HTTPError),
+                    stop=stop_after_attempt(3),
+                    wait=wait_exponential(multiplier=0.2, max=2.0),
+                    reraise=True,
+                )(post)
+            except httpx.HTTPError as exc:
+                results.append({"target": label, "ok": False, "error": type(exc).__name__})
+                continue
+            ok = 200 <= response.status_code < 300
+            results.append(
+                {"target": label, "ok": ok, "error": None if ok else f"HTTP {response.status_code}"}
+            )
+    return results
+
+
+@dataclass
+class Outcome:
+    """What the guard did: ``action`` is healthy, rolled-back, already-rolled-back, notified or failed."""
+
+    action: str
+    project_id: str
+    reason: str | None = None
+    triggers: tuple[str, ...] = ()
+    automatic: bool = True
+    deployment_url: str | None = None
+    from_deployment: str | None = None
+    to_deployment: str | None = None
+    verified: bool = False
+    error: str | None = None
+    command: str | None = None
+    message: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    audit_file: str | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return {
+            "healthy": ExitCode.HEALTHY,
+            "rolled-back": ExitCode.ROLLED_BACK,
+            "already-rolled-back": ExitCode.ROLLED_BACK,
+            "notified": ExitCode.NOTIFIED,
+        }.get(self.action, ExitCode.FAILED)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "exit_code": int(self.exit_code),
+            "message": self.message,
+            "project_id": self.project_id,
+            "deployment_url": self.deployment_url,
+            "from_deployment": self.from_deployment,
+            "to_deployment": self.to_deployment,
+            "verified": self.verified,
+            "automatic": self.automatic,
+            "reason": self.reason,
+            "triggers": list(self.triggers),
+            "error": self.error,
+            "command": self.command,
+            "notifications": self.notifications,
+            "audit_file": self.audit_file,
+            "evidence": self.evidence,
+        }
+
+
+def audit_record(outcome: Outcome, ctx: RollbackContext, now: datetime | None = None) -> dict[str, Any]:
+    """One JSON-lines audit entry: who, when, why, the evidence, and from -> to."""
+    return {
+        "time": (now or datetime.now(UTC)).isoformat(),
+        "actor": ctx.actor,
+        "action": outcome.action,
+        "automatic": outcome.automatic,
+        "project_id": ctx.project_id,
+        "team_id": ctx.team_id,
+        "deployment_url": ctx.deployment_url,
+        "from_deployment": outcome.from_deployment,
+        "to_deployment": outcome.to_deployment,
+        "verified": outcome.verified,
+        "reason": outcome.reason,
+        "triggers": list(outcome.triggers),
+        "metrics": outcome.evidence,
+        "error": outcome.error,
+        "data_integrity": "preserved: instant rollback re-points domains only; no database change",
+    }
+
+
+def read_audit(path: Path | None) -> list[dict[str, Any]]:
+    if path is None or not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line from a crash must not hide the earlier records
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def append_audit(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _finish(outcome: Outcome, ctx: RollbackContext, notify: bool) -> Outcome:
+    if ctx.audit_file is not None:
+        append_audit(ctx.audit_file, audit_record(outcome, ctx))
+        outcome.audit_file = str(ctx.audit_file)
+    if notify and ctx.notify_urls:
+        outcome.notifications = send_notifications(ctx.notify_urls, slack_payload(outcome))
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------------
+# Rolling back (impure)
+# ---------------------------------------------------------------------------------------------------
+
+
+class RollbackError(Exception):
+    """A rollback could not be done or confirmed; the message says why and what to check."""
+
+
+def resolve_current(client: VercelClient, ctx: RollbackContext, project: Project) -> tuple[Deployment, bool]:
+    """The deployment to roll back from, and whether the operator named it (vs. production's current)."""
+    if ctx.deployment_id or ctx.deployment_url:
+        return client.get_deployment(ctx.deployment_id or ctx.deployment_url or ""), True
+    if project.production_deployment_id is None:
+        raise RollbackError(
+            f"project {ctx.project_id} has no production deployment; pass --deployment-id or --deployment-url"
+        )
+    return client.get_deployment(project.production_deployment_id), False
+
+
+def find_target(client: VercelClient, project_id: str, current: Deployment) -> Deployment:
+    until: int | None = None
+    for _ in range(MAX_DEPLOYMENT_PAGES):
+        page = client.list_production_deployments(project_id, limit=20, until=until)
+        target = choose_rollback_target(page.deployments, current)
+        if target is not None:
+            return target
+        if page.next_until is None:
+            break
+        until = page.next_until
+    raise RollbackError(
+        f"no earlier deployment: project {project_id} has no READY production deployment created before "
+        f"{current.uid}, so there is nothing to roll back to; fix forward and redeploy"
+    )
+
+
+def verify_rollback(
+    client: VercelClient,
+    project_id: str,
+    target_id: str,
+    timeout_s: float,
+    poll_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Poll the project's lastAliasRequest until Vercel reports our rollback ``succeeded``."""
+    deadline = time.monotonic() + timeout_s
+    last_seen = "no rollback recorded"
+    while True:
+        request = client.get_project(project_id).last_alias_request
+        if request and request.type == "rollback" and request.to_deployment_id == target_id:
+            if request.job_status == "succeeded":
+                return
+            if request.job_status in ("failed", "skipped"):
+                raise RollbackError(
+                    f"Vercel reports the rollback of {project_id} to {target_id} {request.job_status}; "
+                    "check the project's domains in the Vercel dashboard"
+                )
+            last_seen = f"job {request.job_status}"
+        if time.monotonic() >= deadline:
+            raise RollbackError(
+                f"the rollback of {project_id} to {target_id} was not confirmed within {timeout_s:g}s "
+                f"(last seen: {last_seen}); check `vercel rollback status`"
+            )
+        sleep(poll_s)
+
+
+def roll_back(
+    client: VercelClient,
+    ctx: RollbackContext,
+    reason: str,
+    triggers: Sequence[str] = (),
+    evidence: Sequence[dict[str, Any]] = (),
+    automatic: bool = True,
+) -> Outcome:
+    """Roll production back once, verify it, audit and notify. Failures come back as ``action="failed"``."""
+    outcome = Outcome(
+        action="failed",
+        project_id=ctx.project_id,
+        reason=reason,
+        triggers=tuple(triggers),
+        automatic=automatic,
+        deployment_url=ctx.deployment_url,
+        command=rollback_command(ctx, reason),
+        evidence=list(evidence),
+    )
+    try:
+        project = client.get_project(ctx.project_id)
+        current, explicit = resolve_current(client, ctx, project)
+        outcome.from_deployment = current.uid
+        why_not = already_rolled_back(current.uid, project, read_audit(ctx.audit_file), explicit)
+        if why_not is not None:
+            outcome.action = "already-rolled-back"
+            outcome.message = f"nothing to do: {why_not}"
+            last = project.last_alias_request
+            outcome.to_deployment = last.to_deployment_id if last and last.type == "rollback" else None
+            return _finish(outcome, ctx, notify=False)
+        target = find_target(client, ctx.project_id, current)
+        outcome.to_deployment = target.uid
+        try:
+            client.request_rollback(ctx.project_id, target.uid, description=reason[:MAX_DESCRIPTION_CHARS])
+        except VercelConflictError:
+            # A retried POST may have been accepted the first time: a 409 for our own target is fine.
+            last = client.get_project(ctx.project_id).last_alias_request
+            if not (last and last.type == "rollback" and last.to_deployment_id == target.uid):
+                raise
+        verify_rollback(client, ctx.project_id, target.uid, ctx.verify_timeout_s, ctx.verify_poll_s)
+    except (VercelError, RollbackError) as exc:
+        outcome.action = "failed"
+        outcome.error = str(exc)
+        outcome.message = f"rollback failed: {exc}"
+        return _finish(outcome, ctx, notify=True)
+    outcome.action = "rolled-back"
+    outcome.verified = True
+    outcome.message = (
+        f"rolled production of {ctx.project_id} back from {outcome.from_deployment} to {target.uid}"
+    )
+    return _finish(outcome, ctx, notify=True)
+
+
+def notify_only(
+    ctx: RollbackContext, reason: str, triggers: Sequence[str], evidence: Sequence[dict[str, Any]]
+) -> Outcome:
+    """Automatic rollback is off: tell the targets what fired and the exact command to roll back."""
+    outcome = Outcome(
+        action="notified",
+        project_id=ctx.project_id,
+        reason=reason,
+        triggers=tuple(triggers),
+        automatic=False,
+        deployment_url=ctx.deployment_url,
+        from_deployment=ctx.deployment_id,
+        command=rollback_command(ctx, reason),
+        evidence=list(evidence),
+    )
+    outcome.message = f"trigger fired; automatic rollback is off. To roll back run: {outcome.command}"
+    return _finish(outcome, ctx, notify=True)
+
+
+def guard(
+    settings: WatchSettings,
+    ctx: RollbackContext,
+    automatic: bool,
+    client_factory: Callable[[], VercelClient] | None,
+    on_interval: Callable[[IntervalReport], None] | None = None,
+) -> Outcome:
+    """``rollback watch``: watch the window, then roll back (automatic) or notify (manual) if it fired."""
+    result = watch(settings, on_interval)
+    evidence = [r.as_dict() for r in result.reports[-max(settings.consecutive, 1) :]]
+    if not result.fired:
+        return Outcome(
+            action="healthy",
+            project_id=ctx.project_id,
+            automatic=automatic,
+            deployment_url=ctx.deployment_url,
+            message=(
+                f"healthy: {len(result.reports)} intervals over {settings.window_s:g}s without "
+                f"{settings.consecutive} consecutive breaches"
+            ),
+            evidence=evidence,
+        )
+    reason = result.reason or "trigger fired"
+    triggers = [str(t) for t in result.triggers]
+    if not automatic or client_factory is None:
+        return notify_only(ctx, reason, triggers, evidence)
+    with client_factory() as client:
+        return roll_back(client, ctx, reason, triggers, evidence, automatic=True)

@@ -1,0 +1,317 @@
+"""`chefchatz rollback watch|now`: a thin typer layer over ``ops.rollback``.
+
+Exit codes (both commands): 0 healthy, 1 failed, 2 usage error, 3 rolled back (by this run, or it already
+was), 4 trigger fired with automatic rollback off and the targets were notified.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from ops import rollback as rb
+from ops.vercel_api import VercelClient, VercelConfigError, VercelError
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "
+    "2 usage error (bad option, VERCEL_TOKEN unset); 3 rolled back (now, or already before this run); "
+    "4 trigger fired with --no-automatic, targets notified with the rollback command."
+)
+
+rollback_app = typer.Typer(
+    name="rollback",
+    help=f"Guard production after a deploy and roll it back on Vercel. {EXIT_CODES_HELP}",
+    no_args_is_help=True,
+)
+
+ProjectId = Annotated[str, typer.Option("--project-id", help="Vercel project id (prj_...) or name.")]
+TeamId = Annotated[
+    str | None, typer.Option("--team-id", help="Vercel team id, when the project belongs to a team.")
+]
+Notify = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        envvar="CHEFCHATZ_ROLLBACK_NOTIFY",
+        help='Webhook URL to notify (Slack-compatible JSON {"text": ...}); repeatable. '
+        "Env: CHEFCHATZ_ROLLBACK_NOTIFY (space-separated).",
+    ),
+]
+AuditFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-file", help="Append a JSON-lines audit record here (also read to stay idempotent)."
+    ),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of text.")]
+VerifyTimeout = Annotated[
+    str, typer.Option("--verify-timeout", help="How long to wait for Vercel to confirm the rollback.")
+]
+VerifyPoll = Annotated[str, typer.Option("--verify-poll", help="How often to poll Vercel while confirming.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `rollback` command group to the `chefchatz` app."""
+    app.add_typer(rollback_app, name="rollback")
+
+
+def _parse(option: str, value: str, parser: Callable[[str], Any]) -> Any:
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _usage_error(problems: list[str]) -> None:
+    raise typer.BadParameter("; ".join(problems))
+
+
+def _client_factory(team_id: str | None) -> Callable[[], VercelClient]:
+    def make() -> VercelClient:
+        return VercelClient.from_env(team_id=team_id)
+
+    return make
+
+
+def _emit(outcome: rb.Outcome, as_json: bool, console: Console) -> None:
+    if as_json:
+        typer.echo(json.dumps(outcome.as_dict(), indent=2))
+        return
+    style = {
+        "healthy": "green",
+        "rolled-back": "yellow",
+        "already-rolled-back": "yellow",
+        "notified": "yellow",
+    }
+    console.print(
+        f"[{style.get(outcome.action, 'red')}]{outcome.action}[/]: {outcome.message}", highlight=False
+    )
+    if outcome.reason and outcome.action != "healthy":
+        console.print(f"why: {outcome.reason}", highlight=False)
+    if outcome.action in ("notified", "failed") and outcome.command:
+        console.print(f"to roll back by hand: {outcome.command}", highlight=False, soft_wrap=True)
+    for note in outcome.notifications:
+        state = "sent" if note["ok"] else f"FAILED ({note['error']})"
+        console.print(f"notification to {note['target']}: {state}", highlight=False)
+    if outcome.audit_file:
+        console.print(f"audit record appended to {outcome.audit_file}", highlight=False)
+
+
+def _print_interval(console: Console, consecutive: int) -> Callable[[rb.IntervalReport], None]:
+    def show(report: rb.IntervalReport) -> None:
+        m = report.metrics
+        tx = m.failed_transaction_rate
+        console.print(
+            f"#{m.index:<3} {report.verdict.state:<12} errors {rb.format_percent(m.error_rate)} "
+            f"({m.errors}/{m.requests})  p95 {'n/a' if m.p95_ms is None else f'{m.p95_ms:.0f}ms'}  "
+            f"failed-tx {rb.format_percent(tx)}  streak {report.streak}/{consecutive}",
+            highlight=False,
+        )
+
+    return show
+
+
+@rollback_app.command("watch")
+def watch_command(
+    deployment_url: Annotated[
+        str, typer.Option("--deployment-url", help="Base URL of the deployment to probe.")
+    ],
+    project_id: ProjectId,
+    team_id: TeamId = None,
+    deployment_id: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment-id", help="Deployment id to roll back from (default: looked up from the URL)."
+        ),
+    ] = None,
+    window: Annotated[str, typer.Option("--window", help="How long to watch, e.g. 10m.")] = "10m",
+    interval: Annotated[
+        str, typer.Option("--interval", help="Time between probe rounds (spec: 30s).")
+    ] = "30s",
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Per-probe timeout; slower counts as an error.")
+    ] = "5s",
+    consecutive: Annotated[
+        int, typer.Option("--consecutive", help="Breaching intervals in a row before acting (spec: 2).")
+    ] = 2,
+    health_path: Annotated[
+        str, typer.Option("--health-path", help="Health endpoint (docs/health-contract.md).")
+    ] = rb.HEALTH_PATH,
+    smoke_path: Annotated[
+        list[str] | None, typer.Option("--smoke-path", help="Extra path probed each interval; repeatable.")
+    ] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Requests per path per interval.")] = 1,
+    error_rate: Annotated[
+        str, typer.Option("--error-rate", help="Breach when error rate is above this.")
+    ] = "1%",
+    response_time: Annotated[
+        str, typer.Option("--response-time", help="Breach when p95 latency is above this.")
+    ] = "1000ms",
+    failed_transactions: Annotated[
+        str,
+        typer.Option("--failed-transactions", help="Breach when failed/total transactions is above this."),
+    ] = "0.1%",
+    no_data: Annotated[
+        rb.NoDataPolicy,
+        typer.Option(
+            "--no-data", help="What an interval without data means: breach, hold (inconclusive), ignore."
+        ),
+    ] = rb.NoDataPolicy.BREACH,
+    automatic: Annotated[
+        bool,
+        typer.Option(
+            "--automatic/--no-automatic", help="Roll back by itself, or only notify with the command."
+        ),
+    ] = True,
+    notify: Notify = None,
+    audit_file: AuditFile = None,
+    verify_timeout: VerifyTimeout = "3m",
+    verify_poll: VerifyPoll = "1s",
+    as_json: Json = False,
+) -> None:
+    """Watch a fresh deployment; roll production back if it breaches the triggers.
+
+    Every --interval it probes the health path and each --smoke-path with
+    --timeout and computes the error rate (5xx, timeouts and connection
+    errors), the p95 latency and the failed-transaction rate reported by
+    /api/health (docs/health-contract.md). After --consecutive breaching
+    intervals in a row it rolls production back to the previous READY
+    production deployment, verifies it, notifies and audits; with
+    --no-automatic it only notifies, with the exact command to run.
+    Thresholds are strict: a value equal to the threshold does not breach.
+
+    Example:
+
+        chefchatz rollback watch --project-id prj_123 \\
+          --deployment-url https://chefchatz-abc123.vercel.app \\
+          --window 10m --interval 30s --notify https://hooks.slack.com/...
+
+    Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
+    rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
+    3 rolled back (now, or already before this run); 4 trigger fired with
+    --no-automatic and the targets were notified.
+
+    The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
+    the token $VERCEL_TOKEN; the token is never printed.
+    """
+    settings = rb.WatchSettings(
+        deployment_url=deployment_url,
+        health_path=health_path,
+        smoke_paths=tuple(smoke_path or ()),
+        window_s=_parse("--window", window, rb.parse_duration),
+        interval_s=_parse("--interval", interval, rb.parse_duration),
+        timeout_s=_parse("--timeout", timeout, rb.parse_duration),
+        consecutive=consecutive,
+        samples=samples,
+        thresholds=rb.Thresholds(
+            error_rate=_parse("--error-rate", error_rate, rb.parse_percent),
+            response_time_ms=_parse("--response-time", response_time, rb.parse_milliseconds),
+            failed_transaction_rate=_parse("--failed-transactions", failed_transactions, rb.parse_percent),
+        ),
+        no_data=no_data,
+    )
+    problems = settings.problems()
+    if problems:
+        _usage_error(problems)
+    ctx = rb.RollbackContext(
+        project_id=project_id,
+        team_id=team_id,
+        deployment_url=deployment_url,
+        deployment_id=deployment_id,
+        notify_urls=tuple(notify or ()),
+        audit_file=audit_file,
+        actor=rb.default_actor(),
+        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
+        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
+    )
+    console = Console(soft_wrap=True)
+    factory = _client_factory(team_id) if automatic else None
+    if factory is not None:
+        # Check the token and resolve the deployment before watching, not ten minutes into an incident.
+        try:
+            with factory() as client:
+                client.get_project(project_id)
+                if deployment_id is None:
+                    ctx = replace(ctx, deployment_id=client.get_deployment(deployment_url).uid)
+        except VercelConfigError as exc:
+            raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
+        except VercelError as exc:
+            failed = rb.Outcome(action="failed", project_id=project_id, deployment_url=deployment_url)
+            failed.error = str(exc)
+            failed.message = f"cannot start watching: {exc}"
+            _emit(failed, as_json, console)
+            raise typer.Exit(int(rb.ExitCode.FAILED)) from exc
+    show = None if as_json else _print_interval(console, settings.consecutive)
+    outcome = rb.guard(settings, ctx, automatic, factory, show)
+    _emit(outcome, as_json, console)
+    raise typer.Exit(int(outcome.exit_code))
+
+
+@rollback_app.command("now")
+def now_command(
+    project_id: ProjectId,
+    team_id: TeamId = None,
+    deployment_url: Annotated[
+        str | None,
+        typer.Option(
+            "--deployment-url", help="Roll back from the deployment at this URL (default: production's)."
+        ),
+    ] = None,
+    deployment_id: Annotated[
+        str | None,
+        typer.Option("--deployment-id", help="Roll back from this deployment id (default: production's)."),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why; sent to Vercel, the audit log and notifications.")
+    ] = "manual rollback",
+    notify: Notify = None,
+    audit_file: AuditFile = None,
+    verify_timeout: VerifyTimeout = "3m",
+    verify_poll: VerifyPoll = "1s",
+    as_json: Json = False,
+) -> None:
+    """Roll production back to the previous READY production deployment now.
+
+    Rolls back from --deployment-id / --deployment-url, or from whatever
+    production serves, to the newest READY production deployment created
+    before it; then verifies the rollback with Vercel, notifies and audits.
+    Idempotent: if Vercel or the audit file shows that deployment was
+    already rolled back, it does nothing and says so (exit 3).
+
+    Example:
+
+        chefchatz rollback now --project-id prj_123 \\
+          --reason "checkout 500s after deploy" --audit-file audit.jsonl
+
+    Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
+    rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
+    3 rolled back (now, or already before this run).
+
+    The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
+    the token $VERCEL_TOKEN; the token is never printed.
+    """
+    ctx = rb.RollbackContext(
+        project_id=project_id,
+        team_id=team_id,
+        deployment_url=deployment_url,
+        deployment_id=deployment_id,
+        notify_urls=tuple(notify or ()),
+        audit_file=audit_file,
+        actor=rb.default_actor(),
+        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
+        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
+    )
+    try:
+        client = VercelClient.from_env(team_id=team_id)
+    except VercelConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
+    with client:
+        outcome = rb.roll_back(client, ctx, reason, automatic=False)
+    _emit(outcome, as_json, Console(soft_wrap=True))
+    raise typer.Exit(int(outcome.exit_code))

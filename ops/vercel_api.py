@@ -1,0 +1,360 @@
+"""A small typed client for the parts of the Vercel REST API that instant rollback needs.
+
+Endpoints (paths, parameters and response shapes from Vercel's REST API reference):
+
+- ``GET  /v6/deployments``                          list deployments (``projectId``, ``target``, ``state``,
+  ``limit``, ``until``) -> ``{"deployments": [{uid, url, created, state, target, ...}], "pagination": {...}}``
+- ``GET  /v13/deployments/{idOrUrl}``               one deployment by id or hostname
+  -> ``{id, url, createdAt, readyState, target, ...}``
+- ``GET  /v9/projects/{idOrName}``                  the project, including ``targets.production`` and
+  ``lastAliasRequest`` ``{fromDeploymentId, toDeploymentId, jobStatus, requestedAt, type}``
+- ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  request an instant rollback (201 on acceptance)
+
+Every call takes the optional ``teamId`` query parameter. Errors come back as
+``{"error": {"code": ..., "message": ...}}``. Transient failures (429 honouring ``Retry-After``, 5xx,
+connection errors and timeouts) are retried with tenacity; everything else raises a typed error whose
+message says what to fix. The token is only ever placed in the ``Authorization`` header: it is never part
+of a message, a ``repr`` or a log line.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+DEFAULT_API_URL = "https://api.vercel.com"
+API_URL_ENV = "VERCEL_API_URL"
+TOKEN_ENV = "VERCEL_TOKEN"  # noqa: S105 - the name of the variable, not a secret
+
+# Why these defaults: five attempts with jittered exponential backoff ride out a short Vercel API blip
+# (a few seconds) without stalling an incident response for minutes; a server asking for a longer
+# Retry-After than MAX_RETRY_WAIT_S gets it capped so one 429 cannot park the guard indefinitely.
+DEFAULT_ATTEMPTS = 5
+MAX_RETRY_WAIT_S = 30.0
+
+
+class VercelError(Exception):
+    """Base class of everything this client raises."""
+
+
+class VercelConfigError(VercelError):
+    """The environment does not say how to reach the API (for example VERCEL_TOKEN is unset)."""
+
+
+class VercelApiError(VercelError):
+    """The API answered with an error status; ``status``/``code`` are Vercel's, ``hint`` says what to do."""
+
+    hint = "see the Vercel REST API error reference"
+
+    def __init__(self, status: int, code: str, message: str, method: str, path: str) -> None:
+        self.status = status
+        self.code = code
+        self.api_message = message
+        self.method = method
+        self.path = path
+        super().__init__(f"{method} {path} failed with {status} {code}: {message} ({self.hint})")
+
+
+class VercelUnauthorizedError(VercelApiError):
+    hint = "the token in VERCEL_TOKEN was not accepted: check it is set, valid and not expired"
+
+
+class VercelForbiddenError(VercelApiError):
+    hint = (
+        "the token is not allowed to do this: check it belongs to the team that owns the project "
+        "(pass --team-id) and has access to the project"
+    )
+
+
+class VercelNotFoundError(VercelApiError):
+    hint = "check the project id, deployment id/URL and --team-id"
+
+
+class VercelConflictError(VercelApiError):
+    hint = "another rollback or promotion is already in progress for this project; wait for it and re-check"
+
+
+class VercelUnprocessableError(VercelApiError):
+    hint = (
+        "Vercel refused the request as invalid for this target: the deployment may not be eligible "
+        "for instant rollback (plan limits, not a production deployment, or expired)"
+    )
+
+
+class VercelPaymentRequiredError(VercelApiError):
+    hint = (
+        "the team's plan does not allow this rollback (Hobby can only roll back to the previous deployment)"
+    )
+
+
+class VercelTransientError(VercelApiError):
+    """429 or 5xx: retried; raised only once the attempts are used up."""
+
+    hint = "the Vercel API kept failing after retries; try again shortly"
+
+    def __init__(
+        self, status: int, code: str, message: str, method: str, path: str, retry_after: float | None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(status, code, message, method, path)
+
+
+_ERRORS_BY_STATUS: dict[int, type[VercelApiError]] = {
+    401: VercelUnauthorizedError,
+    402: VercelPaymentRequiredError,
+    403: VercelForbiddenError,
+    404: VercelNotFoundError,
+    409: VercelConflictError,
+    422: VercelUnprocessableError,
+}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A deployment as the rollback logic sees it; ``created_ms`` is Vercel's epoch-milliseconds."""
+
+    uid: str
+    url: str
+    created_ms: int
+    state: str
+    target: str | None
+
+
+@dataclass(frozen=True)
+class AliasRequest:
+    """``lastAliasRequest`` of a project: the latest rollback or promotion and how far it got."""
+
+    type: str  # "rollback" | "promote"
+    job_status: str  # "pending" | "in-progress" | "succeeded" | "failed" | "skipped"
+    from_deployment_id: str
+    to_deployment_id: str
+    requested_at_ms: int
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    production_deployment_id: str | None
+    last_alias_request: AliasRequest | None
+
+
+@dataclass(frozen=True)
+class DeploymentPage:
+    deployments: tuple[Deployment, ...]
+    next_until: int | None  # pass as ``until`` to fetch the next (older) page; None when there is none
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    reference = time.time() if now is None else now
+    return max(0.0, when.timestamp() - reference)
+
+
+_BACKOFF = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+
+
+def _retry_wait(state: RetryCallState) -> float:
+    """Honour the server's Retry-After when it sent one, else back off exponentially with jitter."""
+    outcome = state.outcome
+    error = outcome.exception() if outcome is not None else None
+    if isinstance(error, VercelTransientError) and error.retry_after is not None:
+        return min(error.retry_after, MAX_RETRY_WAIT_S)
+    return float(_BACKOFF(state))
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return "unknown", response.text[:200] or response.reason_phrase
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("code", "unknown")), str(error.get("message", ""))
+    return "unknown", response.reason_phrase
+
+
+def _deployment_from_list_item(item: dict[str, Any]) -> Deployment:
+    return Deployment(
+        uid=str(item["uid"]),
+        url=str(item.get("url", "")),
+        created_ms=int(item.get("created") or item.get("createdAt") or 0),
+        state=str(item.get("state") or item.get("readyState") or ""),
+        target=item.get("target"),
+    )
+
+
+def _alias_request(raw: Any) -> AliasRequest | None:
+    if not isinstance(raw, dict) or not raw.get("toDeploymentId"):
+        return None
+    return AliasRequest(
+        type=str(raw.get("type", "")),
+        job_status=str(raw.get("jobStatus", "")),
+        from_deployment_id=str(raw.get("fromDeploymentId", "")),
+        to_deployment_id=str(raw["toDeploymentId"]),
+        requested_at_ms=int(raw.get("requestedAt") or 0),
+    )
+
+
+class VercelClient:
+    """Synchronous client; use as a context manager so the connection pool is closed."""
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_API_URL,
+        team_id: str | None = None,
+        timeout_s: float = 10.0,
+        attempts: int = DEFAULT_ATTEMPTS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not token:
+            raise VercelConfigError(f"{TOKEN_ENV} is empty: set it to a Vercel access token")
+        self.base_url = base_url.rstrip("/")
+        self.team_id = team_id
+        self.attempts = attempts
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            timeout=timeout_s,
+            transport=transport,
+        )
+
+    @classmethod
+    def from_env(cls, team_id: str | None = None, **kwargs: Any) -> VercelClient:
+        token = os.environ.get(TOKEN_ENV, "")
+        if not token:
+            raise VercelConfigError(f"{TOKEN_ENV} is not set: export a Vercel access token to use the API")
+        return cls(token, base_url=os.environ.get(API_URL_ENV) or DEFAULT_API_URL, team_id=team_id, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"VercelClient(base_url={self.base_url!r}, team_id={self.team_id!r}, token=<hidden>)"
+
+    def __enter__(self) -> VercelClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if self.team_id:
+            query["teamId"] = self.team_id
+
+        def once() -> Any:
+            kwargs: dict[str, Any] = {"params": query}
+            if method == "POST":
+                kwargs["json"] = {}  # the rollback endpoint expects a (possibly empty) JSON body
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code == 429 or response.status_code >= 500:
+                code, message = _error_body(response)
+                raise VercelTransientError(
+                    response.status_code,
+                    code,
+                    message,
+                    method,
+                    path,
+                    parse_retry_after(response.headers.get("Retry-After")),
+                )
+            if response.status_code >= 400:
+                code, message = _error_body(response)
+                error_type = _ERRORS_BY_STATUS.get(response.status_code, VercelApiError)
+                raise error_type(response.status_code, code, message, method, path)
+            if not response.content:
+                return {}
+            try:
+                return response.json()
+            except ValueError:
+                return {}
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((VercelTransientError, httpx.TransportError)),
+            stop=stop_after_attempt(self.attempts),
+            wait=_retry_wait,
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except httpx.TransportError as exc:
+            raise VercelError(
+                f"{method} {path}: cannot reach the Vercel API at {self.base_url} after "
+                f"{self.attempts} attempts ({type(exc).__name__}: {exc})"
+            ) from exc
+
+    def list_production_deployments(
+        self, project_id: str, *, limit: int = 20, until: int | None = None
+    ) -> DeploymentPage:
+        """READY production deployments of the project, newest first (one page)."""
+        payload = self._request(
+            "GET",
+            "/v6/deployments",
+            {
+                "projectId": project_id,
+                "target": "production",
+                "state": "READY",
+                "limit": limit,
+                "until": until,
+            },
+        )
+        items = payload.get("deployments") or []
+        deployments = tuple(_deployment_from_list_item(item) for item in items)
+        next_until = (payload.get("pagination") or {}).get("next")
+        return DeploymentPage(deployments, int(next_until) if next_until else None)
+
+    def get_deployment(self, id_or_url: str) -> Deployment:
+        """One deployment by id (``dpl_...``) or hostname (scheme and path are stripped)."""
+        key = id_or_url.split("://", 1)[-1].split("/", 1)[0]
+        payload = self._request("GET", f"/v13/deployments/{key}")
+        return Deployment(
+            uid=str(payload.get("id") or payload.get("uid")),
+            url=str(payload.get("url", "")),
+            created_ms=int(payload.get("createdAt") or payload.get("created") or 0),
+            state=str(payload.get("readyState") or payload.get("state") or ""),
+            target=payload.get("target"),
+        )
+
+    def get_project(self, project_id: str) -> Project:
+        # rollbackInfo=true is what Vercel's own CLI sends when it polls rollback status.
+        payload = self._request("GET", f"/v9/projects/{project_id}", {"rollbackInfo": "true"})
+        production = (payload.get("targets") or {}).get("production") or {}
+        return Project(
+            id=str(payload.get("id", project_id)),
+            name=str(payload.get("name", "")),
+            production_deployment_id=production.get("id"),
+            last_alias_request=_alias_request(payload.get("lastAliasRequest")),
+        )
+
+    def request_rollback(self, project_id: str, deployment_id: str, description: str | None = None) -> None:
+        """Ask Vercel to point all production domains of the project at ``deployment_id`` (201 = accepted)."""
+        self._request(
+            "POST",
+            f"/v1/projects/{project_id}/rollback/{deployment_id}",
+            {"description": description},
+        )
