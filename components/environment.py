@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pulumi
 
+from components.backups import BackupKind, Backups, BackupsArgs
+from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
 from components.repository import Repository, RepositoryArgs
 from components.settings import Secrets, Settings, format_duration
-from components.web_app import EnvVar, WebApp, WebAppArgs, variable_targets
+from components.web_app import EnvVar, WebApp, WebAppArgs, domain_plan, variable_targets
 
 # The six variables the spec requires for every deployment, and whether each is a secret.
 # The Supabase anon key is public by design (shipped in the browser bundle, protected by row level
@@ -116,9 +118,51 @@ class Environment(pulumi.ComponentResource):
             opts=child,
         )
 
+        self.monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(
+                naming=naming,
+                domains=tuple(d.name for d in domain_plan(settings.environment.domain, settings.environment.is_production)),
+                health_path=settings.health.path,
+                interval_s=settings.health.interval_s,
+                unhealthy_threshold=settings.health.unhealthy_threshold,
+                p95_ms=settings.performance.p95_ms,
+                p99_ms=settings.performance.p99_ms,
+                emails=settings.rollback.emails,
+                team_id=settings.platform.vercel_team_id,
+                vercel_project_id=self.web_app.project.id,
+            ),
+            opts=child,
+        )
+
+        self.backups: Backups | None = None
+        if settings.backups.enabled:
+            plans = settings.backups
+            self.backups = Backups(
+                f"{name}-backups",
+                BackupsArgs(
+                    naming=naming,
+                    database=BackupKind("database", plans.database.frequency_s, plans.database.retention_days),
+                    assets=BackupKind("assets", plans.assets.frequency_s, plans.assets.retention_days),
+                    is_production=settings.environment.is_production,
+                    point_in_time_recovery=plans.point_in_time_recovery,
+                    replica_region=plans.replica_region,
+                    image=plans.image,
+                    database_url=secrets.database_url,
+                    storage_endpoint=f"{settings.platform.supabase_url}/storage/v1/s3",
+                    storage_bucket=plans.storage_bucket,
+                    storage_access_key_id=secrets.storage_access_key_id,
+                    storage_secret_access_key=secrets.storage_secret_access_key,
+                    alarm_topic_arn=self.monitoring.topic.arn,
+                ),
+                opts=child,
+            )
+
         branches, tags = deploy_refs(settings)
         variables: dict[str, pulumi.Input[str]] = dict(pipeline_variables(settings))
         variables["VERCEL_PROJECT_ID"] = self.web_app.project.id
+        if self.backups is not None:
+            variables["BACKUP_BUCKET"] = self.backups.buckets["database"].bucket
         self.repository = Repository(
             f"{name}-github",
             RepositoryArgs(

@@ -34,6 +34,8 @@ SECRET_KEYS: dict[str, str] = {
     "databaseUrl": "DATABASE_URL",
     "redisUrl": "REDIS_URL",
     "vercelDeployToken": "VERCEL_TOKEN (GitHub environment secret)",
+    "supabaseStorageAccessKeyId": "Supabase Storage S3 access key id (asset backups)",
+    "supabaseStorageSecretAccessKey": "Supabase Storage S3 secret access key (asset backups)",
 }
 
 
@@ -243,6 +245,8 @@ class BackupSettings(_Model):
     assets: BackupPlan
     point_in_time_recovery: bool
     replica_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+    image: str = Field(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$")
+    storage_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
 
 
 class DisasterRecoverySettings(_Model):
@@ -280,6 +284,8 @@ class Secrets:
     database_url: pulumi.Output[str]
     redis_url: pulumi.Output[str]
     vercel_deploy_token: pulumi.Output[str]
+    storage_access_key_id: pulumi.Output[str]
+    storage_secret_access_key: pulumi.Output[str]
 
 
 # --- raw configuration -> model ------------------------------------------------------------------
@@ -374,6 +380,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "backupAssetsType": ("backups.assets.type", _text),
     "backupPointInTimeRecovery": ("backups.point_in_time_recovery", _boolean),
     "backupReplicaRegion": ("backups.replica_region", _text),
+    "backupImage": ("backups.image", _text),
+    "supabaseStorageBucket": ("backups.storage_bucket", _text),
     "drRpo": ("disaster_recovery.rpo_s", parse_duration),
     "drRto": ("disaster_recovery.rto_s", parse_duration),
     "drDatabaseFailover": ("disaster_recovery.database_failover", _text),
@@ -441,9 +449,12 @@ def _lookup(raw: Mapping[str, str], key: str) -> str:
     return raw.get(key, "<missing>")
 
 
-def missing_secrets(stack: str, present: set[str]) -> list[str]:
-    """Secret keys this stack still lacks, in declaration order."""
-    del stack
+def missing_secrets(present: set[str]) -> list[str]:
+    """Secret keys this stack still lacks, in declaration order.
+
+    Every declared secret is required, as the Pulumi CLI requires every declared key without a
+    default (the storage keys even where backups are off: the CLI cannot know that).
+    """
     return [key for key in SECRET_KEYS if key not in present]
 
 
@@ -487,7 +498,7 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         settings = load_settings(project, stack, raw, region)
     except SettingsError as exc:
         settings_error = exc
-    missing = missing_secrets(stack, present_secrets)
+    missing = missing_secrets(present_secrets)
     if settings_error or missing:
         problems = (settings_error.problems if settings_error else []) + secret_problems(missing)
         raise SettingsError(stack, problems, secrets_hint(stack, missing) if missing else "")
@@ -500,5 +511,7 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         database_url=config.require_secret("databaseUrl"),
         redis_url=config.require_secret("redisUrl"),
         vercel_deploy_token=config.require_secret("vercelDeployToken"),
+        storage_access_key_id=config.require_secret("supabaseStorageAccessKeyId"),
+        storage_secret_access_key=config.require_secret("supabaseStorageSecretAccessKey"),
     )
     return settings, secrets
