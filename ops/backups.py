@@ -81,6 +81,9 @@ MAX_PARTS_IN_FLIGHT = 2
 READ_SIZE = 1 * MiB
 # zstd level 3 (the zstd default) keeps the compressor faster than pg_dump on one core.
 ZSTD_LEVEL = 3
+# -1: one zstd worker per CPU, compressing beside the Python thread that feeds it. Multithreaded
+# zstd emits output a whole job (several MiB) at a time; 0 compresses in-line, byte for byte.
+ZSTD_THREADS = -1
 # Tables up to this size get an exact `count(*)` in the manifest: a scan of a few MiB is cheap.
 EXACT_COUNT_MAX_BYTES = 32 * MiB
 # Accepted drift between a restored table and its pg_class.reltuples estimate before we warn.
@@ -203,7 +206,7 @@ def split_dsn(dsn: str) -> tuple[str, str | None]:
     try:
         params = pg_conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"invalid database URL {redact(dsn)!r}: {redact(str(exc), dsn)}") from None
+        raise UsageError(f"invalid database URL {redact(dsn)!r}: {redact(str(exc), dsn).strip()}") from None
     password = params.pop("password", None)
     clean = {k: str(v) for k, v in params.items() if v is not None}
     return pg_conninfo.make_conninfo("", **clean), (str(password) if password is not None else None)
@@ -646,6 +649,7 @@ def backup_database(
     s3: Any = None,
     cloudwatch: Any = None,
     part_size: int = DEFAULT_PART_SIZE,
+    zstd_threads: int = ZSTD_THREADS,
     now: Callable[[], dt.datetime] = utcnow,
 ) -> BackupResult:
     """Stream `pg_dump -Fc -Z0 | zstd` into S3, then write the manifest, then publish the metric."""
@@ -688,9 +692,9 @@ def backup_database(
 
             digest = hashlib.sha256()
             raw_bytes = stored_bytes = 0
-            chunker = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=-1, write_checksum=True).chunker(
-                chunk_size=part_size
-            )
+            chunker = zstandard.ZstdCompressor(
+                level=ZSTD_LEVEL, threads=zstd_threads, write_checksum=True
+            ).chunker(chunk_size=part_size)
 
             def ship(chunks: Iterator[bytes]) -> None:
                 nonlocal stored_bytes

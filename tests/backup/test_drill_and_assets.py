@@ -1,0 +1,196 @@
+"""Restore drills (RTO evidence + metrics) and the Supabase Storage asset backup."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from typing import Any
+
+import boto3
+import psycopg
+import pytest
+
+from ops import backups
+from ops.backups import Kind, Location
+
+from .conftest import TEST_PART_SIZE, PgServer, table_contents
+
+
+def drill_metrics(stack: str) -> dict[str, list[float]]:
+    cloudwatch = boto3.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    out: dict[str, list[float]] = {}
+    for name in ("RestoreDrillSeconds", "RestoreDrillSucceeded"):
+        stats = cloudwatch.get_metric_statistics(
+            Namespace="ChefChatz/Backups",
+            MetricName=name,
+            Dimensions=[{"Name": "Stack", "Value": stack}],
+            StartTime=now - dt.timedelta(hours=1),
+            EndTime=now + dt.timedelta(hours=1),
+            Period=3600,
+            Statistics=["Maximum"],
+        )
+        out[name] = [p["Maximum"] for p in stats["Datapoints"]]
+    return out
+
+
+def test_drill_restores_the_newest_backup_checks_counts_and_publishes_its_time(
+    source_db: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any
+) -> None:
+    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    stack = f"drill-{bucket[-8:]}"
+    scratch = pg_server.dsn("chefchatz_drill_ok")
+
+    result = cli(
+        "drill", "--bucket", bucket, "--scratch-url", scratch, "--rto", "15m", "--stack", stack, "--json"
+    )
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["ok"] is True, result.stdout + result.stderr
+    assert report["within_rto"] is True and 0 < report["seconds"] < 900
+    assert {t["table"]: (t["status"], t["restored"]) for t in report["tables"]} == {
+        "chat.messages": ("ok", 500),
+        "public.profiles": ("ok", 40),
+        "public.recipe_images": ("ok", 30),
+        "public.recipes": ("ok", 300),
+    }
+    assert table_contents(scratch) == table_contents(source_db)
+    metrics = drill_metrics(stack)
+    assert metrics["RestoreDrillSucceeded"] == [1.0]
+    assert len(metrics["RestoreDrillSeconds"]) == 1 and metrics["RestoreDrillSeconds"][0] == pytest.approx(
+        report["seconds"]
+    )
+
+
+def test_drill_recreates_the_scratch_database_so_leftovers_do_not_matter(
+    source_db: str, pg_server: PgServer, s3: Any, bucket: str
+) -> None:
+    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    scratch = pg_server.dsn("chefchatz_drill_reused")
+    first = backups.run_drill(Location(bucket), scratch, dt.timedelta(minutes=15))
+    with psycopg.connect(scratch) as conn:
+        conn.execute("CREATE TABLE public.leftover (id int)")
+
+    second = backups.run_drill(Location(bucket), scratch, dt.timedelta(minutes=15))
+
+    assert first.ok and second.ok, (first.problems, second.problems)
+    with psycopg.connect(scratch) as conn:
+        assert conn.execute("SELECT to_regclass('public.leftover')").fetchone() == (None,)
+
+
+def test_drill_over_the_rto_fails_and_reports_it(
+    source_db: str, pg_server: PgServer, s3: Any, bucket: str
+) -> None:
+    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    stack = f"slow-{bucket[-8:]}"
+
+    result = backups.run_drill(
+        Location(bucket), pg_server.dsn("chefchatz_drill_slow"), dt.timedelta(milliseconds=1), stack=stack
+    )
+
+    assert not result.ok and not result.within_rto
+    assert any("over the RTO" in p for p in result.problems), result.problems
+    assert drill_metrics(stack)["RestoreDrillSucceeded"] == [0.0]
+
+
+def test_drill_fails_when_restored_rows_do_not_match_the_manifest(
+    source_db: str, pg_server: PgServer, s3: Any, bucket: str
+) -> None:
+    made = backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=made.manifest_key)["Body"].read())
+    for table in manifest["tables"]:
+        if table["name"] == "profiles":
+            table["exact_row_count"] = 41
+    s3.put_object(Bucket=bucket, Key=made.manifest_key, Body=json.dumps(manifest).encode())
+
+    result = backups.run_drill(
+        Location(bucket), pg_server.dsn("chefchatz_drill_bad"), dt.timedelta(minutes=15)
+    )
+
+    assert not result.ok
+    assert result.problems == ["table public.profiles: manifest 41, restored 40 (mismatch)"]
+
+
+# ---------------------------------------------------------------------------------------------- assets
+
+
+@pytest.fixture
+def storage_bucket(s3: Any, monkeypatch: pytest.MonkeyPatch, aws: str) -> dict[str, bytes]:
+    """A stand-in for a Supabase Storage bucket, served through the same loopback S3 API."""
+    s3.create_bucket(Bucket="recipe-images")
+    objects = {
+        "avatars/cook1.png": bytes(range(256)) * 40,
+        "recipes/42/hero.jpg": hashlib.sha256(b"hero").digest() * 3000,
+        "recipes/42/steps/1 whisk.webp": b"",
+        "recipes/é/ünïcode.txt": "crème brûlée".encode(),
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket="recipe-images", Key=key, Body=body)
+    monkeypatch.setenv("SOURCE_AWS_ACCESS_KEY_ID", "storage-key-id")
+    monkeypatch.setenv("SOURCE_AWS_SECRET_ACCESS_KEY", "storage-secret-value")
+    return objects
+
+
+def test_assets_backup_copies_every_object_with_a_checksummed_manifest(
+    storage_bucket: dict[str, bytes], s3: Any, bucket: str, aws: str, cli: Any
+) -> None:
+    result = cli(
+        "backup",
+        "assets",
+        "--source-endpoint",
+        aws,
+        "--source-bucket",
+        "recipe-images",
+        "--bucket",
+        bucket,
+        "--prefix",
+        "prod",
+        "--json",
+    )
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "storage-secret-value" not in result.stdout + result.stderr
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=report["manifest_key"])["Body"].read())
+    assert {o["key"]: (o["size"], o["sha256"]) for o in manifest["objects"]} == {
+        k: (len(v), hashlib.sha256(v).hexdigest()) for k, v in storage_bucket.items()
+    }
+    for key, body in storage_bucket.items():
+        copy = s3.get_object(Bucket=bucket, Key=manifest["objects_prefix"] + key)["Body"].read()
+        assert copy == body, key
+    verified = cli("backup", "verify", "--bucket", bucket, "--prefix", "prod", "--kind", "assets", "--json")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["checked_bytes"] == sum(
+        len(v) for v in storage_bucket.values()
+    )
+    metrics = boto3.client("cloudwatch").list_metrics(
+        Namespace="ChefChatz/Backups",
+        MetricName="BackupSucceeded",
+        Dimensions=[{"Name": "Kind", "Value": "assets"}],
+    )["Metrics"]
+    assert metrics, "BackupSucceeded{Kind=assets} was not published"
+
+
+def test_a_changed_asset_copy_fails_verify(
+    storage_bucket: dict[str, bytes], s3: Any, bucket: str, aws: str
+) -> None:
+    made = backups.backup_assets(
+        aws, "recipe-images", Location(bucket), source_access_key="k", source_secret_key="s"
+    )
+    manifest = backups.load_manifest(s3, Location(bucket), Kind.ASSETS, made.backup_id)
+    s3.put_object(Bucket=bucket, Key=manifest["objects_prefix"] + "avatars/cook1.png", Body=b"tampered")
+
+    verdict = backups.verify_latest(Location(bucket), Kind.ASSETS, dt.timedelta(hours=25), s3=s3)
+
+    assert not verdict.ok and "avatars/cook1.png is corrupt" in verdict.problems[0], verdict.problems
+
+
+def test_assets_backup_without_source_credentials_is_a_config_error(
+    aws: str, bucket: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("SOURCE_AWS_SECRET_ACCESS_KEY", raising=False)
+    result = cli(
+        "backup", "assets", "--source-endpoint", aws, "--source-bucket", "recipe-images", "--bucket", bucket
+    )
+    assert result.exit_code == 2 and "SOURCE_AWS_ACCESS_KEY_ID" in result.stderr, result.stderr
