@@ -456,13 +456,31 @@ def _action_deploys(
         yield _Deploy(step, "vercel", f"`{uses.split('@')[0]}` with --prod")
 
 
+_WRAPPERS = frozenset({"sudo", "env", "time", "command", "exec", "nice", "npx", "bunx", "pnpx"})
+_PACKAGE_MANAGERS = frozenset({"pnpm", "yarn", "npm", "bun"})
+_PACKAGE_RUNNERS = frozenset({"dlx", "exec", "x", "run"})
+
+
+def _program(tokens: list[str]) -> tuple[str, list[str]] | None:
+    """The program a shell command runs and its arguments, seen through `VAR=x`, npx, pnpm dlx..."""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        name = token.rsplit("/", 1)[-1]
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", token) or token.startswith("-") or name in _WRAPPERS:
+            i += 1
+        elif name in _PACKAGE_MANAGERS:
+            i += 2 if i + 1 < len(tokens) and tokens[i + 1] in _PACKAGE_RUNNERS else 1
+        else:
+            return re.sub(r"@[\w.\-]+$", "", name), tokens[i + 1 :]
+    return None
+
+
 def _vercel_production(tokens: list[str]) -> tuple[str, str] | None:
-    start = next(
-        (i for i, token in enumerate(tokens) if re.search(r"(?:^|/)vercel(?:@[\w.\-]+)?$", token)), None
-    )
-    if start is None:
+    program = _program(tokens)
+    if program is None or program[0] != "vercel":
         return None
-    rest = tokens[start + 1 :]
+    rest = program[1]
     subcommand = next((t for t in rest if t in _VERCEL_SUBCOMMANDS), "deploy")
     if subcommand in ("promote", "rollback"):
         return "vercel", f"`vercel {subcommand}`"
@@ -480,15 +498,15 @@ def _has_production_flag(tokens: list[str]) -> bool:
     return False
 
 
-def _pulumi_index(tokens: list[str]) -> int | None:
-    return next((i for i, token in enumerate(tokens) if re.search(r"(?:^|/)pulumi$", token)), None)
+def _pulumi_arguments(tokens: list[str]) -> list[str] | None:
+    program = _program(tokens)
+    return program[1] if program is not None and program[0] == "pulumi" else None
 
 
 def _pulumi_selected_stack(tokens: list[str]) -> str | None:
-    start = _pulumi_index(tokens)
-    if start is None:
+    rest = _pulumi_arguments(tokens)
+    if rest is None:
         return None
-    rest = tokens[start + 1 :]
     if rest[:2] == ["stack", "select"]:
         names = [t for t in rest[2:] if not t.startswith("-")]
         return _stack_flag(rest) or (names[0] if names else None)
@@ -498,10 +516,9 @@ def _pulumi_selected_stack(tokens: list[str]) -> str | None:
 def _pulumi_production(
     tokens: list[str], selected: str | None, stacks: frozenset[str]
 ) -> tuple[str, str] | None:
-    start = _pulumi_index(tokens)
-    if start is None:
+    rest = _pulumi_arguments(tokens)
+    if rest is None:
         return None
-    rest = tokens[start + 1 :]
     command = _first_argument(rest)
     if command not in _PULUMI_DEPLOYS:
         return None
@@ -544,14 +561,17 @@ def _stack_is_production(stack: str | None, stacks: frozenset[str]) -> bool:
 
 
 def _commands(script: str) -> Iterator[list[str]]:
+    """Each simple command of a shell script as tokens, including `$(...)` and backtick bodies."""
     joined = re.sub(r"\\\r?\n", " ", script)
-    for line in joined.splitlines():
-        if line.lstrip().startswith("#"):
-            continue
-        for command in re.split(r"&&|\|\||[;|]", line):
-            tokens = _split(command)
-            if tokens:
-                yield tokens
+    substitutions = re.findall(r"\$\(([^()]*)\)", joined) + re.findall(r"`([^`]*)`", joined)
+    for piece in (joined, *substitutions):
+        for line in piece.splitlines():
+            if line.lstrip().startswith("#"):
+                continue
+            for command in re.split(r"&&|\|\||[;|]", line):
+                tokens = _split(command)
+                if tokens:
+                    yield tokens
 
 
 def _split(command: str) -> list[str]:

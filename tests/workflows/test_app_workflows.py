@@ -1,0 +1,440 @@
+"""The app repository's generated pipeline: what runs, in which order, behind which gates."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.app_workflows import (
+    PINNED_ACTIONS,
+    AppEnvironment,
+    AppPipelineArgs,
+    app_workflow_files,
+    codeowners,
+    default_environments,
+    departure_script,
+    release_cron,
+    required_secrets,
+    required_variables,
+    train_departs,
+)
+
+from .conftest import CHEFCHATZ_REQUIREMENT, REPO_WORKFLOWS
+
+WORKFLOWS = (
+    ".github/workflows/ci.yml",
+    ".github/workflows/deploy.yml",
+    ".github/workflows/deploy-production.yml",
+    ".github/workflows/release-train.yml",
+    ".github/workflows/release.yml",
+)
+
+
+def load(text: str) -> dict[str, Any]:
+    # BaseLoader keeps every scalar a string and `on` a key, as GitHub reads it.
+    document = yaml.load(text, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds no objects
+    assert isinstance(document, dict)
+    return document
+
+
+def step_index(job: dict[str, Any], needle: str) -> int:
+    """Index of the first step whose name or script contains `needle` (fails when none does)."""
+    for i, step in enumerate(job["steps"]):
+        if needle in step.get("name", "") or needle in step.get("run", ""):
+            return i
+    raise AssertionError(f"no step of job {job.get('name')!r} mentions {needle!r}")
+
+
+def test_the_generator_returns_every_pipeline_file(app_files: dict[str, str]) -> None:
+    assert sorted(app_files) == sorted([*WORKFLOWS, "release-please-config.json"])
+    for path in WORKFLOWS:
+        assert app_files[path].startswith("# Managed by chefchatz-infra"), path
+
+
+def test_the_generator_is_pure_and_deterministic(app_args: AppPipelineArgs) -> None:
+    assert app_workflow_files(app_args) == app_workflow_files(dataclasses.replace(app_args))
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job_id"),
+    [
+        ("deploy.yml", "deploy-dev"),
+        ("deploy.yml", "deploy-staging"),
+        ("deploy-production.yml", "deploy-production"),
+    ],
+)
+def test_each_deploy_runs_build_backup_migrate_deploy_watch_notify_in_order(
+    app_files: dict[str, str], workflow: str, job_id: str
+) -> None:
+    job = load(app_files[f".github/workflows/{workflow}"])["jobs"][job_id]
+    order = [
+        step_index(job, "vercel build --prod"),
+        step_index(job, "chefchatz backup db"),
+        step_index(job, "supabase db push"),
+        step_index(job, "vercel deploy --prebuilt --prod"),
+        step_index(job, "chefchatz rollback watch"),
+        step_index(job, "Notify"),
+    ]
+    assert order == sorted(order), f"{workflow}:{job_id} runs its stages as {order}"
+    assert job["steps"][order[-1]]["if"] == "always()", "the notification must report failures too"
+
+
+def test_deploys_use_the_vercel_cli_prebuilt_with_the_token_and_no_third_party_action(
+    app_files: dict[str, str],
+) -> None:
+    allowed = {action.repository for action in PINNED_ACTIONS}
+    for path in WORKFLOWS:
+        for job_id, job in load(app_files[path])["jobs"].items():
+            for step in job.get("steps", []):
+                if "uses" in step:
+                    repository = step["uses"].split("@")[0]
+                    assert repository in allowed, f"{path}:{job_id} uses {repository}"
+                    assert "vercel" not in repository
+    production = load(app_files[".github/workflows/deploy-production.yml"])["jobs"]["deploy-production"]
+    deploy = production["steps"][step_index(production, "vercel deploy")]["run"]
+    assert 'vercel deploy --prebuilt --prod --token "$VERCEL_TOKEN"' in deploy
+    assert production["steps"][step_index(production, "vercel deploy")]["env"] == {
+        "VERCEL_TOKEN": "${{ secrets.VERCEL_TOKEN }}"
+    }
+
+
+@pytest.mark.parametrize(("job_id", "stack"), [("deploy-dev", "dev"), ("deploy-staging", "staging")])
+def test_the_pre_migration_backup_names_its_stack(app_files: dict[str, str], job_id: str, stack: str) -> None:
+    job = load(app_files[".github/workflows/deploy.yml"])["jobs"][job_id]
+    backup = job["steps"][step_index(job, "chefchatz backup db")]
+    assert backup["run"].strip() == (
+        f'chefchatz backup db --database-url "$DATABASE_URL" --bucket "$BACKUP_BUCKET" --stack {stack}'
+    )
+    assert backup["env"] == {
+        "DATABASE_URL": "${{ secrets.DATABASE_URL }}",
+        "BACKUP_BUCKET": "${{ vars.BACKUP_BUCKET }}",
+    }
+
+
+def test_production_backs_up_the_prod_stack_before_migrating(app_files: dict[str, str]) -> None:
+    job = load(app_files[".github/workflows/deploy-production.yml"])["jobs"]["deploy-production"]
+    assert job["steps"][step_index(job, "chefchatz backup db")]["run"].strip().endswith("--stack prod")
+
+
+def test_the_migration_command_is_the_configured_one(app_args: AppPipelineArgs) -> None:
+    command = 'supabase db push --db-url "$DATABASE_URL" --include-all'
+    files = app_workflow_files(dataclasses.replace(app_args, migration_command=command))
+    job = load(files[".github/workflows/deploy.yml"])["jobs"]["deploy-dev"]
+    assert job["steps"][step_index(job, "Database migrations")]["run"].strip() == command
+
+
+def test_the_rollback_watch_probes_the_environment_and_uses_its_thresholds(app_files: dict[str, str]) -> None:
+    job = load(app_files[".github/workflows/deploy-production.yml"])["jobs"]["deploy-production"]
+    step = job["steps"][step_index(job, "chefchatz rollback watch")]
+    script = step["run"]
+    assert '--deployment-url "https://chefchatz.com"' in script
+    assert '--health-path "/api/health"' in script
+    assert '--project-id "$VERCEL_PROJECT_ID"' in script
+    for flag, variable in [
+        ("--consecutive", "ROLLBACK_CONSECUTIVE"),
+        ("--error-rate", "ROLLBACK_ERROR_RATE"),
+        ("--response-time", "ROLLBACK_RESPONSE_TIME"),
+        ("--failed-transactions", "ROLLBACK_FAILED_TRANSACTIONS"),
+    ]:
+        assert f'{flag} "${variable}"' in script
+        assert step["env"][variable] == f"${{{{ vars.{variable} }}}}"
+    assert step["env"]["VERCEL_TOKEN"] == "${{ secrets.VERCEL_TOKEN }}"
+
+
+def test_every_deploy_runs_in_its_github_environment_with_oidc_and_least_privilege(
+    app_files: dict[str, str],
+) -> None:
+    expected = {"deploy-dev": "dev", "deploy-staging": "staging", "deploy-production": "production"}
+    jobs = {
+        **load(app_files[".github/workflows/deploy.yml"])["jobs"],
+        **load(app_files[".github/workflows/deploy-production.yml"])["jobs"],
+    }
+    for job_id, environment in expected.items():
+        job = jobs[job_id]
+        assert job["environment"]["name"] == environment, job_id
+        assert job["permissions"] == {"contents": "read", "id-token": "write"}, job_id
+        assert job["concurrency"] == {
+            "group": f"deploy-{job_id.removeprefix('deploy-')}",
+            "cancel-in-progress": "false",
+        }
+        aws = job["steps"][step_index(job, "AWS credentials")]
+        assert aws["with"]["role-to-assume"] == "${{ vars.BACKUP_ROLE_ARN }}"
+        assert "aws-access-key-id" not in aws["with"]
+
+
+def test_staging_is_promoted_only_after_dev_passed_its_watch(app_files: dict[str, str]) -> None:
+    jobs = load(app_files[".github/workflows/deploy.yml"])["jobs"]
+    assert list(jobs) == ["test", "deploy-dev", "deploy-staging"]
+    assert jobs["deploy-dev"]["needs"] == "test"
+    assert jobs["deploy-staging"]["needs"] == "deploy-dev"
+    assert "deploy-production" not in jobs, "production deploys from releases only"
+
+
+def test_production_needs_the_tech_lead_gate_then_its_own_environment(app_files: dict[str, str]) -> None:
+    workflow = load(app_files[".github/workflows/deploy-production.yml"])
+    assert workflow["on"] == {"release": {"types": ["published"]}}
+    jobs = workflow["jobs"]
+    assert list(jobs) == ["test", "approve-production-tech-lead", "deploy-production"]
+    gate = jobs["approve-production-tech-lead"]
+    assert (gate["needs"], gate["environment"], gate["permissions"]) == ("test", "production-tech-lead", {})
+    assert jobs["deploy-production"]["needs"] == "approve-production-tech-lead"
+    assert jobs["deploy-production"]["environment"] == {"name": "production", "url": "https://chefchatz.com"}
+
+
+def test_node_and_pnpm_are_current_and_exact(app_files: dict[str, str]) -> None:
+    job = load(app_files[".github/workflows/ci.yml"])["jobs"]["test"]
+    node = job["steps"][step_index(job, "Set up Node.js")]
+    assert node["with"] == {"node-version": "22", "package-manager-cache": "false"}
+    tools = job["steps"][step_index(job, "Install pnpm")]
+    assert tools["env"] == {"PNPM_VERSION": "12.21.0", "VERCEL_CLI_VERSION": "64.0.2"}
+    assert "actions/setup-node@v2" not in "".join(app_files.values())
+    assert "node-version: '18'" not in "".join(app_files.values())
+
+
+def test_ci_jobs_are_the_default_branchs_required_checks(app_files: dict[str, str]) -> None:
+    workflow = load(app_files[".github/workflows/ci.yml"])
+    # Pulumi.yaml: githubRequiredStatusChecks defaults to [test, build, policy-gate].
+    assert [job["name"] for job in workflow["jobs"].values()] == ["test", "build", "policy-gate"]
+    assert set(workflow["on"]) == {"pull_request", "push"}, "no pull_request_target"
+    gate = workflow["jobs"]["policy-gate"]
+    assert "zizmor --offline --min-severity medium .github/workflows" in gate["steps"][-1]["run"]
+
+
+def test_release_pr_and_release_use_release_please_with_an_app_token(app_files: dict[str, str]) -> None:
+    train = load(app_files[".github/workflows/release-train.yml"])
+    release = load(app_files[".github/workflows/release.yml"])
+    pr_job, release_job = train["jobs"]["release-pr"], release["jobs"]["release"]
+    for job in (pr_job, release_job):
+        assert job["environment"] == "release", "the App key is an environment secret"
+        assert job["permissions"] == {}
+        token, please = job["steps"][0], job["steps"][1]
+        assert token["uses"].startswith("actions/create-github-app-token@")
+        assert please["uses"].startswith("googleapis/release-please-action@")
+        assert please["with"]["token"] == "${{ steps.app-token.outputs.token }}"
+        assert please["with"]["config-file"] == "release-please-config.json"
+    assert pr_job["steps"][1]["with"]["skip-github-release"] == "true"
+    assert release_job["steps"][1]["with"]["skip-github-pull-request"] == "true"
+    assert release["on"] == {"push": {"branches": ["main"]}}
+    assert pr_job["if"] == "needs.departure.outputs.departs == 'true'"
+
+
+def test_release_please_config_gives_semantic_versions_and_a_changelog(app_files: dict[str, str]) -> None:
+    config = json.loads(app_files["release-please-config.json"])
+    assert config["release-type"] == "node"
+    assert config["include-v-in-tag"] is True
+    package = config["packages"]["."]
+    assert package["changelog-path"] == "CHANGELOG.md"
+    sections = {s["type"]: s for s in package["changelog-sections"]}
+    assert sections["feat"]["section"] == "Features" and sections["fix"]["section"] == "Bug Fixes"
+
+
+def test_the_train_runs_weekly_because_cron_has_no_every_other_week(app_args: AppPipelineArgs) -> None:
+    assert release_cron(app_args) == "0 8 * * 1"
+    train = load(app_workflow_files(app_args)[".github/workflows/release-train.yml"])
+    assert train["on"]["schedule"] == [{"cron": "0 8 * * 1"}]
+    assert "workflow_dispatch" in train["on"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "day", "departs"),
+    [
+        ("bi-weekly", date(2026, 1, 5), True),
+        ("bi-weekly", date(2026, 1, 12), False),
+        ("bi-weekly", date(2026, 11, 30), False),
+        ("bi-weekly", date(2026, 12, 7), True),
+        # 2026 has 53 ISO weeks: week 53 and week 1 are both odd. The train still alternates.
+        ("bi-weekly", date(2026, 12, 28), False),
+        ("bi-weekly", date(2027, 1, 4), True),
+        ("bi-weekly", date(2027, 1, 11), False),
+        ("weekly", date(2026, 1, 12), True),
+        ("monthly", date(2026, 12, 7), True),
+        ("monthly", date(2026, 12, 14), False),
+    ],
+)
+def test_the_train_departs_on_its_cadence(schedule: Any, day: date, departs: bool) -> None:
+    assert train_departs(schedule, day, date(2026, 1, 5)) is departs
+
+
+def run_departure(schedule: Any, day: date, tmp_path: Path, event: str = "schedule") -> bool:
+    output = tmp_path / "output"
+    output.write_text("")
+    subprocess.run(
+        ["bash", "-e", "-c", departure_script(schedule)],
+        env={
+            "TRAIN_DAY": day.isoformat(),
+            "TRAIN_ANCHOR": "2026-01-05",
+            "EVENT_NAME": event,
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+            "PATH": "/usr/bin:/bin",
+        },
+        check=True,
+    )
+    values = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return values["departs"] == "true"
+
+
+@pytest.mark.parametrize("schedule", ["weekly", "bi-weekly", "monthly"])
+def test_the_generated_departure_step_agrees_with_the_rule_for_two_years_of_mondays(
+    schedule: Any, tmp_path: Path
+) -> None:
+    mondays = [date(2026, 1, 5) + timedelta(weeks=n) for n in range(0, 110, 3)]
+    shell = [run_departure(schedule, day, tmp_path) for day in mondays]
+    python = [train_departs(schedule, day, date(2026, 1, 5)) for day in mondays]
+    assert shell == python, [d.isoformat() for d, s, p in zip(mondays, shell, python, strict=True) if s != p]
+
+
+def test_a_manual_dispatch_always_departs(tmp_path: Path) -> None:
+    assert run_departure("bi-weekly", date(2026, 1, 12), tmp_path) is False
+    assert run_departure("bi-weekly", date(2026, 1, 12), tmp_path, event="workflow_dispatch") is True
+
+
+def matches(pattern: str, path: str) -> bool:
+    """CODEOWNERS matching for the three pattern shapes the generator writes."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("/"):
+        return ("/" + path).startswith(pattern)
+    return "/" + path == pattern
+
+
+def owners_of(text: str, path: str) -> list[str]:
+    """GitHub's rule: the last matching line wins."""
+    owners: list[str] = []
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern, *names = line.split()
+            if matches(pattern, path):
+                owners = names
+    return owners
+
+
+@pytest.mark.parametrize(
+    ("path", "owners"),
+    [
+        ("supabase/migrations/20261127_add_recipes.sql", ["@chefchatz/tech-lead"]),
+        (".github/workflows/deploy.yml", ["@chefchatz/tech-lead"]),
+        ("vercel.json", ["@chefchatz/tech-lead"]),
+        ("CHANGELOG.md", ["@chefchatz/tech-lead", "@chefchatz/product-owner"]),
+        (".release-please-manifest.json", ["@chefchatz/tech-lead", "@chefchatz/product-owner"]),
+        (".github/workflows/release-train.yml", ["@chefchatz/tech-lead", "@chefchatz/product-owner"]),
+        (".github/workflows/deploy-production.yml", ["@chefchatz/tech-lead", "@chefchatz/product-owner"]),
+        ("src/app/page.tsx", ["@chefchatz/engineering"]),
+    ],
+)
+def test_codeowners_gives_infra_to_tech_lead_and_releases_to_both_teams(path: str, owners: list[str]) -> None:
+    text = codeowners("chefchatz", default_owners=("@chefchatz/engineering",))
+    assert owners_of(text, path) == owners
+
+
+def test_codeowners_without_default_owners_leaves_app_code_unowned() -> None:
+    assert owners_of(codeowners("chefchatz"), "src/app/page.tsx") == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"organization": "chef chatz"}, "organization"),
+        ({"organization": "chefchatz", "tech_lead_team": "Tech Lead"}, "tech_lead_team"),
+        ({"organization": "chefchatz", "default_owners": ("engineering",)}, "default_owners"),
+    ],
+)
+def test_codeowners_rejects_names_github_would_ignore(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        codeowners(**kwargs)
+
+
+def test_the_environment_contract_lists_what_the_deploy_jobs_read(
+    app_files: dict[str, str], app_args: AppPipelineArgs
+) -> None:
+    text = app_files[".github/workflows/deploy.yml"] + app_files[".github/workflows/deploy-production.yml"]
+    used_vars = set(re.findall(r"\$\{\{ vars\.([A-Z_]+) \}\}", text))
+    used_secrets = set(re.findall(r"\$\{\{ secrets\.([A-Z_]+) \}\}", text))
+    assert used_vars == set(required_variables(app_args))
+    assert used_secrets == set(required_secrets(app_args))
+
+
+def test_this_repository_and_the_generated_files_use_the_same_pins(app_files: dict[str, str]) -> None:
+    pins = {a.repository: a for a in PINNED_ACTIONS}
+    texts = [p.read_text() for p in sorted(REPO_WORKFLOWS.glob("*.yml"))] + list(app_files.values())
+    for text in texts:
+        for repository, sha, comment in re.findall(r"uses: ([\w./-]+)@(\S+)(?: # (\S+))?", text):
+            action = pins.get(repository)
+            assert action is not None, f"{repository} is not one of the reviewed pins"
+            assert (sha, comment) == (action.sha, action.version), f"{repository}@{sha} # {comment}"
+
+
+VALID = {"chefchatz_requirement": CHEFCHATZ_REQUIREMENT}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {
+                "chefchatz_requirement": "chefchatz-infra @ git+https://github.com/chefchatz/chefchatz-infra@main"
+            },
+            "chefchatz_requirement",
+        ),
+        ({"node_major": 8}, "node_major"),
+        ({"pnpm_version": "latest"}, "pnpm_version"),
+        ({"vercel_cli_version": "64"}, "vercel_cli_version"),
+        ({"migration_command": "supabase db push --db-url ${{ secrets.DATABASE_URL }}"}, "migration_command"),
+        ({"migration_command": "  "}, "migration_command"),
+        ({"test_commands": ()}, "test_commands"),
+        ({"health_path": "api/health"}, "health_path"),
+        ({"rollback_window": "ten minutes"}, "rollback_window"),
+        ({"vercel_project_id_var": "vercel-project"}, "vercel_project_id_var"),
+        ({"release_schedule": "fortnightly"}, "release_schedule"),
+        ({"release_weekday": 7}, "release_weekday"),
+        ({"release_train_anchor": date(2026, 1, 6)}, "release_train_anchor"),
+        ({"environments": default_environments()[:2]}, "exactly one must be production"),
+        ({"environments": tuple(reversed(default_environments()))}, "production must come last"),
+        (
+            {
+                "environments": (
+                    *default_environments()[:2],
+                    dataclasses.replace(default_environments()[2], approval_environments=()),
+                )
+            },
+            "needs at least one approval environment",
+        ),
+        (
+            {
+                "environments": (
+                    dataclasses.replace(default_environments()[0], url="http://dev.chefchatz.com"),
+                    *default_environments()[1:],
+                )
+            },
+            "url",
+        ),
+        (
+            {
+                "environments": (
+                    AppEnvironment("dev", "dev", "production-tech-lead", "https://dev.chefchatz.com"),
+                    *default_environments()[1:],
+                )
+            },
+            "both a deploy and a gate",
+        ),
+    ],
+)
+def test_invalid_arguments_are_rejected_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(field)):
+        AppPipelineArgs(**{**VALID, **changes})
+
+
+def test_every_invalid_argument_is_reported_at_once() -> None:
+    with pytest.raises(ValueError) as error:
+        AppPipelineArgs(chefchatz_requirement="x", node_major=3, health_path="health", pnpm_version="10")
+    message = str(error.value)
+    for field in ("chefchatz_requirement", "node_major", "health_path", "pnpm_version"):
+        assert field in message, message
