@@ -498,9 +498,9 @@ def watch(
     """Probe at a fixed rate for the window; stop at the first interval that completes a breaching streak."""
     reports: list[IntervalReport] = []
     streak = 0
-    start = clock()
     index = 0
     with httpx.Client(follow_redirects=False, headers={"User-Agent": "chefchatz-rollback-guard"}) as http:
+        start = clock()  # after building the client, so the first round is not already late
         while index * settings.interval_s < settings.window_s:
             delay = start + index * settings.interval_s - clock()
             if delay > 0:
@@ -946,13 +946,23 @@ def guard(
     on_interval: Callable[[IntervalReport], None] | None = None,
 ) -> Outcome:
     """``rollback watch``: watch the window, then roll back (automatic) or notify (manual) if it fired."""
-    result = watch(settings, on_interval)
-    evidence = [r.as_dict() for r in result.reports[-max(settings.consecutive, 1) :]]
+    if not automatic or client_factory is None:
+        return _act(settings, ctx, watch(settings, on_interval), None)
+    # The API client exists before the first probe so that, once the guard fires, the rollback request
+    # costs only its HTTP round trips (building a client and its TLS context takes tens of milliseconds).
+    with client_factory() as client:
+        return _act(settings, ctx, watch(settings, on_interval), client)
+
+
+def _act(
+    settings: WatchSettings, ctx: RollbackContext, result: WatchResult, client: VercelClient | None
+) -> Outcome:
+    evidence = [r.as_dict() for r in result.reports[-settings.consecutive :]]
     if not result.fired:
         return Outcome(
             action="healthy",
             project_id=ctx.project_id,
-            automatic=automatic,
+            automatic=client is not None,
             deployment_url=ctx.deployment_url,
             message=(
                 f"healthy: {len(result.reports)} intervals over {settings.window_s:g}s without "
@@ -962,7 +972,6 @@ def guard(
         )
     reason = result.reason or "trigger fired"
     triggers = [str(t) for t in result.triggers]
-    if not automatic or client_factory is None:
+    if client is None:
         return notify_only(ctx, reason, triggers, evidence)
-    with client_factory() as client:
-        return roll_back(client, ctx, reason, triggers, evidence, automatic=True)
+    return roll_back(client, ctx, reason, triggers, evidence, automatic=True)

@@ -352,8 +352,8 @@ def token() -> str:
     return TOKEN
 
 
-@pytest.fixture
-def vercel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVercel]:
+def start_vercel() -> tuple[FakeVercel, ThreadingHTTPServer]:
+    """The Vercel stand-in, serving on 127.0.0.1 until ``server.shutdown()`` (also used by benchmarks)."""
     state = FakeVercel()
 
     class Handler(_QuietHandler):
@@ -369,9 +369,14 @@ def vercel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVercel]:
         def do_POST(self) -> None:
             self._dispatch("POST")
 
-    server, url = _serve(Handler)
-    state.url = url
-    monkeypatch.setenv("VERCEL_API_URL", url)
+    server, state.url = _serve(Handler)
+    return state, server
+
+
+@pytest.fixture
+def vercel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVercel]:
+    state, server = start_vercel()
+    monkeypatch.setenv("VERCEL_API_URL", state.url)
     monkeypatch.setenv("VERCEL_TOKEN", TOKEN)
     monkeypatch.delenv("CHEFCHATZ_ROLLBACK_NOTIFY", raising=False)
     yield state
@@ -419,8 +424,8 @@ class FakeApp:
             self.health["transactions"] = {"total": total, "failed": failed, "window_seconds": 60}
 
 
-@pytest.fixture
-def app_server() -> Iterator[FakeApp]:
+def start_app() -> tuple[FakeApp, ThreadingHTTPServer]:
+    """The app under watch, serving on 127.0.0.1 until ``server.shutdown()`` (also used by benchmarks)."""
     state = FakeApp()
 
     class Handler(_QuietHandler):
@@ -430,8 +435,13 @@ def app_server() -> Iterator[FakeApp]:
                 time.sleep(delay)
             self._send(status, body)
 
-    server, url = _serve(Handler)
-    state.url = url
+    server, state.url = _serve(Handler)
+    return state, server
+
+
+@pytest.fixture
+def app_server() -> Iterator[FakeApp]:
+    state, server = start_app()
     yield state
     server.shutdown()
     server.server_close()
@@ -474,8 +484,7 @@ def webhook() -> Iterator[FakeWebhook]:
 PROJECT = "prj_chefchatz"
 
 
-@pytest.fixture
-def project(vercel: FakeVercel, app_server: FakeApp) -> FakeVercel:
+def arrange_project(vercel: FakeVercel, app_url: str) -> None:
     """prj_chefchatz: production serves dpl_bad (the watched app); dpl_prev is the expected target.
 
     The deployments that must NOT be chosen are there on purpose: an errored build and a preview newer
@@ -486,7 +495,12 @@ def project(vercel: FakeVercel, app_server: FakeApp) -> FakeVercel:
     vercel.add_deployment("dpl_prev", PROJECT, 2_000, "chefchatz-prev.vercel.app")
     vercel.add_deployment("dpl_errored", PROJECT, 2_500, "chefchatz-err.vercel.app", state="ERROR")
     vercel.add_deployment("dpl_preview", PROJECT, 2_700, "chefchatz-pre.vercel.app", target=None)
-    vercel.add_deployment("dpl_bad", PROJECT, 3_000, urlsplit(app_server.url).netloc, production=True)
+    vercel.add_deployment("dpl_bad", PROJECT, 3_000, urlsplit(app_url).netloc, production=True)
+
+
+@pytest.fixture
+def project(vercel: FakeVercel, app_server: FakeApp) -> FakeVercel:
+    arrange_project(vercel, app_server.url)
     return vercel
 
 
