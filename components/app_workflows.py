@@ -63,12 +63,8 @@ SETUP_PYTHON = PinnedAction("actions/setup-python", "5fda3b95a4ea91299a34e894583
 CONFIGURE_AWS = PinnedAction(
     "aws-actions/configure-aws-credentials", "e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"
 )
-APP_TOKEN = PinnedAction(
-    "actions/create-github-app-token", "bcd2ba49218906704ab6c1aa796996da409d3eb1", "v3.2.0"
-)
-RELEASE_PLEASE = PinnedAction(
-    "googleapis/release-please-action", "45996ed1f6d02564a971a2fa1b5860e934307cf7", "v5.0.0"
-)
+APP_TOKEN = PinnedAction("actions/create-github-app-token", "bcd2ba49218906704ab6c1aa796996da409d3eb1", "v3.2.0")
+RELEASE_PLEASE = PinnedAction("googleapis/release-please-action", "45996ed1f6d02564a971a2fa1b5860e934307cf7", "v5.0.0")
 GITHUB_SCRIPT = PinnedAction("actions/github-script", "3a2844b7e9c422d3c10d287c895573f7108da1b3", "v9.0.0")
 PULUMI = PinnedAction("pulumi/actions", "8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0")
 PULUMI_AUTH = PinnedAction("pulumi/auth-actions", "141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0")
@@ -191,9 +187,7 @@ def validate(args: AppPipelineArgs) -> list[str]:
     if not envs:
         problems.append("environments: at least one environment is required")
     if sum(e.production for e in envs) != 1:
-        problems.append(
-            f"environments: exactly one must be production, got {sum(e.production for e in envs)}"
-        )
+        problems.append(f"environments: exactly one must be production, got {sum(e.production for e in envs)}")
     elif not envs[-1].production:
         problems.append(f"environments: production must come last in promotion order, got {envs[-1].name!r}")
     for attr in ("name", "stack", "github_environment"):
@@ -209,15 +203,11 @@ def validate(args: AppPipelineArgs) -> list[str]:
             problems.append(f"environments[{e.name!r}].stack {e.stack!r}: must match {_NAME.pattern}")
         for env_name in (e.github_environment, *e.approval_environments, args.release_environment):
             if not _GITHUB_ENVIRONMENT.match(env_name):
-                problems.append(
-                    f"environments[{e.name!r}]: GitHub environment {env_name!r} is not a valid name"
-                )
+                problems.append(f"environments[{e.name!r}]: GitHub environment {env_name!r} is not a valid name")
         if e.github_environment in gate_names:
             problems.append(f"environments[{e.name!r}]: {e.github_environment!r} is both a deploy and a gate")
         if not re.match(r"^https://[a-z0-9.-]+$", e.url):
-            problems.append(
-                f"environments[{e.name!r}].url {e.url!r}: must be an https:// origin without a path"
-            )
+            problems.append(f"environments[{e.name!r}].url {e.url!r}: must be an https:// origin without a path")
         if e.production and not e.approval_environments:
             problems.append(f"environments[{e.name!r}]: production needs at least one approval environment")
     if not 18 <= args.node_major <= 99:
@@ -233,13 +223,10 @@ def validate(args: AppPipelineArgs) -> list[str]:
         if not _VARIABLE.match(getattr(args, attr)):
             problems.append(f"{attr} {getattr(args, attr)!r}: must be an UPPER_SNAKE variable name")
     if not _VARIABLE.match(args.release_app_private_key_secret):
-        problems.append(
-            f"release_app_private_key_secret {args.release_app_private_key_secret!r}: not a secret name"
-        )
+        problems.append(f"release_app_private_key_secret {args.release_app_private_key_secret!r}: not a secret name")
     if not _PINNED_GIT.search(args.chefchatz_requirement):
         problems.append(
-            f"chefchatz_requirement {args.chefchatz_requirement!r}: "
-            "must be 'name @ git+https://...@<40-hex sha>'"
+            f"chefchatz_requirement {args.chefchatz_requirement!r}: must be 'name @ git+https://...@<40-hex sha>'"
         )
     scripts = [
         ("migration_command", args.migration_command),
@@ -249,9 +236,7 @@ def validate(args: AppPipelineArgs) -> list[str]:
         if not script.strip():
             problems.append(f"{attr}: empty command")
         if "${{" in script:
-            problems.append(
-                f"{attr} {script!r}: no ${{{{ }}}} expressions in scripts; use environment variables"
-            )
+            problems.append(f"{attr} {script!r}: no ${{{{ }}}} expressions in scripts; use environment variables")
     if not args.test_commands:
         problems.append("test_commands: at least one command")
     if not re.match(r"^/[A-Za-z0-9/_.-]*$", args.health_path):
@@ -264,8 +249,7 @@ def validate(args: AppPipelineArgs) -> list[str]:
         problems.append(f"release_weekday {args.release_weekday}: 0 (Sunday) to 6 (Saturday)")
     if args.release_train_anchor.isoweekday() % 7 != args.release_weekday:
         problems.append(
-            f"release_train_anchor {args.release_train_anchor}: "
-            f"must fall on release_weekday {args.release_weekday}"
+            f"release_train_anchor {args.release_train_anchor}: must fall on release_weekday {args.release_weekday}"
         )
     if not 0 <= args.release_hour_utc <= 23:
         problems.append(f"release_hour_utc {args.release_hour_utc}: 0 to 23")
@@ -338,8 +322,7 @@ def train_departs(schedule: ReleaseSchedule, day: date, anchor: date) -> bool:
 
 _DEPARTURE_TEST = {
     "weekly": "true",
-    "bi-weekly": '[ $(( ($(date -u -d "$TRAIN_DAY" +%s) - $(date -u -d "$TRAIN_ANCHOR" +%s))'
-    " / 604800 % 2 )) -eq 0 ]",
+    "bi-weekly": '[ $(( ($(date -u -d "$TRAIN_DAY" +%s) - $(date -u -d "$TRAIN_ANCHOR" +%s)) / 604800 % 2 )) -eq 0 ]',
     "monthly": '[ "$(date -u -d "$TRAIN_DAY" +%-d)" -le 7 ]',
 }
 
@@ -422,7 +405,13 @@ def _checkout() -> str:
     return _step("Check out", uses=CHECKOUT, with_={"persist-credentials": "false"})
 
 
-def _node_toolchain(args: AppPipelineArgs) -> list[str]:
+def _node_toolchain(args: AppPipelineArgs, *, vercel: bool = False) -> list[str]:
+    """Node.js, pnpm (and for deploy jobs the Vercel CLI) at exact versions, then the locked deps."""
+    tools = {"PNPM_VERSION": _quote(args.pnpm_version)}
+    packages = '"pnpm@${PNPM_VERSION}"'
+    if vercel:
+        tools["VERCEL_CLI_VERSION"] = _quote(args.vercel_cli_version)
+        packages += ' "vercel@${VERCEL_CLI_VERSION}"'
     return [
         # No dependency cache: a cache written by one run can poison a later release build.
         _step(
@@ -431,12 +420,9 @@ def _node_toolchain(args: AppPipelineArgs) -> list[str]:
             with_={"node-version": _quote(str(args.node_major)), "package-manager-cache": "false"},
         ),
         _step(
-            "Install pnpm and the Vercel CLI (exact versions)",
-            env={
-                "PNPM_VERSION": _quote(args.pnpm_version),
-                "VERCEL_CLI_VERSION": _quote(args.vercel_cli_version),
-            },
-            run='npm install --global "pnpm@${PNPM_VERSION}" "vercel@${VERCEL_CLI_VERSION}"',
+            "Install pnpm" + (" and the Vercel CLI" if vercel else "") + " (exact versions)",
+            env=tools,
+            run=f"npm install --global {packages}",
         ),
         _step("Install dependencies", run="pnpm install --frozen-lockfile"),
     ]
@@ -512,7 +498,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
     )
     steps = [
         _checkout(),
-        *_node_toolchain(args),
+        *_node_toolchain(args, vercel=True),
         _step(
             "Build (vercel build --prod)",
             env=vercel_env,
@@ -546,8 +532,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
         _step(
             "Pre-migration backup",
             env={**database_env, "BACKUP_BUCKET": _expr("vars.BACKUP_BUCKET")},
-            run='chefchatz backup db --database-url "$DATABASE_URL" --bucket "$BACKUP_BUCKET"'
-            f" --stack {env.stack}",
+            run=f'chefchatz backup db --database-url "$DATABASE_URL" --bucket "$BACKUP_BUCKET" --stack {env.stack}',
         ),
         _step("Database migrations", env=database_env, run=args.migration_command),
         _step(
@@ -606,9 +591,10 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             "    environment:",
             f"      name: {env.github_environment}",
             f"      url: {env.url}",
-            "    # One deployment per environment at a time, and never cancelled halfway.",
+            "    # One deployment per environment at a time, and never cancelled halfway. (The group",
+            "    # differs from the workflow's own: sharing it would deadlock the run.)",
             "    concurrency:",
-            f"      group: deploy-{env.name}",
+            f"      group: environment-{env.github_environment}",
             "      cancel-in-progress: false",
             "    permissions:",
             "      contents: read",

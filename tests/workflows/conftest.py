@@ -10,7 +10,9 @@ from components.app_workflows import AppPipelineArgs, app_workflow_files
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_WORKFLOWS = REPO_ROOT / ".github" / "workflows"
-CHEFCHATZ_REQUIREMENT = "chefchatz-infra @ git+https://github.com/chefchatz/chefchatz-infra@0123456789abcdef0123456789abcdef01234567"
+CHEFCHATZ_REQUIREMENT = (
+    "chefchatz-infra @ git+https://github.com/chefchatz/chefchatz-infra@0123456789abcdef0123456789abcdef01234567"
+)
 
 
 @pytest.fixture(scope="session")

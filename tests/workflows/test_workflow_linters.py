@@ -47,9 +47,7 @@ BAD_WORKFLOW = textwrap.dedent(
 
 def tool(name: str) -> Path:
     path = BIN / name
-    assert path.exists(), (
-        f"{name} is not installed next to {sys.executable}: run ./dev (requirements/dev.txt)"
-    )
+    assert path.exists(), f"{name} is not installed next to {sys.executable}: run ./dev (requirements/dev.txt)"
     return path
 
 
@@ -73,9 +71,7 @@ def zizmor(*paths: Path) -> tuple[int, list[dict[str, Any]]]:
         timeout=120,
         check=False,
     )
-    assert result.stdout.strip(), (
-        f"zizmor printed no JSON (exit {result.returncode}): {result.stderr[-2000:]}"
-    )
+    assert result.stdout.strip(), f"zizmor printed no JSON (exit {result.returncode}): {result.stderr[-2000:]}"
     return result.returncode, json.loads(result.stdout)
 
 

@@ -419,10 +419,7 @@ def test_untrusted_input_in_a_github_script_body_is_a_violation() -> None:
     ],
 )
 def test_trusted_values_and_env_indirection_pass(run: str) -> None:
-    job = (
-        "runs-on: x\nsteps:\n  - env:\n      TITLE: ${{ github.event.pull_request.title }}\n"
-        f"    run: {run!r}\n"
-    )
+    job = f"runs-on: x\nsteps:\n  - env:\n      TITLE: ${{{{ github.event.pull_request.title }}}}\n    run: {run!r}\n"
     assert rules(workflow(job)) == []
 
 
