@@ -16,6 +16,7 @@ but never delete them (and production buckets are Object Locked, so not even an 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -290,7 +291,7 @@ class Backups(pulumi.ComponentResource):
                 f"{name}-{kind}-replication-policy",
                 role=role.id,
                 policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(
-                    lambda arns, s=source_name, r=replica_name: json.dumps(_replication_policy(s, r, arns[0], arns[1]))
+                    functools.partial(_replication_document, source_name, replica_name)
                 ),
                 opts=child,
             )
@@ -364,8 +365,12 @@ class Backups(pulumi.ComponentResource):
             ingress=[],
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=443, to_port=443, cidr_blocks=["0.0.0.0/0"]),
-                aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=5432, to_port=5432, cidr_blocks=["0.0.0.0/0"]),
-                aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=6543, to_port=6543, cidr_blocks=["0.0.0.0/0"]),
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp", from_port=5432, to_port=5432, cidr_blocks=["0.0.0.0/0"]
+                ),
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp", from_port=6543, to_port=6543, cidr_blocks=["0.0.0.0/0"]
+                ),
             ],
             tags=tags,
             opts=child,
@@ -507,7 +512,15 @@ class Backups(pulumi.ComponentResource):
         )
         commands = {
             "database": ["backup", "db", "--bucket", bucket_names[0], "--json"],
-            "assets": ["backup", "assets", "--bucket", bucket_names[1], "--source-bucket", args.storage_bucket, "--json"],
+            "assets": [
+                "backup",
+                "assets",
+                "--bucket",
+                bucket_names[1],
+                "--source-bucket",
+                args.storage_bucket,
+                "--json",
+            ],
         }
         self.schedules = []
         for spec in (args.database, args.assets):
@@ -533,7 +546,9 @@ class Backups(pulumi.ComponentResource):
                                 assign_public_ip=True,
                             ),
                         ),
-                        input=json.dumps({"containerOverrides": [{"name": "chefchatz", "command": commands[spec.kind]}]}),
+                        input=json.dumps(
+                            {"containerOverrides": [{"name": "chefchatz", "command": commands[spec.kind]}]}
+                        ),
                         retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                             maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
                         ),
@@ -635,6 +650,10 @@ def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
             },
         ],
     }
+
+
+def _replication_document(source: str, replica: str, key_arns: list[str]) -> str:
+    return json.dumps(_replication_policy(source, replica, key_arns[0], key_arns[1]))
 
 
 def _replication_policy(source: str, replica: str, source_key: str, replica_key: str) -> dict[str, object]:

@@ -122,7 +122,9 @@ class Environment(pulumi.ComponentResource):
             f"{name}-monitoring",
             MonitoringArgs(
                 naming=naming,
-                domains=tuple(d.name for d in domain_plan(settings.environment.domain, settings.environment.is_production)),
+                domains=tuple(
+                    d.name for d in domain_plan(settings.environment.domain, settings.environment.is_production)
+                ),
                 health_path=settings.health.path,
                 interval_s=settings.health.interval_s,
                 unhealthy_threshold=settings.health.unhealthy_threshold,

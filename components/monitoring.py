@@ -102,7 +102,9 @@ class Monitoring(pulumi.ComponentResource):
                     f"{name}-unhealthy-{slug}",
                     name=args.naming.name(f"unhealthy-{slug}"),
                     region=METRICS_REGION,
-                    alarm_description=f"https://{domain}{args.health_path} failed {args.unhealthy_threshold} probes in a row",
+                    alarm_description=(
+                        f"https://{domain}{args.health_path} failed {args.unhealthy_threshold} probes in a row"
+                    ),
                     namespace="AWS/Route53",
                     metric_name="HealthCheckStatus",
                     dimensions={"HealthCheckId": check.id},
@@ -156,6 +158,4 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.register_outputs(
-            {"topicArn": self.topic.arn, "healthCheckIds": [c.id for c in self.health_checks]}
-        )
+        self.register_outputs({"topicArn": self.topic.arn, "healthCheckIds": [c.id for c in self.health_checks]})

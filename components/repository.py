@@ -74,7 +74,9 @@ class Repository(pulumi.ComponentResource):
         team_ids: dict[str, pulumi.Output[int]] = {}
         needed = (*args.approval_teams, *(args.pull_request_teams if args.owns_repository_rules else ()))
         for team in dict.fromkeys(needed):
-            team_ids[team] = github.get_team_output(slug=team, summary_only=True, opts=pulumi.InvokeOptions(parent=self)).id.apply(int)
+            team_ids[team] = github.get_team_output(
+                slug=team, summary_only=True, opts=pulumi.InvokeOptions(parent=self)
+            ).id.apply(int)
 
         gates = approval_gates(args.environment, args.approval_teams) or [ApprovalGate(args.environment, "")]
         restricted = bool(args.deploy_branches or args.deploy_tags)
@@ -84,7 +86,9 @@ class Repository(pulumi.ComponentResource):
                 f"{name}-env-{gate.environment}",
                 repository=args.repository,
                 environment=gate.environment,
-                reviewers=[github.RepositoryEnvironmentReviewerArgs(teams=[team_ids[gate.team]])] if gate.team else None,
+                reviewers=[github.RepositoryEnvironmentReviewerArgs(teams=[team_ids[gate.team]])]
+                if gate.team
+                else None,
                 prevent_self_review=bool(gate.team),
                 can_admins_bypass=False,
                 deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(

@@ -432,14 +432,14 @@ def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: 
     except ValidationError as exc:
         for error in exc.errors():
             location = ".".join(str(part) for part in error["loc"])
-            key = _KEY_BY_PATH.get(location)
-            if key is None:
+            found = _KEY_BY_PATH.get(location)
+            if found is None:
                 # A cross-field check reports on its model; its message names the keys.
                 problems.append(f"{error['msg'].removeprefix('Value error, ')}")
                 continue
-            value = _lookup(raw, key)
+            value = _lookup(raw, found)
             problems.append(
-                f"{NAMESPACE}:{key}: {error['msg'].removeprefix('Value error, ')}; got {value!r}"
+                f"{NAMESPACE}:{found}: {error['msg'].removeprefix('Value error, ')}; got {value!r}"
                 f"{_allowed_values(error)}"
             )
         raise SettingsError(stack, problems) from None
@@ -460,9 +460,7 @@ def missing_secrets(present: set[str]) -> list[str]:
 
 def secrets_hint(stack: str, missing: list[str]) -> str:
     """The exact commands (or the ESC import) that set the missing secrets."""
-    commands = "\n".join(
-        f"  pulumi config set --secret --stack {stack} {NAMESPACE}:{key} '<value>'" for key in missing
-    )
+    commands = "\n".join(f"  pulumi config set --secret --stack {stack} {NAMESPACE}:{key} '<value>'" for key in missing)
     return (
         "Set them with:\n" + commands + "\n"
         f"or import them from a Pulumi ESC environment (add `environment: [chefchatz/{stack}]` to "

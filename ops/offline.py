@@ -32,6 +32,7 @@ from ops.stack_config import StackConfigError, load_project, load_stack_config
 
 # Stand-in ids for look-ups, from a range no real object uses, so renderers can label them.
 LOOKUP_ID_BASE = 990_000_000
+GET_TEAM = "github:index/getTeam:getTeam"
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -46,7 +47,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         return "", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
-        if args.token == "github:index/getTeam:getTeam":
+        if args.token == GET_TEAM:
             slug = str(args.args.get("slug"))
             team_id = LOOKUP_ID_BASE + len(self.lookups) + 1
             self.lookups[team_id] = f"github team '{slug}'"
@@ -78,7 +79,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         options = {
             "protect": request.protect,

@@ -18,8 +18,9 @@ from typing import Any
 
 from ops.offline import LOOKUP_ID_BASE
 
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# The engine's signature of a secret value (pulumi/sdk/go/common/resource/properties.go).
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a marker, not a password
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
 UNKNOWN_SENTINELS = {
     "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
     "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
@@ -132,12 +133,11 @@ def display_value(value: Any, lookups: dict[str, str] | None = None) -> Any:
         return [display_value(v, lookups) for v in value]
     if isinstance(value, str) and value in UNKNOWN_SENTINELS:
         return "[unknown]"
-    if isinstance(value, float):
-        if value.is_integer():
-            number = int(value)
-            if lookups and number > LOOKUP_ID_BASE and str(number) in lookups:
-                return f"[looked up at deploy time: {lookups[str(number)]}]"
-            return number
+    if isinstance(value, float) and value.is_integer():
+        number = int(value)
+        if lookups and number > LOOKUP_ID_BASE and str(number) in lookups:
+            return f"[looked up at deploy time: {lookups[str(number)]}]"
+        return number
     return value
 
 
@@ -213,7 +213,9 @@ def to_text(plans: list[StackPlan]) -> str:
         if plan.placeholders:
             out.append(f"  Secrets replaced by offline placeholders: {', '.join(plan.placeholders)}")
         if plan.lookups:
-            out.append(f"  Looked up at deploy time (offline stand-ins): {', '.join(sorted(set(plan.lookups.values())))}")
+            out.append(
+                f"  Looked up at deploy time (offline stand-ins): {', '.join(sorted(set(plan.lookups.values())))}"
+            )
         out.extend(_violations_text(plan))
         out.append("")
     return "\n".join(out)

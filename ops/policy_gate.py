@@ -28,7 +28,11 @@ _LEVELS = {
     EnforcementLevel.DISABLED: analyzer_pb2.DISABLED,
     EnforcementLevel.REMEDIATE: analyzer_pb2.REMEDIATE,
 }
-_LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory", analyzer_pb2.DISABLED: "disabled"}
+_LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.DISABLED: "disabled",
+}
 _PACK_LEVEL = EnforcementLevel.MANDATORY
 
 
@@ -58,7 +62,9 @@ def policy_config(policy: Policy, overrides: Mapping[str, Any] | None = None) ->
             raise PolicyConfigError(f"policy '{policy.name}' has no config property '{key}'")
         properties[key] = value
     if level not in ("advisory", "mandatory", "disabled", "remediate"):
-        raise PolicyConfigError(f"policy '{policy.name}': enforcementLevel '{level}' is not advisory, mandatory or disabled")
+        raise PolicyConfigError(
+            f"policy '{policy.name}': enforcementLevel '{level}' is not advisory, mandatory or disabled"
+        )
     return level, properties
 
 
@@ -104,7 +110,9 @@ def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
         message = d.message
         if message.startswith(d.description):
             message = message[len(d.description) :].lstrip("\n") or d.description
-        found.append(Violation(d.policyName, _LEVEL_NAMES.get(d.enforcementLevel, "advisory"), d.urn or default_urn, message))
+        found.append(
+            Violation(d.policyName, _LEVEL_NAMES.get(d.enforcementLevel, "advisory"), d.urn or default_urn, message)
+        )
     return found
 
 
@@ -133,7 +141,8 @@ def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None 
                 parent=r.get("parent") or "",
                 dependencies=r.get("dependencies", []),
                 propertyDependencies={
-                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v) for k, v in r.get("propertyDependencies", {}).items()
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.get("propertyDependencies", {}).items()
                 },
             )
             for r in resources

@@ -10,9 +10,9 @@ from pathlib import Path
 # The CLI runs this file from inside policies/; make `policies.*` importable as in tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies.pack import PACK_NAME, POLICIES  # noqa: E402
+from policies.pack import PACK_NAME, POLICIES
 
 PolicyPack(
     name=PACK_NAME,

@@ -7,6 +7,9 @@ passes through all of them (`components/repository.py`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from policies.common import (
@@ -35,7 +38,9 @@ def _validate_both_gates(args: StackValidationArgs, report: ReportViolation) -> 
     production = config.get("productionEnvironment", PRODUCTION_ENVIRONMENT)
     required = int(config.get("requiredApprovalGates", 2))
     envs = [
-        r for r in of_type(args.resources, GITHUB_ENVIRONMENT) if _is_production_environment(str(r.props["environment"]), production)
+        r
+        for r in of_type(args.resources, GITHUB_ENVIRONMENT)
+        if _is_production_environment(str(r.props["environment"]), production)
     ]
     if not envs:
         if stack_name(args) in config.get("productionStacks", PRODUCTION_STACKS):
@@ -108,7 +113,9 @@ def _validate_protected_refs(args: StackValidationArgs, report: ReportViolation)
     branches = set(config.get("allowedBranches", ["main"]))
     tags = set(config.get("allowedTags", ["v*"]))
     envs = [
-        r for r in of_type(args.resources, GITHUB_ENVIRONMENT) if _is_production_environment(str(r.props["environment"]), production)
+        r
+        for r in of_type(args.resources, GITHUB_ENVIRONMENT)
+        if _is_production_environment(str(r.props["environment"]), production)
     ]
     policies = of_type(args.resources, GITHUB_DEPLOY_POLICY)
     for env in envs:
@@ -143,7 +150,7 @@ production_deploys_from_protected_refs = stack_policy(
 )
 
 
-def _targets_default_branch(props: object) -> bool:
+def _targets_default_branch(props: Mapping[str, Any]) -> bool:
     includes = get(props, "conditions", "refName", "includes", default=[]) or []
     return any(ref in ("~DEFAULT_BRANCH", "refs/heads/main", "main", "~ALL") for ref in includes)
 

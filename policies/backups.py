@@ -11,6 +11,7 @@ kind in their name (`...-backup-database`, `...-backup-assets`); freshness alarm
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -76,7 +77,7 @@ def schedule_interval_seconds(expression: str) -> int:
         return 3600
     hours = sorted(int(h) for h in hour.split(",")) if re.fullmatch(r"\d+(,\d+)*", hour) else []
     if hours:
-        gaps = [b - a for a, b in zip(hours, hours[1:], strict=False)] + [24 - hours[-1] + hours[0]]
+        gaps = [b - a for a, b in itertools.pairwise(hours)] + [24 - hours[-1] + hours[0]]
         return max(gaps) * 3600
     raise ValueError(f"{expression!r}: hour field {hour!r} is not understood")
 
@@ -111,7 +112,11 @@ def _for_bucket(args: StackValidationArgs, resource_type: str, bucket: PolicyRes
 
 
 def _schedules(args: StackValidationArgs, kind: str) -> list[PolicyResource]:
-    return [s for s in of_type(args.resources, SCHEDULE) if str(get(s.props, "name", default="")).endswith(f"-backup-{kind}")]
+    return [
+        s
+        for s in of_type(args.resources, SCHEDULE)
+        if str(get(s.props, "name", default="")).endswith(f"-backup-{kind}")
+    ]
 
 
 def _validate_exist(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -211,7 +216,8 @@ def _validate_rpo(args: StackValidationArgs, report: ReportViolation) -> None:
         gap = f"{worst // 3600}h" if worst else "an unbounded time"
         report(
             f"the promised RPO is {config['rpo']}, but without point-in-time recovery the newest restorable "
-            f"state can be {gap} old (database dumps alone): enable Supabase PITR or dump at least every {config['rpo']}",
+            f"state can be {gap} old (database dumps alone): enable Supabase PITR or dump at least "
+            f"every {config['rpo']}",
             bucket.urn,
         )
 
@@ -236,7 +242,10 @@ def _validate_storage(args: StackValidationArgs, report: ReportViolation) -> Non
     production = stack_name(args) in (args.get_config() or {}).get("productionStacks", ["prod"])
     for kind, bucket in _buckets(args).items():
         what = f"{kind} backup bucket"
-        if not any(get(v.props, "versioningConfiguration", "status") == "Enabled" for v in _for_bucket(args, VERSIONING, bucket)):
+        if not any(
+            get(v.props, "versioningConfiguration", "status") == "Enabled"
+            for v in _for_bucket(args, VERSIONING, bucket)
+        ):
             report(f"{what} has no versioning: an overwrite or delete loses the backup", bucket.urn)
         kms = [
             e
@@ -281,9 +290,17 @@ def _validate_freshness(args: StackValidationArgs, report: ReportViolation) -> N
         for alarm in mine:
             window = int(alarm.props["period"]) * int(alarm.props["evaluationPeriods"])
             if window > limit:
-                report(f"{kind} freshness alarm looks back {window // 3600}h; a missed backup must alarm within {limit // 3600}h", alarm.urn)
+                report(
+                    f"{kind} freshness alarm looks back {window // 3600}h; a missed backup must alarm "
+                    f"within {limit // 3600}h",
+                    alarm.urn,
+                )
             if get(alarm.props, "treatMissingData") != "breaching":
-                report(f"{kind} freshness alarm treats missing data as {get(alarm.props, 'treatMissingData')!r}: no backup must alarm", alarm.urn)
+                report(
+                    f"{kind} freshness alarm treats missing data as "
+                    f"{get(alarm.props, 'treatMissingData')!r}: no backup must alarm",
+                    alarm.urn,
+                )
 
 
 backup_freshness_alarm = stack_policy(

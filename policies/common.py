@@ -73,7 +73,8 @@ def unknown_is_violation(
     """A value unknown during preview must not let a mandatory check pass unseen: report it.
 
     The SDK would otherwise turn the unknown into an *advisory* "can't run policy during preview"
-    diagnostic, and the deployment would go ahead without the check ever having run.
+    diagnostic, and the deployment would go ahead without the check ever having run. Likewise an
+    input a rule cannot interpret is a finding of that rule, not a crash of the whole pack.
     """
 
     @functools.wraps(validate)
@@ -84,6 +85,10 @@ def unknown_is_violation(
             report(
                 f"cannot be verified before deployment: {exc.message}; make the value known at preview time",
                 getattr(args, "urn", None),
+            )
+        except Exception as exc:
+            report(
+                f"the rule could not evaluate these inputs ({type(exc).__name__}: {exc})", getattr(args, "urn", None)
             )
 
     return wrapper
@@ -151,7 +156,7 @@ _DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
 def duration_seconds(text: str) -> int:
-    """"6h" -> 21600; raises ValueError naming the text."""
+    """ "6h" -> 21600; raises ValueError naming the text."""
     match = _DURATION.match(str(text).strip())
     if not match:
         raise ValueError(f"{text!r} is not a duration like '6h' or '30d'")

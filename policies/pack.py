@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import approvals, backups, secrets, tls
+from policies import approvals, backups, monitoring, pipelines, secrets, tls
 
 PACK_NAME = "chefchatz-policies"
 
@@ -13,6 +13,8 @@ POLICIES: list[Policy] = [
     *secrets.POLICIES,
     *tls.POLICIES,
     *backups.POLICIES,
+    *monitoring.POLICIES,
+    *pipelines.POLICIES,
 ]
 
 

@@ -78,19 +78,16 @@ def _validate_sensitive(args: ResourceValidationArgs, report: ReportViolation) -
     public = (args.get_config() or {}).get("publicVariables", PUBLIC_VARIABLES)
     key = str(args.props["key"])
     reason = value_looks_secret(get(args.props, "value"))
-    if name_looks_secret(key, public) or reason:
-        if args.props["sensitive"] is not True:
-            why = f"its value is {reason}" if reason else "its name marks a secret"
-            report(f"variable {key} must be sensitive: {why}", args.urn)
+    if (name_looks_secret(key, public) or reason) and args.props["sensitive"] is not True:
+        why = f"its value is {reason}" if reason else "its name marks a secret"
+        report(f"variable {key} must be sensitive: {why}", args.urn)
 
 
 secret_variables_are_sensitive = resource_policy(
     "secret-variables-are-sensitive",
     "Every Vercel variable whose name or value looks secret is `sensitive` (unreadable after it is set).",
     _validate_sensitive,
-    schema=stack_schema(
-        publicVariables={"type": "array", "items": {"type": "string"}, "default": PUBLIC_VARIABLES}
-    ),
+    schema=stack_schema(publicVariables={"type": "array", "items": {"type": "string"}, "default": PUBLIC_VARIABLES}),
 )
 
 
@@ -112,9 +109,7 @@ no_secret_in_public_variable = resource_policy(
     "no-secret-in-public-variable",
     "No NEXT_PUBLIC_* variable (shipped to every browser) carries a secret, e.g. a Supabase service-role key.",
     _validate_public,
-    schema=stack_schema(
-        publicVariables={"type": "array", "items": {"type": "string"}, "default": PUBLIC_VARIABLES}
-    ),
+    schema=stack_schema(publicVariables={"type": "array", "items": {"type": "string"}, "default": PUBLIC_VARIABLES}),
 )
 
 

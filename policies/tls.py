@@ -50,8 +50,10 @@ managed_certificates_in_production = resource_policy(
 
 
 def _http_url(value: Any) -> bool:
-    return isinstance(value, str) and value.startswith("http://") and not value.startswith(
-        ("http://localhost", "http://127.0.0.1")
+    return (
+        isinstance(value, str)
+        and value.startswith("http://")
+        and not value.startswith(("http://localhost", "http://127.0.0.1"))
     )
 
 
