@@ -262,7 +262,6 @@ class Sample:
     latency_ms: float | None
     error: str | None = None  # "timeout", "connection", "http-503", ... when the probe counts as an error
     health: HealthReading | None = None  # only for a 2xx health answer that follows the contract
-    is_health: bool = False
 
     @property
     def is_error(self) -> bool:
@@ -427,15 +426,15 @@ def probe(http: httpx.Client, base_url: str, path: str, timeout_s: float, is_hea
     try:
         response = http.get(base_url.rstrip("/") + path, timeout=timeout_s)
     except httpx.TimeoutException:
-        return Sample(path, None, None, "timeout", is_health=is_health)
+        return Sample(path, None, None, "timeout")
     except httpx.HTTPError as exc:
-        return Sample(path, None, None, f"connection ({type(exc).__name__})", is_health=is_health)
+        return Sample(path, None, None, f"connection ({type(exc).__name__})")
     latency_ms = (time.perf_counter() - started) * 1000.0
     error = classify(response.status_code, latency_ms, timeout_s * 1000.0)
     health = None
     if is_health and error is None and 200 <= response.status_code < 300:
         health = parse_health_body(response.content)
-    return Sample(path, response.status_code, latency_ms, error, health, is_health)
+    return Sample(path, response.status_code, latency_ms, error, health)
 
 
 def probe_interval(http: httpx.Client, settings: WatchSettings, index: int) -> IntervalMetrics:

@@ -160,7 +160,9 @@ def watch_command(
     no_data: Annotated[
         rb.NoDataPolicy,
         typer.Option(
-            "--no-data", help="What an interval without data means: breach, hold (inconclusive), ignore."
+            "--no-data",
+            help="An interval with no data (no probe answered, or no health answer following the contract) "
+            "counts as: breach, hold (inconclusive, streak unchanged) or ignore. Error rate always has data.",
         ),
     ] = rb.NoDataPolicy.BREACH,
     automatic: Annotated[

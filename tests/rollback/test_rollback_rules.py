@@ -264,9 +264,9 @@ def test_interval_takes_transactions_from_the_newest_health_answer() -> None:
     old = rb.HealthReading("ok", rb.Transactions(100, 0, 60))
     new = rb.HealthReading("ok", rb.Transactions(100, 5, 60))
     samples = [
-        rb.Sample("/api/health", 200, 10.0, health=old, is_health=True),
+        rb.Sample("/api/health", 200, 10.0, health=old),
         rb.Sample("/", 500, 12.0, error="http-500"),
-        rb.Sample("/api/health", 200, 30.0, health=new, is_health=True),
+        rb.Sample("/api/health", 200, 30.0, health=new),
         rb.Sample("/menu", None, None, error="timeout"),
     ]
     m = rb.summarise(4, 0.0, samples)

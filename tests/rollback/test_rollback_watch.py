@@ -1,6 +1,7 @@
 """`chefchatz rollback watch` against a loopback app whose health the test controls and a Vercel stand-in.
 
-Intervals are 0.1 s (timeouts 0.08 s) so each case takes about a second; the rules are the spec's.
+Intervals are 0.1 s (probe timeout 0.1 s, far above loopback latency) so each case takes about a second;
+the rules are the spec's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 PROJECT = "prj_chefchatz"
 
 
-def watch(app_url: str, *extra: str, window: str = "1s") -> list[str]:
+def watch(app_url: str, *extra: str, window: str = "1s", interval: str = "0.1s") -> list[str]:
     return [
         "watch",
         "--deployment-url",
@@ -26,9 +27,9 @@ def watch(app_url: str, *extra: str, window: str = "1s") -> list[str]:
         "--window",
         window,
         "--interval",
-        "0.1s",
+        interval,
         "--timeout",
-        "0.08s",
+        interval,
         "--verify-poll",
         "0.02s",
         "--json",
@@ -75,8 +76,8 @@ def test_sustained_5xx_rolls_back_to_the_previous_ready_production_deployment(
 
 
 def test_latency_over_threshold_rolls_back(project: Any, app_server: Any, run: Any) -> None:
-    app_server.latency_s["/api/health"] = 0.05
-    result = run(*watch(app_server.url, "--response-time", "20ms"))
+    app_server.latency_s["/api/health"] = 0.05  # slow, but well inside the 0.2 s probe timeout
+    result = run(*watch(app_server.url, "--response-time", "20ms", window="2s", interval="0.2s"))
     assert result.exit_code == 3, result.output
     assert result.json["triggers"] == ["response-time"], json.dumps(result.json["evidence"], indent=1)
     assert len(project.rollback_posts) == 1
