@@ -420,7 +420,7 @@ def _node_toolchain(args: AppPipelineArgs, *, vercel: bool = False) -> list[str]
             with_={"node-version": _quote(str(args.node_major)), "package-manager-cache": "false"},
         ),
         _step(
-            "Install pnpm" + (" and the Vercel CLI" if vercel else "") + " (exact versions)",
+            "Install pnpm and the Vercel CLI (exact versions)" if vercel else "Install pnpm (exact version)",
             env=tools,
             run=f"npm install --global {packages}",
         ),

@@ -152,3 +152,20 @@ def test_the_generated_workflow_has_no_policy_violation(app_files: dict[str, str
 def test_our_rules_catch_the_same_unsafe_workflow() -> None:
     found = {v.rule for v in workflow_violations("bad.yml", BAD_WORKFLOW)}
     assert found == {"action-not-pinned", "top-level-write-permissions", "untrusted-input-in-script"}
+
+
+@pytest.mark.parametrize(
+    ("replace", "by"),
+    [
+        ("    environment:\n      name: production\n      url: https://chefchatz.com\n", ""),
+        ("      name: production\n", "      name: production-tech-lead\n"),
+    ],
+    ids=["environment-removed", "approval-environment-only"],
+)
+def test_our_rules_see_the_generated_production_deploy(app_files: dict[str, str], replace: str, by: str) -> None:
+    # The generated files pass because they are gated, not because the rule misses their deploy step.
+    text = app_files[".github/workflows/deploy-production.yml"]
+    assert replace in text
+    found = workflow_violations("deploy-production.yml", text.replace(replace, by))
+    assert [(v.rule, v.job) for v in found] == [("production-deploy-without-environment", "deploy-production")]
+    assert "Deploy to Vercel (prebuilt)" in found[0].message
