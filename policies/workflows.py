@@ -11,9 +11,14 @@ and every generated one. Each rule has a stable kebab-case id:
   digests are immutable and accepted);
 - ``top-level-write-permissions``: no top-level ``permissions:`` (the token then gets the
   repository default, often read-write), ``write-all``, or any ``write`` scope granted to every job;
-- ``production-deploy-without-environment``: a job that deploys to production (``pulumi up`` of a
-  production stack, ``vercel deploy --prod``/``--target production``, ``vercel promote|rollback``,
-  the Pulumi action with ``command: up`` on a production stack) outside a production environment;
+- ``production-deploy-without-environment``: a job that deploys to production (``pulumi up`` or
+  ``destroy`` of a production stack - or of a stack it cannot read statically -, the Pulumi action
+  with ``command: up`` on one, ``vercel deploy --prod``/``--target production``, ``vercel
+  promote|rollback``) outside a production environment. Each ChefChatz environment has its own
+  Vercel project, chosen by the job's GitHub environment, so ``vercel deploy --prod`` in a job bound
+  to a non-production environment (a name without "prod": dev, staging) deploys that environment's
+  project; without an environment, or in an approval-only one such as ``production-tech-lead``, it
+  counts as production;
 - ``untrusted-input-in-script``: attacker-controlled event data (pull-request title/body/branch,
   issue and comment text, commit messages, ...) interpolated into a ``run:`` script or a
   ``github-script`` body, where it becomes code; pass it through ``env:`` instead.
