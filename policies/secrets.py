@@ -77,8 +77,12 @@ def _validate_sensitive(args: ResourceValidationArgs, report: ReportViolation) -
         return
     public = (args.get_config() or {}).get("publicVariables", PUBLIC_VARIABLES)
     key = str(args.props["key"])
+    # A sensitive variable passes whatever its value, which may be unknown until deployment;
+    # `sensitive` is optional in the provider, and absent is not sensitive.
+    if get(args.props, "sensitive") is True:
+        return
     reason = value_looks_secret(get(args.props, "value"))
-    if (name_looks_secret(key, public) or reason) and args.props["sensitive"] is not True:
+    if name_looks_secret(key, public) or reason:
         why = f"its value is {reason}" if reason else "its name marks a secret"
         report(f"variable {key} must be sensitive: {why}", args.urn)
 
@@ -116,7 +120,7 @@ no_secret_in_public_variable = resource_policy(
 def _validate_production_targets(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != VERCEL_ENV_VAR or not is_production(args, args.urn):
         return
-    if args.props["sensitive"] is not True:
+    if get(args.props, "sensitive") is not True:
         return
     targets = list(args.props["targets"] or [])
     leaked = [t for t in targets if t != "production"]

@@ -1,0 +1,37 @@
+"""Fixtures of the policy tests: fresh, editable plans of whole stacks shaped like the components'.
+
+The engine-faithful call path lives in `policy_harness.py`, the resource shapes in
+`resource_shapes.py` (plain modules, so tests can import them by name).
+"""
+
+from __future__ import annotations
+
+import pytest
+from resource_shapes import StackPlan, backups_plan, github_plan, monitoring_plan, prod_plan, web_plan
+
+
+@pytest.fixture
+def prod() -> StackPlan:
+    """Everything the production stack plans, passing every rule."""
+    return prod_plan()
+
+
+@pytest.fixture
+def prod_backups() -> StackPlan:
+    """prod's database variable (so it has a database) and its backups."""
+    plan = backups_plan("prod")
+    web = web_plan("prod")
+    name = "chefchatz-prod-web-env-database-url"
+    plan[name] = web[name]
+    return plan
+
+
+@pytest.fixture
+def prod_github() -> StackPlan:
+    return github_plan("prod")
+
+
+@pytest.fixture
+def prod_monitoring() -> StackPlan:
+    """prod's domains and their monitors."""
+    return web_plan("prod").merged(monitoring_plan("prod"))

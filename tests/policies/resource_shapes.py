@@ -1,0 +1,502 @@
+"""Resource inputs shaped like those `components/*.py` register (camelCase, as `chefchatz plan
+--format json` shows them), editable per test, and whole stacks of them.
+
+A `StackPlan` maps resource names to planned resources; tests change one input with `set` (a dotted
+path, `DELETE` to remove a key) or drop resources, then turn the plan into `PolicyResource`s.
+Components are not imported: pulumi_aws alone takes seconds to import and the suite must stay fast.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from policy_harness import UNKNOWN_STRING_VALUE, resource, urn
+from pulumi_policy import PolicyResource
+
+from policies.common import (
+    GITHUB_DEPLOY_POLICY,
+    GITHUB_ENV_VARIABLE,
+    GITHUB_ENVIRONMENT,
+    GITHUB_FILE,
+    GITHUB_RULESET,
+    VERCEL_DOMAIN,
+    VERCEL_ENV_VAR,
+)
+
+BUCKET = "aws:s3/bucket:Bucket"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+
+# Stand-in GitHub team ids (the offline plan's look-up range); numbers, as the provider takes them.
+TECH_LEAD_TEAM = 990_000_001
+PRODUCT_OWNER_TEAM = 990_000_002
+
+SHA = "3d3c42e5aac5ba805825da76410c181273ba90b1"
+
+
+class _Delete:
+    """Sentinel for `StackPlan.set`: remove the key."""
+
+
+DELETE = _Delete()
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """An unsigned-looking JWT with these claims (the rules read the payload, never the signature)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+ANON_JWT = jwt({"iss": "supabase", "ref": "abcdefghijklmnop", "role": "anon", "iat": 1700000000})
+SERVICE_ROLE_JWT = jwt({"iss": "supabase", "ref": "abcdefghijklmnop", "role": "service_role", "iat": 1700000000})
+DATABASE_URL = "postgresql://postgres.abcdefghijklmnop:s3cretpassw0rd@aws-0-us-east-1.pooler.supabase.com:6543/postgres"
+
+
+def set_path(props: dict[str, Any], path: str, value: Any) -> None:
+    """props["a"]["b"] = value for path "a.b" (list indexes as numbers); DELETE removes the key."""
+    keys: list[str | int] = [int(k) if k.isdigit() else k for k in path.split(".")]
+    target: Any = props
+    for key in keys[:-1]:
+        target = target[key]
+    if isinstance(value, _Delete):
+        del target[keys[-1]]
+    else:
+        target[keys[-1]] = value
+
+
+@dataclass
+class Planned:
+    type: str
+    props: dict[str, Any]
+    # property -> names of the planned resources it was computed from (e.g. alarm dimensions)
+    depends: dict[str, list[str]] = field(default_factory=dict)
+
+
+class StackPlan(dict[str, Planned]):
+    def __init__(self, stack: str) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def add(self, name: str, resource_type: str, props: dict[str, Any], **depends: list[str]) -> StackPlan:
+        self[name] = Planned(resource_type, props, dict(depends))
+        return self
+
+    def set(self, name: str, path: str, value: Any) -> StackPlan:
+        assert name in self, f"no planned resource {name}; have {sorted(self)}"
+        set_path(self[name].props, path, value)
+        return self
+
+    def drop(self, *names: str) -> StackPlan:
+        for name in names:
+            assert name in self, f"no planned resource {name}; have {sorted(self)}"
+            del self[name]
+        return self
+
+    def of_type(self, resource_type: str) -> list[str]:
+        return [name for name, planned in self.items() if planned.type == resource_type]
+
+    def merged(self, *others: StackPlan) -> StackPlan:
+        plan = StackPlan(self.stack)
+        for source in (self, *others):
+            for name, planned in source.items():
+                plan[name] = copy.deepcopy(planned)
+        return plan
+
+    def resources(self) -> list[PolicyResource]:
+        built: dict[str, PolicyResource] = {}
+        for name, planned in self.items():
+            deps = {key: [built[d] for d in names if d in built] for key, names in planned.depends.items()}
+            built[name] = resource(planned.type, name, planned.props, stack=self.stack, property_dependencies=deps)
+        return list(built.values())
+
+    def urn_of(self, name: str) -> str:
+        return urn(self[name].type, name, self.stack)
+
+
+# --- web app (Vercel) ----------------------------------------------------------------------------
+
+
+def vercel_variable(key: str, value: Any, *, sensitive: bool, targets: Iterable[str]) -> dict[str, Any]:
+    return {
+        "key": key,
+        "value": value,
+        "sensitive": sensitive,
+        "targets": list(targets),
+        "teamId": "chefchatz",
+        "projectId": "prj_chefchatz",
+    }
+
+
+def web_plan(stack: str = "prod", domain: str = "chefchatz.com") -> StackPlan:
+    production = stack == "prod"
+    public_targets = ["production", "preview"] if production else ["production", "preview", "development"]
+    secret_targets = ["production"] if production else ["production", "preview"]
+    plan = StackPlan(stack)
+    variables = [
+        ("NEXT_PUBLIC_SUPABASE_URL", "https://abcdefghijklmnop.supabase.co", False),
+        ("NEXT_PUBLIC_SUPABASE_ANON_KEY", ANON_JWT, False),
+        ("NEXT_PUBLIC_APP_ENV", "production" if production else stack, False),
+        ("NEXT_PUBLIC_FEATURE_DEBUG", "false" if production else "true", False),
+        ("DATABASE_URL", DATABASE_URL, True),
+        ("REDIS_URL", "rediss://default:r3dispassw0rd@chefchatz.upstash.io:6379", True),
+        ("ANTHROPIC_API_KEY", "sk-ant-api03-" + "a" * 40, True),
+        ("OPENAI_API_KEY", "sk-proj-" + "b" * 40, True),
+    ]
+    for key, value, sensitive in variables:
+        targets = secret_targets if sensitive else public_targets
+        plan.add(
+            f"chefchatz-{stack}-web-env-{key.lower().replace('_', '-')}",
+            VERCEL_ENV_VAR,
+            vercel_variable(key, value, sensitive=sensitive, targets=targets),
+        )
+    domains = [domain, f"www.{domain}"] if production else [domain]
+    for name in domains:
+        plan.add(
+            f"chefchatz-{stack}-web-domain-{name.replace('.', '-')}",
+            VERCEL_DOMAIN,
+            {"teamId": "chefchatz", "projectId": "prj_chefchatz", "domain": name},
+        )
+    return plan
+
+
+# --- GitHub (components/repository.py) -----------------------------------------------------------
+
+
+def github_environment(environment: str, *teams: int) -> dict[str, Any]:
+    return {
+        "repository": "chefchatz",
+        "environment": environment,
+        "reviewers": [{"teams": list(teams)}] if teams else None,
+        "preventSelfReview": bool(teams),
+        "canAdminsBypass": False,
+        "deploymentBranchPolicy": {"protectedBranches": False, "customBranchPolicies": True},
+    }
+
+
+def deployment_policy(environment: str, *, branch: str | None = None, tag: str | None = None) -> dict[str, Any]:
+    props: dict[str, Any] = {"repository": "chefchatz", "environment": environment}
+    if branch is not None:
+        props["branchPattern"] = branch
+    if tag is not None:
+        props["tagPattern"] = tag
+    return props
+
+
+def main_ruleset() -> dict[str, Any]:
+    return {
+        "name": "default-branch",
+        "repository": "chefchatz",
+        "target": "branch",
+        "enforcement": "active",
+        "conditions": {"refName": {"includes": ["~DEFAULT_BRANCH"], "excludes": []}},
+        "bypassActors": [],
+        "rules": {
+            "deletion": True,
+            "nonFastForward": True,
+            "pullRequest": {
+                "requiredApprovingReviewCount": 2,
+                "requireCodeOwnerReview": True,
+                "dismissStaleReviewsOnPush": True,
+                "requireLastPushApproval": True,
+                "requiredReviewThreadResolution": True,
+                "requiredReviewers": [
+                    {"minimumApprovals": 1, "filePatterns": ["*"], "reviewer": {"id": team, "type": "Team"}}
+                    for team in (TECH_LEAD_TEAM, PRODUCT_OWNER_TEAM)
+                ],
+            },
+            "requiredStatusChecks": {
+                "strictRequiredStatusChecksPolicy": True,
+                "requiredChecks": [{"context": c} for c in ("test", "build", "policy-gate")],
+            },
+        },
+    }
+
+
+def tag_ruleset() -> dict[str, Any]:
+    return {
+        "name": "release-tags",
+        "repository": "chefchatz",
+        "target": "tag",
+        "enforcement": "active",
+        "conditions": {"refName": {"includes": ["refs/tags/v*"], "excludes": []}},
+        "bypassActors": [],
+        "rules": {"deletion": True, "nonFastForward": True, "update": True},
+    }
+
+
+def github_plan(stack: str = "prod") -> StackPlan:
+    """prod: two chained gates (tech-lead, then product-owner on `production`), refs main and v*,
+    and the repository-wide rules; other stacks: one ungated environment named after the stack."""
+    plan = StackPlan(stack)
+    prefix = f"chefchatz-{stack}-github"
+    if stack == "prod":
+        gates = [("production-tech-lead", TECH_LEAD_TEAM), ("production", PRODUCT_OWNER_TEAM)]
+    else:
+        gates = [(stack, 0)]
+    for environment, team in gates:
+        props = github_environment(environment, *([team] if team else []))
+        plan.add(f"{prefix}-env-{environment}", GITHUB_ENVIRONMENT, props)
+        plan.add(
+            f"{prefix}-env-{environment}-branch-main",
+            GITHUB_DEPLOY_POLICY,
+            deployment_policy(environment, branch="main"),
+        )
+        if stack == "prod":
+            plan.add(
+                f"{prefix}-env-{environment}-tag-v", GITHUB_DEPLOY_POLICY, deployment_policy(environment, tag="v*")
+            )
+    deploy_environment = gates[-1][0]
+    for key, value in (("APP_URL", "https://chefchatz.com"), ("STACK", stack), ("VERCEL_ORG_ID", "chefchatz")):
+        plan.add(
+            f"{prefix}-var-{key.lower().replace('_', '-')}",
+            GITHUB_ENV_VARIABLE,
+            {"repository": "chefchatz", "environment": deploy_environment, "variableName": key, "value": value},
+        )
+    if stack == "prod":
+        plan.add(f"{prefix}-main-rules", GITHUB_RULESET, main_ruleset())
+        plan.add(f"{prefix}-release-tag-rules", GITHUB_RULESET, tag_ruleset())
+        plan.add(
+            f"{prefix}-file-github-workflows-ci-yml",
+            GITHUB_FILE,
+            {"repository": "chefchatz", "file": ".github/workflows/ci.yml", "content": SAFE_WORKFLOW, "branch": "x"},
+        )
+    return plan
+
+
+SAFE_WORKFLOW = f"""\
+name: ci
+on: pull_request
+permissions:
+  contents: read
+jobs:
+  test:
+    runs-on: ubuntu-24.04
+    steps:
+      - uses: actions/checkout@{SHA} # v4
+        with:
+          persist-credentials: false
+      - run: make test
+"""
+
+
+# --- backups (components/backups.py) -------------------------------------------------------------
+
+
+def tls_only_policy(bucket_name: str) -> str:
+    resources = [f"arn:aws:s3:::{bucket_name}", f"arn:aws:s3:::{bucket_name}/*"]
+    deny = {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": resources}
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "DenyInsecureTransport", **deny, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+                {"Sid": "DenyTlsBelow12", **deny, "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
+            ],
+        }
+    )
+
+
+BACKUP_SPEC = {"database": ("cron(0 */6 * * ? *)", 30, 7), "assets": ("cron(0 3 * * ? *)", 90, 25)}
+
+
+def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
+    """Both backup buckets, hardened; Object Lock and replication in prod; schedules and freshness alarms."""
+    production = stack == "prod"
+    plan = StackPlan(stack)
+    prefix = f"chefchatz-{stack}-backups"
+    for kind, (expression, retention_days, alarm_hours) in BACKUP_SPEC.items():
+        bucket_name = f"chefchatz-{stack}-{kind}-backups"
+        tags = {"stack": stack, "backup-kind": kind, "backup-retention": f"{retention_days}d"}
+        if kind == "database":
+            tags["pitr"] = "enabled" if pitr else "disabled"
+        plan.add(
+            f"{prefix}-{kind}-bucket",
+            BUCKET,
+            {"bucket": bucket_name, "objectLockEnabled": production, "forceDestroy": False, "tags": tags},
+        )
+        plan.add(
+            f"{prefix}-{kind}-versioning",
+            VERSIONING,
+            {"bucket": bucket_name, "versioningConfiguration": {"status": "Enabled"}},
+        )
+        plan.add(
+            f"{prefix}-{kind}-encryption",
+            ENCRYPTION,
+            {
+                "bucket": bucket_name,
+                "rules": [
+                    {
+                        "applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "arn:k"},
+                        "bucketKeyEnabled": True,
+                    }
+                ],
+            },
+        )
+        plan.add(
+            f"{prefix}-{kind}-public-access-block",
+            PUBLIC_ACCESS_BLOCK,
+            {
+                "bucket": bucket_name,
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+        )
+        plan.add(
+            f"{prefix}-{kind}-tls-only", BUCKET_POLICY, {"bucket": bucket_name, "policy": tls_only_policy(bucket_name)}
+        )
+        plan.add(
+            f"{prefix}-{kind}-lifecycle",
+            LIFECYCLE,
+            {
+                "bucket": bucket_name,
+                "rules": [
+                    {
+                        "id": "retention",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "expiration": {"days": retention_days},
+                        "noncurrentVersionExpiration": {"noncurrentDays": retention_days},
+                    }
+                ],
+            },
+        )
+        if production:
+            plan.add(
+                f"{prefix}-{kind}-object-lock",
+                OBJECT_LOCK,
+                {
+                    "bucket": bucket_name,
+                    "objectLockEnabled": "Enabled",
+                    "rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": retention_days}},
+                },
+            )
+            plan.add(
+                f"{prefix}-{kind}-replication",
+                REPLICATION,
+                {
+                    "bucket": bucket_name,
+                    "rules": [{"id": "region-failover", "status": "Enabled", "destination": {"bucket": "arn:r"}}],
+                },
+            )
+        plan.add(
+            f"{prefix}-{kind}-schedule",
+            SCHEDULE,
+            {
+                "name": f"chefchatz-{stack}-backup-{kind}",
+                "scheduleExpression": expression,
+                "scheduleExpressionTimezone": "UTC",
+                "state": "ENABLED",
+                "flexibleTimeWindow": {"mode": "OFF"},
+            },
+        )
+        plan.add(
+            f"{prefix}-{kind}-freshness",
+            ALARM,
+            {
+                "name": f"chefchatz-{stack}-{kind}-backup-stale",
+                "namespace": "ChefChatz/Backups",
+                "metricName": "BackupSucceeded",
+                "dimensions": {"Stack": stack, "Kind": kind},
+                "statistic": "Sum",
+                "period": 3600,
+                "evaluationPeriods": alarm_hours,
+                "threshold": 1,
+                "comparisonOperator": "LessThanThreshold",
+                "treatMissingData": "breaching",
+            },
+        )
+    return plan
+
+
+# --- monitoring (components/monitoring.py) -------------------------------------------------------
+
+
+def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.com", "www.chefchatz.com")) -> StackPlan:
+    """Per domain: an HTTPS health check and its health and p95/p99 latency alarms, tied to the check
+    through the `dimensions` property dependency (the check's id is unknown before it exists)."""
+    plan = StackPlan(stack)
+    prefix = f"chefchatz-{stack}-monitoring"
+    plan.add(
+        f"{prefix}-alerts-oncall",
+        "aws:sns/topicSubscription:TopicSubscription",
+        {"protocol": "email", "endpoint": "oncall@chefchatz.com", "topic": "arn:t"},
+    )
+    for domain in domains:
+        slug = domain.replace(".", "-")
+        check = f"{prefix}-health-{slug}"
+        plan.add(
+            check,
+            HEALTH_CHECK,
+            {
+                "type": "HTTPS",
+                "fqdn": domain,
+                "port": 443,
+                "resourcePath": "/api/health",
+                "requestInterval": 30,
+                "failureThreshold": 2,
+                "measureLatency": True,
+                "enableSni": True,
+                "regions": ["us-east-1", "us-west-1", "eu-west-1"],
+            },
+        )
+        common = {
+            "namespace": "AWS/Route53",
+            # The health check's id: unknown until the check exists, as in a first preview.
+            "dimensions": {"HealthCheckId": UNKNOWN_STRING_VALUE},
+            "alarmActions": [UNKNOWN_STRING_VALUE],
+            "okActions": [UNKNOWN_STRING_VALUE],
+        }
+        plan.add(
+            f"{prefix}-unhealthy-{slug}",
+            ALARM,
+            {
+                **common,
+                "metricName": "HealthCheckStatus",
+                "statistic": "Minimum",
+                "period": 60,
+                "evaluationPeriods": 1,
+                "threshold": 1,
+                "comparisonOperator": "LessThanThreshold",
+                "treatMissingData": "breaching",
+            },
+            dimensions=[check],
+        )
+        for percentile, threshold in (("p95", 200), ("p99", 500)):
+            plan.add(
+                f"{prefix}-latency-{percentile}-{slug}",
+                ALARM,
+                {
+                    **common,
+                    "metricName": "TimeToFirstByte",
+                    "extendedStatistic": percentile,
+                    "period": 300,
+                    "evaluationPeriods": 3,
+                    "threshold": threshold,
+                    "comparisonOperator": "GreaterThanThreshold",
+                },
+                dimensions=[check],
+            )
+    return plan
+
+
+def prod_plan() -> StackPlan:
+    """The whole production stack as the rules see it."""
+    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"))
