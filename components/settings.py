@@ -414,35 +414,37 @@ def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: 
     Raises `SettingsError` naming every missing, unknown or invalid key at once.
     """
     problems: list[str] = []
+    reported: set[str] = set()
     tree: dict[str, Any] = {"project": project, "stack": stack, "aws_region": aws_region}
     for key in sorted(set(raw) - set(FIELDS) - set(SECRET_KEYS)):
         problems.append(f"{NAMESPACE}:{key}: unknown key (not declared in Pulumi.yaml)")
     for key, (path, convert) in FIELDS.items():
         if key not in raw:
             problems.append(f"{NAMESPACE}:{key}: missing (set it in Pulumi.{stack}.yaml or give Pulumi.yaml a default)")
+            reported.add(path)
             continue
         try:
             _set_path(tree, path, convert(raw[key]))
         except ValueError as exc:
             problems.append(f"{NAMESPACE}:{key}: {exc}")
-    if problems:
-        raise SettingsError(stack, problems)
+            reported.add(path)
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         for error in exc.errors():
             location = ".".join(str(part) for part in error["loc"])
+            if location in reported:
+                continue  # already named above, with the text that failed to convert
             found = _KEY_BY_PATH.get(location)
+            message = error["msg"].removeprefix("Value error, ")
             if found is None:
                 # A cross-field check reports on its model; its message names the keys.
-                problems.append(f"{error['msg'].removeprefix('Value error, ')}")
+                problems.append(message)
                 continue
-            value = _lookup(raw, found)
-            problems.append(
-                f"{NAMESPACE}:{found}: {error['msg'].removeprefix('Value error, ')}; got {value!r}"
-                f"{_allowed_values(error)}"
-            )
-        raise SettingsError(stack, problems) from None
+            problems.append(f"{NAMESPACE}:{found}: {message}; got {_lookup(raw, found)!r}{_allowed_values(error)}")
+    if problems:
+        raise SettingsError(stack, problems)
+    return settings
 
 
 def _lookup(raw: Mapping[str, str], key: str) -> str:

@@ -177,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stack")
     parser.add_argument("--project-dir", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
+    project_dir = args.project_dir.resolve()
+    # The program's own components (not an installed copy) must be the ones imported.
+    sys.path.insert(0, str(project_dir))
 
     from components.settings import SettingsError
 
     try:
-        result = run_stack(args.project_dir.resolve(), args.stack)
+        result = run_stack(project_dir, args.stack)
     except (StackConfigError, SettingsError) as exc:
         json.dump({"stack": args.stack, "configError": str(exc)}, sys.stdout)
         return EXIT_CONFIG

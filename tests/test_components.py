@@ -1,0 +1,415 @@
+"""Components under Pulumi's mocks, and the pure functions that decide what they create."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pytest
+
+from components import backups as backups_module
+from components.backups import BackupKind, Backups, BackupsArgs, freshness_window, schedule_expression
+from components.environment import (
+    REQUIRED_VARIABLES,
+    Environment,
+    approval_teams,
+    deploy_refs,
+    deployment_variables,
+    pipeline_variables,
+)
+from components.monitoring import Monitoring, MonitoringArgs, route53_interval
+from components.naming import NamingContext
+from components.repository import ApprovalGate, Repository, RepositoryArgs, approval_gates
+from components.settings import Secrets
+from components.web_app import DomainSpec, EnvVar, WebApp, WebAppArgs, domain_plan, variable_targets
+from tests.test_settings import settings_for
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Recorder(pulumi.runtime.Mocks):
+    resources: list[Registered] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
+        if args.token == "github:index/getTeam:getTeam":
+            slug = args.args["slug"]
+            return {"id": str(TEAM_IDS[slug]), "nodeId": slug, "slug": slug, "name": slug, "members": []}
+        raise NotImplementedError(args.token)
+
+    def of_type(self, suffix: str) -> list[Registered]:
+        return [r for r in self.resources if r.type.endswith(suffix)]
+
+
+TEAM_IDS = {"tech-lead": 11, "product-owner": 22}
+RECORDER = Recorder()
+pulumi.runtime.set_mocks(RECORDER, project="chefchatz", stack="prod", preview=False)
+
+
+def build(make: Callable[[], object]) -> Recorder:
+    """Run a component constructor under the mocks and wait until every registration is done."""
+    RECORDER.resources.clear()
+
+    @pulumi.runtime.test
+    def program() -> None:
+        make()
+
+    program()
+    return RECORDER
+
+
+NAMING = NamingContext("chefchatz", "prod", "production")
+
+
+def secrets() -> Secrets:
+    def value(name: str) -> pulumi.Output[str]:
+        return pulumi.Output.secret(f"test-{name}")
+
+    return Secrets(
+        supabase_anon_key=value("anon"),
+        openai_api_key=value("openai"),
+        anthropic_api_key=value("anthropic"),
+        database_url=value("db"),
+        redis_url=value("redis"),
+        vercel_deploy_token=value("vercel"),
+        storage_access_key_id=value("storage-id"),
+        storage_secret_access_key=value("storage-secret"),
+    )
+
+
+# --- pure decisions ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "production", "expected"),
+    [
+        ("chefchatz.com", True, [DomainSpec("chefchatz.com"), DomainSpec("www.chefchatz.com", "chefchatz.com", 308)]),
+        ("dev.chefchatz.com", False, [DomainSpec("dev.chefchatz.com")]),
+        ("staging.chefchatz.com", False, [DomainSpec("staging.chefchatz.com")]),
+    ],
+)
+def test_production_serves_the_apex_and_redirects_www_permanently(domain, production, expected):
+    assert domain_plan(domain, production) == expected
+
+
+def test_a_production_domain_must_be_an_apex():
+    with pytest.raises(ValueError, match=r"'app\.chefchatz\.com' must be an apex"):
+        domain_plan("app.chefchatz.com", True)
+
+
+@pytest.mark.parametrize(
+    ("production", "sensitive", "targets"),
+    [
+        (True, True, ("production",)),
+        (True, False, ("production", "preview")),
+        (False, True, ("production", "preview")),
+        (False, False, ("production", "preview", "development")),
+    ],
+)
+def test_production_secrets_reach_only_the_production_target(production, sensitive, targets):
+    assert variable_targets(production, sensitive) == targets
+
+
+@pytest.mark.parametrize(
+    ("teams", "gates"),
+    [
+        (("tech-lead", "product-owner"), [("production-tech-lead", "tech-lead"), ("production", "product-owner")]),
+        (("tech-lead",), [("production", "tech-lead")]),
+        ((), []),
+    ],
+)
+def test_each_approving_team_gets_its_own_environment(teams, gates):
+    assert approval_gates("production", teams) == [ApprovalGate(e, t) for e, t in gates]
+
+
+@pytest.mark.parametrize(
+    ("frequency", "expression"),
+    [
+        (6 * 3600, "cron(0 */6 * * ? *)"),
+        (24 * 3600, "cron(0 3 * * ? *)"),
+        (3600, "cron(0 * * * ? *)"),
+        (12 * 3600, "cron(0 */12 * * ? *)"),
+        (30 * 60, "rate(30 minutes)"),
+        (2 * 86400, "rate(2 days)"),
+    ],
+)
+def test_backup_schedules_follow_the_frequency(frequency, expression):
+    assert schedule_expression(frequency) == expression
+
+
+@pytest.mark.parametrize(
+    ("frequency", "why"),
+    [
+        (5 * 3600, "does not divide a day"),
+        (90, "whole number of minutes"),
+        (30 * 3600, "not whole days"),
+        (0, "positive"),
+    ],
+)
+def test_backup_frequencies_that_cannot_be_scheduled_evenly_are_refused(frequency, why):
+    with pytest.raises(ValueError, match=why):
+        schedule_expression(frequency)
+
+
+@pytest.mark.parametrize(("frequency", "window"), [(6 * 3600, (3600, 7)), (24 * 3600, (3600, 25)), (3600, (3600, 2))])
+def test_freshness_alarm_fires_after_frequency_plus_an_hour(frequency, window):
+    assert freshness_window(frequency) == window
+
+
+def test_route53_probes_every_30s_or_refuses_what_it_cannot_do():
+    assert route53_interval(30) == 30
+    with pytest.raises(ValueError, match="10s or 30s, not 45s"):
+        route53_interval(45)
+
+
+@pytest.mark.parametrize(
+    ("stack", "refs", "teams"),
+    [
+        ("prod", (("main",), ("v*",)), ("tech-lead", "product-owner")),
+        ("staging", (("main",), ()), ("tech-lead",)),
+        ("dev", ((), ()), ()),
+    ],
+)
+def test_who_approves_and_which_refs_deploy_per_stack(stack, refs, teams):
+    settings = settings_for(stack)
+    assert deploy_refs(settings) == refs
+    assert approval_teams(settings) == teams
+
+
+def test_pipeline_variables_carry_the_rollback_triggers_and_probe_settings():
+    variables = pipeline_variables(settings_for("prod"))
+    assert variables["ROLLBACK_ERROR_RATE"] == "1%"
+    assert variables["ROLLBACK_RESPONSE_TIME"] == "1000ms"
+    assert variables["ROLLBACK_FAILED_TRANSACTIONS"] == "0.1%"
+    assert variables["HEALTH_CHECK_INTERVAL"] == "30s" and variables["HEALTH_CHECK_TIMEOUT"] == "5s"
+    assert variables["ROLLBACK_CONSECUTIVE"] == "2" and variables["APP_URL"] == "https://chefchatz.com"
+
+
+def test_the_six_required_variables_are_present_and_only_true_secrets_are_sensitive():
+    variables = {v.key: v for v in deployment_variables(settings_for("prod"), secrets())}
+    assert set(REQUIRED_VARIABLES) <= set(variables)
+    sensitive = {k for k, v in variables.items() if v.sensitive}
+    assert sensitive == {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DATABASE_URL", "REDIS_URL"}
+    assert variables["NEXT_PUBLIC_FEATURE_DEBUG"].value == "false"
+
+
+# --- components under mocks ---------------------------------------------------------------------
+
+
+def test_web_app_creates_one_nextjs_project_with_both_production_domains():
+    variables = (EnvVar("OPENAI_API_KEY", pulumi.Output.secret("x"), True, ("production",)),)
+    recorded = build(lambda: WebApp("web", WebAppArgs(NAMING, "team_x", "chefchatz.com", True, "22.x", variables)))
+    (project,) = recorded.of_type("index/project:Project")
+    assert project.inputs["framework"] == "nextjs" and project.inputs["nodeVersion"] == "22.x"
+    assert project.inputs["installCommand"].startswith("pnpm install")
+    assert project.inputs["gitForkProtection"] is True
+    assert project.inputs["vercelAuthentication"]["deploymentType"] == "standard_protection_new"
+    domains = {d.inputs["domain"]: d.inputs for d in recorded.of_type("projectDomain:ProjectDomain")}
+    assert set(domains) == {"chefchatz.com", "www.chefchatz.com"}
+    assert domains["www.chefchatz.com"]["redirect"] == "chefchatz.com"
+    assert domains["www.chefchatz.com"]["redirectStatusCode"] == 308
+    (variable,) = recorded.of_type("projectEnvironmentVariable:ProjectEnvironmentVariable")
+    assert variable.inputs["sensitive"] is True and variable.inputs["targets"] == ["production"]
+    (retention,) = recorded.of_type("ProjectDeploymentRetention")
+    assert retention.inputs["expirationProduction"] == "1y"
+
+
+def _repository_args(**overrides: Any) -> RepositoryArgs:
+    base: dict[str, Any] = dict(
+        naming=NAMING,
+        repository="chefchatz",
+        environment="production",
+        approval_teams=("tech-lead", "product-owner"),
+        deploy_branches=("main",),
+        deploy_tags=("v*",),
+        variables={"STACK": "prod"},
+        secrets={"VERCEL_TOKEN": pulumi.Output.secret("t")},
+        owns_repository_rules=True,
+        required_status_checks=("test",),
+        pull_request_teams=("tech-lead", "product-owner"),
+        codeowners="* @chefchatz/tech-lead\n",
+    )
+    base.update(overrides)
+    return RepositoryArgs(**base)
+
+
+def test_production_needs_tech_lead_and_product_owner_each_through_its_own_environment():
+    recorded = build(lambda: Repository("gh", _repository_args()))
+    envs = {e.inputs["environment"]: e.inputs for e in recorded.of_type("RepositoryEnvironment")}
+    assert set(envs) == {"production-tech-lead", "production"}
+    assert envs["production-tech-lead"]["reviewers"] == [{"teams": [TEAM_IDS["tech-lead"]]}]
+    assert envs["production"]["reviewers"] == [{"teams": [TEAM_IDS["product-owner"]]}]
+    for name, env in envs.items():
+        assert env["preventSelfReview"] is True, name
+        assert env["canAdminsBypass"] is False, name
+        assert env["deploymentBranchPolicy"] == {"protectedBranches": False, "customBranchPolicies": True}, name
+    policies = recorded.of_type("RepositoryEnvironmentDeploymentPolicy")
+    assert {(p.inputs["environment"], p.inputs.get("branchPattern"), p.inputs.get("tagPattern")) for p in policies} == {
+        ("production-tech-lead", "main", None),
+        ("production-tech-lead", None, "v*"),
+        ("production", "main", None),
+        ("production", None, "v*"),
+    }
+    (secret,) = recorded.of_type("ActionsEnvironmentSecret")
+    assert secret.inputs["environment"] == "production" and secret.inputs["secretName"] == "VERCEL_TOKEN"
+
+
+def test_the_owning_stack_sets_the_default_branch_rules_and_codeowners_through_a_pull_request():
+    recorded = build(lambda: Repository("gh", _repository_args()))
+    rulesets = {r.inputs["name"]: r.inputs for r in recorded.of_type("RepositoryRuleset")}
+    main = rulesets["default-branch"]
+    assert main["conditions"]["refName"]["includes"] == ["~DEFAULT_BRANCH"]
+    pr = main["rules"]["pullRequest"]
+    assert pr["requiredApprovingReviewCount"] == 2
+    assert pr["requireCodeOwnerReview"] and pr["dismissStaleReviewsOnPush"] and pr["requireLastPushApproval"]
+    assert [r["reviewer"]["id"] for r in pr["requiredReviewers"]] == [11, 22]
+    assert main["rules"]["nonFastForward"] is True and main["rules"]["deletion"] is True
+    assert main["bypassActors"] == []
+    assert rulesets["release-tags"]["rules"]["update"] is True
+    (codeowners,) = recorded.of_type("RepositoryFile")
+    assert codeowners.inputs["file"] == ".github/CODEOWNERS"
+    assert codeowners.inputs["branch"] != "main", "managed files must arrive by pull request, not a push to main"
+    assert recorded.of_type("RepositoryPullRequest")
+
+
+def test_off_a_stack_that_does_not_own_the_rules_creates_none():
+    recorded = build(lambda: Repository("gh", _repository_args(owns_repository_rules=False)))
+    assert not recorded.of_type("RepositoryRuleset")
+    assert not recorded.of_type("RepositoryFile")
+
+
+def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
+    return BackupsArgs(
+        naming=NAMING if production else NamingContext("chefchatz", "staging", "staging"),
+        database=BackupKind("database", 6 * 3600, 30),
+        assets=BackupKind("assets", 24 * 3600, 90),
+        is_production=production,
+        point_in_time_recovery=pitr,
+        replica_region="us-west-2",
+        image="ghcr.io/chefchatz/chefchatz-infra:0.1.0",
+        database_url=pulumi.Output.secret("postgresql://u:p@h/db"),
+        storage_endpoint="https://x.supabase.co/storage/v1/s3",
+        storage_bucket="assets",
+        storage_access_key_id=pulumi.Output.secret("id"),
+        storage_secret_access_key=pulumi.Output.secret("secret"),
+        alarm_topic_arn="arn:aws:sns:us-east-1:1:alerts",
+    )
+
+
+def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object_lock_and_replica():
+    recorded = build(lambda: Backups("bk", _backups_args(production=True)))
+    buckets = {b.inputs["bucket"]: b.inputs for b in recorded.of_type("s3/bucket:Bucket")}
+    assert {"chefchatz-prod-database-backups", "chefchatz-prod-assets-backups"} <= set(buckets)
+    assert buckets["chefchatz-prod-database-backups"]["objectLockEnabled"] is True
+    assert buckets["chefchatz-prod-database-backups"]["tags"]["pitr"] == "enabled"
+    lifecycle = {
+        lc.inputs["bucket"]: lc.inputs["rules"][0]
+        for lc in recorded.of_type("BucketLifecycleConfiguration")
+        if "replica" not in lc.inputs["bucket"]
+    }
+    assert lifecycle["chefchatz-prod-database-backups"]["expiration"]["days"] == 30
+    assert lifecycle["chefchatz-prod-assets-backups"]["expiration"]["days"] == 90
+    assert lifecycle["chefchatz-prod-assets-backups"]["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 1
+    locks = recorded.of_type("BucketObjectLockConfiguration")
+    assert {lk.inputs["rule"]["defaultRetention"]["mode"] for lk in locks} == {"COMPLIANCE"}
+    assert len(recorded.of_type("BucketReplicationConfig")) == 2
+    schedules = {s.inputs["name"]: s.inputs["scheduleExpression"] for s in recorded.of_type("Schedule")}
+    assert schedules == {
+        "chefchatz-prod-backup-database": "cron(0 */6 * * ? *)",
+        "chefchatz-prod-backup-assets": "cron(0 3 * * ? *)",
+    }
+    blocks = recorded.of_type("BucketPublicAccessBlock")
+    assert blocks and all(
+        b.inputs[k] is True
+        for b in blocks
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    alarms = {a.inputs["dimensions"]["Kind"]: a.inputs for a in recorded.of_type("MetricAlarm")}
+    assert alarms["database"]["evaluationPeriods"] == 7 and alarms["database"]["treatMissingData"] == "breaching"
+
+
+def test_the_backup_task_can_write_backups_but_never_delete_them():
+    document = backups_module.task_policy(["b1", "b2"], "arn:aws:kms:us-east-1:1:key/k")
+    actions = [
+        a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]  # type: ignore[index,union-attr,attr-defined]
+    assert "s3:PutObject" in actions
+    assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
+
+
+def test_backup_buckets_refuse_requests_without_tls_1_2():
+    statements = backups_module.tls_only_policy("b")["Statement"]
+    conditions = [s["Condition"] for s in statements]  # type: ignore[index,union-attr]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
+    assert {"NumericLessThan": {"s3:TlsVersion": "1.2"}} in conditions
+
+
+def test_non_production_backups_have_no_object_lock_and_no_replica():
+    recorded = build(lambda: Backups("bk", _backups_args(production=False)))
+    assert not recorded.of_type("BucketObjectLockConfiguration")
+    assert not recorded.of_type("BucketReplicationConfig")
+
+
+def test_monitoring_probes_each_domain_over_https_every_30s_and_alarms_on_the_slos():
+    args = MonitoringArgs(
+        NAMING,
+        ("chefchatz.com", "www.chefchatz.com"),
+        "/api/health",
+        30,
+        2,
+        200,
+        500,
+        ("oncall@chefchatz.com",),
+        "team",
+        "prj",
+    )
+    recorded = build(lambda: Monitoring("mon", args))
+    checks = {c.inputs["fqdn"]: c.inputs for c in recorded.of_type("HealthCheck")}
+    assert set(checks) == {"chefchatz.com", "www.chefchatz.com"}
+    for domain, check in checks.items():
+        assert (check["type"], check["resourcePath"], check["requestInterval"], check["failureThreshold"]) == (
+            "HTTPS",
+            "/api/health",
+            30,
+            2,
+        ), domain
+        assert check["enableSni"] is True and check["measureLatency"] is True
+    thresholds = sorted(
+        a.inputs["threshold"] for a in recorded.of_type("MetricAlarm") if a.inputs["metricName"] == "TimeToFirstByte"
+    )
+    assert thresholds == [200, 200, 500, 500]
+    (subscription,) = recorded.of_type("TopicSubscription")
+    assert subscription.inputs["protocol"] == "email"
+    assert recorded.of_type("AlertRule")
+
+
+def test_off_a_stack_with_backups_disabled_creates_no_backup_resources():
+    settings = settings_for("dev", backupsEnabled="false")
+    recorded = build(lambda: Environment("env", settings, secrets()))
+    assert not [r for r in recorded.resources if r.type.startswith("aws:s3") or r.type.startswith("aws:scheduler")]
+    assert not recorded.of_type("chefchatz:backups:Backups")
+    assert recorded.of_type("index/project:Project"), "the rest of the environment is still there"
+
+
+def test_environment_tree_for_prod_has_every_component():
+    recorded = build(lambda: Environment("env", settings_for("prod"), secrets()))
+    for component in (
+        "chefchatz:web:WebApp",
+        "chefchatz:github:Repository",
+        "chefchatz:backups:Backups",
+        "chefchatz:monitoring:Monitoring",
+    ):
+        assert recorded.of_type(component), component
+    keys = {v.inputs["key"] for v in recorded.of_type("ProjectEnvironmentVariable")}
+    assert set(REQUIRED_VARIABLES) <= keys
