@@ -246,8 +246,7 @@ def seed(conn: psycopg.Connection[Any], rng: random.Random) -> None:
         )
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO recipes (author, title, tags, rating, published, body) "
-            "VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO recipes (author, title, tags, rating, published, body) VALUES (%s, %s, %s, %s, %s, %s)",
             [
                 (
                     rng.choice(authors),
@@ -283,9 +282,7 @@ def table_contents(dsn: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every seeded table plus sequence positions: what "data equality" means here."""
     with psycopg.connect(dsn) as conn:
         out: dict[str, list[tuple[Any, ...]]] = {
-            t: conn.execute(
-                sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(*t.split(".")))
-            ).fetchall()
+            t: conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(*t.split(".")))).fetchall()
             for t in TABLES
         }
         out["sequences"] = conn.execute(

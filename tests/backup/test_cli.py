@@ -27,9 +27,7 @@ REF = "abcdefghijklmnopqrst"
 def test_backup_db_list_verify_round_trip_through_the_cli_with_json(
     source_db: str, s3: Any, bucket: str, cli: Any
 ) -> None:
-    made = cli(
-        "backup", "db", "--database-url", source_db, "--bucket", bucket, "--prefix", "staging", "--json"
-    )
+    made = cli("backup", "db", "--database-url", source_db, "--bucket", bucket, "--prefix", "staging", "--json")
     assert made.exit_code == 0, made.stdout + made.stderr
     report = json.loads(made.stdout)
     assert report["ok"] is True and report["kind"] == "db" and report["warnings"] == []
@@ -81,9 +79,7 @@ def test_backup_db_list_verify_round_trip_through_the_cli_with_json(
         ),
     ],
 )
-def test_bad_values_exit_2_with_a_message_naming_the_value(
-    args: list[str], named: str, aws: str, cli: Any
-) -> None:
+def test_bad_values_exit_2_with_a_message_naming_the_value(args: list[str], named: str, aws: str, cli: Any) -> None:
     for extra in ([], ["--json"]):
         result = cli(*args, *extra)
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
@@ -174,9 +170,7 @@ def supabase_backups_reply(pitr_enabled: bool) -> dict[str, Any]:
         "region": "eu-central-1",
         "walg_enabled": True,
         "pitr_enabled": pitr_enabled,
-        "backups": [
-            {"is_physical_backup": True, "status": "COMPLETED", "inserted_at": "2026-11-27T00:00:00Z"}
-        ],
+        "backups": [{"is_physical_backup": True, "status": "COMPLETED", "inserted_at": "2026-11-27T00:00:00Z"}],
         "physical_backup_data": {
             "earliest_physical_backup_date_unix": 1795000000,
             "latest_physical_backup_date_unix": 1795700000,
@@ -252,3 +246,17 @@ def test_supabase_check_failures_map_to_exit_codes(
 
     assert result.exit_code == exit_code, result.stderr
     assert message in result.stderr, result.stderr
+
+
+def test_backup_without_a_region_for_cloudwatch_still_succeeds_with_a_warning(
+    source_db: str, s3: Any, bucket: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+
+    result = cli("backup", "db", "--database-url", source_db, "--bucket", bucket)
+
+    assert result.exit_code == 0, result.stderr
+    assert "warning: could not publish metric ChefChatz/Backups/BackupSucceeded" in result.stderr
+    assert "no AWS region configured" in result.stderr
+    assert [e.complete for e in backups.list_backups(Location(bucket), backups.Kind.DB, s3=s3)] == [True]

@@ -42,9 +42,7 @@ def test_drill_restores_the_newest_backup_checks_counts_and_publishes_its_time(
     stack = f"drill-{bucket[-8:]}"
     scratch = pg_server.dsn("chefchatz_drill_ok")
 
-    result = cli(
-        "drill", "--bucket", bucket, "--scratch-url", scratch, "--rto", "15m", "--stack", stack, "--json"
-    )
+    result = cli("drill", "--bucket", bucket, "--scratch-url", scratch, "--rto", "15m", "--stack", stack, "--json")
 
     report = json.loads(result.stdout)
     assert result.exit_code == 0 and report["ok"] is True, result.stdout + result.stderr
@@ -79,9 +77,7 @@ def test_drill_recreates_the_scratch_database_so_leftovers_do_not_matter(
         assert conn.execute("SELECT to_regclass('public.leftover')").fetchone() == (None,)
 
 
-def test_drill_over_the_rto_fails_and_reports_it(
-    source_db: str, pg_server: PgServer, s3: Any, bucket: str
-) -> None:
+def test_drill_over_the_rto_fails_and_reports_it(source_db: str, pg_server: PgServer, s3: Any, bucket: str) -> None:
     backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
     stack = f"slow-{bucket[-8:]}"
 
@@ -104,9 +100,7 @@ def test_drill_fails_when_restored_rows_do_not_match_the_manifest(
             table["exact_row_count"] = 41
     s3.put_object(Bucket=bucket, Key=made.manifest_key, Body=json.dumps(manifest).encode())
 
-    result = backups.run_drill(
-        Location(bucket), pg_server.dsn("chefchatz_drill_bad"), dt.timedelta(minutes=15)
-    )
+    result = backups.run_drill(Location(bucket), pg_server.dsn("chefchatz_drill_bad"), dt.timedelta(minutes=15))
 
     assert not result.ok
     assert result.problems == ["table public.profiles: manifest 41, restored 40 (mismatch)"]
@@ -171,12 +165,8 @@ def test_assets_backup_copies_every_object_with_a_checksummed_manifest(
     assert metrics, "BackupSucceeded{Kind=assets} was not published"
 
 
-def test_a_changed_asset_copy_fails_verify(
-    storage_bucket: dict[str, bytes], s3: Any, bucket: str, aws: str
-) -> None:
-    made = backups.backup_assets(
-        aws, "recipe-images", Location(bucket), source_access_key="k", source_secret_key="s"
-    )
+def test_a_changed_asset_copy_fails_verify(storage_bucket: dict[str, bytes], s3: Any, bucket: str, aws: str) -> None:
+    made = backups.backup_assets(aws, "recipe-images", Location(bucket), source_access_key="k", source_secret_key="s")
     manifest = backups.load_manifest(s3, Location(bucket), Kind.ASSETS, made.backup_id)
     s3.put_object(Bucket=bucket, Key=manifest["objects_prefix"] + "avatars/cook1.png", Body=b"tampered")
 
@@ -190,7 +180,5 @@ def test_assets_backup_without_source_credentials_is_a_config_error(
 ) -> None:
     monkeypatch.delenv("SOURCE_AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("SOURCE_AWS_SECRET_ACCESS_KEY", raising=False)
-    result = cli(
-        "backup", "assets", "--source-endpoint", aws, "--source-bucket", "recipe-images", "--bucket", bucket
-    )
+    result = cli("backup", "assets", "--source-endpoint", aws, "--source-bucket", "recipe-images", "--bucket", bucket)
     assert result.exit_code == 2 and "SOURCE_AWS_ACCESS_KEY_ID" in result.stderr, result.stderr

@@ -98,9 +98,7 @@ def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
     # Row-level security makes pg_dump (as a non-owner, row_security=off) fail when it reaches
     # public.recipes, after it has already streamed public.recipe_images: a real mid-dump failure.
     with psycopg.connect(source_db, autocommit=True) as conn:
-        conn.execute(
-            "DO $$BEGIN CREATE ROLE backup_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$"
-        )
+        conn.execute("DO $$BEGIN CREATE ROLE backup_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
         conn.execute("GRANT USAGE ON SCHEMA chat TO backup_reader")
         conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public, chat TO backup_reader")
         conn.execute("GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, chat TO backup_reader")
@@ -125,9 +123,7 @@ def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
     nothing_counts(s3, bucket)
 
 
-def test_unreachable_database_fails_with_exit_1_and_never_prints_the_password(
-    aws: str, bucket: str, cli: Any
-) -> None:
+def test_unreachable_database_fails_with_exit_1_and_never_prints_the_password(aws: str, bucket: str, cli: Any) -> None:
     dsn = "postgresql://app:Sup3r-Secret-pw@127.0.0.1:1/chefchatz"
     for as_json in ([], ["--json"]):
         result = cli("backup", "db", "--database-url", dsn, "--bucket", bucket, *as_json)
@@ -140,9 +136,7 @@ def test_unreachable_database_fails_with_exit_1_and_never_prints_the_password(
 # ---------------------------------------------------------------------------------------------- uploads
 
 
-def test_interrupted_upload_leaves_no_manifest_and_nothing_complete(
-    source_db: str, s3: Any, bucket: str
-) -> None:
+def test_interrupted_upload_leaves_no_manifest_and_nothing_complete(source_db: str, s3: Any, bucket: str) -> None:
     spy = SpyS3(s3, fail_part=2, error=RuntimeError("simulated crash while uploading part 2"))
 
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -251,9 +245,7 @@ def test_no_backups_at_all_makes_verify_restore_and_drill_exit_1_with_a_clear_me
     empty_db: str, pg_server: Any, aws: str, bucket: str, cli: Any
 ) -> None:
     verify = cli("backup", "verify", "--bucket", bucket)
-    assert verify.exit_code == 1 and f"no complete db backup in s3://{bucket}/db/" in verify.stderr, (
-        verify.stderr
-    )
+    assert verify.exit_code == 1 and f"no complete db backup in s3://{bucket}/db/" in verify.stderr, verify.stderr
     restore = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--json")
     assert restore.exit_code == 1 and "no complete db backup" in json.loads(restore.stdout)["error"]
     drill = cli("drill", "--bucket", bucket, "--scratch-url", pg_server.dsn("chefchatz_drill_none"))

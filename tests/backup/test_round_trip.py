@@ -27,9 +27,7 @@ def test_round_trip_restores_identical_data_from_a_multipart_dump(
     assert result.manifest_key == f"prod/db/{result.backup_id}/manifest.json"
     assert dump["key"] == f"prod/db/{result.backup_id}/dump.pgcustom.zst"
     assert dump["parts"] >= 3, f"expected several {TEST_PART_SIZE}-byte parts, manifest says {dump['parts']}"
-    assert dump["sha256"] == object_sha256(s3, bucket, dump["key"]), (
-        "manifest sha256 is not the stored object's"
-    )
+    assert dump["sha256"] == object_sha256(s3, bucket, dump["key"]), "manifest sha256 is not the stored object's"
     assert dump["stored_bytes"] == s3.head_object(Bucket=bucket, Key=dump["key"])["ContentLength"]
     assert dump["size_bytes"] > dump["stored_bytes"] > 0
 
@@ -86,9 +84,7 @@ def test_metric_publishing_failure_is_a_warning_and_the_backup_still_counts(
     cloudwatch = boto3.client("cloudwatch")
     with Stubber(cloudwatch) as stub:
         stub.add_client_error("put_metric_data", "AccessDenied", "not allowed to put metrics", 403)
-        result = backups.backup_database(
-            source_db, Location(bucket), cloudwatch=cloudwatch, part_size=TEST_PART_SIZE
-        )
+        result = backups.backup_database(source_db, Location(bucket), cloudwatch=cloudwatch, part_size=TEST_PART_SIZE)
 
     assert len(result.warnings) == 1 and "BackupSucceeded" in result.warnings[0], result.warnings
     listed = backups.list_backups(Location(bucket), Kind.DB)

@@ -24,9 +24,7 @@ def test_parse_duration_rejects_and_names_bad_values(text: str) -> None:
         backups.parse_duration(text)
 
 
-@pytest.mark.parametrize(
-    ("seconds", "text"), [(5, "5s"), (905, "15m05s"), (21600, "6h00m"), (25200 + 59, "7h00m")]
-)
+@pytest.mark.parametrize(("seconds", "text"), [(5, "5s"), (905, "15m05s"), (21600, "6h00m"), (25200 + 59, "7h00m")])
 def test_format_duration(seconds: int, text: str) -> None:
     assert backups.format_duration(dt.timedelta(seconds=seconds)) == text
 
@@ -65,9 +63,7 @@ def test_redact_also_removes_known_secret_values_anywhere() -> None:
 
 
 def test_split_dsn_moves_the_password_out_of_the_conninfo() -> None:
-    conninfo, password = backups.split_dsn(
-        "postgresql://app:p%40ss@db.example.com:6543/postgres?sslmode=require"
-    )
+    conninfo, password = backups.split_dsn("postgresql://app:p%40ss@db.example.com:6543/postgres?sslmode=require")
     assert password == "p@ss"
     assert "p@ss" not in conninfo and "password" not in conninfo
     assert "host=db.example.com" in conninfo and "port=6543" in conninfo and "sslmode=require" in conninfo
@@ -133,9 +129,7 @@ def test_is_stale_only_past_max_age(age: dt.timedelta, stale: bool) -> None:
         ({"exact_row_count": 3, "row_estimate": 3}, None, TableCheck("public.t", 3, True, None, "missing")),
     ],
 )
-def test_compare_table_counts(
-    entry: dict[str, int | None], restored: int | None, expected: TableCheck
-) -> None:
+def test_compare_table_counts(entry: dict[str, int | None], restored: int | None, expected: TableCheck) -> None:
     counts = {} if restored is None else {"public.t": restored}
     [check] = backups.compare_table_counts([{"schema": "public", "name": "t", **entry}], counts)
     assert check == expected

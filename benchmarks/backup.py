@@ -1,0 +1,507 @@
+"""Benchmark `chefchatz backup db` / `chefchatz restore db` against plain pg_dump / pg_restore.
+
+    .venv/bin/python benchmarks/backup.py                 # ~200 MiB database (the default)
+    .venv/bin/python benchmarks/backup.py --size-mib 1024 # >= 1 GiB, by hand
+
+One run: starts a throw-away PostgreSQL (initdb on 127.0.0.1, as the `postgres` user when run as
+root) and a moto S3 server in a SEPARATE process (moto keeps objects in memory, so its memory is
+not charged to the tool), generates a database of chat messages with embedding-like random bytes
+and recipe text, then measures, each as a process tree:
+
+    pg_dump -Fc -Z0 > /dev/null              the target's yardstick (no compression, no upload)
+    pg_dump | gzip > /dev/null               the classic backup
+    chefchatz backup db --bucket ... (moto)  dump + zstd + sha256 + multipart upload + manifest
+    pg_restore --no-owner -d fresh file      plain restore of a -Fc -Z0 file on local disk
+    chefchatz restore db ... (moto)          checksum pass + streaming restore pass
+
+Peak memory is the peak of the SUM of resident memory over the measured process and all its
+descendants, sampled every 10 ms from /proc/<pid>/statm (psutil is not installed). Not
+getrusage(RUSAGE_CHILDREN): it reports the largest single descendant, not the tree, it mixes every
+child this script ever waited for, and a child forked from this (large) script inherits its RSS
+before exec. PostgreSQL backend processes serve all variants alike and are not descendants of the
+client, so they are not counted; the moto server's CPU time is reported because on a small
+machine it competes with the tool for the same cores (a real S3 endpoint is remote).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import psycopg
+
+REPO = Path(__file__).resolve().parent.parent
+MiB = 1024 * 1024
+RTO_SECONDS = 15 * 60
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+TARGETS = (
+    "backup <= 1.5x pg_dump -Fc -Z0",
+    "backup >= 3x faster than pg_dump | gzip",
+    "peak memory <= 200 MiB",
+    "restore <= 1.3x pg_restore",
+)
+
+
+# ---------------------------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_tree_rss: int
+    stdout: str
+    moto_cpu: float = 0.0
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def tree_rss(root: int) -> int:
+    """Sum of resident memory of `root` and every descendant, in bytes."""
+    children = _children_map()
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            pass
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(label: str, args: list[str], env: dict[str, str] | None = None, moto_pid: int | None = None) -> Run:
+    peak = 0
+    moto_before = cpu_seconds(moto_pid)
+    done = threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+        for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))
+    ]
+    for reader in readers:
+        reader.start()
+    proc.wait()
+    seconds = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    for reader in readers:
+        reader.join()
+    if proc.returncode != 0:
+        sys.exit(f"{label} failed ({proc.returncode}):\n{b''.join(err_chunks).decode(errors='replace')[-2000:]}")
+    return Run(label, seconds, peak, b"".join(out_chunks).decode(errors="replace"), cpu_seconds(moto_pid) - moto_before)
+
+
+def median_of(runs: list[Run]) -> Run:
+    """Median wall time (and that run's output and moto CPU); memory: the highest peak seen."""
+    median = statistics.median(r.seconds for r in runs)
+    chosen = min(runs, key=lambda r: abs(r.seconds - median))
+    return Run(
+        chosen.label,
+        median,
+        max(r.peak_tree_rss for r in runs),
+        chosen.stdout,
+        statistics.median(r.moto_cpu for r in runs),
+    )
+
+
+def best_of(
+    repeat: int,
+    label: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    before: object = None,
+    moto_pid: int | None = None,
+) -> Run:
+    runs = []
+    for _ in range(repeat):
+        if callable(before):
+            before()
+        runs.append(measure(label, args, env, moto_pid))
+    return median_of(runs)
+
+
+# ---------------------------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pg_bindir() -> str:
+    pg_config = shutil.which("pg_config")
+    candidates = (
+        [subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()]
+        if pg_config
+        else []
+    )
+    candidates += sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin"))[::-1]
+    for bindir in candidates:
+        if bindir and all(os.access(f"{bindir}/{b}", os.X_OK) for b in ("initdb", "pg_ctl", "pg_dump")):
+            return bindir
+    sys.exit("PostgreSQL binaries not found (pg_config --bindir, /usr/lib/postgresql/*/bin)")
+
+
+@contextmanager
+def postgres(bindir: str) -> Iterator[int]:
+    base = tempfile.mkdtemp(prefix="chefchatz-bench-pg-")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = f"{base}/data", free_port()
+    subprocess.run(
+        [
+            *prefix,
+            f"{bindir}/initdb",
+            "-D",
+            data,
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-locale",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    # Durability off: both the tool and the baselines restore into the same relaxed server.
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {base} -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off -c shared_buffers=256MB -c max_wal_size=8GB "
+        "-c maintenance_work_mem=256MB"
+    )
+    subprocess.run(
+        [*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", f"{base}/log", "-w", "-o", options, "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield port
+    finally:
+        subprocess.run(
+            [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, check=False
+        )
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def moto_server() -> Iterator[tuple[str, int]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    try:
+        yield url, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def make_vocabulary(rng: random.Random, size: int = 20000) -> list[str]:
+    return ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 11))) for _ in range(size)]
+
+
+def generate(dsn: str, size_mib: int, seed: int = 7) -> None:
+    """Chat messages (text + 1536 random bytes, like a float32[384] embedding) and recipes (long text).
+
+    Text comes from a 32 MiB corpus of random words cut at random offsets, so zstd sees natural-ish
+    text (about 3:1) but no row-to-row repetition; the embeddings are incompressible.
+    """
+    rng = random.Random(seed)
+    vocab = make_vocabulary(rng)
+    corpus = " ".join(rng.choices(vocab, cum_weights=None, k=5_500_000))
+    authors = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(5000)]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE profiles (id uuid PRIMARY KEY, username text NOT NULL, bio text,
+                                   created_at timestamptz NOT NULL, settings jsonb);
+            CREATE TABLE recipes (id bigserial PRIMARY KEY, author uuid NOT NULL REFERENCES profiles(id),
+                                  title text NOT NULL, body text NOT NULL, tags text[], rating numeric(3,2),
+                                  created_at timestamptz NOT NULL);
+            CREATE TABLE chat_messages (id bigserial PRIMARY KEY, conversation uuid NOT NULL, role text NOT NULL,
+                                        content text NOT NULL, tokens integer, embedding bytea,
+                                        created_at timestamptz NOT NULL);
+        """)
+        with conn.cursor() as cur, cur.copy("COPY profiles FROM STDIN") as copy:
+            for i, author in enumerate(authors):
+                copy.write_row(
+                    (
+                        author,
+                        f"cook{i}",
+                        text(rng, corpus, 200),
+                        "2026-01-01T00:00:00Z",
+                        json.dumps({"units": "metric", "diet": rng.choice(["vegan", "any", "keto"])}),
+                    )
+                )
+        target = size_mib * MiB
+        written = 0
+        batch = 0
+        while written < target:
+            with conn.cursor() as cur:
+                with cur.copy("COPY recipes (author, title, body, tags, rating, created_at) FROM STDIN") as copy:
+                    for _ in range(2000):
+                        body = text(rng, corpus, 2500)
+                        copy.write_row(
+                            (
+                                rng.choice(authors),
+                                text(rng, corpus, 40),
+                                body,
+                                rng.sample(vocab[:200], 3),
+                                round(rng.uniform(1, 5), 2),
+                                f"2026-{1 + batch % 11:02d}-15T12:00:00Z",
+                            )
+                        )
+                        written += len(body) + 120
+                with cur.copy(
+                    "COPY chat_messages (conversation, role, content, tokens, embedding, created_at) FROM STDIN"
+                ) as copy:
+                    for _ in range(6000):
+                        content = text(rng, corpus, 500)
+                        copy.write_row(
+                            (
+                                uuid.UUID(int=rng.getrandbits(128)),
+                                rng.choice(["user", "assistant"]),
+                                content,
+                                rng.randint(5, 4000),
+                                rng.randbytes(1536),
+                                f"2026-{1 + batch % 11:02d}-20T08:00:00Z",
+                            )
+                        )
+                        written += len(content) + 1536 + 80
+            batch += 1
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def text(rng: random.Random, corpus: str, mean: int) -> str:
+    length = max(8, int(rng.gauss(mean, mean / 4)))
+    start = rng.randrange(0, len(corpus) - length)
+    return corpus[start : start + length]
+
+
+# ---------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mib", type=int, default=200, help="approximate size of generated data")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    args = parser.parse_args()
+    r = args.repeat
+
+    bindir = pg_bindir()
+    pg_dump, pg_restore = f"{bindir}/pg_dump", f"{bindir}/pg_restore"
+    with postgres(bindir) as port, moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as scratch:
+        dsn = f"postgresql://postgres@127.0.0.1:{port}"
+        with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
+            admin.execute("CREATE DATABASE bench")
+        t0 = time.perf_counter()
+        generate(f"{dsn}/bench", args.size_mib)
+        generation = time.perf_counter() - t0
+        with psycopg.connect(f"{dsn}/bench") as conn:
+            row = conn.execute("SELECT pg_database_size('bench')").fetchone()
+            db_bytes = int(row[0]) if row else 0
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="bench",
+            AWS_SECRET_ACCESS_KEY="bench",
+            AWS_REGION="us-east-1",
+            PG_BINDIR=bindir,
+            PYTHONPATH=str(REPO),
+        )
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        s3.create_bucket(Bucket="bench-backups")
+
+        def drop_old_backups() -> None:
+            # moto holds objects in memory: keep one backup at a time so its process stays small.
+            for item in s3.list_objects_v2(Bucket="bench-backups").get("Contents", []):
+                s3.delete_object(Bucket="bench-backups", Key=item["Key"])
+
+        chefchatz = [sys.executable, "-m", "ops"]
+        startup = best_of(r, "chefchatz --help (start-up)", [*chefchatz, "--help"], env=env)
+        # Warm-up: the first scan sets hint bits and fills caches; not timed.
+        subprocess.run([pg_dump, "-Fc", "-Z0", "-d", f"{dsn}/bench"], check=True, stdout=subprocess.DEVNULL)
+        plain = best_of(r, "pg_dump -Fc -Z0 > /dev/null", ["sh", "-c", f"{pg_dump} -Fc -Z0 -d {dsn}/bench > /dev/null"])
+        classic = best_of(r, "pg_dump | gzip > /dev/null", ["sh", "-c", f"{pg_dump} -d {dsn}/bench | gzip > /dev/null"])
+        ours = best_of(
+            r,
+            "chefchatz backup db (moto)",
+            [*chefchatz, "backup", "db", "--database-url", f"{dsn}/bench", "--bucket", "bench-backups", "--json"],
+            env=env,
+            before=drop_old_backups,
+            moto_pid=moto_pid,
+        )
+        report = json.loads(ours.stdout)
+
+        dump_file = f"{scratch}/bench.dump"
+        subprocess.run([pg_dump, "-Fc", "-Z0", "-d", f"{dsn}/bench", "-f", dump_file], check=True)
+        names = (f"restore_{i}" for i in range(1000))
+
+        def fresh_db() -> str:
+            name = next(names)
+            with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
+                admin.execute(f"CREATE DATABASE {name}")
+            return f"{dsn}/{name}"
+
+        plain_runs, our_runs = [], []
+        for _ in range(r):
+            plain_runs.append(
+                measure(
+                    "pg_restore --no-owner (local -Z0 file)",
+                    [pg_restore, "--no-owner", "--exit-on-error", "-d", fresh_db(), dump_file],
+                )
+            )
+            our_runs.append(
+                measure(
+                    "chefchatz restore db (moto)",
+                    [*chefchatz, "restore", "db", "--bucket", "bench-backups", "--target-url", fresh_db(), "--json"],
+                    env=env,
+                    moto_pid=moto_pid,
+                )
+            )
+        plain_restore, our_restore = median_of(plain_runs), median_of(our_runs)
+        restore_report = json.loads(our_restore.stdout)
+
+    print(
+        f"\nchefchatz backup benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, PostgreSQL {bindir.split('/')[-2]}, "
+        f"median of {r} runs"
+    )
+    print("S3 endpoint: moto server in a separate local process on the same machine (objects held in memory;")
+    print("  its RSS is not counted, its CPU time is shown: a real S3 endpoint would not use these cores)")
+    print(
+        f"database: {db_bytes / MiB:.0f} MiB on disk (generated in {generation:.0f}s); dump (-Fc -Z0) "
+        f"{report['size_bytes'] / MiB:.0f} MiB; stored by chefchatz {report['stored_bytes'] / MiB:.0f} MiB "
+        f"(zstd, {report['size_bytes'] / report['stored_bytes']:.2f}:1)"
+    )
+    print(
+        f"chefchatz entry-point start-up alone: {startup.seconds:.2f}s, {startup.peak_tree_rss / MiB:.0f} MiB "
+        "(imports of every registered area)"
+    )
+
+    dump_mib = report["size_bytes"] / MiB
+    print(f"\n{'backup':<40}{'wall s':>8}{'MiB/s':>8}{'peak RSS':>11}{'moto CPU s':>12}")
+    for run in (plain, classic, ours):
+        print(
+            f"{run.label:<40}{run.seconds:>8.2f}{dump_mib / run.seconds:>8.1f}"
+            f"{run.peak_tree_rss / MiB:>7.0f} MiB{run.moto_cpu:>12.2f}"
+        )
+    print(f"\n{'restore (into an empty database)':<40}{'wall s':>8}{'MiB/s':>8}{'peak RSS':>11}{'moto CPU s':>12}")
+    for run in (plain_restore, our_restore):
+        print(
+            f"{run.label:<40}{run.seconds:>8.2f}{db_bytes / MiB / run.seconds:>8.1f}"
+            f"{run.peak_tree_rss / MiB:>7.0f} MiB{run.moto_cpu:>12.2f}"
+        )
+    print(
+        f"  chefchatz restore: checksum pass {restore_report['verify_seconds']:.2f}s, "
+        f"pg_restore pass {restore_report['restore_seconds']:.2f}s"
+    )
+
+    backup_ratio = ours.seconds / plain.seconds
+    speedup = classic.seconds / ours.seconds
+    peak = max(ours.peak_tree_rss, our_restore.peak_tree_rss) / MiB
+    restore_ratio = our_restore.seconds / plain_restore.seconds
+    results = (
+        (f"{backup_ratio:.2f}x", backup_ratio <= 1.5),
+        (f"{speedup:.2f}x faster", speedup >= 3),
+        (
+            f"{peak:.0f} MiB (backup {ours.peak_tree_rss / MiB:.0f}, restore {our_restore.peak_tree_rss / MiB:.0f})",
+            peak <= 200,
+        ),
+        (f"{restore_ratio:.2f}x", restore_ratio <= 1.3),
+    )
+    print("\ntargets (issue 4)")
+    for target, (value, ok) in zip(TARGETS, results, strict=True):
+        print(f"  {'PASS' if ok else 'MISS'}  {target:<42} measured {value}")
+    throughput = db_bytes / our_restore.seconds
+    print(
+        f"\nrestore throughput (database size on disk / wall time, checksum pass included): "
+        f"{throughput / MiB:.1f} MiB/s"
+    )
+    print(
+        f"database size restorable within the 15-minute RTO at this rate: ~{throughput * RTO_SECONDS / 2**30:.1f} GiB "
+        f"(plain pg_restore: ~{db_bytes / plain_restore.seconds * RTO_SECONDS / 2**30:.1f} GiB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
