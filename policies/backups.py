@@ -309,6 +309,9 @@ backup_freshness_alarm = stack_policy(
     _validate_freshness,
     schema=stack_schema(
         freshnessSlack={"type": "string", "default": DEFAULTS["freshnessSlack"]},
+        # The alarm window follows the backup frequency, so a stack that relaxes it can say so here too.
+        databaseFrequency={"type": "string", "default": DEFAULTS["databaseFrequency"]},
+        assetsFrequency={"type": "string", "default": DEFAULTS["assetsFrequency"]},
         exemptStacks={"type": "array", "items": {"type": "string"}, "default": ["dev"]},
     ),
 )

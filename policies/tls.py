@@ -83,7 +83,9 @@ https_only = resource_policy(
 def _denies_insecure_transport(document: dict[str, Any]) -> tuple[bool, bool]:
     """(denies non-TLS requests, denies TLS below 1.2) for an IAM policy document."""
     secure, version = False, False
-    for statement in document.get("Statement", []):
+    statements = document.get("Statement", [])
+    # IAM accepts a single statement object as well as a list of them.
+    for statement in [statements] if isinstance(statements, dict) else statements:
         if statement.get("Effect") != "Deny":
             continue
         condition = statement.get("Condition", {})
