@@ -87,6 +87,10 @@ class BackupsArgs:
     storage_access_key_id: pulumi.Input[str]
     storage_secret_access_key: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str] | None = None
+    # GitHub Actions jobs (OIDC subjects, e.g. repo:chefchatz/chefchatz:environment:production) that
+    # take a pre-migration backup with the pipeline role; empty: no pipeline role.
+    github_subjects: tuple[str, ...] = ()
+    create_oidc_provider: bool = False
 
 
 class Backups(pulumi.ComponentResource):
@@ -116,6 +120,9 @@ class Backups(pulumi.ComponentResource):
             self._replicas(child)
 
         self._task(child)
+        self.pipeline_role: aws.iam.Role | None = None
+        if args.github_subjects:
+            self._pipeline_role(child)
         self.alarms = [self._freshness_alarm(spec, child) for spec in (args.database, args.assets)]
 
         self.register_outputs(
@@ -123,6 +130,7 @@ class Backups(pulumi.ComponentResource):
                 "databaseBucket": self.buckets["database"].bucket,
                 "assetsBucket": self.buckets["assets"].bucket,
                 "taskRoleArn": self.task_role.arn,
+                "pipelineRoleArn": self.pipeline_role.arn if self.pipeline_role else None,
             }
         )
 
@@ -557,6 +565,40 @@ class Backups(pulumi.ComponentResource):
                 )
             )
 
+    def _pipeline_role(self, child: pulumi.ResourceOptions) -> None:
+        """The role the app's deploy job assumes (OIDC, no stored keys) for its pre-migration backup."""
+        name, args = self._name, self._args
+        issuer = "token.actions.githubusercontent.com"
+        if args.create_oidc_provider:
+            provider = aws.iam.OpenIdConnectProvider(
+                f"{name}-github-oidc",
+                url=f"https://{issuer}",
+                client_id_lists=["sts.amazonaws.com"],
+                tags=args.naming.tags,
+                opts=child,
+            )
+            provider_arn: pulumi.Input[str] = provider.arn
+        else:
+            account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+            provider_arn = account.apply(lambda a: f"arn:aws:iam::{a}:oidc-provider/{issuer}")
+        subjects = list(args.github_subjects)
+        self.pipeline_role = aws.iam.Role(
+            f"{name}-pipeline-role",
+            description="Assumed by the app's deploy jobs (GitHub OIDC) to take pre-migration backups",
+            max_session_duration=3600,
+            assume_role_policy=pulumi.Output.from_input(provider_arn).apply(
+                lambda arn: json.dumps(github_trust_policy(arn, subjects))
+            ),
+            tags=args.naming.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-pipeline-policy",
+            role=self.pipeline_role.id,
+            policy=self.key.arn.apply(lambda key: json.dumps(task_policy([args.naming.name("database-backups")], key))),
+            opts=child,
+        )
+
     def _freshness_alarm(self, spec: BackupKind, child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
         period, periods = freshness_window(spec.frequency_s)
         actions = [self._args.alarm_topic_arn] if self._args.alarm_topic_arn is not None else []
@@ -589,6 +631,26 @@ def _assume(service: str) -> dict[str, object]:
     return {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+
+
+def github_trust_policy(provider_arn: str, subjects: list[str]) -> dict[str, object]:
+    """Trust GitHub's OIDC tokens for exactly these subjects (repository + environment), nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                        "token.actions.githubusercontent.com:sub": subjects,
+                    }
+                },
+            }
+        ],
     }
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pulumi
 
+from components.app_workflows import AppPipelineArgs, app_workflow_files, codeowners
 from components.backups import BackupKind, Backups, BackupsArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
@@ -69,6 +73,44 @@ def pipeline_variables(settings: Settings) -> dict[str, str]:
         "ROLLBACK_FAILED_TRANSACTIONS": f"{rollback.failed_transactions_percent:g}%",
         "ROLLBACK_AUTOMATIC": _flag(rollback.automatic),
     }
+
+
+def ops_tool_commit(settings: Settings) -> str:
+    """The commit of this repository the app's pipeline installs the chefchatz tool from.
+
+    Unless pinned in config, the commit being deployed: the app then runs exactly the reviewed
+    tool that this infrastructure was planned with.
+    """
+    if settings.platform.ops_tool_commit:
+        return settings.platform.ops_tool_commit
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = ""
+    if len(commit) != 40:
+        raise ValueError(
+            "chefchatz:opsToolCommit is empty and this is not a git checkout: set it to the 40-character "
+            "commit of chefchatz-infra the app's pipeline should install"
+        )
+    return commit
+
+
+def app_pipeline_files(settings: Settings) -> dict[str, str]:
+    """The app repository's workflow and release files, pinned to this repository's tool."""
+    requirement = f"chefchatz-infra @ git+{settings.platform.ops_tool_repository}@{ops_tool_commit(settings)}"
+    args = AppPipelineArgs(
+        chefchatz_requirement=requirement,
+        node_major=int(settings.platform.node_version.split(".")[0]),
+        health_path=settings.health.path,
+        release_schedule=settings.release.schedule,
+    )
+    return app_workflow_files(args)
 
 
 def deploy_refs(settings: Settings) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -156,6 +198,11 @@ class Environment(pulumi.ComponentResource):
                     storage_access_key_id=secrets.storage_access_key_id,
                     storage_secret_access_key=secrets.storage_secret_access_key,
                     alarm_topic_arn=self.monitoring.topic.arn,
+                    github_subjects=(
+                        f"repo:{settings.platform.github_owner}/{settings.platform.app_repository}"
+                        f":environment:{settings.environment.github_environment}",
+                    ),
+                    create_oidc_provider=settings.platform.create_oidc_provider,
                 ),
                 opts=child,
             )
@@ -163,8 +210,13 @@ class Environment(pulumi.ComponentResource):
         branches, tags = deploy_refs(settings)
         variables: dict[str, pulumi.Input[str]] = dict(pipeline_variables(settings))
         variables["VERCEL_PROJECT_ID"] = self.web_app.project.id
+        variables["AWS_REGION"] = settings.aws_region
         if self.backups is not None:
             variables["BACKUP_BUCKET"] = self.backups.buckets["database"].bucket
+            if self.backups.pipeline_role is not None:
+                variables["BACKUP_ROLE_ARN"] = self.backups.pipeline_role.arn
+        owner = settings.platform.owns_repository_rules
+        files = app_pipeline_files(settings) if owner else {}
         self.repository = Repository(
             f"{name}-github",
             RepositoryArgs(
@@ -175,11 +227,25 @@ class Environment(pulumi.ComponentResource):
                 deploy_branches=branches,
                 deploy_tags=tags,
                 variables=variables,
-                secrets={"VERCEL_TOKEN": secrets.vercel_deploy_token, "DATABASE_URL": secrets.database_url},
+                secrets={
+                    "VERCEL_TOKEN": secrets.vercel_deploy_token,
+                    "DATABASE_URL": secrets.database_url,
+                    "NOTIFY_WEBHOOK_URL": secrets.notify_webhook_url,
+                },
                 owns_repository_rules=settings.platform.owns_repository_rules,
                 required_status_checks=settings.platform.required_status_checks,
                 required_approvals=max(2, len(settings.release.approvals)),
                 pull_request_teams=settings.release.approvals,
+                codeowners=codeowners(
+                    settings.platform.github_owner,
+                    tech_lead_team=settings.release.approvals[0],
+                    product_owner_team=settings.release.approvals[-1],
+                )
+                if owner
+                else "",
+                extra_files=files,
+                release_environment="release" if owner else "",
+                release_variables={"RELEASE_APP_CLIENT_ID": settings.release.app_client_id} if owner else {},
             ),
             opts=child,
         )

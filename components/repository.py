@@ -62,6 +62,11 @@ class RepositoryArgs:
     pull_request_teams: tuple[str, ...] = ()
     codeowners: str = ""
     extra_files: Mapping[str, str] = field(default_factory=dict)
+    # The release process's GitHub environment (owning stack only): only `main` may use it; it
+    # holds the release App's client id. The App's private key is set there once by an org admin
+    # (`gh secret set RELEASE_APP_PRIVATE_KEY --env release`), so no other system holds a copy.
+    release_environment: str = ""
+    release_variables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class Repository(pulumi.ComponentResource):
@@ -138,6 +143,8 @@ class Repository(pulumi.ComponentResource):
 
         if args.owns_repository_rules:
             self._default_branch_rules(name, args, team_ids, child)
+            if args.release_environment:
+                self._release_environment(name, args, child)
 
         self.register_outputs({"environments": [e.environment for e in self.environments]})
 
@@ -210,6 +217,35 @@ class Repository(pulumi.ComponentResource):
             files[".github/CODEOWNERS"] = args.codeowners
         if files:
             self._managed_files(name, args, files, child)
+
+    def _release_environment(self, name: str, args: RepositoryArgs, child: pulumi.ResourceOptions) -> None:
+        env = github.RepositoryEnvironment(
+            f"{name}-env-{args.release_environment}",
+            repository=args.repository,
+            environment=args.release_environment,
+            can_admins_bypass=False,
+            deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
+                protected_branches=False, custom_branch_policies=True
+            ),
+            opts=child,
+        )
+        github.RepositoryEnvironmentDeploymentPolicy(
+            f"{name}-env-{args.release_environment}-branch-main",
+            repository=args.repository,
+            environment=env.environment,
+            branch_pattern="main",
+            opts=child,
+        )
+        for key, value in sorted(args.release_variables.items()):
+            github.ActionsEnvironmentVariable(
+                f"{name}-release-var-{_slug(key)}",
+                repository=args.repository,
+                environment=env.environment,
+                variable_name=key,
+                value=value,
+                opts=child,
+            )
+        self.release_environment = env
 
     def _managed_files(
         self, name: str, args: RepositoryArgs, files: Mapping[str, str], child: pulumi.ResourceOptions

@@ -34,6 +34,7 @@ SECRET_KEYS: dict[str, str] = {
     "databaseUrl": "DATABASE_URL",
     "redisUrl": "REDIS_URL",
     "vercelDeployToken": "VERCEL_TOKEN (GitHub environment secret)",
+    "notifyWebhookUrl": "NOTIFY_WEBHOOK_URL (GitHub environment secret, Slack-compatible webhook)",
     "supabaseStorageAccessKeyId": "Supabase Storage S3 access key id (asset backups)",
     "supabaseStorageSecretAccessKey": "Supabase Storage S3 secret access key (asset backups)",
 }
@@ -136,6 +137,10 @@ class PlatformSettings(_Model):
     app_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     owns_repository_rules: bool
     required_status_checks: tuple[str, ...] = Field(min_length=1)
+    github_owner: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$")
+    create_oidc_provider: bool
+    ops_tool_repository: str = Field(pattern=r"^https://[^\s@]+$")
+    ops_tool_commit: str = Field(pattern=r"^([0-9a-f]{40})?$")
 
     @field_validator("supabase_url")
     @classmethod
@@ -150,6 +155,7 @@ class ReleaseSettings(_Model):
     changelog: bool
     approvals: tuple[str, ...] = Field(min_length=1)
     schedule: Literal["weekly", "bi-weekly", "monthly"]
+    app_client_id: str = Field(pattern=r"^([A-Za-z0-9.]{8,64})?$")
 
     @field_validator("approvals")
     @classmethod
@@ -273,6 +279,15 @@ class Settings(_Model):
     disaster_recovery: DisasterRecoverySettings
     aws_region: str
 
+    @model_validator(mode="after")
+    def _release_app_for_the_rules_owner(self) -> Settings:
+        if self.platform.owns_repository_rules and not self.release.app_client_id:
+            raise ValueError(
+                "chefchatz:releaseAppClientId must be set in the stack that owns the repository rules "
+                "(githubOwnsRepositoryRules): the release workflows act as that GitHub App"
+            )
+        return self
+
 
 @dataclass(frozen=True)
 class Secrets:
@@ -284,6 +299,7 @@ class Secrets:
     database_url: pulumi.Output[str]
     redis_url: pulumi.Output[str]
     vercel_deploy_token: pulumi.Output[str]
+    notify_webhook_url: pulumi.Output[str]
     storage_access_key_id: pulumi.Output[str]
     storage_secret_access_key: pulumi.Output[str]
 
@@ -347,6 +363,10 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "appRepository": ("platform.app_repository", _text),
     "githubOwnsRepositoryRules": ("platform.owns_repository_rules", _boolean),
     "githubRequiredStatusChecks": ("platform.required_status_checks", _string_list),
+    "githubCreateOidcProvider": ("platform.create_oidc_provider", _boolean),
+    "opsToolRepository": ("platform.ops_tool_repository", _text),
+    "opsToolCommit": ("platform.ops_tool_commit", _text),
+    "releaseAppClientId": ("release.app_client_id", _text),
     "releaseVersioning": ("release.versioning", _text),
     "releaseChangelog": ("release.changelog", _boolean),
     "releaseApprovals": ("release.approvals", _string_list),
@@ -389,7 +409,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
 }
 
-_KEY_BY_PATH = {path: key for key, (path, _) in FIELDS.items()}
+_KEY_BY_PATH = {path: f"{NAMESPACE}:{key}" for key, (path, _) in FIELDS.items()}
+_KEY_BY_PATH["platform.github_owner"] = "github:owner"
 
 
 def _set_path(tree: dict[str, Any], path: str, value: Any) -> None:
@@ -408,7 +429,9 @@ def _allowed_values(error: Mapping[str, Any]) -> str:
     return ""
 
 
-def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: str) -> Settings:
+def load_settings(
+    project: str, stack: str, raw: Mapping[str, str], aws_region: str, github_owner: str = "chefchatz"
+) -> Settings:
     """Validate one stack's raw configuration (key -> string, project namespace stripped).
 
     Raises `SettingsError` naming every missing, unknown or invalid key at once.
@@ -416,6 +439,7 @@ def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: 
     problems: list[str] = []
     reported: set[str] = set()
     tree: dict[str, Any] = {"project": project, "stack": stack, "aws_region": aws_region}
+    _set_path(tree, "platform.github_owner", github_owner)
     for key in sorted(set(raw) - set(FIELDS) - set(SECRET_KEYS)):
         problems.append(f"{NAMESPACE}:{key}: unknown key (not declared in Pulumi.yaml)")
     for key, (path, convert) in FIELDS.items():
@@ -441,14 +465,11 @@ def load_settings(project: str, stack: str, raw: Mapping[str, str], aws_region: 
                 # A cross-field check reports on its model; its message names the keys.
                 problems.append(message)
                 continue
-            problems.append(f"{NAMESPACE}:{found}: {message}; got {_lookup(raw, found)!r}{_allowed_values(error)}")
+            got = error.get("input")
+            problems.append(f"{found}: {message}; got {got!r}{_allowed_values(error)}")
     if problems:
         raise SettingsError(stack, problems)
     return settings
-
-
-def _lookup(raw: Mapping[str, str], key: str) -> str:
-    return raw.get(key, "<missing>")
 
 
 def missing_secrets(present: set[str]) -> list[str]:
@@ -492,10 +513,11 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         else:
             raw[key] = value
     region = pulumi.runtime.get_config("aws:region") or "us-east-1"
+    owner = pulumi.runtime.get_config("github:owner") or ""
     settings_error: SettingsError | None = None
     settings: Settings | None = None
     try:
-        settings = load_settings(project, stack, raw, region)
+        settings = load_settings(project, stack, raw, region, owner)
     except SettingsError as exc:
         settings_error = exc
     missing = missing_secrets(present_secrets)
@@ -511,6 +533,7 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         database_url=config.require_secret("databaseUrl"),
         redis_url=config.require_secret("redisUrl"),
         vercel_deploy_token=config.require_secret("vercelDeployToken"),
+        notify_webhook_url=config.require_secret("notifyWebhookUrl"),
         storage_access_key_id=config.require_secret("supabaseStorageAccessKeyId"),
         storage_secret_access_key=config.require_secret("supabaseStorageSecretAccessKey"),
     )

@@ -33,6 +33,7 @@ from ops.stack_config import StackConfigError, load_project, load_stack_config
 # Stand-in ids for look-ups, from a range no real object uses, so renderers can label them.
 LOOKUP_ID_BASE = 990_000_000
 GET_TEAM = "github:index/getTeam:getTeam"
+GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -69,6 +70,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                     "resultsPerPage": 100,
                 }
             )
+        if args.token == GET_CALLER_IDENTITY:
+            return {
+                "accountId": "[looked up at deploy time: aws account id]",
+                "arn": "[looked up at deploy time: caller arn]",
+                "id": "[looked up at deploy time: caller id]",
+                "userId": "[looked up at deploy time: caller user id]",
+            }
         raise NotImplementedError(f"offline plan has no stand-in for the look-up {args.token}")
 
 

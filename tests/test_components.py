@@ -83,6 +83,7 @@ def secrets() -> Secrets:
         database_url=value("db"),
         redis_url=value("redis"),
         vercel_deploy_token=value("vercel"),
+        notify_webhook_url=value("webhook"),
         storage_access_key_id=value("storage-id"),
         storage_secret_access_key=value("storage-secret"),
     )
@@ -413,3 +414,24 @@ def test_environment_tree_for_prod_has_every_component():
         assert recorded.of_type(component), component
     keys = {v.inputs["key"] for v in recorded.of_type("ProjectEnvironmentVariable")}
     assert set(REQUIRED_VARIABLES) <= keys
+
+
+def test_the_pipeline_role_trusts_only_github_tokens_of_this_repository_environment():
+    policy = backups_module.github_trust_policy("arn:aws:iam::1:oidc-provider/x", ["repo:o/r:environment:production"])
+    (statement,) = policy["Statement"]  # type: ignore[misc]
+    condition = statement["Condition"]["StringEquals"]
+    assert condition["token.actions.githubusercontent.com:sub"] == ["repo:o/r:environment:production"]
+    assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
+
+
+def test_prod_commits_the_app_pipeline_and_a_release_environment_that_only_main_can_use():
+    recorded = build(lambda: Environment("env", settings_for("prod"), secrets()))
+    files = {f.inputs["file"]: f.inputs["content"] for f in recorded.of_type("RepositoryFile")}
+    assert ".github/workflows/deploy-production.yml" in files and ".github/CODEOWNERS" in files
+    assert (
+        "chefchatz-infra @ git+https://github.com/chefchatz/chefchatz-infra@" in files[".github/workflows/deploy.yml"]
+    )
+    envs = {e.inputs["environment"]: e.inputs for e in recorded.of_type("RepositoryEnvironment")}
+    assert envs["release"]["canAdminsBypass"] is False
+    roles = [r for r in recorded.of_type("iam/role:Role") if r.name.endswith("pipeline-role")]
+    assert len(roles) == 1 and recorded.of_type("OpenIdConnectProvider")

@@ -43,6 +43,8 @@ def project_copy(tmp: Path) -> Path:
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml", "__main__.py"):
         shutil.copy(ROOT / name, tmp / name)
     shutil.copytree(ROOT / "components", tmp / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    # Not a git checkout: pin the tool commit the app's pipeline installs, as a user would.
+    set_config(tmp, "prod", "opsToolCommit", "0123456789abcdef0123456789abcdef01234567")
     return tmp
 
 
@@ -96,6 +98,8 @@ def test_prod_plan_has_the_project_both_domains_all_six_variables_the_gates_and_
     rulesets = {r["inputs"]["name"] for r in of_type(prod, "RepositoryRuleset")}
     assert "default-branch" in rulesets
     assert of_type(prod, "route53/healthCheck:HealthCheck") and of_type(prod, "scheduler/schedule:Schedule")
+    files = {f["inputs"]["file"] for f in of_type(prod, "RepositoryFile")}
+    assert {".github/CODEOWNERS", ".github/workflows/deploy-production.yml"} <= files
 
 
 @pytest.mark.parametrize(("stack", "domain"), [("dev", "dev.chefchatz.com"), ("staging", "staging.chefchatz.com")])

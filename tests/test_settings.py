@@ -217,6 +217,11 @@ def test_cross_field_checks_name_both_keys():
         settings_for("prod", sloP95="900ms")
 
 
+def test_the_stack_owning_the_rules_needs_the_release_app():
+    with pytest.raises(SettingsError, match="chefchatz:releaseAppClientId must be set in the stack that owns"):
+        settings_for("prod", releaseAppClientId="")
+
+
 def test_missing_and_unknown_keys_are_reported():
     raw = {k: v for k, v in raw_config("dev").items() if k not in SECRET_KEYS and k != "domain"}
     raw["domian"] = "dev.chefchatz.com"
