@@ -35,6 +35,8 @@ SECRET_VALUE_PATTERNS = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s:@]*:[^/\s@]+@"),
     re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$"),
+    # Supabase's newer API keys: sb_publishable_... is public, sb_secret_... bypasses row level security.
+    re.compile(r"^sb_secret_[A-Za-z0-9_-]{16,}"),
 )
 
 # Public by design: shipped to browsers, protected by row level security.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
@@ -50,11 +51,11 @@ managed_certificates_in_production = resource_policy(
 
 
 def _http_url(value: Any) -> bool:
-    return (
-        isinstance(value, str)
-        and value.startswith("http://")
-        and not value.startswith(("http://localhost", "http://127.0.0.1"))
-    )
+    # Compare the parsed host, not a prefix: "http://localhost.example.com" is not loopback.
+    if not isinstance(value, str):
+        return False
+    url = urlsplit(value.strip())
+    return url.scheme == "http" and url.hostname not in ("localhost", "127.0.0.1", "::1")
 
 
 def _validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -222,7 +222,8 @@ def test_retention_days_arrive_as_floats(prod_backups: StackPlan) -> None:
     assert run(backup_frequency_and_retention, prod_backups) == []
 
 
-def test_shortest_enabled_expiration_rule_decides_retention(prod_backups: StackPlan) -> None:
+def test_shortest_enabled_expiration_rule_decides_retention_whatever_its_prefix(prod_backups: StackPlan) -> None:
+    """Conservative: prefixes are not modelled, so a short rule for `tmp/` counts against retention."""
     rules = prod_backups[DB["lifecycle"]].props["rules"]
     rules.append({"id": "tmp", "status": "Enabled", "filter": {"prefix": "tmp/"}, "expiration": {"days": 1}})
     rules.append({"id": "old", "status": "Disabled", "filter": {"prefix": ""}, "expiration": {"days": 2}})

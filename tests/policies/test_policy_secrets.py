@@ -72,12 +72,15 @@ def variable(key: str, value: Any, sensitive: bool = False, targets: Any = ("pro
         (DATABASE_URL, "a credential-shaped value"),
         ("postgres://postgres:hunter2@db.abcdefghijklmnop.supabase.co:5432/postgres", "a credential-shaped value"),
         ("rediss://default:pw@chefchatz.upstash.io:6379", "a credential-shaped value"),
+        ("redis://:hunter2@cache.internal:6379", "a credential-shaped value"),
+        ("sb_secret_" + "N" * 32, "a credential-shaped value"),
         ("AKIAIOSFODNN7EXAMPLE", "a credential-shaped value"),
         ("ASIAIOSFODNN7EXAMPLE", "a credential-shaped value"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----", "a credential-shaped value"),
         ("-----BEGIN PRIVATE KEY-----\nMIIE...", "a credential-shaped value"),
         # Plain values: no credential in them.
         ("https://abcdefghijklmnop.supabase.co", None),
+        ("sb_publishable_" + "P" * 32, None),
         ("postgres://db.example.com:5432/postgres", None),
         ("https://user@example.com/path", None),
         ("production", None),
@@ -235,6 +238,13 @@ def test_supabase_service_role_key_never_ships_to_the_browser() -> None:
         "a JWT with role 'service_role'",
         on=VAR_URN,
     )
+
+
+def test_supabase_secret_api_key_never_ships_to_the_browser() -> None:
+    """Supabase's newer API keys: `sb_publishable_...` is public, `sb_secret_...` bypasses RLS."""
+    props = variable("NEXT_PUBLIC_SUPABASE_ANON_KEY", "sb_secret_" + "N" * 32)
+    check(no_secret_in_public_variable, props).expect("its value is a credential-shaped value", on=VAR_URN)
+    assert check(no_secret_in_public_variable, variable("NEXT_PUBLIC_SUPABASE_ANON_KEY", "sb_publishable_abc")) == []
 
 
 def test_browser_variable_named_like_a_secret_is_refused_even_if_sensitive() -> None:

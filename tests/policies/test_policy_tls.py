@@ -119,12 +119,30 @@ def test_https_health_check_without_sni_is_refused(sni: bool | None) -> None:
         ("NEXT_PUBLIC_SUPABASE_URL", "https://abcdefghijklmnop.supabase.co"),
         ("NEXT_PUBLIC_SUPABASE_URL", "http://localhost:54321"),
         ("NEXT_PUBLIC_SUPABASE_URL", "http://127.0.0.1:54321"),
+        ("NEXT_PUBLIC_SUPABASE_URL", "http://[::1]:54321"),
         ("DATABASE_URL", "postgresql://u:p@db:5432/postgres"),
         ("NEXT_PUBLIC_HOMEPAGE", "http://chefchatz.com"),
     ],
 )
 def test_url_variables_point_at_https_or_loopback(key: str, value: str) -> None:
     assert check(https_only, VERCEL_ENV_VAR, vercel_variable(key, value, sensitive=False, targets=["production"])) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://abcdefghijklmnop.supabase.co",
+        "HTTP://abcdefghijklmnop.supabase.co",
+        "http://localhost.attacker.example",
+        "http://127.0.0.1.nip.io",
+    ],
+)
+def test_url_variable_pointing_at_a_plain_http_host_is_refused(value: str) -> None:
+    """Only loopback itself is exempt, not hosts whose names merely start like it."""
+    props = vercel_variable("NEXT_PUBLIC_API_URL", value, sensitive=False, targets=[])
+    check(https_only, VERCEL_ENV_VAR, props).expect(
+        "NEXT_PUBLIC_API_URL points at a plain-http endpoint", on=urn(VERCEL_ENV_VAR, NAME)
+    )
 
 
 def test_url_variable_pointing_at_plain_http_is_refused() -> None:
