@@ -7,7 +7,7 @@ The engine-faithful call path lives in `policy_harness.py`, the resource shapes 
 from __future__ import annotations
 
 import pytest
-from resource_shapes import StackPlan, backups_plan, github_plan, monitoring_plan, prod_plan, web_plan
+from resource_shapes import StackPlan, database_backups_plan, github_plan, monitoring_plan, prod_plan, web_plan
 
 
 @pytest.fixture
@@ -19,11 +19,7 @@ def prod() -> StackPlan:
 @pytest.fixture
 def prod_backups() -> StackPlan:
     """prod's database variable (so it has a database) and its backups."""
-    plan = backups_plan("prod")
-    web = web_plan("prod")
-    name = "chefchatz-prod-web-env-database-url"
-    plan[name] = web[name]
-    return plan
+    return database_backups_plan("prod")
 
 
 @pytest.fixture

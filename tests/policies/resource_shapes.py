@@ -426,6 +426,14 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
     return plan
 
 
+def database_backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
+    """A stack with a database (its DATABASE_URL variable, which is how the rules see one) and its backups."""
+    plan = backups_plan(stack, pitr=pitr)
+    name = f"chefchatz-{stack}-web-env-database-url"
+    plan[name] = web_plan(stack)[name]
+    return plan
+
+
 # --- monitoring (components/monitoring.py) -------------------------------------------------------
 
 

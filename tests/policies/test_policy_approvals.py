@@ -351,10 +351,14 @@ def test_default_branch_needs_two_approvals_code_owners_and_checks() -> None:
 def test_each_weakened_default_branch_rule_is_named(path: str, value: object, problem: str) -> None:
     findings = main_rules(ruleset_with(path, value))
     finding = findings.expect(problem, on=RULES_URN)
-    assert finding.message == f"default-branch ruleset: {problem}" or finding.message.startswith(
-        f"default-branch ruleset: {problem}"
-    )
+    assert finding.message.startswith(f"default-branch ruleset: {problem}"), finding.message
     assert len(findings) == 1, f"one weakening, one finding: {findings}"
+
+
+def test_default_branch_ruleset_without_any_rules_is_refused() -> None:
+    """Fails closed: the rule cannot read `rules` and says so rather than passing."""
+    findings = main_rules(ruleset_with("rules", DELETE))
+    findings.expect("the rule could not evaluate these inputs (KeyError: 'rules')", on=RULES_URN)
 
 
 @pytest.mark.parametrize("ref", ["~DEFAULT_BRANCH", "refs/heads/main", "main", "~ALL"])

@@ -16,7 +16,7 @@ from policy_harness import (
     run_stack_policy,
 )
 from pulumi_policy import StackValidationPolicy
-from resource_shapes import DELETE, StackPlan, backups_plan, web_plan
+from resource_shapes import DELETE, StackPlan, database_backups_plan, web_plan
 
 from policies.backups import (
     backup_frequency_and_retention,
@@ -49,13 +49,6 @@ DATABASE_VARIABLE = "chefchatz-prod-web-env-database-url"
 
 def run(policy: StackValidationPolicy, plan: StackPlan, **config: Any) -> Findings:
     return run_stack_policy(policy, plan.resources(), config_for(policy, **config))
-
-
-def stack_with_database(stack: str, **kwargs: Any) -> StackPlan:
-    plan = backups_plan(stack, **kwargs)
-    name = f"chefchatz-{stack}-web-env-database-url"
-    plan[name] = web_plan(stack)[name]
-    return plan
 
 
 # --- schedule_interval_seconds (pure) --------------------------------------------------------------
@@ -114,7 +107,7 @@ def test_schedules_that_cannot_be_bounded_are_errors_naming_the_expression(expre
 
 def test_stack_with_a_database_has_scheduled_backups_with_retention(prod_backups: StackPlan) -> None:
     assert run(backups_exist_for_every_database, prod_backups) == []
-    assert run(backups_exist_for_every_database, stack_with_database("staging")) == []
+    assert run(backups_exist_for_every_database, database_backups_plan("staging")) == []
 
 
 def test_stack_without_a_database_needs_no_backups() -> None:
@@ -266,7 +259,7 @@ def test_frequency_and_retention_are_configurable(prod_backups: StackPlan) -> No
 
 
 def test_dev_is_exempt_from_backup_frequency() -> None:
-    plan = stack_with_database("dev").set(
+    plan = database_backups_plan("dev").set(
         "chefchatz-dev-backups-database-schedule", "scheduleExpression", "rate(7 days)"
     )
     assert run(backup_frequency_and_retention, plan) == []
@@ -297,7 +290,7 @@ def test_point_in_time_recovery_meets_rpo_1h(prod_backups: StackPlan) -> None:
 
 
 def test_six_hourly_dumps_alone_cannot_meet_rpo_1h() -> None:
-    plan = stack_with_database("prod", pitr=False)
+    plan = database_backups_plan("prod", pitr=False)
     finding = run(rpo_achievable, plan).expect(
         "the promised RPO is 1h, but without point-in-time recovery the newest restorable state can be 6h old",
         on=plan.urn_of(DB["bucket"]),
@@ -306,7 +299,7 @@ def test_six_hourly_dumps_alone_cannot_meet_rpo_1h() -> None:
 
 
 def test_hourly_dumps_without_pitr_meet_rpo_1h() -> None:
-    plan = stack_with_database("prod", pitr=False).set(DB["schedule"], "scheduleExpression", "cron(0 * * * ? *)")
+    plan = database_backups_plan("prod", pitr=False).set(DB["schedule"], "scheduleExpression", "cron(0 * * * ? *)")
     assert run(rpo_achievable, plan) == []
 
 
@@ -317,7 +310,7 @@ def test_missing_pitr_tag_means_no_point_in_time_recovery(prod_backups: StackPla
 
 @pytest.mark.parametrize("change", ["drop", "at(2026-12-01T03:00:00)"], ids=["no-schedule", "one-off-schedule"])
 def test_without_pitr_or_a_bounded_schedule_the_recovery_point_is_unbounded(change: str) -> None:
-    plan = stack_with_database("prod", pitr=False)
+    plan = database_backups_plan("prod", pitr=False)
     if change == "drop":
         plan.drop(DB["schedule"])
     else:
@@ -326,11 +319,11 @@ def test_without_pitr_or_a_bounded_schedule_the_recovery_point_is_unbounded(chan
 
 
 def test_promised_rpo_is_configurable() -> None:
-    assert run(rpo_achievable, stack_with_database("prod", pitr=False), rpo="6h") == []
+    assert run(rpo_achievable, database_backups_plan("prod", pitr=False), rpo="6h") == []
 
 
 def test_dev_is_exempt_from_the_rpo() -> None:
-    plan = stack_with_database("dev", pitr=False)
+    plan = database_backups_plan("dev", pitr=False)
     assert run(rpo_achievable, plan) == []
     run(rpo_achievable, plan, exemptStacks=[]).expect("can be 6h old")
 
@@ -345,7 +338,7 @@ def test_rpo_without_a_database_bucket_is_left_to_backups_exist(prod_backups: St
     [(True, "tags.pitr", UNKNOWN_STRING_VALUE), (False, "scheduleExpression", UNKNOWN_STRING_VALUE)],
 )
 def test_rpo_mechanism_unknown_at_preview_is_reported(pitr: bool, path: str, unknown: str) -> None:
-    plan = stack_with_database("prod", pitr=pitr)
+    plan = database_backups_plan("prod", pitr=pitr)
     plan.set(DB["bucket"] if path.startswith("tags") else DB["schedule"], path, unknown)
     run(rpo_achievable, plan).expect_unverifiable()
 
@@ -360,7 +353,7 @@ def test_backup_buckets_are_versioned_encrypted_private_tls_only_locked_and_repl
 
 
 def test_backup_buckets_outside_production_need_no_lock_or_replica() -> None:
-    assert run(backup_storage_hardened, stack_with_database("staging")) == []
+    assert run(backup_storage_hardened, database_backups_plan("staging")) == []
 
 
 @pytest.mark.parametrize(
@@ -400,7 +393,7 @@ def test_each_missing_hardening_of_backup_storage_is_named(
 
 
 def test_stacks_held_to_production_storage_rules_are_configurable() -> None:
-    findings = run(backup_storage_hardened, stack_with_database("staging"), productionStacks=["prod", "staging"])
+    findings = run(backup_storage_hardened, database_backups_plan("staging"), productionStacks=["prod", "staging"])
     assert sorted(set(findings.messages())) == [
         "production assets backup bucket has no Object Lock: backups can be deleted before they expire",
         "production assets backup bucket has no cross-region replica (region failover)",
@@ -485,7 +478,7 @@ def test_freshness_alarm_follows_a_relaxed_backup_frequency(prod_backups: StackP
 
 
 def test_dev_is_exempt_from_freshness_alarms() -> None:
-    plan = stack_with_database("dev").drop("chefchatz-dev-backups-database-freshness")
+    plan = database_backups_plan("dev").drop("chefchatz-dev-backups-database-freshness")
     assert run(backup_freshness_alarm, plan) == []
     run(backup_freshness_alarm, plan, exemptStacks=[]).expect("nothing alarms when database backups")
 
