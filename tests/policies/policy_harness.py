@@ -125,9 +125,13 @@ class Findings(list[Finding]):
         assert len(found) == 1, f"expected one finding containing {text!r}{where}; got {list(self)}"
         return found[0]
 
-    def expect_unverifiable(self, on: str | _Anywhere | None = ANYWHERE) -> Finding:
-        """A preview-time unknown was reported as a violation of the rule, not silently passed."""
-        return self.expect(UNVERIFIABLE, on)
+    def expect_unverifiable(self, on: str | _Anywhere | None = ANYWHERE, path: str | None = None) -> Finding:
+        """A preview-time unknown was reported as a violation of the rule, not silently passed, naming
+        the unknown property (`path`, dotted as the proxy names it) when given."""
+        finding = self.expect(UNVERIFIABLE, on)
+        if path is not None:
+            assert f"value at .{path} can't be known" in finding.message, f"{path} not named in {finding.message!r}"
+        return finding
 
 
 def _recorder() -> tuple[Findings, Any]:

@@ -129,7 +129,7 @@ def test_required_gate_count_and_environment_name_are_configurable(prod_github: 
 )
 def test_approval_gates_unknown_at_preview_are_reported(prod_github: StackPlan, path: str, unknown: str) -> None:
     prod_github.set(TECH_LEAD_ENV, path, unknown)
-    gates(prod_github).expect_unverifiable()
+    gates(prod_github).expect_unverifiable(path=path)
 
 
 # --- environment-protection ----------------------------------------------------------------------
@@ -200,7 +200,7 @@ def test_environment_protection_ignores_other_resources() -> None:
 def test_environment_protection_unknown_at_preview_is_reported(path: str, unknown: str) -> None:
     props = github_environment("production", PRODUCT_OWNER_TEAM)
     set_path(props, path, unknown)
-    protection(props).expect_unverifiable(on=ENV_URN)
+    protection(props).expect_unverifiable(on=ENV_URN, path=path)
 
 
 # --- production-deploys-from-protected-refs ------------------------------------------------------
@@ -296,7 +296,7 @@ def test_deploy_refs_unknown_at_preview_are_reported(
     prod_github: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_github.set(name, path, unknown)
-    refs(prod_github).expect_unverifiable()
+    refs(prod_github).expect_unverifiable(path=path)
 
 
 # --- default-branch-rules -------------------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_minimum_approvals_is_configurable() -> None:
     ],
 )
 def test_default_branch_rules_unknown_at_preview_are_reported(path: str, unknown: str) -> None:
-    main_rules(ruleset_with(path, unknown)).expect_unverifiable(on=RULES_URN)
+    main_rules(ruleset_with(path, unknown)).expect_unverifiable(on=RULES_URN, path=path)
 
 
 # --- default-branch-rules-owner -------------------------------------------------------------------

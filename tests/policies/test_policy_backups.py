@@ -186,7 +186,7 @@ def test_backup_presence_unknown_at_preview_is_reported(
     prod_backups: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_backups.set(name, path, unknown)
-    run(backups_exist_for_every_database, prod_backups).expect_unverifiable()
+    run(backups_exist_for_every_database, prod_backups).expect_unverifiable(path=path)
 
 
 # --- backup-frequency-and-retention ---------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_backup_frequency_unknown_at_preview_is_reported(
     prod_backups: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_backups.set(name, path, unknown)
-    run(backup_frequency_and_retention, prod_backups).expect_unverifiable()
+    run(backup_frequency_and_retention, prod_backups).expect_unverifiable(path=path)
 
 
 # --- rpo-achievable --------------------------------------------------------------------------------
@@ -340,7 +340,7 @@ def test_rpo_without_a_database_bucket_is_left_to_backups_exist(prod_backups: St
 def test_rpo_mechanism_unknown_at_preview_is_reported(pitr: bool, path: str, unknown: str) -> None:
     plan = database_backups_plan("prod", pitr=pitr)
     plan.set(DB["bucket"] if path.startswith("tags") else DB["schedule"], path, unknown)
-    run(rpo_achievable, plan).expect_unverifiable()
+    run(rpo_achievable, plan).expect_unverifiable(path=path)
 
 
 # --- backup-storage-hardened -----------------------------------------------------------------------
@@ -417,7 +417,7 @@ def test_backup_storage_unknown_at_preview_is_reported(
     prod_backups: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_backups.set(name, path, unknown)
-    run(backup_storage_hardened, prod_backups).expect_unverifiable()
+    run(backup_storage_hardened, prod_backups).expect_unverifiable(path=path)
 
 
 # --- backup-freshness-alarm -----------------------------------------------------------------------
@@ -501,4 +501,4 @@ def test_unknown_health_check_ids_of_other_alarms_do_not_trip_freshness(prod: St
 )
 def test_freshness_alarm_unknown_at_preview_is_reported(prod_backups: StackPlan, path: str, unknown: str) -> None:
     prod_backups.set(DB["freshness"], path, unknown)
-    run(backup_freshness_alarm, prod_backups).expect_unverifiable()
+    run(backup_freshness_alarm, prod_backups).expect_unverifiable(path=path)

@@ -149,7 +149,7 @@ def test_domain_monitoring_unknown_at_preview_is_reported(
     prod_monitoring: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_monitoring.set(name, path, unknown)
-    run(production_domains_monitored, prod_monitoring).expect_unverifiable()
+    run(production_domains_monitored, prod_monitoring).expect_unverifiable(path=path)
 
 
 # --- slo-alarms ----------------------------------------------------------------------------------
@@ -242,4 +242,4 @@ def test_slo_alarm_unknown_at_preview_is_reported(
     prod_monitoring: StackPlan, name: str, path: str, unknown: str
 ) -> None:
     prod_monitoring.set(name, path, unknown)
-    run(slo_alarms, prod_monitoring).expect_unverifiable()
+    run(slo_alarms, prod_monitoring).expect_unverifiable(path=path)

@@ -207,7 +207,7 @@ def test_sensitive_variable_computed_at_deploy_time_passes() -> None:
 def test_sensitivity_unknown_at_preview_is_reported(key: str, path: str, unknown: str) -> None:
     props = variable(key, "placeholder", False)
     props[path] = unknown
-    check(secret_variables_are_sensitive, props).expect_unverifiable(on=VAR_URN)
+    check(secret_variables_are_sensitive, props).expect_unverifiable(on=VAR_URN, path=path)
 
 
 def test_sensitivity_rule_ignores_other_resources() -> None:
@@ -268,7 +268,7 @@ def test_public_exceptions_are_configurable() -> None:
 def test_browser_variable_unknown_at_preview_is_reported(path: str, unknown: str) -> None:
     props = variable("NEXT_PUBLIC_SUPABASE_ANON_KEY", ANON_JWT)
     props[path] = unknown
-    check(no_secret_in_public_variable, props).expect_unverifiable(on=VAR_URN)
+    check(no_secret_in_public_variable, props).expect_unverifiable(on=VAR_URN, path=path)
 
 
 # --- production-secrets-stay-in-production --------------------------------------------------------
@@ -310,7 +310,7 @@ def test_production_variable_without_a_sensitive_flag_is_not_a_secret() -> None:
 def test_secret_targets_unknown_at_preview_are_reported(path: str, unknown: str) -> None:
     props = variable("OPENAI_API_KEY", OPENAI_KEY, True)
     props[path] = unknown
-    check(production_secrets_stay_in_production, props).expect_unverifiable(on=VAR_URN)
+    check(production_secrets_stay_in_production, props).expect_unverifiable(on=VAR_URN, path=path)
 
 
 # --- secret-values-not-plain ----------------------------------------------------------------------
@@ -398,4 +398,4 @@ def test_other_variables_are_not_debug_flags() -> None:
 def test_debug_flag_unknown_at_preview_is_reported(path: str, unknown: str) -> None:
     props = variable("NEXT_PUBLIC_FEATURE_DEBUG", "false")
     props[path] = unknown
-    check(debug_off_outside_dev, props).expect_unverifiable(on=VAR_URN)
+    check(debug_off_outside_dev, props).expect_unverifiable(on=VAR_URN, path=path)
