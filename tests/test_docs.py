@@ -1,0 +1,67 @@
+"""The README and the command help are part of the product: they must stay true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+
+from ops.cli import _register, app
+from ops.stack_config import load_project
+from policies.pack import POLICIES
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1]
+    block = re.search(r"```[a-z]*\n(.*?)```", section, re.S)
+    assert block, "Quick start has no fenced code block"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_quick_start_is_exactly_two_commands_plan_dev_then_the_tests():
+    assert quick_start_commands() == ["./dev plan --stack dev", "./dev test"]
+
+
+def test_ci_runs_the_readme_test_command():
+    assert quick_start_commands()[1] in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_configuration_key_is_in_the_reference():
+    table = README.split("## Configuration reference", 1)[1]
+    project = load_project(ROOT)
+    for key in [*project.declarations, *project.provider_values]:
+        assert f"| `{key}` |" in table, f"README configuration reference lacks {key}"
+
+
+def test_every_policy_is_documented():
+    for policy in POLICIES:
+        assert f"`{policy.name}`" in README, f"README does not document policy {policy.name}"
+
+
+def _commands() -> list[tuple[str, Any]]:
+    _register()
+    root = typer.main.get_command(app)
+    found: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, command: Any) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in subcommands.items():
+                walk(f"{prefix} {name}".strip(), sub)
+        else:
+            found.append((prefix, command))
+
+    walk("", root)
+    return found
+
+
+@pytest.mark.parametrize(("name", "command"), _commands(), ids=[n for n, _ in _commands()])
+def test_every_command_has_help_with_an_example(name, command):
+    assert command.help and "Example" in command.help, f"`chefchatz {name}` help has no example"
+    assert f"chefchatz {name.split()[0]}" in README, f"README does not mention `chefchatz {name}`"
