@@ -6,8 +6,30 @@ The engine-faithful call path lives in `policy_harness.py`, the resource shapes 
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from policy_harness import (
+    UNKNOWN_ARRAY_VALUE,
+    UNKNOWN_BOOLEAN_VALUE,
+    UNKNOWN_NUMBER_VALUE,
+    UNKNOWN_OBJECT_VALUE,
+    UNKNOWN_STRING_VALUE,
+)
 from resource_shapes import StackPlan, database_backups_plan, github_plan, monitoring_plan, prod_plan, web_plan
+
+_SENTINEL_IDS = {
+    UNKNOWN_ARRAY_VALUE: "unknown-array",
+    UNKNOWN_BOOLEAN_VALUE: "unknown-boolean",
+    UNKNOWN_NUMBER_VALUE: "unknown-number",
+    UNKNOWN_OBJECT_VALUE: "unknown-object",
+    UNKNOWN_STRING_VALUE: "unknown-string",
+}
+
+
+def pytest_make_parametrize_id(config: pytest.Config, val: Any, argname: str) -> str | None:
+    """Test ids say `unknown-string`, not the SDK's sentinel UUID."""
+    return _SENTINEL_IDS.get(val) if isinstance(val, str) else None
 
 
 @pytest.fixture

@@ -476,7 +476,7 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
             f"{prefix}-unhealthy-{slug}",
             ALARM,
             {
-                **common,
+                **copy.deepcopy(common),
                 "metricName": "HealthCheckStatus",
                 "statistic": "Minimum",
                 "period": 60,
@@ -492,7 +492,7 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
                 f"{prefix}-latency-{percentile}-{slug}",
                 ALARM,
                 {
-                    **common,
+                    **copy.deepcopy(common),
                     "metricName": "TimeToFirstByte",
                     "extendedStatistic": percentile,
                     "period": 300,
