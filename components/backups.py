@@ -155,26 +155,7 @@ class Backups(pulumi.ComponentResource):
             opts=child,
         )
         self._harden(f"{name}-{spec.kind}", bucket_name, bucket, self.key.arn)
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-{spec.kind}-lifecycle",
-            bucket=bucket_name,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="retention",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=spec.retention_days),
-                    # An overwritten or deleted backup stays recoverable for a whole retention period.
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=spec.retention_days
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=1
-                    ),
-                )
-            ],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]),
-        )
+        self._lifecycle(f"{name}-{spec.kind}", bucket_name, bucket, spec.retention_days)
         if args.is_production:
             aws.s3.BucketObjectLockConfiguration(
                 f"{name}-{spec.kind}-object-lock",
@@ -190,6 +171,33 @@ class Backups(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]),
             )
         return bucket
+
+    def _lifecycle(
+        self, prefix: str, bucket_name: str, bucket: aws.s3.Bucket, days: int, region: str | None = None
+    ) -> None:
+        """Expire backups after the retention; an overwritten or deleted backup stays recoverable for
+        a whole retention period too; abandoned multipart uploads go after a day."""
+        rule = aws.s3.BucketLifecycleConfigurationRuleArgs
+        aws.s3.BucketLifecycleConfiguration(
+            f"{prefix}-lifecycle",
+            bucket=bucket_name,
+            region=region,
+            rules=[
+                rule(
+                    id="retention",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=1
+                    ),
+                )
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]),
+        )
 
     def _harden(
         self,
@@ -277,23 +285,7 @@ class Backups(pulumi.ComponentResource):
                 opts=child,
             )
             self._harden(f"{name}-{kind}-replica", replica_name, replica, self.replica_key.arn, region)
-            aws.s3.BucketLifecycleConfiguration(
-                f"{name}-{kind}-replica-lifecycle",
-                bucket=replica_name,
-                region=region,
-                rules=[
-                    aws.s3.BucketLifecycleConfigurationRuleArgs(
-                        id="retention",
-                        status="Enabled",
-                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=spec.retention_days),
-                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                            noncurrent_days=spec.retention_days
-                        ),
-                    )
-                ],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[replica]),
-            )
+            self._lifecycle(f"{name}-{kind}-replica", replica_name, replica, spec.retention_days, region)
             source_name = args.naming.name(f"{kind}-backups")
             aws.iam.RolePolicy(
                 f"{name}-{kind}-replication-policy",

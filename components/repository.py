@@ -104,22 +104,7 @@ class Repository(pulumi.ComponentResource):
                 opts=child,
             )
             self.environments.append(env)
-            for pattern in args.deploy_branches:
-                github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-env-{gate.environment}-branch-{_slug(pattern)}",
-                    repository=args.repository,
-                    environment=env.environment,
-                    branch_pattern=pattern,
-                    opts=child,
-                )
-            for pattern in args.deploy_tags:
-                github.RepositoryEnvironmentDeploymentPolicy(
-                    f"{name}-env-{gate.environment}-tag-{_slug(pattern)}",
-                    repository=args.repository,
-                    environment=env.environment,
-                    tag_pattern=pattern,
-                    opts=child,
-                )
+            _deploy_policies(f"{name}-env-{gate.environment}", args, env, args.deploy_branches, args.deploy_tags, child)
 
         deploy_env = self.environments[-1]
         for key, value in sorted(args.variables.items()):
@@ -229,13 +214,7 @@ class Repository(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        github.RepositoryEnvironmentDeploymentPolicy(
-            f"{name}-env-{args.release_environment}-branch-main",
-            repository=args.repository,
-            environment=env.environment,
-            branch_pattern="main",
-            opts=child,
-        )
+        _deploy_policies(f"{name}-env-{args.release_environment}", args, env, ("main",), (), child)
         for key, value in sorted(args.release_variables.items()):
             github.ActionsEnvironmentVariable(
                 f"{name}-release-var-{_slug(key)}",
@@ -282,6 +261,28 @@ class Repository(pulumi.ComponentResource):
             maintainer_can_modify=False,
             opts=pulumi.ResourceOptions(parent=self, depends_on=self.files),
         )
+
+
+def _deploy_policies(
+    prefix: str,
+    args: RepositoryArgs,
+    env: github.RepositoryEnvironment,
+    branches: tuple[str, ...],
+    tags: tuple[str, ...],
+    child: pulumi.ResourceOptions,
+) -> None:
+    """The branch and tag patterns allowed to deploy through an environment."""
+    environment = env.environment
+    for kind, patterns in (("branch", branches), ("tag", tags)):
+        for pattern in patterns:
+            github.RepositoryEnvironmentDeploymentPolicy(
+                f"{prefix}-{kind}-{_slug(pattern)}",
+                repository=args.repository,
+                environment=environment,
+                branch_pattern=pattern if kind == "branch" else None,
+                tag_pattern=pattern if kind == "tag" else None,
+                opts=child,
+            )
 
 
 def _slug(text: str) -> str:
