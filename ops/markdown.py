@@ -80,6 +80,7 @@ def to_markdown(plans: list[StackPlan], limit: int = LIMIT) -> str:
         "",
         *summary(plans),
         "",
+        "",
     ]
     footer = [
         "",

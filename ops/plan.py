@@ -64,8 +64,14 @@ class StackPlan:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
 
+PROMOTION_ORDER = ("dev", "staging", "prod")
+
+
 def available_stacks(project_dir: Path) -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+    """Stacks with a stack file, in promotion order (dev, staging, prod), then any others."""
+    names = [p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")]
+    rank = {name: index for index, name in enumerate(PROMOTION_ORDER)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
 
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
