@@ -25,9 +25,7 @@ restore_app = typer.Typer(help="Restore a verified backup.", no_args_is_help=Tru
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of text.")]
 BucketOpt = Annotated[
     str,
-    typer.Option(
-        "--bucket", envvar="CHEFCHATZ_BACKUP_BUCKET", help="Backup bucket name.", show_default=False
-    ),
+    typer.Option("--bucket", envvar="CHEFCHATZ_BACKUP_BUCKET", help="Backup bucket name.", show_default=False),
 ]
 PrefixOpt = Annotated[
     str,
@@ -358,8 +356,7 @@ def drill(
         typer.Option(
             "--scratch-url",
             show_default=False,
-            help="DSN of a scratch database; its name must contain "
-            "'scratch' or 'drill' (it is dropped and recreated).",
+            help="DSN of a scratch database; its name must contain 'scratch' or 'drill' (it is dropped and recreated).",
         ),
     ],
     rto: Annotated[str, typer.Option("--rto", help="Recovery time objective to meet.")] = "15m",

@@ -87,6 +87,12 @@ def test_bad_values_exit_2_with_a_message_naming_the_value(args: list[str], name
         assert named in text, text
 
 
+def test_a_bucket_that_does_not_exist_is_a_config_error(aws: str, cli: Any) -> None:
+    result = cli("backup", "list", "--bucket", "chefchatz-no-such-bucket", "--json")
+    assert result.exit_code == 2
+    assert "bucket does not exist (NoSuchBucket)" in json.loads(result.stdout)["error"]
+
+
 def test_missing_required_option_is_a_usage_error(aws: str, cli: Any) -> None:
     result = cli("backup", "db", "--bucket", "ok-bucket")
     assert result.exit_code == 2

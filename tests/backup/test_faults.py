@@ -183,6 +183,8 @@ def test_a_dump_without_manifest_is_listed_incomplete_and_never_counts(
     assert cli("backup", "verify", "--bucket", bucket).exit_code == 1
     restore = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db)
     assert restore.exit_code == 1 and "no complete db backup" in restore.stderr, restore.stderr
+    by_id = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--backup-id", entries[0]["backup_id"])
+    assert by_id.exit_code == 1 and "has no manifest" in by_id.stderr, by_id.stderr
     assert user_table_names(empty_db) == []
 
 
