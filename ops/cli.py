@@ -29,6 +29,8 @@ def _register() -> None:
     backup_cli.register(app)
     from ops import rollback_cli
     rollback_cli.register(app)
+    from ops import signoff_cli
+    signoff_cli.register(app)
     # --- end of command registrations ---
 
 

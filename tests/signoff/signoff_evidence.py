@@ -1,0 +1,263 @@
+"""Evidence files for the sign-off tests, in the shapes the real commands write, built with the real
+library objects wherever that is cheap (a plain module, not conftest, so tests import it by a unique name):
+
+- `backup-verify-*.json`, `drill.json`: `ops.backups.VerifyResult` / `DrillResult` `.to_json()`;
+- `tls-*.json`: `ops.tlscheck.evaluate(ScanFacts, TlsPolicy)` `.to_dict()`;
+- `watch-*.json`: `ops.rollback.Outcome.as_dict()` with intervals judged by `ops.rollback.evaluate`;
+- `rollback-audit.jsonl`: `ops.rollback.audit_record` appended with `append_audit`;
+- `deploy-run.json`: GitHub CLI's `gh run view --json conclusion,createdAt,headSha,jobs,url,workflowName`
+  shape, with the job and step names of the generated `deploy.yml` (read from the plan).
+
+`junit.xml` comes from a real `pytest --junitxml` run (the `junit_reports` fixture).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ops import backups as backuplib
+from ops import rollback as rb
+from ops import signoff as so
+from ops import tlscheck
+from ops.plan import StackPlan
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STACKS = ["dev", "staging", "prod"]
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat()
+
+
+@dataclass
+class Evidence:
+    """Writes evidence files into one directory, each as the real command writes it."""
+
+    directory: Path
+    now: dt.datetime
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.directory / name
+        path.write_text(json.dumps(data, indent=2))
+        return path
+
+    def verify_result(
+        self,
+        kind: str = "db",
+        bucket: str = "chefchatz-prod-database-backups",
+        backup_age: dt.timedelta = dt.timedelta(hours=2),
+        verified_ago: dt.timedelta = dt.timedelta(minutes=5),
+        max_age: dt.timedelta = dt.timedelta(hours=7),
+        problems: list[str] | None = None,
+    ) -> backuplib.VerifyResult:
+        finished = self.now - verified_ago - backup_age
+        return backuplib.VerifyResult(
+            ok=not problems,
+            kind=kind,
+            bucket=bucket,
+            backup_id=backuplib.new_backup_id(finished, "a1b2c3"),
+            finished_at=iso(finished),
+            age_seconds=round(backup_age.total_seconds(), 1),
+            max_age_seconds=max_age.total_seconds(),
+            checked_bytes=52_428_800,
+            problems=problems or [],
+            pitr={"project_ref": "chefchatzprod", "pitr_enabled": True, "walg_enabled": True, "region": "us-east-1",
+                  "backups": 7} if kind == "db" else None,
+        )
+
+    def backup_verify(self, kind: str = "db", **kwargs: Any) -> Path:
+        if kind == "assets":
+            kwargs.setdefault("bucket", "chefchatz-prod-assets-backups")
+            kwargs.setdefault("max_age", dt.timedelta(hours=25))
+        return self.write_json(f"backup-verify-{kind}.json", self.verify_result(kind, **kwargs).to_json())
+
+    def drill_result(
+        self,
+        backup_age: dt.timedelta = dt.timedelta(days=1),
+        seconds: float = 312.4,
+        rto: dt.timedelta = dt.timedelta(minutes=15),
+        problems: list[str] | None = None,
+    ) -> backuplib.DrillResult:
+        backup_id = backuplib.new_backup_id(self.now - backup_age, "d4e5f6")
+        restore = backuplib.RestoreResult(
+            backup_id=backup_id,
+            target="drill@127.0.0.1:5432/chefchatz_drill",
+            clean=False,
+            stored_bytes=10_485_760,
+            restored_bytes=41_943_040,
+            verify_seconds=20.1,
+            restore_seconds=seconds - 20.1,
+            seconds=seconds,
+        )
+        tables = [
+            backuplib.TableCheck("public.profiles", 1200, True, 1200, "ok"),
+            backuplib.TableCheck("public.recipes", 5400, True, 5400, "ok"),
+        ]
+        within = seconds <= rto.total_seconds()
+        all_problems = list(problems or [])
+        if not within:
+            all_problems.append(f"restore took {seconds}s, over the RTO")
+        return backuplib.DrillResult(
+            ok=not all_problems,
+            backup_id=backup_id,
+            scratch="drill@127.0.0.1:5432/chefchatz_drill",
+            seconds=seconds,
+            rto_seconds=rto.total_seconds(),
+            within_rto=within,
+            restore=restore.to_json(),
+            tables=[t.__dict__ for t in tables],
+            problems=all_problems,
+            warnings=[],
+        )
+
+    def drill(self, **kwargs: Any) -> Path:
+        return self.write_json("drill.json", self.drill_result(**kwargs).to_json())
+
+    def tls_report(self, host: str, days_left: int = 60, issuer: str = "Let's Encrypt") -> tlscheck.TlsReport:
+        certificate = tlscheck.CertificateFacts(
+            names=(host,),
+            issuer_organizations=(issuer,),
+            issuer=f"CN=R11,O={issuer},C=US",
+            not_after=self.now + dt.timedelta(days=days_left, hours=1),
+            trust_store="Mozilla",
+            trusted=True,
+            validation_error=None,
+        )
+        facts = tlscheck.ScanFacts(
+            host=host,
+            port=443,
+            accepted_suites={
+                "SSL 2.0": (),
+                "SSL 3.0": (),
+                "TLS 1.0": (),
+                "TLS 1.1": (),
+                "TLS 1.2": ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"),
+                "TLS 1.3": ("TLS_AES_128_GCM_SHA256",),
+            },
+            certificates=(certificate,),
+        )
+        return tlscheck.evaluate(facts, tlscheck.TlsPolicy(), self.now)
+
+    def tls(self, host: str, **kwargs: Any) -> Path:
+        return self.write_json(f"tls-{host}.json", self.tls_report(host, **kwargs).to_dict())
+
+    def watch_outcome(
+        self, url: str, action: str = "healthy", last_interval_ago: dt.timedelta = dt.timedelta(minutes=10)
+    ) -> rb.Outcome:
+        thresholds = rb.Thresholds(
+            error_rate=Fraction(1, 100), response_time_ms=1000.0, failed_transaction_rate=Fraction(1, 1000)
+        )
+        reports = []
+        streak = 0
+        for index in range(4):
+            started = self.now - last_interval_ago - dt.timedelta(seconds=30 * (3 - index))
+            metrics = rb.IntervalMetrics(
+                index=index,
+                started_at=started.timestamp(),
+                requests=2,
+                errors=0,
+                p95_ms=84.0,
+                health_answered=True,
+                transactions=rb.Transactions(total=4800, failed=1, window_seconds=300),
+            )
+            verdict = rb.evaluate(metrics, thresholds, rb.NoDataPolicy.BREACH)
+            streak = rb.advance_streak(streak, verdict.state)
+            reports.append(rb.IntervalReport(metrics, verdict, streak))
+        return rb.Outcome(
+            action=action,
+            project_id="chefchatz-prod",
+            automatic=False,
+            deployment_url=url,
+            message=f"healthy: {len(reports)} intervals over 120s without 2 consecutive breaches",
+            evidence=[r.as_dict() for r in reports[-2:]],
+        )
+
+    def watch(self, stack: str, url: str, **kwargs: Any) -> Path:
+        return self.write_json(f"watch-{stack}.json", self.watch_outcome(url, **kwargs).as_dict())
+
+    def rollback(
+        self,
+        action: str = "rolled-back",
+        ago: dt.timedelta = dt.timedelta(days=3),
+        error: str | None = None,
+    ) -> Path:
+        path = self.directory / "rollback-audit.jsonl"
+        outcome = rb.Outcome(
+            action=action,
+            project_id="chefchatz-staging",
+            reason="rollback drill",
+            automatic=False,
+            from_deployment="dpl_new111",
+            to_deployment="dpl_old000",
+            verified=action == "rolled-back",
+            error=error,
+        )
+        context = rb.RollbackContext(
+            project_id="chefchatz-staging", team_id="chefchatz", actor="oncall", audit_file=path
+        )
+        rb.append_audit(path, rb.audit_record(outcome, context, now=self.now - ago))
+        return path
+
+    def deploy_run(
+        self,
+        deploy_workflow: str,
+        job: str = "deploy (staging)",
+        ago: dt.timedelta = dt.timedelta(days=2),
+        failing_step: str | None = None,
+    ) -> Path:
+        """`gh run view --json conclusion,createdAt,headSha,jobs,url,workflowName` of a Deploy run."""
+        document = yaml.safe_load(deploy_workflow)
+        created = self.now - ago
+        jobs = []
+        for number, (job_id, spec) in enumerate(document["jobs"].items(), start=1):
+            steps = []
+            broken = False
+            for index, step in enumerate(spec["steps"], start=1):
+                conclusion = "success"
+                if spec.get("name", job_id) == job and step.get("name") == failing_step:
+                    conclusion, broken = "failure", True
+                elif broken and "if" not in step:
+                    conclusion = "skipped"
+                steps.append({"name": step.get("name", f"step {index}"), "conclusion": conclusion,
+                              "status": "completed", "number": index})
+            jobs.append({
+                "name": spec.get("name", job_id),
+                "conclusion": "failure" if broken else "success",
+                "status": "completed",
+                "databaseId": 31_000_000 + number,
+                "startedAt": iso(created + dt.timedelta(minutes=number)),
+                "completedAt": iso(created + dt.timedelta(minutes=number + 5)),
+                "steps": steps,
+                "url": f"https://github.com/chefchatz/chefchatz/actions/runs/1234567/job/{31_000_000 + number}",
+            })
+        data = {
+            "conclusion": "failure" if failing_step else "success",
+            "createdAt": iso(created).replace("+00:00", "Z"),
+            "headSha": "0123456789abcdef0123456789abcdef01234567",
+            "jobs": jobs,
+            "url": "https://github.com/chefchatz/chefchatz/actions/runs/1234567",
+            "workflowName": document["name"],
+        }
+        return self.write_json("deploy-run.json", data)
+
+
+def write_full_evidence(evidence: Evidence, plans: dict[str, StackPlan], deploy_workflow: str,
+                        junit: Path) -> None:
+    """Everything the prod checklist reads, fresh and passing."""
+    (evidence.directory / "junit.xml").write_bytes(junit.read_bytes())
+    evidence.deploy_run(deploy_workflow)
+    evidence.rollback()
+    evidence.backup_verify("db")
+    evidence.backup_verify("assets")
+    evidence.drill()
+    for host in so.plan_domains(plans["prod"]):
+        evidence.tls(host)
+    evidence.watch("staging", f"https://{so.plan_domains(plans['staging'])[0]}")
+    evidence.watch("prod", f"https://{so.plan_domains(plans['prod'])[0]}")
