@@ -24,7 +24,7 @@ IV  Development environment configured         dev plan: configuration valid, ev
                                                violations
 IV  Staging environment operational            staging plan clean; ``watch-staging.json``: a healthy
                                                ``rollback watch`` of a staging domain, newest interval <= 7 d old
-IV  Production environment ready               the stack's plan clean (configuration, all policies, 0 mandatory)
+IV  Production environment ready               prod plan clean (configuration, all policies, 0 mandatory)
 IV  CI/CD pipeline tested                      ``junit.xml``: tests > 0, 0 failures/errors, <= 7 d old; every
                                                workflow (ours + managed app ones) has 0 ``workflow_violations``
 IV  Database migrations working                managed app pipeline: every job that migrates backs up first and
@@ -42,7 +42,7 @@ SO  Development environment validated          dev plan clean; dev's managed/own
                                                "CI/CD pipeline approved"
 SO  Staging environment tested                 ``deploy-run.json``: the whole staging deploy job (build, backup,
                                                migrations, deploy, rollback watch) succeeded, <= 14 d old
-SO  Production environment secured             the stack's plan passes every secrets, TLS and approvals policy
+SO  Production environment secured             prod's plan passes every secrets, TLS and approvals policy
                                                with 0 violations at any enforcement level
 SO  CI/CD pipeline approved                    approvals policies pass; 0 ``workflow_violations``; the pipelines
                                                policy passes
@@ -128,6 +128,12 @@ DOCUMENTS = (
     "docs/health-contract.md",
     "docs/signoff.md",
 )
+
+# The stacks the checklist's environment items name (Pulumi.<stack>.yaml).
+DEVELOPMENT, STAGING, PRODUCTION = "dev", "staging", "prod"
+ENVIRONMENT_STACKS = (DEVELOPMENT, STAGING, PRODUCTION)
+# The name components/app_workflows.py gives the staging deploy job (`deploy (<environment>)`).
+STAGING_DEPLOY_JOB = "deploy (staging)"
 
 MIGRATION = re.compile(r"\bsupabase\s+db\s+push\b")
 PRE_MIGRATION_BACKUP = re.compile(r"\bchefchatz\s+backup\s+db\b")
@@ -259,8 +265,10 @@ PIPELINE_POLICIES = policy_names(pipelines.POLICIES)
 SECURITY_POLICIES = SECRET_POLICIES + TLS_POLICIES + APPROVAL_POLICIES
 
 
-def _plan_unusable(plan: StackPlan | None, stack: str) -> Finding | None:
+def _plan_unusable(plan: StackPlan | None, stack: str, error: str | None = None) -> Finding | None:
     needs = f"fix the configuration, then check with `chefchatz plan --stack {stack}`"
+    if error:
+        return failed(f"the offline plan could not run: {error.strip().splitlines()[0]}", needs)
     if plan is None:
         return unverified(f"no offline plan of stack {stack}", f"add Pulumi.{stack}.yaml; then {needs}")
     if plan.config_error:
@@ -271,9 +279,14 @@ def _plan_unusable(plan: StackPlan | None, stack: str) -> Finding | None:
     return None
 
 
-def check_plan(plan: StackPlan | None, stack: str, expected_policies: int = len(POLICIES)) -> Finding:
-    """The stack's configuration is valid, every policy ran, and none mandatory is violated."""
-    problem = _plan_unusable(plan, stack)
+def check_plan(
+    plan: StackPlan | None, stack: str, expected_policies: int = len(POLICIES), error: str | None = None
+) -> Finding:
+    """The stack's configuration is valid, every policy ran, and none mandatory is violated.
+
+    ``error`` is why the offline plan could not run at all (the program crashed), if it could not.
+    """
+    problem = _plan_unusable(plan, stack, error)
     if problem or plan is None:
         return problem or unverified(f"no plan of {stack}", f"chefchatz plan --stack {stack}")
     resources = sum(1 for r in plan.resources if r["type"] != "pulumi:pulumi:Stack")
@@ -298,10 +311,15 @@ def check_plan(plan: StackPlan | None, stack: str, expected_policies: int = len(
 
 
 def check_policies(
-    plan: StackPlan | None, stack: str, names: Sequence[str], label: str, any_enforcement: bool = False
+    plan: StackPlan | None,
+    stack: str,
+    names: Sequence[str],
+    label: str,
+    any_enforcement: bool = False,
+    error: str | None = None,
 ) -> Finding:
     """None of the named policies (one area of the pack) reports a violation on the stack's plan."""
-    problem = _plan_unusable(plan, stack)
+    problem = _plan_unusable(plan, stack, error)
     if problem or plan is None:
         return problem or unverified(f"no plan of {stack}", f"chefchatz plan --stack {stack}")
     if not names:
@@ -445,7 +463,7 @@ def check_test_report(path: Path, now: dt.datetime, max_age: dt.timedelta = DEFA
 
 def deploy_run_needs(path: Path, repository: str) -> str:
     return (
-        f"run=$(gh run list --repo {repository} --workflow deploy.yml --branch main --limit 1 "
+        f"run=$(gh run list --repo {repository} --workflow deploy.yml --branch main --status completed --limit 1 "
         f"--json databaseId --jq '.[0].databaseId') && gh run view \"$run\" --repo {repository} "
         f"--json conclusion,createdAt,headSha,jobs,url,workflowName > {path}"
     )
@@ -758,6 +776,7 @@ class Inputs:
     max_age: dict[str, dt.timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
     settings_error: str | None = None
     settings: Any = None
+    plan_error: str | None = None
 
     def file(self, key: str, **names: str) -> Path:
         return self.evidence_dir / EVIDENCE_FILES[key].format(**names)
@@ -818,8 +837,8 @@ def load_stack_settings(project_dir: Path, stack: str) -> Any:
 
 
 def stacks_needed(stack: str, available: Sequence[str]) -> list[str]:
-    """The stack itself, and dev and staging (their items are on every stack's checklist)."""
-    return [s for s in dict.fromkeys([stack, "dev", "staging"]) if s in available]
+    """The stack itself, then dev, staging and prod: the items naming an environment check its stack."""
+    return [s for s in dict.fromkeys([stack, *ENVIRONMENT_STACKS]) if s in available]
 
 
 def gather(
@@ -837,7 +856,11 @@ def gather(
     from ops.plan import available_stacks
 
     stacks = stacks_needed(stack, available_stacks(project_dir))
-    plans = {p.stack: p for p in (planner or run_plan)(project_dir, stacks)}
+    plan_error = None
+    try:
+        plans = {p.stack: p for p in (planner or run_plan)(project_dir, stacks)}
+    except RuntimeError as exc:  # the program itself crashed under the mocks: every plan item fails with it
+        plans, plan_error = {}, str(exc)
     inputs = Inputs(
         stack=stack,
         project_dir=project_dir,
@@ -847,6 +870,7 @@ def gather(
         commands=commands,
         test_report=test_report,
         tls_checker=tls_checker,
+        plan_error=plan_error,
     )
     try:
         inputs.settings = load_stack_settings(project_dir, stack)
@@ -860,15 +884,23 @@ def gather(
 
 
 def _plan_of(stack: str) -> Callable[[Inputs], Finding]:
-    return lambda i: check_plan(i.plan(stack), stack)
+    return lambda i: check_plan(i.plan(stack), stack, error=i.plan_error)
 
 
 def _own_plan(i: Inputs) -> Finding:
-    return check_plan(i.own_plan, i.stack)
+    return check_plan(i.own_plan, i.stack, error=i.plan_error)
 
 
-def _policies(names: Sequence[str], label: str, any_enforcement: bool = False) -> Callable[[Inputs], Finding]:
-    return lambda i: check_policies(i.own_plan, i.stack, names, label, any_enforcement)
+def _policies(
+    names: Sequence[str], label: str, any_enforcement: bool = False, stack: str | None = None
+) -> Callable[[Inputs], Finding]:
+    """The named policies on `stack`'s plan (default: the stack being signed off)."""
+
+    def check(i: Inputs) -> Finding:
+        name = stack or i.stack
+        return check_policies(i.plan(name), name, names, label, any_enforcement, i.plan_error)
+
+    return check
 
 
 def _workflows(i: Inputs) -> Finding:
@@ -888,7 +920,7 @@ def _deploy_run(required_steps: Sequence[str], whole_job: bool) -> Callable[[Inp
         path = i.file("deploy_run")
         return check_deploy_run(
             path,
-            "deploy (staging)",
+            STAGING_DEPLOY_JOB,
             i.now,
             deploy_run_needs(path, i.app_repository),
             required_steps,
@@ -901,7 +933,7 @@ def _deploy_run(required_steps: Sequence[str], whole_job: bool) -> Callable[[Inp
 
 def _rollback(i: Inputs) -> Finding:
     path = i.file("rollback_audit")
-    rehearsal = "staging" if "staging" in i.plans else i.stack
+    rehearsal = STAGING if STAGING in i.plans else i.stack
     needs = (
         f"on {rehearsal}, after a deploy: VERCEL_TOKEN=... chefchatz rollback now --project-id "
         f"{i.vercel_project(rehearsal)} --reason 'rollback drill' --audit-file {path}  (docs/rollback.md)"
@@ -992,9 +1024,9 @@ def _rollback_runbook(i: Inputs) -> Finding:
 Check = Callable[[Inputs], Finding | list[Finding]]
 
 CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
-    (IMPLEMENTATION, "Development environment configured", (_plan_of("dev"),)),
-    (IMPLEMENTATION, "Staging environment operational", (_plan_of("staging"), _watch("staging"))),
-    (IMPLEMENTATION, "Production environment ready", (_own_plan,)),
+    (IMPLEMENTATION, "Development environment configured", (_plan_of(DEVELOPMENT),)),
+    (IMPLEMENTATION, "Staging environment operational", (_plan_of(STAGING), _watch(STAGING))),
+    (IMPLEMENTATION, "Production environment ready", (_plan_of(PRODUCTION),)),
     (IMPLEMENTATION, "CI/CD pipeline tested", (_test_report, _workflows)),
     (IMPLEMENTATION, "Database migrations working", (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False))),
     (IMPLEMENTATION, "Rollback procedures tested", (_rollback,)),
@@ -1006,9 +1038,13 @@ CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
         "Monitoring integration verified",
         (_policies(MONITORING_POLICIES, "monitoring"), lambda i: _watch(i.stack)(i)),
     ),
-    (SIGNOFF, "Development environment validated", (_plan_of("dev"),)),
+    (SIGNOFF, "Development environment validated", (_plan_of(DEVELOPMENT),)),
     (SIGNOFF, "Staging environment tested", (_deploy_run((), True),)),
-    (SIGNOFF, "Production environment secured", (_policies(SECURITY_POLICIES, "security", any_enforcement=True),)),
+    (
+        SIGNOFF,
+        "Production environment secured",
+        (_policies(SECURITY_POLICIES, "security", any_enforcement=True, stack=PRODUCTION),),
+    ),
     (
         SIGNOFF,
         "CI/CD pipeline approved",

@@ -92,6 +92,29 @@ def test_a_disabled_policy_fails_the_plan(plans: dict[str, StackPlan]) -> None:
     assert finding.status is FAILED and "20 of 21" in finding.evidence, finding
 
 
+@pytest.mark.parametrize(
+    ("stack", "available", "needed"),
+    [
+        ("prod", ["dev", "prod", "staging"], ["prod", "dev", "staging"]),
+        ("staging", ["dev", "prod", "staging"], ["staging", "dev", "prod"]),
+        ("dev", ["dev", "staging"], ["dev", "staging"]),
+    ],
+)
+def test_every_signoff_plans_the_three_environments(stack: str, available: list[str], needed: list[str]) -> None:
+    assert so.stacks_needed(stack, available) == needed
+
+
+def test_a_crashing_program_fails_every_plan_item(tmp_path: Path) -> None:
+    def crashing(project_dir: Path, stacks: list[str]) -> list[StackPlan]:
+        raise RuntimeError("offline run of stack 'prod' failed (exit 1):\nTypeError: boom")
+
+    inputs = so.gather(REPO_ROOT, "prod", tmp_path, {}, planner=crashing)
+    results = {r.item: r for r in so.evaluate(inputs) if r.list_name == so.IMPLEMENTATION}
+    for item in ("Development environment configured", "Production environment ready", "Backup strategy implemented"):
+        assert results[item].status is FAILED, results[item]
+        assert "offline run of stack 'prod' failed" in results[item].evidence[0], results[item]
+
+
 def test_backup_policies_pass_on_prod_and_a_backup_violation_fails_them(plans: dict[str, StackPlan]) -> None:
     assert so.check_policies(plans["prod"], "prod", so.BACKUP_POLICIES, "backups").status is VERIFIED
     broken = with_violation(plans["prod"], "rpo-achievable")
