@@ -118,6 +118,8 @@ DEFAULT_MAX_AGE = {
 }
 # A backup verification may be as old as one backup period plus the time a backup itself takes.
 BACKUP_SLACK = dt.timedelta(hours=1)
+# Clocks of CI runners and laptops drift a little; more than this in the future is not a real time.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 DOCUMENTS = (
     "docs/rollback.md",
@@ -234,6 +236,16 @@ def age_text(delta: dt.timedelta) -> str:
     if delta >= dt.timedelta(days=2):
         return f"{delta.days}d ago"
     return f"{duration_text(delta)} ago"
+
+
+def fresh(summary: str, when: dt.datetime, now: dt.datetime, max_age: dt.timedelta, needs: str) -> Finding:
+    """Verified while ``when`` is at most ``max_age`` ago; evidence dated in the future proves nothing."""
+    if when - now > FUTURE_TOLERANCE:
+        return failed(f"{summary}: dated {age_text(now - when)}", needs)
+    if now - when > max_age:
+        limit = f"{max_age.days}d" if max_age % dt.timedelta(days=1) == dt.timedelta(0) else duration_text(max_age)
+        return unverified(f"{summary}: older than {limit}", needs)
+    return verified(summary)
 
 
 def file_time(path: Path) -> dt.datetime:
@@ -453,9 +465,7 @@ def check_test_report(path: Path, now: dt.datetime, max_age: dt.timedelta = DEFA
         return failed(f"{summary}: no tests ran", needs)
     if failures or errors:
         return failed(summary, f"fix the failing tests, then {needs}")
-    if now - when > max_age:
-        return unverified(f"{summary}: older than {max_age.days}d", needs)
-    return verified(summary)
+    return fresh(summary, when, now, max_age, needs)
 
 
 # --- evidence: the app's deploy run (migrations) ----------------------------------------------------------
@@ -505,10 +515,8 @@ def check_deploy_run(
             return failed(f"{head}: job {job_name!r} has no step {step!r}", needs)
         if steps[step].get("conclusion") != "success":
             return failed(f"{head}: {job_name} / {step} concluded {steps[step].get('conclusion')!r}", needs)
-    if now - created > max_age:
-        return unverified(f"{head}: older than {max_age.days}d", needs)
     what = "succeeded" if whole_job else f"{' and '.join(required_steps)} succeeded"
-    return verified(f"{head}: {job_name} {what}")
+    return fresh(f"{head}: {job_name} {what}", created, now, max_age, needs)
 
 
 # --- evidence: rollback drill -----------------------------------------------------------------------------
@@ -535,9 +543,7 @@ def check_rollback_audit(
     )
     if newest.get("action") != "rolled-back" or newest.get("verified") is not True:
         return failed(f"rollback of {what} failed: {newest.get('error')}", f"see docs/rollback.md; then {needs}")
-    if now - when > max_age:
-        return unverified(f"last verified rollback {what} is older than {max_age.days}d", needs)
-    return verified(f"verified rollback {what}")
+    return fresh(f"verified rollback {what}", when, now, max_age, needs)
 
 
 # --- evidence: backups and the restore drill --------------------------------------------------------------
@@ -579,9 +585,7 @@ def check_backup_verification(
     )
     if data.get("pitr") is not None:
         summary += f", PITR {'on' if data['pitr'].get('pitr_enabled') else 'off'}"
-    if now - verified_at > allowed:
-        return unverified(f"{summary}: older than {duration_text(allowed)}", needs)
-    return verified(summary)
+    return fresh(summary, verified_at, now, allowed, needs)
 
 
 def check_drill(
@@ -617,9 +621,7 @@ def check_drill(
         f"drill restored {data['backup_id']} in {seconds:g}s (RTO {duration_text(rto)}), "
         f"{len(tables)} tables matched, backup {age_text(now - backup_time)}"
     )
-    if now - backup_time > max_age:
-        return unverified(f"{summary}: older than {max_age.days}d", needs)
-    return verified(summary)
+    return fresh(summary, backup_time, now, max_age, needs)
 
 
 # --- evidence: TLS and health ----------------------------------------------------------------------------
@@ -636,11 +638,14 @@ def check_tls_report(
         return failed(f"{path}: not `chefchatz tls-check --json` output", needs)
     if data.get("host") != host:
         return failed(f"{path}: a report of {data.get('host')!r}, not {host!r}", needs)
-    age = now - file_time(path)
-    return _tls_verdict(host, data["checks"], f"saved {age_text(age)}", needs, age > max_age, max_age)
+    saved = file_time(path)
+    verdict = _tls_verdict(host, data["checks"], f"saved {age_text(now - saved)}", needs)
+    if verdict.status is not Status.VERIFIED:
+        return verdict
+    return fresh(verdict.evidence, saved, now, max_age, needs)
 
 
-def _tls_verdict(host: str, checks: list[Any], when: str, needs: str, stale: bool, max_age: dt.timedelta) -> Finding:
+def _tls_verdict(host: str, checks: list[Any], when: str, needs: str) -> Finding:
     failing = [c for c in checks if isinstance(c, dict) and not c.get("passed")]
     names = ", ".join(str(c.get("name")) for c in checks if isinstance(c, dict))
     if not checks:
@@ -648,8 +653,6 @@ def _tls_verdict(host: str, checks: list[Any], when: str, needs: str, stale: boo
     if failing:
         listed = "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in failing)
         return failed(f"TLS of {host} ({when}): {listed}", needs)
-    if stale:
-        return unverified(f"TLS of {host} passed ({when}) but is older than {max_age.days}d", needs)
     return verified(f"TLS of {host} ({when}): {names} passed")
 
 
@@ -662,7 +665,7 @@ def check_tls_live(host: str, checker: Callable[[str], Any], needs: str) -> Find
     except TlsCheckError as exc:
         return failed(f"live TLS check of {host}: {exc}", needs)
     checks = report.to_dict()["checks"]
-    return _tls_verdict(host, checks, "checked live now", needs, False, DEFAULT_MAX_AGE["tls"])
+    return _tls_verdict(host, checks, "checked live now", needs)
 
 
 def check_watch(
@@ -692,9 +695,7 @@ def check_watch(
     )
     if requests == 0:
         return failed(f"{path}: the watch sent no probes", needs)
-    if now - newest > max_age:
-        return unverified(f"{summary}: older than {max_age.days}d", needs)
-    return verified(summary)
+    return fresh(summary, newest, now, max_age, needs)
 
 
 # --- offline: documentation -------------------------------------------------------------------------------

@@ -132,6 +132,28 @@ def test_advisory_findings_count_only_where_any_enforcement_is_asked(plans: dict
     assert strict.status is FAILED and "[advisory]" in strict.evidence, strict
 
 
+@pytest.mark.parametrize(
+    ("ago", "status", "text"),
+    [
+        (dt.timedelta(hours=1), VERIFIED, "x"),
+        (dt.timedelta(days=7, seconds=1), UNVERIFIED, "x: older than 7d"),
+        (dt.timedelta(minutes=-3), VERIFIED, "x"),
+        (dt.timedelta(hours=-2), FAILED, "x: dated 2h in the future"),
+    ],
+)
+def test_evidence_must_be_recent_and_not_from_the_future(ago: dt.timedelta, status: so.Status, text: str) -> None:
+    now = dt.datetime(2026, 11, 27, 6, 0, tzinfo=dt.UTC)
+    finding = so.fresh("x", now - ago, now, dt.timedelta(days=7), "redo it")
+    assert (finding.status, finding.evidence) == (status, text)
+    assert finding.needs == ("" if status is VERIFIED else "redo it")
+
+
+def test_a_drill_of_a_backup_dated_in_the_future_fails(evidence: Evidence) -> None:
+    path = evidence.drill(backup_age=dt.timedelta(days=-3))
+    finding = so.check_drill(path, FIFTEEN_MINUTES, evidence.now, "drill")
+    assert finding.status is FAILED and "in the future" in finding.evidence, finding
+
+
 # --- workflows and the migration pipeline ----------------------------------------------------------------
 
 UNPINNED = """
