@@ -56,8 +56,8 @@ SO  SSL configuration verified                 every domain of the stack: ``tls-
                                                --json``) passed and <= 7 d old, or with ``live`` a live check
 SO  Security measures approved                 0 violations of any policy (any enforcement) on the stack; every
                                                policy of the pack evaluated; 0 ``workflow_violations``
-SO  Documentation completed                    runbooks present; every ``chefchatz`` command they name exists;
-                                               every registered command's help has an example
+SO  Documentation completed                    README and runbooks present; every ``chefchatz`` command they
+                                               name exists; every registered command's help has an example
 =============================================  ====================================================================
 
 Freshness: a backup verification records the backup's ``finished_at`` and its ``age_seconds`` at
@@ -122,6 +122,7 @@ BACKUP_SLACK = dt.timedelta(hours=1)
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 DOCUMENTS = (
+    "README.md",
     "docs/rollback.md",
     "docs/restore.md",
     "docs/disaster-recovery.md",

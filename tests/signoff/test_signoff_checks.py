@@ -455,6 +455,7 @@ def test_the_runbooks_name_only_real_commands(cli_app: typer.Typer) -> None:
 def test_a_runbook_naming_a_missing_command_fails(cli_app: typer.Typer, tmp_path: Path) -> None:
     commands = registered_commands(get_command(cli_app))
     shutil.copytree(REPO_ROOT / "docs", tmp_path / "docs")
+    shutil.copy(REPO_ROOT / "README.md", tmp_path / "README.md")
     with (tmp_path / "docs" / "restore.md").open("a") as handle:
         handle.write("\nThen run `chefchatz restore everything --now`.\n")
     finding = so.check_documentation(tmp_path, commands)
