@@ -91,8 +91,9 @@ def test_prod_plan_has_the_project_both_domains_all_six_variables_the_gates_and_
         assert variables[key]["value"] == "[secret]", key
     for key in ("NEXT_PUBLIC_SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_ANON_KEY"):
         assert key in variables
-    gates = {e["inputs"]["environment"]: e["inputs"] for e in of_type(prod, "RepositoryEnvironment")}
-    assert set(gates) == {"production-tech-lead", "production"}
+    envs = {e["inputs"]["environment"]: e["inputs"] for e in of_type(prod, "RepositoryEnvironment")}
+    assert set(envs) == {"production-tech-lead", "production", "release"}
+    gates = {name: env for name, env in envs.items() if name.startswith("production")}
     assert "tech-lead" in json.dumps(gates["production-tech-lead"]["reviewers"])
     assert "product-owner" in json.dumps(gates["production"]["reviewers"])
     rulesets = {r["inputs"]["name"] for r in of_type(prod, "RepositoryRuleset")}
