@@ -77,7 +77,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -87,6 +87,9 @@ from policies import approvals, monitoring, pipelines, secrets, tls
 from policies import backups as backup_policies
 from policies.pack import POLICIES
 from policies.workflows import workflow_violations
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 IMPLEMENTATION = "Implementation Verification"
 SIGNOFF = "Sign-off Checklist"
@@ -777,7 +780,7 @@ class Inputs:
     tls_checker: Callable[[str], Any] | None = None
     max_age: dict[str, dt.timedelta] = field(default_factory=lambda: dict(DEFAULT_MAX_AGE))
     settings_error: str | None = None
-    settings: Any = None
+    settings: Settings | None = None
     plan_error: str | None = None
 
     def file(self, key: str, **names: str) -> Path:
@@ -822,7 +825,7 @@ class Inputs:
         return f"{self.settings.platform.github_owner}/{self.settings.platform.app_repository}"
 
 
-def load_stack_settings(project_dir: Path, stack: str) -> Any:
+def load_stack_settings(project_dir: Path, stack: str) -> Settings:
     """The stack's validated settings (frequencies, RTO, domains), read offline like the plan reads them."""
     from components.settings import NAMESPACE, SECRET_KEYS, load_settings
     from ops.stack_config import load_project, load_stack_config
@@ -943,24 +946,22 @@ def _rollback(i: Inputs) -> Finding:
     return check_rollback_audit(path, i.now, needs, i.max_age["rollback"])
 
 
-def _settings_missing(i: Inputs) -> Finding | None:
-    if i.settings is None:
-        return failed(f"stack {i.stack}: settings unreadable: {i.settings_error}", f"chefchatz plan --stack {i.stack}")
-    return None
+def _settings_unreadable(i: Inputs) -> Finding:
+    return failed(f"stack {i.stack}: settings unreadable: {i.settings_error}", f"chefchatz plan --stack {i.stack}")
 
 
 def _backup_verification(kind: str) -> Callable[[Inputs], Finding]:
     def check(i: Inputs) -> Finding:
-        problem = _settings_missing(i)
-        if problem:
-            return problem
-        plan = i.settings.backups.database if kind == "db" else i.settings.backups.assets
+        settings = i.settings
+        if settings is None:
+            return _settings_unreadable(i)
+        plan = settings.backups.database if kind == "db" else settings.backups.assets
         frequency = dt.timedelta(seconds=plan.frequency_s)
         bucket = i.backup_bucket(kind)
-        if not i.settings.backups.enabled or bucket is None:
+        if not settings.backups.enabled or bucket is None:
             return failed(f"stack {i.stack} has no {kind} backup bucket (backupsEnabled is off?)", "enable backups")
         path = i.file("backup_verify", kind=kind)
-        pitr = f" --supabase-project-ref {i.settings.platform.supabase_project_ref}" if kind == "db" else ""
+        pitr = f" --supabase-project-ref {settings.platform.supabase_project_ref}" if kind == "db" else ""
         needs = (
             f"chefchatz backup verify --kind {kind} --bucket {bucket} "
             f"--max-age {duration_text(frequency + BACKUP_SLACK)}{pitr} --json > {path}"
@@ -971,9 +972,8 @@ def _backup_verification(kind: str) -> Callable[[Inputs], Finding]:
 
 
 def _drill(i: Inputs) -> Finding:
-    problem = _settings_missing(i)
-    if problem:
-        return problem
+    if i.settings is None:
+        return _settings_unreadable(i)
     rto = dt.timedelta(seconds=i.settings.disaster_recovery.rto_s)
     path = i.file("drill")
     needs = (

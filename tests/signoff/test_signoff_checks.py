@@ -115,6 +115,22 @@ def test_a_crashing_program_fails_every_plan_item(tmp_path: Path) -> None:
         assert "offline run of stack 'prod' failed" in results[item].evidence[0], results[item]
 
 
+def test_unreadable_stack_settings_fail_the_backup_items(tmp_path: Path) -> None:
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.prod.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    with (tmp_path / "Pulumi.prod.yaml").open("a") as handle:
+        handle.write("  chefchatz:drRtoo: 15m\n")
+
+    def config_error(project_dir: Path, stacks: list[str]) -> list[StackPlan]:
+        return [StackPlan(s, config_error=f"stack '{s}': configuration problem") for s in stacks]
+
+    inputs = so.gather(tmp_path, "prod", tmp_path / "evidence", {}, planner=config_error)
+    assert inputs.settings is None and "chefchatz:drRtoo" in (inputs.settings_error or "")
+    results = {r.item: r for r in so.evaluate(inputs) if r.list_name == so.SIGNOFF}
+    backups = results["Backup system operational"]
+    assert backups.status is FAILED and any("settings unreadable" in e for e in backups.evidence), backups
+
+
 def test_backup_policies_pass_on_prod_and_a_backup_violation_fails_them(plans: dict[str, StackPlan]) -> None:
     assert so.check_policies(plans["prod"], "prod", so.BACKUP_POLICIES, "backups").status is VERIFIED
     broken = with_violation(plans["prod"], "rpo-achievable")
