@@ -171,9 +171,10 @@ def backup_assets(
     stack: StackOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy every object of a Supabase Storage bucket into the backup bucket, with a manifest of
-    keys, sizes and sha256 checksums written last. Source credentials are separate from the AWS
-    ones: SOURCE_AWS_ACCESS_KEY_ID / SOURCE_AWS_SECRET_ACCESS_KEY (Storage > S3 access keys).
+    """Copy a Supabase Storage bucket into the backup bucket (full copy, manifest last).
+
+    The manifest lists every key with its size and sha256. Source credentials are separate from
+    the AWS ones: SOURCE_AWS_ACCESS_KEY_ID / SOURCE_AWS_SECRET_ACCESS_KEY (Storage > S3 access keys).
 
     Example:
 
@@ -210,8 +211,10 @@ def backup_list(
     kind: Annotated[str | None, typer.Option("--kind", help="db or assets (default: both).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List backups, oldest first. Only backups with a manifest are complete; the others are shown
-    as incomplete and never count for verify, restore or the drill.
+    """List backups, oldest first, complete or not.
+
+    Only backups with a manifest are complete; the others are shown as incomplete and never count
+    for verify, restore or the drill.
 
     Example:
 
@@ -260,9 +263,11 @@ def backup_verify(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the newest complete backup: it exists, is not older than --max-age, and every stored
-    byte still matches the manifest's sha256 (re-downloaded, streamed). Exit 1 when none, stale,
-    corrupt, or when Supabase point-in-time recovery is off.
+    """Check that the newest complete backup exists, is fresh and is intact.
+
+    Fresh: not older than --max-age. Intact: every stored byte is downloaded again (streamed) and
+    must match the manifest's sha256. Exit 1 when there is none, it is stale or corrupt, or when
+    Supabase point-in-time recovery is off (with --supabase-project-ref).
 
     Example:
 
@@ -324,9 +329,11 @@ def restore_db(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore a database backup. The dump's sha256 is verified BEFORE the target is touched; a
-    target with user tables is refused unless --clean. Restoring into a Supabase project always
-    needs --clean (its auth/storage tables exist).
+    """Restore a database backup after verifying its checksum.
+
+    The dump's sha256 is verified BEFORE the target is touched; a target with user tables is
+    refused unless --clean. Restoring into a Supabase project always needs --clean (its auth and
+    storage tables exist).
 
     Example:
 
@@ -365,10 +372,12 @@ def drill(
     stack: StackOpt = "default",
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore drill: restore the newest backup into a fresh scratch database, compare row counts
-    with the manifest, time it against the RTO and publish RestoreDrillSeconds and
-    RestoreDrillSucceeded (namespace ChefChatz/Backups, dimension Stack). Exit 1 when the restore
-    fails, a table does not match, or the RTO is exceeded.
+    """Restore drill: prove the newest backup restores, and how long it takes.
+
+    Restores into a fresh scratch database, compares row counts with the manifest, times it
+    against the RTO and publishes RestoreDrillSeconds and RestoreDrillSucceeded (namespace
+    ChefChatz/Backups, dimension Stack). Exit 1 when the restore fails, a table does not match,
+    or the RTO is exceeded.
 
     Example:
 
