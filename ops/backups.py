@@ -44,6 +44,8 @@ from enum import StrEnum
 from typing import IO, Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import psycopg
 import zstandard
 from botocore.config import Config as BotoConfig
@@ -379,10 +381,17 @@ def s3_client(endpoint_url: str | None = None, access_key: str | None = None, se
     )
 
 
+# botocore parses the service-model JSON again for every new session (~0.2 s per client); the models
+# are immutable files, so sessions share one loader. Credentials and configuration stay per session.
+_MODEL_LOADER = botocore.loaders.create_loader()
+
+
 def _session() -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _MODEL_LOADER)
     # botocore reads AWS_DEFAULT_REGION only; ECS/Lambda and most tools also set AWS_REGION.
     region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
-    return boto3.session.Session(region_name=region or None)
+    return boto3.session.Session(botocore_session=core, region_name=region or None)
 
 
 def cloudwatch_client() -> Any:
