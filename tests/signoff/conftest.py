@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +20,17 @@ from ops.plan import StackPlan, run_plan
 
 @pytest.fixture(scope="session")
 def plans() -> dict[str, StackPlan]:
-    """The real offline plans with the policy gate, once per session (seconds per stack)."""
-    return {p.stack: p for p in run_plan(REPO_ROOT, STACKS)}
+    """The real offline plans with the policy gate, once per session (seconds per stack, all at once)."""
+    with ThreadPoolExecutor(max_workers=len(STACKS)) as pool:
+        planned = pool.map(lambda stack: run_plan(REPO_ROOT, [stack])[0], STACKS)
+        return {p.stack: p for p in planned}
 
 
 @pytest.fixture(scope="session")
 def junit_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real `pytest --junitxml` reports: one all-passing, one with a failure."""
     root = tmp_path_factory.mktemp("junit")
-    reports = {}
+    runs = {}
     for name, body in (
         ("passing", "def test_one():\n    assert True\n\ndef test_two():\n    assert 1 + 1 == 2\n"),
         ("failing", "def test_ok():\n    assert True\n\ndef test_broken():\n    assert 1 + 1 == 3\n"),
@@ -35,14 +38,12 @@ def junit_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         test_file = root / f"test_{name}.py"
         test_file.write_text(body)
         report = root / f"{name}.xml"
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", str(test_file)],
-            cwd=root,
-            capture_output=True,
-            check=False,
-        )
-        reports[name] = report
-    return reports
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"]
+        command.append(str(test_file))
+        runs[name] = (report, subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    for _, process in runs.values():
+        process.wait(timeout=120)
+    return {name: report for name, (report, _) in runs.items()}
 
 
 @pytest.fixture
