@@ -939,9 +939,10 @@ def _deploy_run(required_steps: Sequence[str], whole_job: bool) -> Callable[[Inp
 def _rollback(i: Inputs) -> Finding:
     path = i.file("rollback_audit")
     rehearsal = STAGING if STAGING in i.plans else i.stack
+    team = f" --team-id {i.settings.platform.vercel_team_id}" if i.settings else ""
     needs = (
         f"on {rehearsal}, after a deploy: VERCEL_TOKEN=... chefchatz rollback now --project-id "
-        f"{i.vercel_project(rehearsal)} --reason 'rollback drill' --audit-file {path}  (docs/rollback.md)"
+        f"{i.vercel_project(rehearsal)}{team} --reason 'rollback drill' --audit-file {path}  (docs/rollback.md)"
     )
     return check_rollback_audit(path, i.now, needs, i.max_age["rollback"])
 

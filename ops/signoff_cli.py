@@ -79,6 +79,12 @@ def _print_text(stack: str, results: list[so.ItemResult], evidence_dir: Path) ->
                 escape("\n".join(r.needs)),
             )
         console.print(table, highlight=False)
+    steps = list(dict.fromkeys(n for r in results for n in r.needs))
+    if steps:
+        # The same commands once more, unwrapped, so they can be copied.
+        console.print("\n[bold]To produce the missing evidence:[/]", highlight=False)
+        for number, step in enumerate(steps, start=1):
+            console.print(f"{number:>2}. {escape(step)}", highlight=False, soft_wrap=True)
     done = sum(r.status is so.Status.VERIFIED for r in results)
     if so.all_verified(results):
         console.print(f"[green]{done}/{len(results)} items verified.[/]", highlight=False)
