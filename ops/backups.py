@@ -476,6 +476,14 @@ def _pg_env(password: str | None) -> dict[str, str]:
     return env
 
 
+@contextlib.contextmanager
+def _sql_errors(what: str, dsn: str) -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as exc:
+        raise BackupError(f"{what} on {describe_dsn(dsn)}: {redact(str(exc), dsn).strip()}") from None
+
+
 def _connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, connect_timeout=15, **kwargs)
@@ -693,7 +701,8 @@ def backup_database(
 
     conn = _connect(database_url)
     try:
-        info = _snapshot_and_describe(conn)
+        with _sql_errors("reading the catalog", database_url):
+            info = _snapshot_and_describe(conn)
         upload = _MultipartUpload(
             s3, location.bucket, object_key, {"backup-id": backup_id, "tool-version": tool_version()}
         )
@@ -1246,7 +1255,7 @@ def restore_database(
     manifest = resolve_backup(location, Kind.DB, backup_id, s3=s3)
     dump = manifest["dump"]
 
-    with _connect(target_url) as conn:
+    with _connect(target_url) as conn, _sql_errors("listing the target's tables", target_url):
         existing = user_tables(conn)
     if existing and not clean:
         sample = ", ".join(f"{s}.{n}" for s, n, _, _ in existing[:3])
@@ -1383,7 +1392,7 @@ def run_drill(
         problems.append(f"restore failed: {exc}")
     seconds = round(time.monotonic() - clock, 3)
     if restore is not None and manifest is not None:
-        with _connect(scratch_url) as conn:
+        with _connect(scratch_url) as conn, _sql_errors("counting restored rows", scratch_url):
             restored = {f"{s}.{n}": count_rows(conn, s, n) for s, n, _, _ in user_tables(conn)}
         checks = compare_table_counts(manifest["tables"], restored)
         for check in checks:

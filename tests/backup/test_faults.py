@@ -240,6 +240,22 @@ def test_non_empty_target_is_refused_without_clean_and_replaced_with_clean(
     assert table_contents(empty_db) == table_contents(source_db)
 
 
+def test_pg_restore_failure_is_reported_with_its_stderr_and_exit_1(
+    source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any
+) -> None:
+    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    with psycopg.connect(empty_db) as conn:
+        # --clean first drops the dump's constraints on public.profiles: a view of that name refuses.
+        conn.execute("CREATE TABLE public.keep (id int)")
+        conn.execute("CREATE VIEW public.profiles AS SELECT 1 AS id")
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--clean")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "pg_restore into postgres@127.0.0.1" in result.stderr and "failed with exit code 1" in result.stderr
+    assert 'cannot be performed on relation "profiles"' in result.stderr, result.stderr
+
+
 # ---------------------------------------------------------------------------------------------- nothing
 
 
