@@ -348,6 +348,8 @@ def check_policies(
             f"fix them; `chefchatz plan --stack {stack}` shows each in full",
         )
     listed = f" ({', '.join(names)})" if len(names) <= 5 else ""
+    if len(names) == 1:
+        return verified(f"{stack}: the {label} policy passes{listed}")
     return verified(f"{stack}: all {len(names)} {label} policies pass{listed}")
 
 
@@ -447,7 +449,7 @@ def check_test_report(path: Path, now: dt.datetime, max_age: dt.timedelta = DEFA
     """A JUnit XML report (``pytest --junitxml``) with tests, none failed or in error, recent enough."""
     needs = f".venv/bin/pytest -q --junitxml={path}"
     if not path.is_file():
-        return unverified(f"no test report {path}", needs)
+        return unverified(f"missing {path}", needs)
     try:
         root = ET.parse(path).getroot()  # noqa: S314 - our own CI's report
     except ET.ParseError as exc:
@@ -533,7 +535,7 @@ def check_rollback_audit(
     from ops.rollback import read_audit
 
     if not path.is_file():
-        return unverified(f"no rollback audit log {path}", needs)
+        return unverified(f"missing {path}", needs)
     attempts = [r for r in read_audit(path) if r.get("action") in ("rolled-back", "failed")]
     if not attempts:
         return unverified(f"{path}: no rollback attempt recorded", needs)

@@ -80,6 +80,8 @@ def _print_text(stack: str, results: list[so.ItemResult], evidence_dir: Path) ->
             )
         console.print(table, highlight=False)
     steps = list(dict.fromkeys(n for r in results for n in r.needs))
+    if steps and not evidence_dir.is_dir():
+        steps.insert(0, f"mkdir -p {evidence_dir}")
     if steps:
         # The same commands once more, unwrapped, so they can be copied.
         console.print("\n[bold]To produce the missing evidence:[/]", highlight=False)
