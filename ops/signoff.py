@@ -38,8 +38,7 @@ IV  Environment variables secured              the stack's plan passes every sec
                                                plain-text secret: a config error fails)
 IV  Monitoring integration verified            the stack's plan passes every monitoring policy;
                                                ``watch-<stack>.json``: a healthy watch of a stack domain, <= 7 d
-SO  Development environment validated          dev plan clean; dev's managed/own workflows are covered by
-                                               "CI/CD pipeline approved"
+SO  Development environment validated          dev plan clean
 SO  Staging environment tested                 ``deploy-run.json``: the whole staging deploy job (build, backup,
                                                migrations, deploy, rollback watch) succeeded, <= 14 d old
 SO  Production environment secured             prod's plan passes every secrets, TLS and approvals policy
@@ -64,7 +63,7 @@ Freshness: a backup verification records the backup's ``finished_at`` and its ``
 verification time, so the verification's own time is their sum. A drill's JSON has no time of its own,
 but a drill restores an existing backup, so it ran after that backup's id time: a drill whose backup is
 <= 7 days old is itself <= 7 days old. ``tls-check --json`` reports carry no time; their file's
-modification time is used.
+modification time is used. Evidence dated more than a few minutes in the future fails.
 """
 
 from __future__ import annotations
@@ -623,6 +622,8 @@ def check_drill(
     if backup_time is None:
         return failed(f"{path}: backup_id {data.get('backup_id')!r} is not a backup id", needs)
     tables = data.get("tables") or []
+    if not tables:
+        return failed(f"{path}: the drill compared no tables (an empty backup proves no restore)", needs)
     summary = (
         f"drill restored {data['backup_id']} in {seconds:g}s (RTO {duration_text(rto)}), "
         f"{len(tables)} tables matched, backup {age_text(now - backup_time)}"
@@ -1092,6 +1093,11 @@ def to_json(stack: str, results: Sequence[ItemResult]) -> dict[str, Any]:
     return {"stack": stack, "items": [r.as_json() for r in results], "verified": all_verified(results)}
 
 
+def _code(text: str) -> str:
+    """A command as inline code, unless it already quotes code itself (backticks cannot nest)."""
+    return text if "`" in text else f"`{text}`"
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -1105,7 +1111,7 @@ def to_markdown(stack: str, results: Sequence[ItemResult]) -> str:
         for r in (r for r in results if r.list_name == list_name):
             lines.append(
                 f"| {_cell(r.item)} | {marks[r.status]} | {_cell('<br>'.join(r.evidence))} | "
-                f"{_cell('<br>'.join(f'`{n}`' for n in r.needs))} |"
+                f"{_cell('<br>'.join(_code(n) for n in r.needs))} |"
             )
         lines.append("")
     verdict = "All items verified." if all_verified(results) else "NO PROCEEDING until all items are verified."

@@ -382,6 +382,14 @@ def test_a_drill_with_a_table_mismatch_fails(evidence: Evidence) -> None:
     assert finding.status is FAILED and "mismatch" in finding.evidence
 
 
+def test_a_drill_that_compared_no_tables_fails(evidence: Evidence) -> None:
+    data = evidence.drill_result().to_json()
+    data["tables"] = []
+    path = evidence.write_json("drill.json", data)
+    finding = so.check_drill(path, FIFTEEN_MINUTES, evidence.now, "drill")
+    assert finding.status is FAILED and "no tables" in finding.evidence
+
+
 def test_a_drill_of_an_old_backup_or_no_drill_is_unverified(evidence: Evidence) -> None:
     old = so.check_drill(evidence.drill(backup_age=dt.timedelta(days=9)), FIFTEEN_MINUTES, evidence.now, "d")
     assert old.status is UNVERIFIED and "older than 7d" in old.evidence
