@@ -43,8 +43,8 @@ SO  Staging environment tested                 ``deploy-run.json``: the whole st
                                                migrations, deploy, rollback watch) succeeded, <= 14 d old
 SO  Production environment secured             prod's plan passes every secrets, TLS and approvals policy
                                                with 0 violations at any enforcement level
-SO  CI/CD pipeline approved                    approvals policies pass; 0 ``workflow_violations``; the pipelines
-                                               policy passes
+SO  CI/CD pipeline approved                    prod (which owns the repository rules and the managed workflows)
+                                               passes the approvals and pipelines policies; 0 ``workflow_violations``
 SO  Database migrations verified               as "Database migrations working"
 SO  Rollback procedures tested                 as IV; plus ``docs/rollback.md`` exists
 SO  Backup system operational                  ``backup-verify-db.json`` / ``backup-verify-assets.json``: ok, the
@@ -1054,7 +1054,12 @@ CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
     (
         SIGNOFF,
         "CI/CD pipeline approved",
-        (_policies(APPROVAL_POLICIES, "approvals"), _policies(PIPELINE_POLICIES, "pipelines"), _workflows),
+        # prod owns the repository rules, the release approvals and the managed workflow files.
+        (
+            _policies(APPROVAL_POLICIES, "approvals", stack=PRODUCTION),
+            _policies(PIPELINE_POLICIES, "pipelines", stack=PRODUCTION),
+            _workflows,
+        ),
     ),
     (SIGNOFF, "Database migrations verified", (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False))),
     (SIGNOFF, "Rollback procedures tested", (_rollback, _rollback_runbook)),

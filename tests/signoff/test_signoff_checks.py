@@ -65,6 +65,17 @@ def test_the_checklist_has_both_spec_lists_with_ten_items_each() -> None:
             assert item in spec, f"docs/signoff.md does not document {item!r}"
 
 
+def test_markdown_quotes_commands_without_nesting_backticks() -> None:
+    results = [
+        so.combine(so.IMPLEMENTATION, "Production environment ready", [so.failed("x | y", "fix; `chefchatz plan`")]),
+        so.combine(so.SIGNOFF, "Backup system operational", [so.unverified("missing a", "chefchatz drill --json")]),
+    ]
+    text = so.to_markdown("prod", results)
+    assert "| Production environment ready | ❌ failed | x \\| y | fix; `chefchatz plan` |" in text
+    assert "| Backup system operational | ⚠️ unverified | missing a | `chefchatz drill --json` |" in text
+    assert "0/2 verified" in text and "NO PROCEEDING" in text
+
+
 # --- plan and policies -----------------------------------------------------------------------------------
 
 
