@@ -133,7 +133,8 @@ class PlatformSettings(_Model):
     vercel_team_id: str = Field(min_length=1)
     node_version: str = Field(pattern=r"^\d{2}\.x$")
     supabase_url: str
-    supabase_project_ref: str = Field(pattern=r"^[a-z0-9-]{3,40}$")
+    # Supabase project refs are 20 lower-case letters and digits.
+    supabase_project_ref: str = Field(pattern=r"^[a-z0-9]{20}$")
     app_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     owns_repository_rules: bool
     required_status_checks: tuple[str, ...] = Field(min_length=1)
@@ -148,6 +149,16 @@ class PlatformSettings(_Model):
         if not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?/?", value):
             raise ValueError(f"{value!r} is not an https:// origin such as 'https://<ref>.supabase.co'")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _url_matches_ref(self) -> PlatformSettings:
+        host = self.supabase_url.removeprefix("https://").split(":")[0]
+        if host.endswith(".supabase.co") and host.removesuffix(".supabase.co") != self.supabase_project_ref:
+            raise ValueError(
+                f"chefchatz:supabaseUrl ({self.supabase_url}) is not the URL of chefchatz:supabaseProjectRef "
+                f"({self.supabase_project_ref})"
+            )
+        return self
 
 
 class ReleaseSettings(_Model):

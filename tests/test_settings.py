@@ -217,6 +217,13 @@ def test_cross_field_checks_name_both_keys():
         settings_for("prod", sloP95="900ms")
 
 
+def test_the_supabase_url_must_belong_to_the_project_ref():
+    with pytest.raises(SettingsError, match=r"supabaseUrl \(https://other\w+\.supabase\.co\) is not the URL"):
+        settings_for("prod", supabaseUrl="https://otherprojectref0000000.supabase.co")
+    with pytest.raises(SettingsError, match="chefchatz:supabaseProjectRef"):
+        settings_for("prod", supabaseProjectRef="chefchatz-prod")
+
+
 def test_the_stack_owning_the_rules_needs_the_release_app():
     with pytest.raises(SettingsError, match="chefchatz:releaseAppClientId must be set in the stack that owns"):
         settings_for("prod", releaseAppClientId="")
