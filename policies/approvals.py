@@ -188,7 +188,9 @@ def _validate_main_rules(args: ResourceValidationArgs, report: ReportViolation) 
     if get(rules, "deletion") is not True:
         problems.append("the branch can be deleted (deletion)")
     for actor in get(args.props, "bypassActors", default=[]) or []:
-        problems.append(f"bypass actor {get(actor, 'actorType')} {get(actor, 'actorId')} can skip the rules")
+        actor_id = get(actor, "actorId")
+        shown = f"{actor_id:g}" if isinstance(actor_id, float) else actor_id
+        problems.append(f"bypass actor {get(actor, 'actorType')} {shown} can skip the rules")
     for problem in problems:
         report(f"default-branch ruleset: {problem}", args.urn)
 

@@ -301,6 +301,10 @@ def _validate_freshness(args: StackValidationArgs, report: ReportViolation) -> N
                     f"{get(alarm.props, 'treatMissingData')!r}: no backup must alarm",
                     alarm.urn,
                 )
+            if get(alarm.props, "comparisonOperator") not in ("LessThanThreshold", "LessThanOrEqualToThreshold"):
+                report(f"{kind} freshness alarm does not fire on too few successful backups", alarm.urn)
+            if not len(get(alarm.props, "alarmActions", default=[]) or []):
+                report(f"{kind} freshness alarm notifies nobody (no alarm actions)", alarm.urn)
 
 
 backup_freshness_alarm = stack_policy(

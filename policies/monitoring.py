@@ -98,7 +98,7 @@ def _validate_slo_alarms(args: StackValidationArgs, report: ReportViolation) -> 
             for alarm in mine:
                 if float(alarm.props["threshold"]) > limit:
                     report(
-                        f"{percentile} alarm fires above {alarm.props['threshold']}ms; the SLO is {limit:g}ms",
+                        f"{percentile} alarm fires above {float(alarm.props['threshold']):g}ms; the SLO is {limit:g}ms",
                         alarm.urn,
                     )
 

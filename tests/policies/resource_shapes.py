@@ -421,6 +421,7 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
                 "threshold": 1,
                 "comparisonOperator": "LessThanThreshold",
                 "treatMissingData": "breaching",
+                "alarmActions": [f"arn:aws:sns:us-east-1:123456789012:chefchatz-{stack}-alerts"],
             },
         )
     return plan

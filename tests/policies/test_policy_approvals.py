@@ -344,7 +344,7 @@ def test_default_branch_needs_two_approvals_code_owners_and_checks() -> None:
         (
             "bypassActors",
             [{"actorType": "RepositoryRole", "actorId": 5, "bypassMode": "always"}],
-            "bypass actor RepositoryRole 5.0 can skip the rules",
+            "bypass actor RepositoryRole 5 can skip the rules",
         ),
     ],
 )

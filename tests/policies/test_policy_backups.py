@@ -465,6 +465,22 @@ def test_missing_backup_data_must_alarm(prod_backups: StackPlan, treatment: obje
     )
 
 
+@pytest.mark.parametrize("actions", [[], DELETE])
+def test_a_freshness_alarm_that_notifies_nobody_is_refused(prod_backups: StackPlan, actions: object) -> None:
+    prod_backups.set(DB["freshness"], "alarmActions", actions)
+    run(backup_freshness_alarm, prod_backups).expect(
+        "database freshness alarm notifies nobody", on=prod_backups.urn_of(DB["freshness"])
+    )
+
+
+@pytest.mark.parametrize("operator", ["GreaterThanThreshold", "GreaterThanOrEqualToThreshold", DELETE])
+def test_a_freshness_alarm_must_fire_on_too_few_backups(prod_backups: StackPlan, operator: object) -> None:
+    prod_backups.set(DB["freshness"], "comparisonOperator", operator)
+    run(backup_freshness_alarm, prod_backups).expect(
+        "database freshness alarm does not fire on too few successful backups", on=prod_backups.urn_of(DB["freshness"])
+    )
+
+
 def test_freshness_slack_is_configurable(prod_backups: StackPlan) -> None:
     prod_backups.set(DB["freshness"], "evaluationPeriods", 8)
     assert run(backup_freshness_alarm, prod_backups, freshnessSlack="2h") == []

@@ -203,8 +203,8 @@ def test_latency_alarm_of_another_health_check_does_not_count(prod_monitoring: S
 @pytest.mark.parametrize(
     ("name", "threshold", "message"),
     [
-        (APEX_P95, 250, "p95 alarm fires above 250.0ms; the SLO is 200ms"),
-        (APEX_P99, 1000.0, "p99 alarm fires above 1000.0ms; the SLO is 500ms"),
+        (APEX_P95, 250, "p95 alarm fires above 250ms; the SLO is 200ms"),
+        (APEX_P99, 1000.0, "p99 alarm fires above 1000ms; the SLO is 500ms"),
     ],
 )
 def test_latency_alarm_looser_than_the_slo_is_refused(
@@ -218,7 +218,7 @@ def test_slos_are_configurable(prod_monitoring: StackPlan) -> None:
     prod_monitoring.set(APEX_P95, "threshold", 300)
     assert run(slo_alarms, prod_monitoring, p95Ms=300) == []
     run(slo_alarms, prod_monitoring, p99Ms=400).expect(
-        "p99 alarm fires above 500.0ms; the SLO is 400ms", on=prod_monitoring.urn_of(APEX_P99)
+        "p99 alarm fires above 500ms; the SLO is 400ms", on=prod_monitoring.urn_of(APEX_P99)
     )
 
 
