@@ -7,10 +7,11 @@ AWS configuration is the standard one: credential chain, AWS_REGION, AWS_ENDPOIN
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -49,7 +50,7 @@ BackupIdOpt = Annotated[str, typer.Option("--backup-id", help="A backup id from 
 DEFAULT_MAX_AGE = {Kind.DB: "7h", Kind.ASSETS: "25h"}
 
 
-def _fail(as_json: bool, exc: BackupError) -> None:
+def _fail(as_json: bool, exc: BackupError) -> NoReturn:
     message = str(exc)
     if as_json:
         typer.echo(json.dumps({"ok": False, "error": message, "exit_code": exc.exit_code}, indent=2))
@@ -75,7 +76,6 @@ def _kind(as_json: bool, value: str) -> Kind:
         return Kind(value)
     except ValueError:
         _fail(as_json, backups.UsageError(f"invalid --kind {value!r}: expected 'db' or 'assets'"))
-        raise  # unreachable: _fail always exits
 
 
 def _warn(warnings: list[str]) -> None:
@@ -86,12 +86,14 @@ def _warn(warnings: list[str]) -> None:
 def _human_size(n: int | None) -> str:
     if n is None:
         return "-"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+    if n < 1024:
+        return f"{n} B"
+    size = n / 1024
+    for unit in ("KiB", "MiB"):
+        if size < 1024:
+            return f"{size:.1f} {unit}"
         size /= 1024
-    return f"{n} B"
+    return f"{size:.1f} GiB"
 
 
 @backup_app.command("db")
@@ -294,7 +296,7 @@ def backup_verify(
         if result.backup_id:
             typer.echo(
                 f"newest {result.kind} backup: {result.backup_id} (finished {result.finished_at}, "
-                f"{backups.format_duration(backups.dt.timedelta(seconds=result.age_seconds or 0))} ago), "
+                f"{backups.format_duration(dt.timedelta(seconds=result.age_seconds or 0))} ago), "
                 f"{_human_size(result.checked_bytes)} re-verified"
             )
         if result.pitr is not None:

@@ -1287,9 +1287,10 @@ def restore_database(
     try:
         decompressed = zstandard.ZstdDecompressor().stream_reader(reader)  # type: ignore[arg-type]
         try:
-            while data := decompressed.read(READ_SIZE):
-                restored += len(data)
-                proc.stdin.write(data)
+            with aws_errors(f"reading {location.url(dump['key'])}"):
+                while data := decompressed.read(READ_SIZE):
+                    restored += len(data)
+                    proc.stdin.write(data)
         except BrokenPipeError:
             pass  # pg_restore exited early; its exit status and stderr say why
         except zstandard.ZstdError as exc:
