@@ -44,6 +44,7 @@ from enum import StrEnum
 from typing import IO, Any
 
 import boto3
+import boto3.s3.transfer
 import botocore.loaders
 import botocore.session
 import psycopg
@@ -88,6 +89,11 @@ ZSTD_LEVEL = 1
 # 1: one zstd worker thread compresses while the Python thread reads, hashes and uploads. Worker
 # threads emit output a job (~2 MiB) at a time; 0 compresses in-line, byte for byte.
 ZSTD_THREADS = 1
+# Asset copies: s3transfer reads a non-seekable source in order, one part at a time, which is what
+# lets HashingReader hash it while it streams; parts in flight bound the memory.
+ASSET_TRANSFER = boto3.s3.transfer.TransferConfig(
+    multipart_threshold=DEFAULT_PART_SIZE, multipart_chunksize=DEFAULT_PART_SIZE, max_concurrency=4
+)
 # Tables up to this size get an exact `count(*)` in the manifest: a scan of a few MiB is cheap.
 EXACT_COUNT_MAX_BYTES = 32 * MiB
 # Accepted drift between a restored table and its pg_class.reltuples estimate before we warn.
@@ -919,7 +925,7 @@ def backup_assets(
                 with aws_errors(f"copying {key!r} from {source_bucket!r}"):
                     body = _retry(source_s3.get_object)(Bucket=source_bucket, Key=key)["Body"]
                     reader = HashingReader(body)
-                    s3.upload_fileobj(reader, location.bucket, objects_prefix + key)
+                    s3.upload_fileobj(reader, location.bucket, objects_prefix + key, Config=ASSET_TRANSFER)
                 if reader.bytes != int(item["Size"]):
                     raise BackupError(
                         f"source object {key!r} changed while copying: listed {item['Size']} bytes, read {reader.bytes}"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import random
 from typing import Any
 
 import boto3
 import psycopg
 import pytest
+from boto3.s3.transfer import TransferConfig
 
 from ops import backups
 from ops.backups import Kind, Location
@@ -118,9 +120,17 @@ def storage_bucket(s3: Any, monkeypatch: pytest.MonkeyPatch, aws: str) -> dict[s
         "recipes/42/hero.jpg": hashlib.sha256(b"hero").digest() * 3000,
         "recipes/42/steps/1 whisk.webp": b"",
         "recipes/é/ünïcode.txt": "crème brûlée".encode(),
+        # Over the transfer threshold set below and over S3's 5 MiB minimum part: a 2-part copy,
+        # so hashing a non-seekable stream in part order is exercised.
+        "videos/braise.mp4": random.Random(4).randbytes(5 * 1024 * 1024 + 300 * 1024),
     }
     for key, body in objects.items():
         s3.put_object(Bucket="recipe-images", Key=key, Body=body)
+    monkeypatch.setattr(
+        backups,
+        "ASSET_TRANSFER",
+        TransferConfig(multipart_threshold=TEST_PART_SIZE, multipart_chunksize=5 * 1024 * 1024, max_concurrency=4),
+    )
     monkeypatch.setenv("SOURCE_AWS_ACCESS_KEY_ID", "storage-key-id")
     monkeypatch.setenv("SOURCE_AWS_SECRET_ACCESS_KEY", "storage-secret-value")
     return objects
@@ -151,8 +161,10 @@ def test_assets_backup_copies_every_object_with_a_checksummed_manifest(
         k: (len(v), hashlib.sha256(v).hexdigest()) for k, v in storage_bucket.items()
     }
     for key, body in storage_bucket.items():
-        copy = s3.get_object(Bucket=bucket, Key=manifest["objects_prefix"] + key)["Body"].read()
-        assert copy == body, key
+        copy = s3.get_object(Bucket=bucket, Key=manifest["objects_prefix"] + key)
+        assert copy["Body"].read() == body, key
+    big = s3.head_object(Bucket=bucket, Key=manifest["objects_prefix"] + "videos/braise.mp4")
+    assert big["ETag"].strip('"').endswith("-2"), f"expected a 2-part multipart copy, ETag {big['ETag']}"
     verified = cli("backup", "verify", "--bucket", bucket, "--prefix", "prod", "--kind", "assets", "--json")
     assert verified.exit_code == 0 and json.loads(verified.stdout)["checked_bytes"] == sum(
         len(v) for v in storage_bucket.values()

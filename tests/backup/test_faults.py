@@ -188,6 +188,18 @@ def test_a_dump_without_manifest_is_listed_incomplete_and_never_counts(
     assert user_table_names(empty_db) == []
 
 
+def test_an_upload_left_open_by_a_killed_process_is_listed_incomplete(s3: Any, bucket: str, cli: Any) -> None:
+    # What `kill -9` mid-backup leaves behind: an open multipart upload, no object, no manifest.
+    backup_id = "20261127T040000Z-deadbe"
+    s3.create_multipart_upload(Bucket=bucket, Key=f"db/{backup_id}/dump.pgcustom.zst")
+
+    listed = json.loads(cli("backup", "list", "--bucket", bucket, "--json").stdout)["backups"]
+    assert [(b["backup_id"], b["complete"], b["note"]) for b in listed] == [
+        (backup_id, False, "upload never completed")
+    ]
+    assert cli("backup", "verify", "--bucket", bucket).exit_code == 1
+
+
 # ---------------------------------------------------------------------------------------------- corruption
 
 
