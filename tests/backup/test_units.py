@@ -134,3 +134,12 @@ def test_compare_table_counts(entry: dict[str, int | None], restored: int | None
     [check] = backups.compare_table_counts([{"schema": "public", "name": "t", **entry}], counts)
     assert check == expected
     assert check.failed is (expected.status in ("mismatch", "missing"))
+
+
+def test_missing_postgresql_binaries_fail_the_suite_instead_of_skipping_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import conftest
+
+    monkeypatch.setattr(conftest.shutil, "which", lambda name: None)
+    monkeypatch.setattr(conftest.glob, "glob", lambda pattern: [])
+    with pytest.raises(pytest.fail.Exception, match="never skip"):
+        conftest.find_pg_bindir()
