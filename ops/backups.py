@@ -173,12 +173,17 @@ def format_duration(delta: dt.timedelta) -> str:
     return f"{seconds}s"
 
 
-_BACKUP_ID = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{6}$")
+_BACKUP_ID = re.compile(r"^(\d{8}T\d{6}\.\d{3}Z)-[0-9a-f]{6}$")
 
 
 def new_backup_id(now: dt.datetime, suffix: str | None = None) -> str:
-    """`20261127T040000Z-1a2b3c`: UTC time first so ids sort chronologically; the suffix avoids clashes."""
-    stamp = now.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    """`20261127T040000.000Z-1a2b3c`: UTC time first, so ids sort chronologically.
+
+    Milliseconds keep two runs in the same second in order ("latest" must mean the newest); the
+    random suffix keeps them apart.
+    """
+    utc = now.astimezone(dt.UTC)
+    stamp = f"{utc:%Y%m%dT%H%M%S}.{utc.microsecond // 1000:03d}Z"
     return f"{stamp}-{suffix if suffix is not None else secrets.token_hex(3)}"
 
 
@@ -186,12 +191,15 @@ def backup_id_time(backup_id: str) -> dt.datetime | None:
     match = _BACKUP_ID.match(backup_id)
     if not match:
         return None
-    return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(match.group(1), "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.UTC)
 
 
 def validate_backup_id(backup_id: str) -> str:
     if backup_id != "latest" and not _BACKUP_ID.match(backup_id):
-        raise UsageError(f"invalid backup id {backup_id!r}: expected 'latest' or e.g. 20261127T040000Z-1a2b3c")
+        raise UsageError(
+            f"invalid backup id {backup_id!r}: expected 'latest' or an id from `backup list`, "
+            "e.g. 20261127T040000.000Z-1a2b3c"
+        )
     return backup_id
 
 
@@ -729,7 +737,9 @@ def backup_database(
             stderr = _StderrTail(proc.stderr, (database_url, password))
             # Counting runs beside the dump, inside the same snapshot (see module docstring).
             counts: dict[str, int] = {}
-            counter = threading.Thread(target=_exact_counts, args=(conn, info["tables"], counts), daemon=True)
+            # Without a shared snapshot, counts taken beside the dump could disagree with it: skip them.
+            countable = info["tables"] if info["snapshot"] else []
+            counter = threading.Thread(target=_exact_counts, args=(conn, countable, counts), daemon=True)
             counter.start()
 
             digest = hashlib.sha256()

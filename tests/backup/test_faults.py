@@ -190,7 +190,7 @@ def test_a_dump_without_manifest_is_listed_incomplete_and_never_counts(
 
 def test_an_upload_left_open_by_a_killed_process_is_listed_incomplete(s3: Any, bucket: str, cli: Any) -> None:
     # What `kill -9` mid-backup leaves behind: an open multipart upload, no object, no manifest.
-    backup_id = "20261127T040000Z-deadbe"
+    backup_id = "20261127T040000.000Z-deadbe"
     s3.create_multipart_upload(Bucket=bucket, Key=f"db/{backup_id}/dump.pgcustom.zst")
 
     listed = json.loads(cli("backup", "list", "--bucket", bucket, "--json").stdout)["backups"]

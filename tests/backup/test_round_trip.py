@@ -123,3 +123,24 @@ def test_restore_by_backup_id_picks_that_backup(
     with psycopg.connect(empty_db) as conn:
         row = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
     assert row == ({"first": 500, "second": 400}[backup_id],)
+
+
+def test_without_an_exportable_snapshot_the_manifest_keeps_estimates_only(
+    source_db: str, empty_db: str, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. behind a transaction-mode pooler, where pg_export_snapshot cannot be shared with pg_dump.
+    describe = backups._snapshot_and_describe
+
+    def no_snapshot(conn: Any) -> dict[str, Any]:
+        return {**describe(conn), "snapshot": None}
+
+    monkeypatch.setattr(backups, "_snapshot_and_describe", no_snapshot)
+    result = backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
+    assert manifest["snapshot"] == "none"
+    assert {t["name"]: t["exact_row_count"] for t in manifest["tables"]} == dict.fromkeys(
+        ["messages", "profiles", "recipe_images", "recipes"]
+    )
+    backups.restore_database(Location(bucket), empty_db, s3=s3)
+    assert table_contents(empty_db) == table_contents(source_db)
