@@ -317,11 +317,13 @@ def empty_db(pg_server: PgServer) -> str:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    os.environ.setdefault("S3_UPLOAD_PART_MIN_SIZE", str(TEST_PART_SIZE))
+    # moto reads S3_UPLOAD_PART_MIN_SIZE when it is imported; the attribute covers an earlier import.
+    previous_env = os.environ.get("S3_UPLOAD_PART_MIN_SIZE")
+    os.environ["S3_UPLOAD_PART_MIN_SIZE"] = str(TEST_PART_SIZE)
     import moto.s3.models
     from moto.server import ThreadedMotoServer
 
-    # In case moto was imported before the variable was set (the setting is read at import).
+    previous_min = moto.s3.models.S3_UPLOAD_PART_MIN_SIZE  # type: ignore[attr-defined]
     moto.s3.models.S3_UPLOAD_PART_MIN_SIZE = TEST_PART_SIZE  # type: ignore[attr-defined]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
@@ -330,6 +332,11 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+        moto.s3.models.S3_UPLOAD_PART_MIN_SIZE = previous_min  # type: ignore[attr-defined]
+        if previous_env is None:
+            os.environ.pop("S3_UPLOAD_PART_MIN_SIZE", None)
+        else:
+            os.environ["S3_UPLOAD_PART_MIN_SIZE"] = previous_env
 
 
 @pytest.fixture
