@@ -451,8 +451,9 @@ class Backups(pulumi.ComponentResource):
                         "essential": True,
                         "command": ["--help"],
                         "environment": [
+                            # No key prefix: every stack has its own buckets, and the documented
+                            # commands (verify, restore, drill) read them without one.
                             {"name": "CHEFCHATZ_STACK", "value": naming.stack},
-                            {"name": "CHEFCHATZ_BACKUP_PREFIX", "value": naming.stack},
                             {"name": "SOURCE_S3_ENDPOINT", "value": args.storage_endpoint},
                         ],
                         "secrets": [

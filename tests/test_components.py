@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -336,6 +337,17 @@ def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object
         for b in blocks
         for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     )
+    (task,) = recorded.of_type("TaskDefinition")
+    (container,) = json.loads(task.inputs["containerDefinitions"])
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["CHEFCHATZ_STACK"] == "prod" and "CHEFCHATZ_BACKUP_PREFIX" not in env, (
+        "scheduled backups must land where `chefchatz backup verify --bucket B` looks (no prefix)"
+    )
+    assert {s["name"] for s in container["secrets"]} == {
+        "DATABASE_URL",
+        "SOURCE_AWS_ACCESS_KEY_ID",
+        "SOURCE_AWS_SECRET_ACCESS_KEY",
+    }
     alarms = {a.inputs["dimensions"]["Kind"]: a.inputs for a in recorded.of_type("MetricAlarm")}
     assert alarms["database"]["evaluationPeriods"] == 7 and alarms["database"]["treatMissingData"] == "breaching"
 
