@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from components.app_workflows import AppPipelineArgs, app_workflow_files
+from components.environment import app_pipeline_files
+from tests.test_settings import settings_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_WORKFLOWS = REPO_ROOT / ".github" / "workflows"
@@ -22,7 +24,10 @@ def app_args() -> AppPipelineArgs:
 
 @pytest.fixture(scope="session")
 def app_files(app_args: AppPipelineArgs) -> dict[str, str]:
-    return app_workflow_files(app_args)
+    """Exactly the files the prod stack commits to the app repository (its settings, its generator)."""
+    files = app_pipeline_files(settings_for("prod", opsToolCommit=CHEFCHATZ_REQUIREMENT.rsplit("@", 1)[1]))
+    assert files == app_workflow_files(app_args), "the prod stack generates with the spec's defaults"
+    return files
 
 
 @pytest.fixture(scope="session")
