@@ -31,9 +31,7 @@ rollback_app = typer.Typer(
 )
 
 ProjectId = Annotated[str, typer.Option("--project-id", help="Vercel project id (prj_...) or name.")]
-TeamId = Annotated[
-    str | None, typer.Option("--team-id", help="Vercel team id, when the project belongs to a team.")
-]
+TeamId = Annotated[str | None, typer.Option("--team-id", help="Vercel team id, when the project belongs to a team.")]
 Notify = Annotated[
     list[str] | None,
     typer.Option(
@@ -45,9 +43,7 @@ Notify = Annotated[
 ]
 AuditFile = Annotated[
     Path | None,
-    typer.Option(
-        "--audit-file", help="Append a JSON-lines audit record here (also read to stay idempotent)."
-    ),
+    typer.Option("--audit-file", help="Append a JSON-lines audit record here (also read to stay idempotent)."),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object for machines instead of text.")]
 VerifyTimeout = Annotated[
@@ -66,6 +62,30 @@ def _parse(option: str, value: str, parser: Callable[[str], Any]) -> Any:
         return parser(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=option) from exc
+
+
+def _context(
+    project_id: str,
+    team_id: str | None,
+    deployment_url: str | None,
+    deployment_id: str | None,
+    notify: list[str] | None,
+    audit_file: Path | None,
+    verify_timeout: str,
+    verify_poll: str,
+) -> rb.RollbackContext:
+    """What both `watch` and `now` need to roll back, from their shared options."""
+    return rb.RollbackContext(
+        project_id=project_id,
+        team_id=team_id,
+        deployment_url=deployment_url,
+        deployment_id=deployment_id,
+        notify_urls=tuple(notify or ()),
+        audit_file=audit_file,
+        actor=rb.default_actor(),
+        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
+        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
+    )
 
 
 def _usage_error(problems: list[str]) -> None:
@@ -89,9 +109,7 @@ def _emit(outcome: rb.Outcome, as_json: bool, console: Console) -> None:
         "already-rolled-back": "yellow",
         "notified": "yellow",
     }
-    console.print(
-        f"[{style.get(outcome.action, 'red')}]{outcome.action}[/]: {outcome.message}", highlight=False
-    )
+    console.print(f"[{style.get(outcome.action, 'red')}]{outcome.action}[/]: {outcome.message}", highlight=False)
     if outcome.reason and outcome.action != "healthy":
         console.print(f"why: {outcome.reason}", highlight=False)
     if outcome.action in ("notified", "failed") and outcome.command:
@@ -119,24 +137,16 @@ def _print_interval(console: Console, consecutive: int) -> Callable[[rb.Interval
 
 @rollback_app.command("watch")
 def watch_command(
-    deployment_url: Annotated[
-        str, typer.Option("--deployment-url", help="Base URL of the deployment to probe.")
-    ],
+    deployment_url: Annotated[str, typer.Option("--deployment-url", help="Base URL of the deployment to probe.")],
     project_id: ProjectId,
     team_id: TeamId = None,
     deployment_id: Annotated[
         str | None,
-        typer.Option(
-            "--deployment-id", help="Deployment id to roll back from (default: looked up from the URL)."
-        ),
+        typer.Option("--deployment-id", help="Deployment id to roll back from (default: looked up from the URL)."),
     ] = None,
     window: Annotated[str, typer.Option("--window", help="How long to watch, e.g. 10m.")] = "10m",
-    interval: Annotated[
-        str, typer.Option("--interval", help="Time between probe rounds (spec: 30s).")
-    ] = "30s",
-    timeout: Annotated[
-        str, typer.Option("--timeout", help="Per-probe timeout; slower counts as an error.")
-    ] = "5s",
+    interval: Annotated[str, typer.Option("--interval", help="Time between probe rounds (spec: 30s).")] = "30s",
+    timeout: Annotated[str, typer.Option("--timeout", help="Per-probe timeout; slower counts as an error.")] = "5s",
     consecutive: Annotated[
         int, typer.Option("--consecutive", help="Breaching intervals in a row before acting (spec: 2).")
     ] = 2,
@@ -147,9 +157,7 @@ def watch_command(
         list[str] | None, typer.Option("--smoke-path", help="Extra path probed each interval; repeatable.")
     ] = None,
     samples: Annotated[int, typer.Option("--samples", help="Requests per path per interval.")] = 1,
-    error_rate: Annotated[
-        str, typer.Option("--error-rate", help="Breach when error rate is above this.")
-    ] = "1%",
+    error_rate: Annotated[str, typer.Option("--error-rate", help="Breach when error rate is above this.")] = "1%",
     response_time: Annotated[
         str, typer.Option("--response-time", help="Breach when p95 latency is above this.")
     ] = "1000ms",
@@ -167,9 +175,7 @@ def watch_command(
     ] = rb.NoDataPolicy.BREACH,
     automatic: Annotated[
         bool,
-        typer.Option(
-            "--automatic/--no-automatic", help="Roll back by itself, or only notify with the command."
-        ),
+        typer.Option("--automatic/--no-automatic", help="Roll back by itself, or only notify with the command."),
     ] = True,
     notify: Notify = None,
     audit_file: AuditFile = None,
@@ -221,17 +227,7 @@ def watch_command(
     problems = settings.problems()
     if problems:
         _usage_error(problems)
-    ctx = rb.RollbackContext(
-        project_id=project_id,
-        team_id=team_id,
-        deployment_url=deployment_url,
-        deployment_id=deployment_id,
-        notify_urls=tuple(notify or ()),
-        audit_file=audit_file,
-        actor=rb.default_actor(),
-        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
-        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
-    )
+    ctx = _context(project_id, team_id, deployment_url, deployment_id, notify, audit_file, verify_timeout, verify_poll)
     console = Console(soft_wrap=True)
     factory = _client_factory(team_id) if automatic else None
     if factory is not None:
@@ -261,9 +257,7 @@ def now_command(
     team_id: TeamId = None,
     deployment_url: Annotated[
         str | None,
-        typer.Option(
-            "--deployment-url", help="Roll back from the deployment at this URL (default: production's)."
-        ),
+        typer.Option("--deployment-url", help="Roll back from the deployment at this URL (default: production's)."),
     ] = None,
     deployment_id: Annotated[
         str | None,
@@ -298,17 +292,7 @@ def now_command(
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.
     """
-    ctx = rb.RollbackContext(
-        project_id=project_id,
-        team_id=team_id,
-        deployment_url=deployment_url,
-        deployment_id=deployment_id,
-        notify_urls=tuple(notify or ()),
-        audit_file=audit_file,
-        actor=rb.default_actor(),
-        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
-        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
-    )
+    ctx = _context(project_id, team_id, deployment_url, deployment_id, notify, audit_file, verify_timeout, verify_poll)
     try:
         client = VercelClient.from_env(team_id=team_id)
     except VercelConfigError as exc:
