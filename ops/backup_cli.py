@@ -130,7 +130,7 @@ def backup_db(
     Example:
 
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
-        chefchatz backup db --bucket chefchatz-prod-db-backups --prefix prod --stack prod
+        chefchatz backup db --bucket chefchatz-prod-database-backups --stack prod
     """
     from ops import backups
 
@@ -192,7 +192,7 @@ def backup_assets(
     Example:
 
         chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
-            --source-bucket recipe-images --bucket chefchatz-prod-asset-backups --prefix prod
+            --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
     """
     from ops import backups
 
@@ -233,7 +233,7 @@ def backup_list(
 
     Example:
 
-        chefchatz backup list --bucket chefchatz-prod-db-backups --prefix prod --kind db --json
+        chefchatz backup list --bucket chefchatz-prod-database-backups --kind db --json
     """
     from ops import backups
 
@@ -288,7 +288,7 @@ def backup_verify(
 
     Example:
 
-        chefchatz backup verify --bucket chefchatz-prod-db-backups --prefix prod --max-age 6h \\
+        chefchatz backup verify --bucket chefchatz-prod-database-backups --max-age 6h \\
             --supabase-project-ref abcdefghijklmnopqrst
     """
     from ops import backups
@@ -356,7 +356,7 @@ def restore_db(
 
     Example:
 
-        PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-db-backups --prefix prod \\
+        PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
             --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
     """
     from ops import backups
@@ -402,7 +402,7 @@ def drill(
 
     Example:
 
-        chefchatz drill --bucket chefchatz-prod-db-backups --prefix prod --rto 15m --stack prod \\
+        chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
             --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
     """
     from ops import backups
