@@ -31,6 +31,14 @@ class Format(StrEnum):
 _STYLE = {so.Status.VERIFIED: "green", so.Status.UNVERIFIED: "yellow", so.Status.FAILED: "bold red"}
 
 
+def all_commands() -> Any:
+    """The whole `chefchatz` command tree, even when this run loaded only the sign-off area."""
+    from ops.cli import _register, app
+
+    _register()
+    return typer.main.get_command(app)
+
+
 def registered_commands(command: Any, prefix: str = "") -> dict[str, str]:
     """Every leaf command of the CLI by path ("backup verify"), with its help text.
 
@@ -156,7 +164,7 @@ def signoff(
         directory,
         name,
         evidence,
-        registered_commands(ctx.find_root().command),
+        registered_commands(all_commands()),
         test_report=test_report,
         tls_checker=_live_tls_checker(ca_file) if live else None,
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,17 @@ def _commands() -> list[tuple[str, Any]]:
 def test_every_command_has_help_with_an_example(name, command):
     assert command.help and "Example" in command.help, f"`chefchatz {name}` help has no example"
     assert f"chefchatz {name.split()[0]}" in README, f"README does not mention `chefchatz {name}`"
+
+
+def test_signoff_sees_every_command_although_a_run_loads_only_its_own_area():
+    # `chefchatz signoff` loads only the sign-off area; its documentation check must still know
+    # every command the docs name.
+    code = (
+        "import json, sys; sys.argv = ['chefchatz', 'signoff']\n"
+        "from ops import cli; cli._register(cli.AREAS['signoff'])\n"
+        "from ops.signoff_cli import all_commands, registered_commands\n"
+        "print(json.dumps(sorted(registered_commands(all_commands()))))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    names = set(json.loads(proc.stdout))
+    assert {"plan", "backup db", "restore db", "drill", "tls-check", "rollback watch", "signoff"} <= names
