@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import PolicyResource, ReportViolation, ResourceValidationArgs, StackValidationArgs
 
 from policies.common import (
     GITHUB_DEPLOY_POLICY,
@@ -29,19 +29,21 @@ from policies.common import (
 PRODUCTION_ENVIRONMENT = "production"
 
 
-def _is_production_environment(name: str, production: str) -> bool:
+def _production_environments(args: StackValidationArgs) -> tuple[str, list[PolicyResource]]:
+    """(the production environment's name, it and its approval gates `<name>-*`) in the stack."""
+    production = str((args.get_config() or {}).get("productionEnvironment", PRODUCTION_ENVIRONMENT))
+    envs = [r for r in of_type(args.resources, GITHUB_ENVIRONMENT) if _guards(str(r.props["environment"]), production)]
+    return production, envs
+
+
+def _guards(name: str, production: str) -> bool:
     return name == production or name.startswith(f"{production}-")
 
 
 def _validate_both_gates(args: StackValidationArgs, report: ReportViolation) -> None:
     config = args.get_config() or {}
-    production = config.get("productionEnvironment", PRODUCTION_ENVIRONMENT)
+    production, envs = _production_environments(args)
     required = int(config.get("requiredApprovalGates", 2))
-    envs = [
-        r
-        for r in of_type(args.resources, GITHUB_ENVIRONMENT)
-        if _is_production_environment(str(r.props["environment"]), production)
-    ]
     if not envs:
         if stack_name(args) in config.get("productionStacks", PRODUCTION_STACKS):
             report(f"production stack has no '{production}' GitHub environment guarding its deployments", None)
@@ -109,14 +111,9 @@ environment_protection = resource_policy(
 
 def _validate_protected_refs(args: StackValidationArgs, report: ReportViolation) -> None:
     config = args.get_config() or {}
-    production = config.get("productionEnvironment", PRODUCTION_ENVIRONMENT)
     branches = set(config.get("allowedBranches", ["main"]))
     tags = set(config.get("allowedTags", ["v*"]))
-    envs = [
-        r
-        for r in of_type(args.resources, GITHUB_ENVIRONMENT)
-        if _is_production_environment(str(r.props["environment"]), production)
-    ]
+    _, envs = _production_environments(args)
     policies = of_type(args.resources, GITHUB_DEPLOY_POLICY)
     for env in envs:
         name = str(env.props["environment"])

@@ -18,18 +18,26 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
-from policies.common import VERCEL_ENV_VAR, get, of_type, stack_name, stack_policy, stack_schema
-
-BUCKET = "aws:s3/bucket:Bucket"
-LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
-REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-SCHEDULE = "aws:scheduler/schedule:Schedule"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+from policies.common import (
+    ALARM,
+    BUCKET,
+    BUCKET_POLICY,
+    ENCRYPTION,
+    LIFECYCLE,
+    OBJECT_LOCK,
+    PUBLIC_ACCESS_BLOCK,
+    REPLICATION,
+    SCHEDULE,
+    VERCEL_ENV_VAR,
+    VERSIONING,
+    config_with_defaults,
+    duration,
+    get,
+    of_type,
+    stack_name,
+    stack_policy,
+    stack_schema,
+)
 
 KINDS = ("database", "assets")
 DEFAULTS = {
@@ -42,13 +50,6 @@ DEFAULTS = {
 }
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-
-
-def duration(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+)\s*(m|h|d)\s*", str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like '6h' or '30d'")
-    return int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 def schedule_interval_seconds(expression: str) -> int:
@@ -83,9 +84,7 @@ def schedule_interval_seconds(expression: str) -> int:
 
 
 def _config(args: StackValidationArgs) -> dict[str, Any]:
-    config = dict(DEFAULTS)
-    config.update({k: v for k, v in (args.get_config() or {}).items() if v is not None})
-    return config
+    return config_with_defaults(args, DEFAULTS)
 
 
 def _has_database(args: StackValidationArgs) -> bool:

@@ -31,6 +31,20 @@ GITHUB_DEPLOY_POLICY = "github:index/repositoryEnvironmentDeploymentPolicy:Repos
 GITHUB_RULESET = "github:index/repositoryRuleset:RepositoryRuleset"
 GITHUB_ENV_VARIABLE = "github:index/actionsEnvironmentVariable:ActionsEnvironmentVariable"
 GITHUB_FILE = "github:index/repositoryFile:RepositoryFile"
+BUCKET = "aws:s3/bucket:Bucket"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+LB_LISTENER = "aws:lb/listener:Listener"
+CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
 
 # Stacks treated as production and as development unless the policy config says otherwise.
 PRODUCTION_STACKS = ["prod"]
@@ -56,15 +70,17 @@ def stack_schema(**extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def config_value(args: ResourceValidationArgs | StackValidationArgs, policy: str, key: str, default: Any) -> Any:
-    """A policy config value; the engine fills schema defaults, direct callers may not."""
-    config = args.get_config() or {}
-    del policy
-    return config.get(key, default)
+def config_with_defaults(
+    args: ResourceValidationArgs | StackValidationArgs, defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The policy's config over `defaults`: the engine fills schema defaults, direct callers may not."""
+    config = dict(defaults)
+    config.update({k: v for k, v in (args.get_config() or {}).items() if v is not None})
+    return config
 
 
 def is_production(args: ResourceValidationArgs | StackValidationArgs, urn: str) -> bool:
-    return stack_of(urn) in config_value(args, "", "productionStacks", PRODUCTION_STACKS)
+    return stack_of(urn) in config_with_defaults(args, {"productionStacks": PRODUCTION_STACKS})["productionStacks"]
 
 
 def unknown_is_violation(
@@ -151,13 +167,13 @@ def stack_name(args: StackValidationArgs) -> str:
     return ""
 
 
-_DURATION = re.compile(r"^(\d+)\s*(m|h|d)$")
+_DURATION = re.compile(r"\s*(\d+)\s*(m|h|d)\s*")
 _DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
-def duration_seconds(text: str) -> int:
+def duration(text: str) -> int:
     """ "6h" -> 21600; raises ValueError naming the text."""
-    match = _DURATION.match(str(text).strip())
+    match = _DURATION.fullmatch(str(text))
     if not match:
         raise ValueError(f"{text!r} is not a duration like '6h' or '30d'")
     return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]

@@ -11,18 +11,24 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
-from policies.common import PRODUCTION_STACKS, VERCEL_DOMAIN, get, of_type, stack_name, stack_policy, stack_schema
-
-HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+from policies.common import (
+    ALARM,
+    HEALTH_CHECK,
+    PRODUCTION_STACKS,
+    VERCEL_DOMAIN,
+    config_with_defaults,
+    get,
+    of_type,
+    stack_name,
+    stack_policy,
+    stack_schema,
+)
 
 DEFAULTS = {"healthPath": "/api/health", "interval": 30, "unhealthyThreshold": 2, "p95Ms": 200, "p99Ms": 500}
 
 
 def _config(args: StackValidationArgs) -> dict[str, Any]:
-    config: dict[str, Any] = dict(DEFAULTS)
-    config.update(args.get_config() or {})
-    return config
+    return config_with_defaults(args, DEFAULTS)
 
 
 def _alarms_for(args: StackValidationArgs, check: PolicyResource) -> list[PolicyResource]:

@@ -12,13 +12,19 @@ from urllib.parse import urlsplit
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs
 
-from policies.common import VERCEL_CERTIFICATE, VERCEL_ENV_VAR, get, is_production, resource_policy, stack_schema
-
-ROUTE53_HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
-SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
-LB_LISTENER = "aws:lb/listener:Listener"
-CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+from policies.common import (
+    BUCKET_POLICY,
+    CLOUDFRONT,
+    HEALTH_CHECK,
+    LB_LISTENER,
+    SNS_SUBSCRIPTION,
+    VERCEL_CERTIFICATE,
+    VERCEL_ENV_VAR,
+    get,
+    is_production,
+    resource_policy,
+    stack_schema,
+)
 
 # AWS security policies whose protocols are TLS 1.2+ and whose TLS 1.2 ciphers are all inside
 # Mozilla's "intermediate" list (ECDHE with AES-GCM or ChaCha20 only).
@@ -60,7 +66,7 @@ def _http_url(value: Any) -> bool:
 
 def _validate_https_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
     props = args.props
-    if args.resource_type == ROUTE53_HEALTH_CHECK:
+    if args.resource_type == HEALTH_CHECK:
         kind = props["type"]
         if kind not in ("HTTPS", "HTTPS_STR_MATCH"):
             report(f"health check type is {kind}: probe over HTTPS", args.urn)

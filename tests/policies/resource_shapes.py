@@ -19,26 +19,25 @@ from policy_harness import UNKNOWN_STRING_VALUE, resource, urn
 from pulumi_policy import PolicyResource
 
 from policies.common import (
+    ALARM,
+    BUCKET,
+    BUCKET_POLICY,
+    ENCRYPTION,
     GITHUB_DEPLOY_POLICY,
     GITHUB_ENV_VARIABLE,
     GITHUB_ENVIRONMENT,
     GITHUB_FILE,
     GITHUB_RULESET,
+    HEALTH_CHECK,
+    LIFECYCLE,
+    OBJECT_LOCK,
+    PUBLIC_ACCESS_BLOCK,
+    REPLICATION,
+    SCHEDULE,
     VERCEL_DOMAIN,
     VERCEL_ENV_VAR,
+    VERSIONING,
 )
-
-BUCKET = "aws:s3/bucket:Bucket"
-LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
-VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
-ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
-PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
-BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
-OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
-REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
-SCHEDULE = "aws:scheduler/schedule:Schedule"
-ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 
 # Stand-in GitHub team ids (the offline plan's look-up range); numbers, as the provider takes them.
 TECH_LEAD_TEAM = 990_000_001

@@ -19,12 +19,8 @@ from policy_harness import (
 from pulumi_policy import ResourceValidationPolicy
 from resource_shapes import DELETE, HEALTH_CHECK, monitoring_plan, set_path, tls_only_policy, vercel_variable
 
-from policies.common import VERCEL_CERTIFICATE, VERCEL_ENV_VAR
+from policies.common import BUCKET_POLICY, CLOUDFRONT, LB_LISTENER, SNS_SUBSCRIPTION, VERCEL_CERTIFICATE, VERCEL_ENV_VAR
 from policies.tls import (
-    BUCKET_POLICY,
-    CLOUDFRONT,
-    LB_LISTENER,
-    SNS_SUBSCRIPTION,
     https_only,
     managed_certificates_in_production,
     tls_minimum_version,
