@@ -28,10 +28,9 @@ from pulumi.runtime import rpc
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from ops.plan import LOOKUP_ID_BASE, SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 from ops.stack_config import StackConfigError, load_project, load_stack_config
 
-# Stand-in ids for look-ups, from a range no real object uses, so renderers can label them.
-LOOKUP_ID_BASE = 990_000_000
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 
@@ -121,7 +120,7 @@ def _resolve_output(value: Any) -> Any:
         known = await output.is_known()
         secret = await output.is_secret()
         if secret:
-            return {rpc._special_sig_key: rpc._special_secret_sig, "value": "[secret]"}
+            return {SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "[secret]"}
         if not known:
             return rpc.UNKNOWN
         return await output.future(with_unknowns=True)
@@ -158,8 +157,6 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     try:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
         _sync_await(wait_for_rpcs())
-    except SettingsError:
-        raise
     except pulumi.RunError as exc:
         cause = exc.__cause__
         if isinstance(cause, SettingsError):

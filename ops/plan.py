@@ -16,20 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ops.offline import LOOKUP_ID_BASE
+from pulumi_policy import proxy
+from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-# The engine's signature of a secret value (pulumi/sdk/go/common/resource/properties.go).
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105 - a marker, not a password
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
-UNKNOWN_SENTINELS = {
-    "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-    "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-    "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-    "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-    "030794c1-ac77-496b-92df-f27374a8bd58",
-    "e48ece36-62e2-4504-bad9-02848725956a",
-    "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-}
+from ops.stack_config import stack_names
+
+# The engine's markers, as the policy SDK reads them: a secret's signature and the unknowns.
+UNKNOWN_SENTINELS = frozenset(
+    {
+        proxy.UNKNOWN_BOOLEAN_VALUE,
+        proxy.UNKNOWN_NUMBER_VALUE,
+        proxy.UNKNOWN_STRING_VALUE,
+        proxy.UNKNOWN_ARRAY_VALUE,
+        proxy.UNKNOWN_ASSET_VALUE,
+        proxy.UNKNOWN_ARCHIVE_VALUE,
+        proxy.UNKNOWN_OBJECT_VALUE,
+    }
+)
+# Stand-in ids for offline look-ups, from a range no real object uses, so renderers can label them.
+LOOKUP_ID_BASE = 990_000_000
 
 EXIT_OK = 0
 EXIT_VIOLATIONS = 1
@@ -64,14 +69,8 @@ class StackPlan:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
 
-PROMOTION_ORDER = ("dev", "staging", "prod")
-
-
 def available_stacks(project_dir: Path) -> list[str]:
-    """Stacks with a stack file, in promotion order (dev, staging, prod), then any others."""
-    names = [p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml")]
-    rank = {name: index for index, name in enumerate(PROMOTION_ORDER)}
-    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+    return stack_names(project_dir)
 
 
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
@@ -132,7 +131,7 @@ def exit_code(plans: list[StackPlan]) -> int:
 def display_value(value: Any, lookups: dict[str, str] | None = None) -> Any:
     """A property value as a preview shows it: secrets and unknowns marked, never revealed."""
     if isinstance(value, dict):
-        if value.get(SECRET_SIG_KEY) == SECRET_SIG:
+        if value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
             return "[secret]"
         return {k: display_value(v, lookups) for k, v in value.items()}
     if isinstance(value, list):

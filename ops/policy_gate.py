@@ -16,7 +16,7 @@ from typing import Any
 
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
-from pulumi_policy import EnforcementLevel, Policy, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from ops.plan import StackPlan, Violation
@@ -80,12 +80,12 @@ def load_overrides(path: Path | None) -> dict[str, dict[str, Any]]:
     return {k: ({"enforcementLevel": v} if isinstance(v, str) else dict(v)) for k, v in data.items()}
 
 
-def make_servicer(overrides: Mapping[str, Mapping[str, Any]] | None = None) -> _PolicyAnalyzerServicer:
-    servicer = _PolicyAnalyzerServicer(PACK_NAME, pack_version(), POLICIES, _PACK_LEVEL)
+def make_servicer(configs: Mapping[str, tuple[str, dict[str, Any]]], version: str) -> _PolicyAnalyzerServicer:
+    """The pack's analyzer, configured as the CLI configures it (`configs`: name -> level, properties)."""
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, version, POLICIES, _PACK_LEVEL)
     request = analyzer_pb2.ConfigureAnalyzerRequest()
-    for policy in POLICIES:
-        level, properties = policy_config(policy, (overrides or {}).get(policy.name))
-        request.policyConfig[policy.name].CopyFrom(
+    for name, (level, properties) in configs.items():
+        request.policyConfig[name].CopyFrom(
             analyzer_pb2.PolicyConfig(enforcementLevel=_LEVELS[EnforcementLevel(level)], properties=_struct(properties))
         )
     servicer.Configure(request, None)
@@ -118,13 +118,17 @@ def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
 
 def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     """Run every policy of the pack on a stack's planned resources; fills `plan.violations`."""
-    servicer = make_servicer(overrides)
+    configs = {p.name: policy_config(p, (overrides or {}).get(p.name)) for p in POLICIES}
+    version = pack_version()
+    servicer = make_servicer(configs, version)
     resources = [r for r in plan.resources if r["type"] != "pulumi:pulumi:Stack"]
+    # Each resource's properties become a protobuf Struct once; both kinds of request carry it.
+    structs = [_struct(r["properties"]) for r in resources]
     violations: list[Violation] = []
-    for resource in resources:
+    for resource, properties in zip(resources, structs, strict=True):
         request = analyzer_pb2.AnalyzeRequest(
             type=resource["type"],
-            properties=_struct(resource["properties"]),
+            properties=properties,
             urn=resource["urn"],
             name=resource["name"],
             options=_options(resource),
@@ -134,7 +138,7 @@ def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None 
         resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r["type"],
-                properties=_struct(r["properties"]),
+                properties=properties,
                 urn=r["urn"],
                 name=r["name"],
                 options=_options(r),
@@ -145,16 +149,10 @@ def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None 
                     for k, v in r.get("propertyDependencies", {}).items()
                 },
             )
-            for r in resources
+            for r, properties in zip(resources, structs, strict=True)
         ]
     )
     violations.extend(_diagnostics(servicer.AnalyzeStack(stack_request, None)))
     plan.violations = violations
-    plan.policy_pack = f"{PACK_NAME}@v{pack_version()}"
-    enabled = [
-        p
-        for p in POLICIES
-        if policy_config(p, (overrides or {}).get(p.name))[0] != "disabled"
-        and isinstance(p, ResourceValidationPolicy | StackValidationPolicy)
-    ]
-    plan.policies_evaluated = len(enabled)
+    plan.policy_pack = f"{PACK_NAME}@v{version}"
+    plan.policies_evaluated = sum(level != "disabled" for level, _ in configs.values())

@@ -28,6 +28,16 @@ class StackConfigError(Exception):
         )
 
 
+PROMOTION_ORDER = ("dev", "staging", "prod")
+
+
+def stack_names(directory: Path) -> list[str]:
+    """Stacks with a stack file, in promotion order (dev, staging, prod), then any others."""
+    names = [p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml")]
+    rank = {name: index for index, name in enumerate(PROMOTION_ORDER)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
+
+
 def placeholder(key: str) -> str:
     """The offline stand-in for a secret; it names the key and says what it is."""
     return f"[offline placeholder for secret {key}]"
@@ -42,7 +52,7 @@ class Project:
 
     @property
     def stacks(self) -> list[str]:
-        return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in self.directory.glob("Pulumi.*.yaml"))
+        return stack_names(self.directory)
 
 
 @dataclass
