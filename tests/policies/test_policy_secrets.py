@@ -4,9 +4,13 @@ and the value classifier behind them, table-tested."""
 
 from __future__ import annotations
 
+import random
+import string
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from policy_harness import (
     UNKNOWN_ARRAY_VALUE,
     UNKNOWN_BOOLEAN_VALUE,
@@ -36,6 +40,21 @@ GH_VAR_URN = urn(GITHUB_ENV_VARIABLE, "chefchatz-var")
 OPENAI_KEY = "sk-proj-" + "x" * 48
 ANTHROPIC_KEY = "sk-ant-api03-" + "y" * 40
 GITHUB_TOKEN = "ghp_" + "z" * 36
+
+
+def _access_key_id(prefix: str) -> str:
+    """A fresh AWS-shaped access key id (never a real or documented one)."""
+    return prefix + "".join(random.Random(prefix).choices(string.ascii_uppercase + string.digits, k=16))
+
+
+def _private_key_pem(encoding: serialization.PrivateFormat) -> str:
+    """A private key generated for the test run, in the given PEM format."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, encoding, serialization.NoEncryption()).decode()
+
+
+AWS_KEY_ID = _access_key_id("AKIA")
+AWS_SESSION_KEY_ID = _access_key_id("ASIA")
 
 
 def check(
@@ -74,10 +93,10 @@ def variable(key: str, value: Any, sensitive: bool = False, targets: Any = ("pro
         ("rediss://default:pw@chefchatz.upstash.io:6379", "a credential-shaped value"),
         ("redis://:hunter2@cache.internal:6379", "a credential-shaped value"),
         ("sb_secret_" + "N" * 32, "a credential-shaped value"),
-        ("AKIAIOSFODNN7EXAMPLE", "a credential-shaped value"),
-        ("ASIAIOSFODNN7EXAMPLE", "a credential-shaped value"),
-        ("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n-----END RSA PRIVATE KEY-----", "a credential-shaped value"),
-        ("-----BEGIN PRIVATE KEY-----\nMIIE...", "a credential-shaped value"),
+        (AWS_KEY_ID, "a credential-shaped value"),
+        (AWS_SESSION_KEY_ID, "a credential-shaped value"),
+        (_private_key_pem(serialization.PrivateFormat.TraditionalOpenSSL), "a credential-shaped value"),
+        (_private_key_pem(serialization.PrivateFormat.PKCS8), "a credential-shaped value"),
         # Plain values: no credential in them.
         ("https://abcdefghijklmnop.supabase.co", None),
         ("sb_publishable_" + "P" * 32, None),
@@ -339,7 +358,7 @@ def test_github_variable_named_like_a_secret_must_be_a_secret(name: str) -> None
     )
 
 
-@pytest.mark.parametrize("value", [GITHUB_TOKEN, DATABASE_URL, SERVICE_ROLE_JWT, "AKIAIOSFODNN7EXAMPLE"])
+@pytest.mark.parametrize("value", [GITHUB_TOKEN, DATABASE_URL, SERVICE_ROLE_JWT, AWS_KEY_ID])
 def test_github_variable_holding_a_credential_must_be_a_secret(value: str) -> None:
     gh(gh_variable("BACKUP_SOURCE", value)).expect("BACKUP_SOURCE is stored and shown in plain text, but its value is")
 
