@@ -123,11 +123,6 @@ class EnvironmentSettings(_Model):
         """The GitHub environment the app's pipeline deploys this stack through."""
         return {"development": "dev", "staging": "staging", "production": "production"}[self.kind]
 
-    @property
-    def vercel_target(self) -> str:
-        """Vercel's deployment target that serves this environment's domain."""
-        return "production" if self.kind == "production" else "preview"
-
 
 class PlatformSettings(_Model):
     vercel_team_id: str = Field(min_length=1)

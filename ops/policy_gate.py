@@ -9,9 +9,7 @@ policies run behind the same unknown-checking proxy as under `pulumi preview`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -36,48 +34,22 @@ _LEVEL_NAMES = {
 _PACK_LEVEL = EnforcementLevel.MANDATORY
 
 
-class PolicyConfigError(Exception):
-    pass
-
-
 def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     json_format.ParseDict(dict(value), message)
     return message
 
 
-def policy_config(policy: Policy, overrides: Mapping[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    """(enforcement level, properties with schema defaults) for one policy, as the CLI computes them."""
+def policy_config(policy: Policy) -> tuple[str, dict[str, Any]]:
+    """(enforcement level, properties with schema defaults) for one policy, as the CLI computes them
+    when no `--policy-pack-config` is given (the offline gate always uses the pack's defaults)."""
     level = (policy.enforcement_level or _PACK_LEVEL).value
-    properties: dict[str, Any] = {}
-    if policy.config_schema:
-        for key, schema in policy.config_schema.properties.items():
-            if "default" in schema:
-                properties[key] = schema["default"]
-    for key, value in (overrides or {}).items():
-        if key == "enforcementLevel":
-            level = str(value)
-            continue
-        if policy.config_schema is None or key not in policy.config_schema.properties:
-            raise PolicyConfigError(f"policy '{policy.name}' has no config property '{key}'")
-        properties[key] = value
-    if level not in ("advisory", "mandatory", "disabled", "remediate"):
-        raise PolicyConfigError(
-            f"policy '{policy.name}': enforcementLevel '{level}' is not advisory, mandatory or disabled"
-        )
+    properties = {
+        key: schema["default"]
+        for key, schema in (policy.config_schema.properties if policy.config_schema else {}).items()
+        if "default" in schema
+    }
     return level, properties
-
-
-def load_overrides(path: Path | None) -> dict[str, dict[str, Any]]:
-    """A `--policy-pack-config` style JSON file: {"policy-name": {"enforcementLevel": ..., "key": value}}."""
-    if path is None:
-        return {}
-    data = json.loads(path.read_text())
-    names = {p.name for p in POLICIES}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise PolicyConfigError(f"{path}: unknown policies {unknown} (known: {sorted(names)})")
-    return {k: ({"enforcementLevel": v} if isinstance(v, str) else dict(v)) for k, v in data.items()}
 
 
 def make_servicer(configs: Mapping[str, tuple[str, dict[str, Any]]], version: str) -> _PolicyAnalyzerServicer:
@@ -116,9 +88,9 @@ def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
     return found
 
 
-def evaluate(plan: StackPlan, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+def evaluate(plan: StackPlan) -> None:
     """Run every policy of the pack on a stack's planned resources; fills `plan.violations`."""
-    configs = {p.name: policy_config(p, (overrides or {}).get(p.name)) for p in POLICIES}
+    configs = {p.name: policy_config(p) for p in POLICIES}
     version = pack_version()
     servicer = make_servicer(configs, version)
     resources = [r for r in plan.resources if r["type"] != "pulumi:pulumi:Stack"]

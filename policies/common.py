@@ -23,7 +23,6 @@ MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
 
 VERCEL_ENV_VAR = "vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable"
-VERCEL_PROJECT = "vercel:index/project:Project"
 VERCEL_DOMAIN = "vercel:index/projectDomain:ProjectDomain"
 VERCEL_CERTIFICATE = "vercel:index/customCertificate:CustomCertificate"
 GITHUB_ENVIRONMENT = "github:index/repositoryEnvironment:RepositoryEnvironment"
