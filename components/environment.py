@@ -134,7 +134,7 @@ def approval_teams(settings: Settings) -> tuple[str, ...]:
 
 
 class Environment(pulumi.ComponentResource):
-    """Vercel project, variables, domains, GitHub environments (and later backups and monitors)."""
+    """Vercel project, variables and domains, monitors, backups and GitHub environments of one stack."""
 
     def __init__(
         self,

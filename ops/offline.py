@@ -139,13 +139,15 @@ def _json_safe(value: Any) -> Any:
 
 
 def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
-    """Run `__main__.py` of the project for one stack; returns the recorded plan."""
+    """Run `__main__.py` of the project for one stack; returns the recorded plan.
+
+    The project directory must already be first on `sys.path` (`main` does that), so that the
+    program's own `components` are imported rather than an installed copy.
+    """
     project = load_project(project_dir)
     config = load_stack_config(project, stack)
 
     os.chdir(project_dir)
-    if str(project_dir) not in sys.path:
-        sys.path.insert(0, str(project_dir))
 
     mocks = OfflineMocks()
     monitor = RecordingMonitor(mocks)
@@ -165,11 +167,8 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
 
     root = pulumi.runtime.settings.get_root_resource()
     outputs = {name: _json_safe(_resolve_output(value)) for name, value in getattr(root, "outputs", {}).items()}
-    stack_urn = f"urn:pulumi:{stack}::{project.name}::pulumi:pulumi:Stack::{project.name}-{stack}"
     return {
         "stack": stack,
-        "project": project.name,
-        "stackUrn": stack_urn,
         "resources": monitor.registrations,
         "outputs": outputs,
         "placeholders": config.placeholders,
