@@ -65,6 +65,12 @@ class StackConfig:
     secret_keys: list[str] = field(default_factory=list)
     placeholders: list[str] = field(default_factory=list)
 
+    def add_placeholder(self, full_key: str) -> None:
+        """A secret this run cannot decrypt (or that is not set): a marked stand-in, still secret."""
+        self.values[full_key] = placeholder(full_key)
+        self.secret_keys.append(full_key)
+        self.placeholders.append(full_key)
+
 
 def load_project(directory: Path) -> Project:
     path = directory / "Pulumi.yaml"
@@ -120,9 +126,7 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
         if not full_key.startswith(prefix):
             # Provider configuration (aws:region, ...) is not declared by the project.
             if isinstance(value, dict) and "secure" in value:
-                result.values[full_key] = placeholder(full_key)
-                result.secret_keys.append(full_key)
-                result.placeholders.append(full_key)
+                result.add_placeholder(full_key)
             else:
                 result.values[full_key] = _as_program_string(value)
             continue
@@ -132,9 +136,7 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
             problems.append(f"{full_key}: not declared in Pulumi.yaml (check the spelling)")
             continue
         if isinstance(value, dict) and "secure" in value:
-            result.values[full_key] = placeholder(full_key)
-            result.secret_keys.append(full_key)
-            result.placeholders.append(full_key)
+            result.add_placeholder(full_key)
             continue
         if declaration.get("secret"):
             problems.append(f"{full_key}: is a secret but is stored in plain text; use `pulumi config set --secret`")
@@ -151,9 +153,7 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
             continue
         if declaration.get("secret"):
             # Offline: no secret is ever committed, so every secret gets a marked placeholder.
-            result.values[full_key] = placeholder(full_key)
-            result.secret_keys.append(full_key)
-            result.placeholders.append(full_key)
+            result.add_placeholder(full_key)
         elif "default" in declaration:
             result.values[full_key] = _as_program_string(declaration["default"])
         # A missing required value is reported by the program's settings, with all other problems.
