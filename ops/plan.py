@@ -69,12 +69,8 @@ class StackPlan:
         return [v for v in self.violations if v.enforcement == "mandatory"]
 
 
-def available_stacks(project_dir: Path) -> list[str]:
-    return stack_names(project_dir)
-
-
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
-    known = available_stacks(project_dir)
+    known = stack_names(project_dir)
     if stack == "all":
         return known
     if stack not in known:

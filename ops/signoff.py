@@ -861,9 +861,9 @@ def gather(
     planner: Callable[[Path, list[str]], list[StackPlan]] | None = None,
 ) -> Inputs:
     """Plan the stacks the checklist needs (the slow part: seconds per stack) and read the settings."""
-    from ops.plan import available_stacks
+    from ops.stack_config import stack_names
 
-    stacks = stacks_needed(stack, available_stacks(project_dir))
+    stacks = stacks_needed(stack, stack_names(project_dir))
     plan_error = None
     try:
         plans = {p.stack: p for p in (planner or run_plan)(project_dir, stacks)}
