@@ -6,17 +6,25 @@ secrets wrapped in secret signatures, unknowns as the engine's sentinels). Like 
 no resource exists yet: ids and computed outputs are unknown. Look-ups that would query a provider
 (GitHub team ids) return marked stand-in values.
 
-Run one stack per process (`python -m ops.offline STACK --project-dir DIR`): the Pulumi runtime is
-process-global, so a fresh process per stack keeps stacks independent.
+The Pulumi runtime is process-global, so each stack runs in a process of its own: `fork_plans`
+imports the SDK modules the program uses once (`preload`), then forks one child per stack (two at a
+time, one per core). A child starts warm and exits when its stack is recorded; nothing it does can
+leak into another stack's run. `python -m ops.offline STACK` runs one stack in the foreground (debugging).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import gc
+import importlib
 import json
 import os
 import runpy
 import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +146,19 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+class _NoSettingsModule(Exception):
+    """Stands for the settings error of a project without `components/settings.py` (never raised)."""
+
+
+def settings_error_type() -> type[Exception]:
+    """The project's `SettingsError`: its configuration problems are input errors, not crashes."""
+    try:
+        from components.settings import SettingsError
+    except ImportError:
+        return _NoSettingsModule
+    return SettingsError
+
+
 def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     """Run `__main__.py` of the project for one stack; returns the recorded plan.
 
@@ -154,14 +175,13 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     pulumi.runtime.set_all_config(config.values, config.secret_keys)
     pulumi.runtime.set_mocks(mocks, project=project.name, stack=stack, preview=True, monitor=monitor)
 
-    from components.settings import SettingsError
-
+    settings_error = settings_error_type()
     try:
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
         _sync_await(wait_for_rpcs())
     except pulumi.RunError as exc:
         cause = exc.__cause__
-        if isinstance(cause, SettingsError):
+        if isinstance(cause, settings_error):
             raise cause from None
         raise
 
@@ -176,6 +196,121 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     }
 
 
+# --- many stacks: preload once, fork per stack ------------------------------------------------------
+
+# The provider SDKs are large lazily-loaded packages (pulumi_aws.ec2 alone takes about a second to
+# import); these are the ones whose attribute chains `preload` follows in the program's sources.
+SDK_PACKAGES = ("pulumi_aws", "pulumi_github", "pulumiverse_vercel")
+
+
+def _sdk_references(source: str) -> set[tuple[str, ...]]:
+    """(package, attr, attr...) chains such as ("pulumi_aws", "ec2", "SecurityGroup") in one module."""
+    tree = ast.parse(source)
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in SDK_PACKAGES:
+                    aliases[alias.asname or alias.name] = alias.name
+    chains: set[tuple[str, ...]] = set()
+    for node in ast.walk(tree):
+        parts: list[str] = []
+        current: ast.expr = node  # type: ignore[assignment]
+        while isinstance(current, ast.Attribute):
+            parts.append(current.attr)
+            current = current.value
+        if isinstance(current, ast.Name) and current.id in aliases and parts:
+            chains.add((aliases[current.id], *reversed(parts)))
+    return chains
+
+
+def preload(project_dir: Path) -> None:
+    """Import, once, the SDK modules the program's sources name, so that every forked stack starts warm.
+
+    Only SDK code is loaded here, never the project's own modules: a parent that plans several
+    copies of the project (the tests do) must not hand one copy's components to another. A chain
+    that does not resolve is skipped: the child imports whatever it really needs anyway.
+    """
+    importlib.import_module("pulumi.runtime.mocks")
+    sources = [project_dir / "__main__.py", *sorted((project_dir / "components").glob("*.py"))]
+    chains: set[tuple[str, ...]] = set()
+    for path in sources:
+        if path.is_file():
+            chains |= _sdk_references(path.read_text())
+    for package, *attrs in sorted(chains):
+        value: Any = importlib.import_module(package)
+        for attr in attrs:
+            value = getattr(value, attr, None)
+            if value is None:
+                break
+
+
+def _child(project_dir: Path, stack: str, result_path: str) -> int:
+    """The body of one forked stack run: record the plan into `result_path`, return the exit status."""
+    # The child lives for one stack: collecting garbage would only re-scan the preloaded SDK
+    # (about half of a run's time), and the process's memory is returned when it exits.
+    gc.freeze()
+    gc.disable()
+    sys.path.insert(0, str(project_dir))
+    try:
+        result: dict[str, Any] = run_stack(project_dir, stack)
+    except (StackConfigError, settings_error_type()) as exc:
+        result = {"stack": stack, "configError": str(exc)}
+    with open(result_path, "w", encoding="utf-8") as out:
+        json.dump(result, out)
+    return EXIT_OK
+
+
+def fork_plans(project_dir: Path, stacks: list[str], workers: int = 2) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Run every stack in a forked child (`workers` at a time); yields (stack, recorded plan) in order.
+
+    Raises RuntimeError naming the stack and quoting its output when a child fails.
+    """
+    preload(project_dir)
+    with tempfile.TemporaryDirectory(prefix="chefchatz-plan-") as scratch:
+        running: dict[int, str] = {}
+        failed: dict[str, int] = {}
+        pending = list(stacks)
+        while pending or running:
+            while pending and len(running) < workers:
+                stack = pending.pop(0)
+                pid = _fork_child(project_dir, stack, Path(scratch))
+                running[pid] = stack
+            pid, status = os.wait()
+            stack = running.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if code != EXIT_OK:
+                failed[stack] = code
+        for stack in stacks:
+            log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
+            if stack in failed:
+                raise RuntimeError(f"offline run of stack {stack!r} failed (exit {failed[stack]}):\n{log}")
+            yield stack, json.loads((Path(scratch) / f"{stack}.json").read_text())
+
+
+def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
+    log = os.open(scratch / f"{stack}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        os.close(log)
+        return pid
+    # The child: its output goes to the log the parent shows only when the run fails, and it
+    # leaves with os._exit so that nothing of the parent (pytest, atexit hooks, buffers) runs twice.
+    code = 1
+    try:
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        code = _child(project_dir, stack, str(scratch / f"{stack}.json"))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run one stack of the Pulumi program offline (internal).")
     parser.add_argument("stack")
@@ -184,12 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     project_dir = args.project_dir.resolve()
     # The program's own components (not an installed copy) must be the ones imported.
     sys.path.insert(0, str(project_dir))
-
-    from components.settings import SettingsError
-
     try:
         result = run_stack(project_dir, args.stack)
-    except (StackConfigError, SettingsError) as exc:
+    except (StackConfigError, settings_error_type()) as exc:
         json.dump({"stack": args.stack, "configError": str(exc)}, sys.stdout)
         return EXIT_CONFIG
     json.dump(result, sys.stdout)

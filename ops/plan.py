@@ -1,6 +1,6 @@
 """The offline plan: what `pulumi preview` would create for each stack, and the policy gate over it.
 
-Each stack's program runs in its own process under Pulumi's mocks (`ops.offline`); the recorded
+Each stack's program runs in a forked process of its own under Pulumi's mocks (`ops.offline`); the recorded
 registrations are then rendered like a preview and handed to the policy pack (`ops.policy_gate`)
 exactly as the engine hands them to an analyzer.
 """
@@ -8,10 +8,7 @@ exactly as the engine hands them to an analyzer.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,17 +75,7 @@ def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
     return [stack]
 
 
-def _run_one(project_dir: Path, stack: str) -> StackPlan:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ops.offline", stack, "--project-dir", str(project_dir)],
-        capture_output=True,
-        text=True,
-        cwd=project_dir,
-        check=False,
-    )
-    if proc.returncode not in (0, 2) or not proc.stdout.strip():
-        raise RuntimeError(f"offline run of stack {stack!r} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
-    data = json.loads(proc.stdout)
+def _stack_plan(stack: str, data: dict[str, Any]) -> StackPlan:
     if "configError" in data:
         return StackPlan(stack, config_error=data["configError"])
     return StackPlan(
@@ -102,8 +89,9 @@ def _run_one(project_dir: Path, stack: str) -> StackPlan:
 
 def run_plan(project_dir: Path, stacks: list[str], evaluate_policies: bool = True) -> list[StackPlan]:
     """Plan every stack (two at a time: the machines have two cores) and run the policy gate."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        plans = list(pool.map(lambda s: _run_one(project_dir, s), stacks))
+    from ops.offline import fork_plans
+
+    plans = [_stack_plan(stack, data) for stack, data in fork_plans(project_dir, stacks)]
     if evaluate_policies:
         from ops.policy_gate import evaluate
 
