@@ -84,7 +84,8 @@ def draw_interval(
     )
     error_rate = 1 - (1 - noise.error_rate) * (1 - 0.30) if fault == "errors-30" else noise.error_rate
     samples = []
-    paths = [settings.health_path] * settings.samples + [p for p in settings.smoke_paths for _ in range(settings.samples)]
+    paths = [settings.health_path] * settings.samples
+    paths += [path for path in settings.smoke_paths for _ in range(settings.samples)]
     for path in paths:
         if rng.random() < noise.slow_rate:
             latency = rng.uniform(1000.0, 4000.0)
