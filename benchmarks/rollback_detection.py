@@ -120,9 +120,7 @@ def load_standins() -> ModuleType:
     return module
 
 
-def one_run(
-    standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup: float
-) -> tuple[float, float] | None:
+def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup: float) -> tuple[float, float] | None:
     """Seconds (fault -> rollback POST, last healthy probe -> fault), or None if the window passed."""
     vercel, vercel_server = standins.start_vercel()
     app, app_server = standins.start_app()

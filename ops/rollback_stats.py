@@ -9,9 +9,10 @@ interval lies above the threshold:
     breach  <=>  P(X >= k | X ~ Binomial(n, threshold)) < 1 - confidence
             <=>  clopper_pearson_lower(k, n, confidence) > threshold
 
-The test is exact (no normal approximation, unlike a Wilson interval, which at 1 error in 20 probes and
-95 % confidence already claims evidence above 1 % although such a count turns up in 18 % of healthy
-intervals), so its false-alarm rate for a rate at or below the threshold is at most ``1 - confidence``.
+The test is exact -- no normal approximation, unlike a Wilson interval, whose one-sided 95 % lower bound
+for 1 error in 20 probes is 1.2 %, "evidence" above 1 % although an app exactly at 1 % shows at least one
+error in 18 % of such intervals -- so its false-alarm rate for a true rate at or below the threshold is
+at most ``1 - confidence``.
 Pure Python over ``math.lgamma`` in log space, no dependencies.
 """
 
@@ -22,12 +23,13 @@ from fractions import Fraction
 
 # Relative size below which further terms of a tail sum no longer change a double.
 _NEGLIGIBLE = 1e-17
+# A p-value within rounding of 1 - confidence is not below it: at the boundary the guard stays put
+# (1 error of 1 probe against 1 % has a p-value of exactly 1 %, whatever the last bit of the double).
+_ALPHA_SLACK = 1 - 1e-9
 
 
 def _log_pmf(k: int, n: int, p: float) -> float:
-    return (
-        math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
-    )
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * math.log(p) + (n - k) * math.log1p(-p)
 
 
 def binomial_upper_tail(k: int, n: int, p: float) -> float:
@@ -77,7 +79,7 @@ def exceeds(k: int, n: int, threshold: float, confidence: Fraction) -> bool:
     alpha = _alpha(n, confidence)
     if not 0 <= k <= n:
         raise ValueError(f"count {k} must be between 0 and the sample size {n}")
-    return binomial_upper_tail(k, n, threshold) < alpha
+    return binomial_upper_tail(k, n, threshold) < alpha * _ALPHA_SLACK
 
 
 def clopper_pearson_lower(k: int, n: int, confidence: Fraction) -> float:
@@ -92,7 +94,7 @@ def clopper_pearson_lower(k: int, n: int, confidence: Fraction) -> float:
     low, high = 0.0, k / n
     for _ in range(200):
         mid = (low + high) / 2
-        if binomial_upper_tail(k, n, mid) < alpha:
+        if binomial_upper_tail(k, n, mid) < alpha * _ALPHA_SLACK:
             low = mid
         else:
             high = mid
@@ -124,7 +126,7 @@ def minimum_samples(threshold: float, confidence: Fraction) -> int | None:
     if threshold <= 0.0:
         return 1
     n = 1
-    while threshold**n >= alpha:  # threshold**n = P(n events of n): the strongest evidence
+    while threshold**n >= alpha * _ALPHA_SLACK:  # threshold**n = P(n events of n): the strongest evidence
         n += 1
     return n
 
