@@ -229,9 +229,9 @@ def main() -> None:
     print("\nsummary")
     print(f"   false rollbacks: {false_total}/{args.windows * len(NOISE_LEVELS)} healthy-but-noisy windows")
     for fault in ("errors-30", "outage"):
-        caught = [float(n) for n in simulated[fault] if n is not None]
+        latencies = [float(n) for n in simulated[fault] if n is not None]
         print(
-            f"   {fault:<9}: simulated {spread(caught, ' intervals', lambda v: f'{v:g}')}; "
+            f"   {fault:<9}: simulated {spread(latencies, ' intervals', lambda v: f'{v:g}')}; "
             f"loopback {spread(measured[fault], ' intervals', lambda v: f'{v:.2f}')} "
             f"({args.runs - len(measured[fault])} of {args.runs} not caught)"
         )

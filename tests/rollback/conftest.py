@@ -413,6 +413,7 @@ class FakeApp:
     slow_fraction: float = 0.0
     slow_s: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    noise: list[tuple[bool, bool]] = field(default_factory=list)  # per hit: (made a 500, made slow)
     hits: list[tuple[str, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -425,6 +426,7 @@ class FakeApp:
             if noise_error and status < 500:
                 status = 500
             delay = self.slow_s if noise_slow < self.slow_fraction else self.latency_s.get(path, 0.0)
+            self.noise.append((noise_error, noise_slow < self.slow_fraction))
             if path == "/api/health":
                 body = self.health_raw if self.health_raw is not None else json.dumps(self.health).encode()
             else:

@@ -242,7 +242,7 @@ def test_notes_and_evidence_show_counts_bound_threshold_and_confidence() -> None
     (note,) = [n for n in verdict.notes if n.startswith("error-rate")]
     assert note.startswith("error-rate: 4/30 probes failed (13.3%); 99% lower bound "), note
     assert note.endswith("> 1%"), note
-    evidence = {e.trigger: e.as_dict() for e in verdict.evidence}["error-rate"]
+    evidence = {str(e.trigger): e.as_dict() for e in verdict.evidence}["error-rate"]
     assert (evidence["count"], evidence["total"], evidence["limit"], evidence["confidence"]) == (4, 30, 0.01, 0.99)
     assert 0.01 < evidence["lower_bound"] < 4 / 30, evidence
 

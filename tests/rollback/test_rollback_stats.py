@@ -20,7 +20,9 @@ def exact_tail(k: int, n: int, p: Fraction) -> Fraction:
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 20, 30, 61])
-@pytest.mark.parametrize("p", [Fraction(0), Fraction(1, 1000), Fraction(1, 100), Fraction(1, 20), Fraction(3, 10), Fraction(1)])
+@pytest.mark.parametrize(
+    "p", [Fraction(0), Fraction(1, 1000), Fraction(1, 100), Fraction(1, 20), Fraction(3, 10), Fraction(1)]
+)
 def test_binomial_tail_matches_exact_rational_arithmetic(n: int, p: Fraction) -> None:
     for k in range(-1, n + 2):
         got, want = stats.binomial_upper_tail(k, n, float(p)), float(exact_tail(k, n, p))
