@@ -17,9 +17,14 @@ Three parts, printed together:
    of ``POST /v1/projects/{id}/rollback/{deploymentId}`` at the Vercel stand-in. A fault is first seen
    by the next probe round, 0..1 interval after it starts, and the guard fires on the
    ``consecutive``-th breaching round, so theory says ((consecutive - 1), consecutive] intervals when
-   every faulty interval breaches.
+   every faulty interval breaches, plus the probe round and the API reads before the POST ("last probe
+   -> POST"): milliseconds against a 30 s interval, a visible share of a short loopback one. "fault
+   phase" is how long after the last probe the fault started (about 0 when a round was in flight; that
+   round then partly sees the fault). A run also says when intervals breached *before* the fault: on a
+   loaded machine probes can exceed the loopback timeout, which counts as errors.
 
     .venv/bin/python benchmarks/rollback_detection.py --windows 200 --runs 10 --seed 1
+    .venv/bin/python benchmarks/rollback_detection.py --samples 20   # the issue's healthy-noisy case
 """
 
 from __future__ import annotations
@@ -120,8 +125,19 @@ def load_standins() -> ModuleType:
     return module
 
 
-def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup: float) -> tuple[float, float] | None:
-    """Seconds (fault -> rollback POST, last healthy probe -> fault), or None if the window passed."""
+@dataclass(frozen=True)
+class Run:
+    """Seconds: fault -> rollback POST, last probe before the fault -> fault, last probe -> POST; and how
+    many intervals breached before the fault (a loaded machine turning slow answers into timeouts)."""
+
+    latency: float
+    phase: float
+    tail: float
+    breached_before: int
+
+
+def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup: float) -> Run | None:
+    """One fault on loopback, or None when the window passed without a rollback."""
     vercel, vercel_server = standins.start_vercel()
     app, app_server = standins.start_app()
     app.rng = random.Random(random.random())  # each run its own noise, reproducible through --seed
@@ -132,11 +148,16 @@ def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup
             project_id=standins.PROJECT, deployment_id="dpl_bad", actor="benchmark", verify_poll_s=0.02
         )
         outcomes: list[rb.Outcome] = []
+        breaches: list[float] = []  # when each breaching interval's probes had all come back
 
         def client() -> VercelClient:
             return VercelClient(standins.TOKEN, base_url=vercel.url)
 
-        guard = threading.Thread(target=lambda: outcomes.append(rb.guard(watched, ctx, True, client)))
+        def seen(report: rb.IntervalReport) -> None:
+            if report.verdict.state is rb.IntervalState.BREACHING:
+                breaches.append(time.monotonic())
+
+        guard = threading.Thread(target=lambda: outcomes.append(rb.guard(watched, ctx, True, client, seen)))
         guard.start()
         time.sleep(warmup + random.uniform(0, settings.interval_s))
         with app.lock:
@@ -153,7 +174,9 @@ def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup
         if outcome.action != "rolled-back":
             raise RuntimeError(f"run did not roll back: {outcome.action} {outcome.error or outcome.message}")
         (post,) = vercel.rollback_posts
-        return post.at - fault_at, fault_at - last_probe
+        deciding = max(at for _, at in app.hits if at < post.at)
+        before = sum(1 for done in breaches if done < fault_at)
+        return Run(post.at - fault_at, fault_at - last_probe, post.at - deciding, before)
     finally:
         for server in (app_server, vercel_server):
             server.shutdown()
@@ -171,8 +194,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=200, help="simulated windows per noise level / fault")
     parser.add_argument("--runs", type=int, default=10, help="loopback runs per fault")
     parser.add_argument("--samples", type=int, default=None, help="--samples (default: the guard's)")
-    parser.add_argument("--interval", type=float, default=0.2, help="loopback probe interval in seconds")
-    parser.add_argument("--warmup", type=float, default=0.6, help="loopback: healthy seconds before the fault")
+    parser.add_argument("--interval", type=float, default=0.5, help="loopback probe interval in seconds")
+    parser.add_argument("--warmup", type=float, default=1.5, help="loopback: healthy seconds before the fault")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     random.seed(args.seed)
@@ -219,11 +242,11 @@ def main() -> None:
             if result is None:
                 print(f"   {fault:<9} run {run:>2}: not caught within 20 intervals")
                 continue
-            latency, phase = result
-            measured[fault].append(latency / args.interval)
+            measured[fault].append(result.latency / args.interval)
+            load = f"; {result.breached_before} interval(s) breached BEFORE the fault" if result.breached_before else ""
             print(
-                f"   {fault:<9} run {run:>2}: fault phase {phase:.3f}s  detection {latency:.3f}s "
-                f"= {latency / args.interval:.2f} intervals"
+                f"   {fault:<9} run {run:>2}: fault phase {result.phase:.3f}s  detection {result.latency:.3f}s "
+                f"= {result.latency / args.interval:.2f} intervals (last probe -> POST {result.tail:.3f}s){load}"
             )
 
     print("\nsummary")

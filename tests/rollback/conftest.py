@@ -36,8 +36,14 @@ from ops import rollback_cli
 TOKEN = "test-token-not-a-secret-4711"
 
 
+class _Server(ThreadingHTTPServer):
+    # The guard opens 30+ connections at once each interval; socketserver's default listen backlog of 5
+    # drops the rest of the SYNs, and their retransmission a second later reads as a probe timeout.
+    request_queue_size = 128
+
+
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     port = server.server_address[1]
