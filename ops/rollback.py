@@ -84,8 +84,9 @@ MAX_DEPLOYMENT_PAGES = 5
 MAX_DESCRIPTION_CHARS = 200
 # "p95 <= T" means at most 5 % of answers are slower than T: the share the response-time test checks.
 P95_SLOW_SHARE = Fraction(1, 20)
-# 99 %: a trigger sitting exactly at its threshold breaches an interval at most 1 % of the time, and two
-# such intervals in a row (the spec's unhealthyThreshold) in a 10 min window stay well below 1 %.
+# 99 %: a trigger sitting exactly at its threshold breaches an interval at most 1 % of the time; even with
+# all three there, two breaching intervals in a row (the spec's unhealthyThreshold) happen in about 0.5 %
+# of 10 min windows, and an app well under its thresholds practically never sees them.
 DEFAULT_CONFIDENCE = Fraction(99, 100)
 # Requests per path per interval: with 30, 3 errors (10 %) are evidence above 1 %, so a deploy failing
 # 30 % of its requests breaches 99.8 % of its intervals and is caught in 2; healthy noise is not.
@@ -235,12 +236,15 @@ class WatchSettings:
         if needed <= self.samples:
             return []
         level = format_percent(self.thresholds.confidence)
-        return [
-            f"--samples {self.samples} gives {self.requests_per_interval} requests per interval, too few to "
-            f"ever be {level}-confident evidence for {trigger} (it needs {requests}); use --samples "
-            f"{needed} or more (or a lower --confidence)"
+        short = " and ".join(
+            f"{trigger} (needs {requests})"
             for trigger, requests in _trigger_minimums(self.thresholds)
             if requests is not None and requests > self.requests_per_interval
+        )
+        return [
+            f"--samples {self.samples} gives {self.requests_per_interval} requests per interval, too few to "
+            f"ever be {level}-confident evidence for {short}; use --samples {needed} or more (or a lower "
+            "--confidence)"
         ]
 
 
@@ -343,7 +347,8 @@ def evidence_plan(settings: WatchSettings) -> dict[str, Any]:
 
     ``false_alarm_per_interval`` is the worst case, every trigger sitting exactly at its threshold (the
     failed-transaction test is counted at its bound, 1 - confidence, as its sample size is the app's);
-    ``false_alarm_per_window`` is the chance of ``consecutive`` such intervals in a row in the window.
+    ``false_alarm_per_window`` is the chance of ``consecutive`` such intervals in a row in the window,
+    taking intervals as independent.
     A healthy app, well under its thresholds, is far less likely to breach than that.
     """
     t, n = settings.thresholds, settings.requests_per_interval
