@@ -140,6 +140,10 @@ class AppPipelineArgs:
     migration_command: str = 'pnpm supabase db push --db-url "$DATABASE_URL"'
     health_path: str = "/api/health"
     rollback_window: str = "10m"
+    # Probes per interval for the rollback guard. It breaches only on 99 %-confident evidence, so it
+    # needs enough of them: with 30, 3 errors (10 %) are evidence above the spec's 1 %, a deploy failing
+    # 30 % of requests is caught in 2 intervals, and healthy noise (a 5xx in 300) is not (docs/rollback.md).
+    rollback_samples: int = 30
     test_commands: tuple[str, ...] = ("pnpm lint", "pnpm test")
     zizmor_version: str = "1.32.0"
     # Release process (spec: semantic versions, changelog, tech-lead + product-owner, bi-weekly).
@@ -243,6 +247,11 @@ def validate(args: AppPipelineArgs) -> list[str]:
         problems.append(f"health_path {args.health_path!r}: must be an absolute URL path")
     if not _DURATION.match(args.rollback_window):
         problems.append(f"rollback_window {args.rollback_window!r}: a duration like 10m")
+    if not 2 <= args.rollback_samples <= 200:
+        problems.append(
+            f"rollback_samples {args.rollback_samples}: 2 to 200 probes per interval (fewer can never be "
+            "evidence at 99 % confidence; more hammer the health endpoint every 30 s)"
+        )
     if args.release_schedule not in ("weekly", "bi-weekly", "monthly"):
         problems.append(f"release_schedule {args.release_schedule!r}: one of weekly, bi-weekly, monthly")
     if not 0 <= args.release_weekday <= 6:
@@ -487,6 +496,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             f'  --team-id "${args.vercel_org_id_var}"',
             f"  --health-path {_quote(args.health_path)}",
             f"  --window {args.rollback_window}",
+            f"  --samples {args.rollback_samples}",
             '  --interval "$HEALTH_CHECK_INTERVAL"',
             '  --timeout "$HEALTH_CHECK_TIMEOUT"',
             '  --consecutive "$ROLLBACK_CONSECUTIVE"',

@@ -163,7 +163,7 @@ class Evidence:
                 started_at=started.timestamp(),
                 requests=2,
                 errors=0,
-                p95_ms=84.0,
+                latencies_ms=(84.0, 61.0),
                 health_answered=True,
                 transactions=rb.Transactions(total=4800, failed=1, window_seconds=300),
             )
