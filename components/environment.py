@@ -227,7 +227,7 @@ class Environment(pulumi.ComponentResource):
                         budget_percent=performance.error_budget_percent,
                         window_s=performance.error_budget_window_s,
                     ),
-                    health_check_ids=tuple(check.id for check in self.monitoring.health_checks),
+                    health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
                     backup_kinds=("database", "assets") if self.backups is not None else (),
                     backup_region=settings.aws_region,
                 ),

@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumiverse_vercel as vercel
 
+import ops.slo as ops_slo
 from components.monitoring import METRICS_REGION
 from components.naming import NamingContext
 from ops.slo import METRIC_NAMESPACE, MIN_REQUESTS_PER_WINDOW, BurnRateAlert, burn_rate_alerts
@@ -34,9 +35,16 @@ from ops.slo import METRIC_NAMESPACE, MIN_REQUESTS_PER_WINDOW, BurnRateAlert, bu
 # Request-serving sources (not build output or firewall denials), as the receiver counts them.
 DRAIN_SOURCES = ("lambda", "edge", "static", "external", "redirect")
 # The receiver's modules: standard library and boto3 only (both in the Lambda Python runtime).
-RECEIVER_FILES = ("ops/__init__.py", "ops/slo/__init__.py", "ops/slo/budget.py", "ops/slo/drain.py",
-                  "ops/slo/metrics.py", "ops/slo/receiver.py")
-REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
+RECEIVER_FILES = (
+    "ops/__init__.py",
+    "ops/slo/__init__.py",
+    "ops/slo/budget.py",
+    "ops/slo/drain.py",
+    "ops/slo/metrics.py",
+    "ops/slo/receiver.py",
+)
+# Where `ops` really is (this checkout, or the installed tool), not where this file happens to be.
+OPS_ROOT = Path(ops_slo.__file__).resolve().parents[2]
 P95_SHARE, P99_SHARE = 0.05, 0.01
 APDEX_WINDOW_S = 3600
 LATENCY_PERIOD_S, LATENCY_PERIODS = 300, 3
@@ -60,7 +68,8 @@ class SloArgs:
     drain_secret: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str]
     objectives: SloObjectives
-    health_check_ids: tuple[pulumi.Input[str], ...] = ()
+    # Names of the health-check alarms (Monitoring); the dashboard shows their state.
+    health_alarm_names: tuple[pulumi.Input[str], ...] = ()
     backup_kinds: tuple[str, ...] = ()
     backup_region: str = METRICS_REGION
 
@@ -134,7 +143,11 @@ def _queries(specs: list[dict[str, Any]]) -> list[aws.cloudwatch.MetricAlarmMetr
 
 
 def dashboard_body(
-    stack: str, objectives: SloObjectives, health_check_ids: list[str], backup_kinds: tuple[str, ...], backup_region: str
+    stack: str,
+    objectives: SloObjectives,
+    health_alarm_arns: list[str],
+    backup_kinds: tuple[str, ...],
+    backup_region: str,
 ) -> str:
     """The CloudWatch dashboard JSON (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/CloudWatch-Dashboard-Body-Structure.html)."""
     ns, dim = METRIC_NAMESPACE, ["Stack", stack]
@@ -162,52 +175,94 @@ def dashboard_body(
         burn_metrics += [
             counter("ServerErrors", f"e{index}", alert.long_window_s),
             counter("Requests", f"r{index}", alert.long_window_s),
-            [{"expression": f"(e{index} / r{index}) / {budget:g}", "label": f"burn {alert.name} (page at "
-              f"{alert.burn_rate:g}x)", "id": f"b{index}"}],
+            [
+                {
+                    "expression": f"(e{index} / r{index}) / {budget:g}",
+                    "label": f"burn {alert.name} (page at {alert.burn_rate:g}x)",
+                    "id": f"b{index}",
+                }
+            ],
         ]
     widgets = [
         widget(
             "SLI: share of requests without a server error",
-            [counter("ServerErrors", "e"), counter("Requests", "r"), [{"expression": "1 - e / r", "label": "SLI", "id": "sli"}]],
-            0, 0, stat="Sum", period=300, yAxis={"left": {"min": 0.99, "max": 1}},
+            [
+                counter("ServerErrors", "e"),
+                counter("Requests", "r"),
+                [{"expression": "1 - e / r", "label": "SLI", "id": "sli"}],
+            ],
+            0,
+            0,
+            stat="Sum",
+            period=300,
+            yAxis={"left": {"min": 0.99, "max": 1}},
         ),
         widget(
             f"Error budget remaining ({objectives.budget_percent:g}% over {window // 86400}d)",
-            [counter("ServerErrors", "e", window), counter("Requests", "r", window),
-             [{"expression": f"1 - e / (r * {budget:g})", "label": "budget remaining", "id": "left"}]],
-            12, 0, view="singleValue", period=window,
+            [
+                counter("ServerErrors", "e", window),
+                counter("Requests", "r", window),
+                [{"expression": f"1 - e / (r * {budget:g})", "label": "budget remaining", "id": "left"}],
+            ],
+            12,
+            0,
+            view="singleValue",
+            period=window,
         ),
         widget("Burn rates", burn_metrics, 0, 6, view="timeSeries"),
         widget(
             "Latency of real requests (function duration)",
-            [[ns, "Latency", *dim, {"stat": "p95", "label": f"p95 (objective {objectives.p95_ms:g}ms)"}],
-             [ns, "Latency", *dim, {"stat": "p99", "label": f"p99 (objective {objectives.p99_ms:g}ms)"}]],
-            12, 6, period=300,
+            [
+                [ns, "Latency", *dim, {"stat": "p95", "label": f"p95 (objective {objectives.p95_ms:g}ms)"}],
+                [ns, "Latency", *dim, {"stat": "p99", "label": f"p99 (objective {objectives.p99_ms:g}ms)"}],
+            ],
+            12,
+            6,
+            period=300,
         ),
         widget(
             f"Apdex (T = {objectives.apdex_threshold_ms:g}ms, target {objectives.apdex:g})",
-            [counter("ApdexSatisfied", "s"), counter("ApdexTolerating", "t"), counter("Requests", "r"),
-             [{"expression": "(s + t / 2) / r", "label": "apdex", "id": "apdex"}]],
-            0, 12, period=3600,
+            [
+                counter("ApdexSatisfied", "s"),
+                counter("ApdexTolerating", "t"),
+                counter("Requests", "r"),
+                [{"expression": "(s + t / 2) / r", "label": "apdex", "id": "apdex"}],
+            ],
+            0,
+            12,
+            period=3600,
         ),
         widget(
             "Function memory (max used, MB)",
-            [[ns, "FunctionMaxMemoryUsed", *dim, {"stat": "p99"}], [ns, "FunctionMaxMemoryUsed", *dim, {"stat": "Maximum"}]],
-            12, 12, period=300,
+            [
+                [ns, "FunctionMaxMemoryUsed", *dim, {"stat": "p99"}],
+                [ns, "FunctionMaxMemoryUsed", *dim, {"stat": "Maximum"}],
+            ],
+            12,
+            12,
+            period=300,
         ),
-        widget(
-            "Health checks (1 = healthy)",
-            [["AWS/Route53", "HealthCheckStatus", "HealthCheckId", check, {"stat": "Minimum"}] for check in health_check_ids],
-            0, 18, period=60,
-        ),
+        {
+            "type": "alarm",
+            "x": 0,
+            "y": 18,
+            "width": 12,
+            "height": 6,
+            "properties": {"title": "Health checks and their latency alarms", "alarms": health_alarm_arns},
+        },
     ]
     if backup_kinds:
         widgets.append(
             widget(
                 "Successful backups per hour",
-                [["ChefChatz/Backups", "BackupSucceeded", "Stack", stack, "Kind", kind, {"stat": "Sum"}]
-                 for kind in backup_kinds],
-                12, 18, period=3600, region=backup_region,
+                [
+                    ["ChefChatz/Backups", "BackupSucceeded", "Stack", stack, "Kind", kind, {"stat": "Sum"}]
+                    for kind in backup_kinds
+                ],
+                12,
+                18,
+                period=3600,
+                region=backup_region,
             )
         )
     return json.dumps({"widgets": widgets})
@@ -242,7 +297,11 @@ class Slo(pulumi.ComponentResource):
                 {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
                     ],
                 }
             ),
@@ -269,9 +328,7 @@ class Slo(pulumi.ComponentResource):
             runtime="python3.12",
             architectures=["arm64"],
             handler="ops.slo.receiver.handler",
-            code=pulumi.AssetArchive(
-                {path: pulumi.FileAsset(str(REPOSITORY_ROOT / path)) for path in RECEIVER_FILES}
-            ),
+            code=pulumi.AssetArchive({path: pulumi.FileAsset(str(OPS_ROOT / path)) for path in RECEIVER_FILES}),
             role=self.role.arn,
             memory_size=256,
             timeout=30,
@@ -365,8 +422,10 @@ class Slo(pulumi.ComponentResource):
                         f"{int(objectives.window_s // 86400)}d) burns at over {alert.burn_rate:g}x in the last "
                         f"{alert.long_window_s // 60} and {alert.short_window_s // 60} minutes. Runbook: docs/slo.md"
                     ),
-                    alarm_rule=" AND ".join(f'ALARM("{w_name}")' for w_name in (
-                        naming.name(f"slo-{alert.name}-long"), naming.name(f"slo-{alert.name}-short"))),
+                    alarm_rule=" AND ".join(
+                        f'ALARM("{w_name}")'
+                        for w_name in (naming.name(f"slo-{alert.name}-long"), naming.name(f"slo-{alert.name}-short"))
+                    ),
                     alarm_actions=actions,
                     ok_actions=actions,
                     tags={**tags, "slo": "burn-rate", "burn-rate": f"{alert.burn_rate:g}"},
@@ -376,28 +435,55 @@ class Slo(pulumi.ComponentResource):
 
         self.objective_alarms = [
             self._alarm(
-                name, "apdex", f"apdex below {objectives.apdex:g} over the last hour (T = "
-                f"{objectives.apdex_threshold_ms:g}ms)", apdex_queries(APDEX_WINDOW_S, stack), 1,
-                objectives.apdex, "LessThanThreshold", actions, "apdex",
+                name,
+                "apdex",
+                f"apdex below {objectives.apdex:g} over the last hour (T = {objectives.apdex_threshold_ms:g}ms)",
+                apdex_queries(APDEX_WINDOW_S, stack),
+                1,
+                objectives.apdex,
+                "LessThanThreshold",
+                actions,
+                "apdex",
             ),
             self._alarm(
-                name, "latency-p95", f"p95 of real requests above {objectives.p95_ms:g}ms for 15 minutes (over "
-                f"{P95_SHARE:.0%} slower)", ratio_query("SlowOverP95Objective", "Requests", LATENCY_PERIOD_S, stack, 0),
-                LATENCY_PERIODS, P95_SHARE, "GreaterThanThreshold", actions, "p95",
+                name,
+                "latency-p95",
+                f"p95 of real requests above {objectives.p95_ms:g}ms for 15 minutes (over {P95_SHARE:.0%} slower)",
+                ratio_query("SlowOverP95Objective", "Requests", LATENCY_PERIOD_S, stack, 0),
+                LATENCY_PERIODS,
+                P95_SHARE,
+                "GreaterThanThreshold",
+                actions,
+                "p95",
             ),
             self._alarm(
-                name, "latency-p99", f"p99 of real requests above {objectives.p99_ms:g}ms for 15 minutes (over "
-                f"{P99_SHARE:.0%} slower)", ratio_query("SlowOverP99Objective", "Requests", LATENCY_PERIOD_S, stack, 0),
-                LATENCY_PERIODS, P99_SHARE, "GreaterThanThreshold", actions, "p99",
+                name,
+                "latency-p99",
+                f"p99 of real requests above {objectives.p99_ms:g}ms for 15 minutes (over {P99_SHARE:.0%} slower)",
+                ratio_query("SlowOverP99Objective", "Requests", LATENCY_PERIOD_S, stack, 0),
+                LATENCY_PERIODS,
+                P99_SHARE,
+                "GreaterThanThreshold",
+                actions,
+                "p99",
             ),
         ]
 
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
         self.dashboard = aws.cloudwatch.Dashboard(
             f"{name}-dashboard",
             dashboard_name=naming.name("slo"),
             region=METRICS_REGION,
-            dashboard_body=pulumi.Output.all(*args.health_check_ids).apply(
-                lambda ids: dashboard_body(stack, objectives, list(ids), args.backup_kinds, args.backup_region)
+            # Built from names and the account id (not from ids created by this deployment), so the
+            # body is known at preview time and the slo-dashboard policy can read it.
+            dashboard_body=pulumi.Output.all(account, *args.health_alarm_names).apply(
+                lambda values: dashboard_body(
+                    stack,
+                    objectives,
+                    [f"arn:aws:cloudwatch:{METRICS_REGION}:{values[0]}:alarm:{n}" for n in values[1:]],
+                    args.backup_kinds,
+                    args.backup_region,
+                )
             ),
             opts=child,
         )

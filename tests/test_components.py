@@ -47,6 +47,8 @@ class Recorder(pulumi.runtime.Mocks):
         if args.token == "github:index/getTeam:getTeam":
             slug = args.args["slug"]
             return {"id": str(TEAM_IDS[slug]), "nodeId": slug, "slug": slug, "name": slug, "members": []}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/test", "id": "t", "userId": "t"}
         if args.token == "vercel:index/getEndpointVerification:getEndpointVerification":
             return {"id": "team", "teamId": args.args.get("teamId", ""), "verificationCode": VERIFICATION_CODE}
         raise NotImplementedError(args.token)

@@ -40,9 +40,10 @@ class BurnWindow:
 
     @property
     def firing(self) -> bool:
-        enough = min(self.long_requests, self.short_requests) >= MIN_REQUESTS_PER_WINDOW
-        rates = (self.long_rate, self.short_rate)
-        return enough and all(r is not None and r > self.alert.burn_rate for r in rates)
+        """As the alarms decide: enough traffic in the long window, and both windows burn too fast."""
+        if self.long_requests < MIN_REQUESTS_PER_WINDOW:
+            return False
+        return all(r is not None and r > self.alert.burn_rate for r in (self.long_rate, self.short_rate))
 
 
 @dataclass(frozen=True)
