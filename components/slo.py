@@ -320,6 +320,15 @@ class Slo(pulumi.ComponentResource):
             policy=self.deliveries.arn.apply(receiver_policy),
             opts=child,
         )
+        # Created before the function so its logs are kept 30 days, not forever.
+        self.logs = aws.cloudwatch.LogGroup(
+            f"{name}-receiver-log-group",
+            name=f"/aws/lambda/{naming.name('slo-receiver')}",
+            region=METRICS_REGION,
+            retention_in_days=30,
+            tags=tags,
+            opts=child,
+        )
         verification = vercel.get_endpoint_verification_output(team_id=args.team_id)
         self.function = aws.lambda_.Function(
             f"{name}-receiver",
@@ -345,7 +354,7 @@ class Slo(pulumi.ComponentResource):
                 }
             ),
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.logs]),
         )
         self.url = aws.lambda_.FunctionUrl(
             f"{name}-receiver-url",

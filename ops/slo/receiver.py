@@ -8,8 +8,11 @@ For every request it decides, in this order (each step is a pure check before an
 3. `x-vercel-signature` missing or not the HMAC-SHA1 of the raw body -> 403; nothing recorded.
 4. Body neither a JSON array nor NDJSON -> 400. A malformed *line* is counted and skipped; the
    valid lines of the same batch are kept.
-5. The delivery's digest is claimed in DynamoDB (conditional put, TTL): a redelivery of the same
-   bytes is answered 200 and not counted again (Vercel delivers at least once).
+5. The delivery's digest is claimed in DynamoDB (conditional put): a redelivery of the same bytes
+   is answered 200 and not counted again (Vercel delivers at least once). A claim is a short lease
+   until the metrics are written, then a record kept for a week (TTL): an invocation that dies in
+   between (timeout, crash) leaves a lease that a later redelivery takes over, so the batch is
+   neither lost nor counted twice.
 6. Metrics are written with PutMetricData; if that fails the claim is released and 500 returned,
    so Vercel's retry records the batch instead of losing it.
 
@@ -33,34 +36,50 @@ METRIC_NAMESPACE = "ChefChatz/SLO"
 DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 # Redeliveries come within hours; a week of keys costs little and covers any retry schedule.
 IDEMPOTENCY_TTL_S = 7 * 86400
+# Longer than the function's 30 s timeout: a live invocation's claim is never taken over.
+CLAIM_LEASE_S = 120
 # PutMetricData takes up to 1000 metrics per call; 500 keeps each request well under its 1 MB limit.
 DATUMS_PER_CALL = 500
 
 
 class Store(Protocol):
-    def claim(self, key: str, expires_at: int) -> bool: ...
+    def claim(self, key: str, now: int) -> bool: ...
+
+    def complete(self, key: str, now: int) -> None: ...
 
     def release(self, key: str) -> None: ...
 
 
 class DynamoStore:
-    """Delivery keys in a DynamoDB table (partition key `key`, TTL attribute `expiresAt`)."""
+    """Delivery keys in a DynamoDB table (partition key `key`, TTL attribute `expiresAt`).
+
+    An item is `pending` (a lease until `expiresAt`) while its metrics are being written, then
+    `recorded` (kept until `expiresAt`, a week later, when DynamoDB's TTL deletes it).
+    """
 
     def __init__(self, client: Any, table: str) -> None:
         self._client = client
         self._table = table
 
-    def claim(self, key: str, expires_at: int) -> bool:
+    def claim(self, key: str, now: int) -> bool:
+        """Take the delivery unless it is recorded or another invocation's lease is still running."""
         try:
             self._client.put_item(
                 TableName=self._table,
-                Item={"key": {"S": key}, "expiresAt": {"N": str(expires_at)}},
-                ConditionExpression="attribute_not_exists(#k)",
-                ExpressionAttributeNames={"#k": "key"},
+                Item={"key": {"S": key}, "state": {"S": "pending"}, "expiresAt": {"N": str(now + CLAIM_LEASE_S)}},
+                ConditionExpression="attribute_not_exists(#k) OR (#s = :pending AND #e < :now)",
+                ExpressionAttributeNames={"#k": "key", "#s": "state", "#e": "expiresAt"},
+                ExpressionAttributeValues={":pending": {"S": "pending"}, ":now": {"N": str(now)}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+    def complete(self, key: str, now: int) -> None:
+        self._client.put_item(
+            TableName=self._table,
+            Item={"key": {"S": key}, "state": {"S": "recorded"}, "expiresAt": {"N": str(now + IDEMPOTENCY_TTL_S)}},
+        )
 
     def release(self, key: str) -> None:
         self._client.delete_item(TableName=self._table, Key={"key": {"S": key}})
@@ -134,7 +153,7 @@ class Receiver:
             return Response(400, {"error": str(error)})
         now = self._clock()
         key = delivery_key(body)
-        if not self._store.claim(key, int(now) + IDEMPOTENCY_TTL_S):
+        if not self._store.claim(key, int(now)):
             return Response(200, {"duplicate": True, "recorded": 0})
         try:
             data = metric_data(summary, self.config.stack, now)
@@ -146,6 +165,7 @@ class Receiver:
             # Not recorded: give the delivery back so Vercel's retry is counted, then fail loudly.
             self._store.release(key)
             raise
+        self._store.complete(key, int(now))
         return Response(
             200,
             {"recorded": summary.requests, "entries": summary.entries, "malformed": summary.malformed},

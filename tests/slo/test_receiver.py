@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -151,3 +152,23 @@ def test_a_batch_that_could_not_be_recorded_is_released_so_the_retry_counts(
 def test_the_receiver_refuses_to_start_without_its_secret():
     with pytest.raises(RuntimeError, match="DRAIN_SECRET"):
         receiver_module.ReceiverConfig.from_env({"CHEFCHATZ_STACK": "prod", "VERCEL_VERIFY_CODE": "x"})
+
+
+def test_a_delivery_whose_invocation_died_mid_way_is_taken_over_after_the_lease(endpoint: Endpoint):
+    """A claim left pending by a crashed invocation blocks redeliveries only while its lease runs."""
+    body = as_json(_batch("dpl_crashed", ok=4, errors=0))
+    store = receiver_module.DynamoStore(boto3.client("dynamodb"), endpoint.table)
+    key = receiver_module.delivery_key(body)
+    now = int(time.time())
+    assert store.claim(key, now - receiver_module.CLAIM_LEASE_S // 2)  # the dead invocation's claim
+    blocked = endpoint.post(body, signed(body))
+    assert blocked.json() == {"duplicate": True, "recorded": 0}
+    assert metric_sum(endpoint.stack, "Requests") == 0
+
+    assert store.claim(key, now - 2 * receiver_module.CLAIM_LEASE_S) is False
+    store.release(key)
+    assert store.claim(key, now - 2 * receiver_module.CLAIM_LEASE_S)  # a claim whose lease has run out
+    taken_over = endpoint.post(body, signed(body))
+    assert taken_over.json()["recorded"] == 4
+    assert endpoint.post(body, signed(body)).json() == {"duplicate": True, "recorded": 0}
+    assert metric_sum(endpoint.stack, "Requests") == 4
