@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ops.slo.report import Objectives, build_report, to_markdown, to_text
+from ops.slo.report import Targets, build_report, to_markdown, to_text
 
 EXIT_OK, EXIT_SPENT, EXIT_USAGE = 0, 1, 2
 
@@ -76,7 +76,7 @@ def report(
             raise _fail(f"--window: {error}") from None
         if window_s < 3 * 86400:
             raise _fail(f"--window {window} is shorter than 3d, the longest burn-rate window")
-    objectives = Objectives(
+    objectives = Targets(
         budget_percent=performance.error_budget_percent,
         window_s=window_s,
         apdex=performance.apdex,

@@ -22,7 +22,9 @@ P99_SHARE = 0.01
 
 
 @dataclass(frozen=True)
-class Objectives:
+class Targets:
+    """What the report judges against: the error budget and window, apdex target, p95/p99 objectives."""
+
     budget_percent: float
     window_s: float
     apdex: float
@@ -50,7 +52,7 @@ class BurnWindow:
 class SloReport:
     stack: str
     end: datetime
-    objectives: Objectives
+    objectives: Targets
     counts: Counts
     burn: tuple[BurnWindow, ...]
 
@@ -118,7 +120,7 @@ class SloReport:
         }
 
 
-def build_report(cloudwatch: Any, stack: str, end: datetime, objectives: Objectives) -> SloReport:
+def build_report(cloudwatch: Any, stack: str, end: datetime, objectives: Targets) -> SloReport:
     """Read the window's totals and every burn-rate window pair from CloudWatch."""
     counts = window_counts(cloudwatch, stack, end, timedelta(seconds=objectives.window_s))
     burn = []
