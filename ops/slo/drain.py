@@ -26,6 +26,8 @@ REQUEST_SOURCES = frozenset({"lambda", "edge", "static", "external", "redirect"}
 # The Lambda REPORT line Vercel forwards for each function invocation (type "report").
 _REPORT_DURATION = re.compile(r"(?<!Billed )Duration:\s*([0-9]+(?:\.[0-9]+)?)\s*ms")
 _REPORT_MEMORY = re.compile(r"Max Memory Used:\s*([0-9]+)\s*MB")
+# Where a broken array element ends: the next `},` or `}]`.
+_ELEMENT_BOUNDARY = re.compile(r"\}\s*([,\]])")
 # CloudWatch accepts at most 150 distinct values per datum (PutMetricData `Values`).
 MAX_VALUES_PER_DATUM = 150
 
@@ -123,8 +125,7 @@ def _skip_space(text: str, position: int) -> int:
 
 def _next_element(text: str, position: int) -> int:
     """Index after the next `},` / `}]` boundary (or -1): where the next element can start."""
-    boundary = re.compile(r"\}\s*([,\]])")
-    match = boundary.search(text, position)
+    match = _ELEMENT_BOUNDARY.search(text, position)
     if match is None:
         return -1
     return match.end() if match.group(1) == "," else match.start(1)
