@@ -13,6 +13,7 @@ from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
 from components.repository import Repository, RepositoryArgs
 from components.settings import Secrets, Settings, format_duration
+from components.slo import Slo, SloArgs, SloObjectives
 from components.web_app import EnvVar, WebApp, WebAppArgs, domain_plan, variable_targets
 
 # The six variables the spec requires for every deployment, and whether each is a secret.
@@ -203,6 +204,32 @@ class Environment(pulumi.ComponentResource):
                         f":environment:{settings.environment.github_environment}",
                     ),
                     create_oidc_provider=settings.platform.create_oidc_provider,
+                ),
+                opts=child,
+            )
+
+        self.slo: Slo | None = None
+        if settings.slo.drain_enabled:
+            performance = settings.performance
+            self.slo = Slo(
+                f"{name}-slo",
+                SloArgs(
+                    naming=naming,
+                    team_id=settings.platform.vercel_team_id,
+                    vercel_project_id=self.web_app.project.id,
+                    drain_secret=secrets.slo_drain_secret,
+                    alarm_topic_arn=self.monitoring.topic.arn,
+                    objectives=SloObjectives(
+                        apdex=performance.apdex,
+                        apdex_threshold_ms=settings.apdex_threshold_ms,
+                        p95_ms=performance.p95_ms,
+                        p99_ms=performance.p99_ms,
+                        budget_percent=performance.error_budget_percent,
+                        window_s=performance.error_budget_window_s,
+                    ),
+                    health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
+                    backup_kinds=("database", "assets") if self.backups is not None else (),
+                    backup_region=settings.aws_region,
                 ),
                 opts=child,
             )

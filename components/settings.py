@@ -37,6 +37,7 @@ SECRET_KEYS: dict[str, str] = {
     "notifyWebhookUrl": "NOTIFY_WEBHOOK_URL (GitHub environment secret, Slack-compatible webhook)",
     "supabaseStorageAccessKeyId": "Supabase Storage S3 access key id (asset backups)",
     "supabaseStorageSecretAccessKey": "Supabase Storage S3 secret access key (asset backups)",
+    "sloDrainSecret": "signing secret of the Vercel log drain feeding the SLO receiver (when sloDrainEnabled)",
 }
 
 
@@ -225,6 +226,14 @@ class PerformanceSettings(_Model):
         return self
 
 
+class SloSettings(_Model):
+    """Real-traffic SLO measurement: the Vercel log drain, its receiver, alarms and dashboard."""
+
+    drain_enabled: bool
+    # None: apdex T is the p95 objective (a request slower than the p95 objective is "tolerating").
+    apdex_threshold_ms: float | None = Field(default=None, gt=0)
+
+
 class TlsSettings(_Model):
     provider: Literal["letsencrypt", "custom"]
     auto_renew: bool
@@ -283,7 +292,13 @@ class Settings(_Model):
     tls: TlsSettings
     backups: BackupSettings
     disaster_recovery: DisasterRecoverySettings
+    slo: SloSettings
     aws_region: str
+
+    @property
+    def apdex_threshold_ms(self) -> float:
+        """Apdex T: `sloApdexThreshold`, or the p95 objective when that is empty."""
+        return self.slo.apdex_threshold_ms or self.performance.p95_ms
 
     @model_validator(mode="after")
     def _release_app_for_the_rules_owner(self) -> Settings:
@@ -308,6 +323,7 @@ class Secrets:
     notify_webhook_url: pulumi.Output[str]
     storage_access_key_id: pulumi.Output[str]
     storage_secret_access_key: pulumi.Output[str]
+    slo_drain_secret: pulumi.Output[str]
 
 
 # --- raw configuration -> model ------------------------------------------------------------------
@@ -353,6 +369,10 @@ def _string_list(raw: str) -> tuple[str, ...]:
 
 def _milliseconds(raw: str) -> float:
     return parse_duration(raw) * 1000
+
+
+def _optional_milliseconds(raw: str) -> float | None:
+    return _milliseconds(raw) if raw.strip() else None
 
 
 FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -413,6 +433,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "drDatabaseFailover": ("disaster_recovery.database_failover", _text),
     "drRegionFailover": ("disaster_recovery.region_failover", _text),
     "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
+    "sloDrainEnabled": ("slo.drain_enabled", _boolean),
+    "sloApdexThreshold": ("slo.apdex_threshold_ms", _optional_milliseconds),
 }
 
 _KEY_BY_PATH = {path: f"{NAMESPACE}:{key}" for key, (path, _) in FIELDS.items()}
@@ -542,5 +564,6 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         notify_webhook_url=config.require_secret("notifyWebhookUrl"),
         storage_access_key_id=config.require_secret("supabaseStorageAccessKeyId"),
         storage_secret_access_key=config.require_secret("supabaseStorageSecretAccessKey"),
+        slo_drain_secret=config.require_secret("sloDrainSecret"),
     )
     return settings, secrets

@@ -33,6 +33,7 @@ from ops.stack_config import StackConfigError, load_project, load_stack_config
 
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_ENDPOINT_VERIFICATION = "vercel:index/getEndpointVerification:getEndpointVerification"
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -75,6 +76,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "arn": "[looked up at deploy time: caller arn]",
                 "id": "[looked up at deploy time: caller id]",
                 "userId": "[looked up at deploy time: caller user id]",
+            }
+        if args.token == GET_ENDPOINT_VERIFICATION:
+            team = str(args.args.get("teamId", ""))
+            return {
+                "id": team,
+                "teamId": team,
+                "verificationCode": "[looked up at deploy time: vercel endpoint verification code]",
             }
         raise NotImplementedError(f"offline plan has no stand-in for the look-up {args.token}")
 

@@ -47,6 +47,10 @@ class Recorder(pulumi.runtime.Mocks):
         if args.token == "github:index/getTeam:getTeam":
             slug = args.args["slug"]
             return {"id": str(TEAM_IDS[slug]), "nodeId": slug, "slug": slug, "name": slug, "members": []}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/test", "id": "t", "userId": "t"}
+        if args.token == "vercel:index/getEndpointVerification:getEndpointVerification":
+            return {"id": "team", "teamId": args.args.get("teamId", ""), "verificationCode": VERIFICATION_CODE}
         raise NotImplementedError(args.token)
 
     def of_type(self, suffix: str) -> list[Registered]:
@@ -54,6 +58,7 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 TEAM_IDS = {"tech-lead": 11, "product-owner": 22}
+VERIFICATION_CODE = "vercel-verification-code"
 RECORDER = Recorder()
 pulumi.runtime.set_mocks(RECORDER, project="chefchatz", stack="prod", preview=False)
 
@@ -87,6 +92,7 @@ def secrets() -> Secrets:
         notify_webhook_url=value("webhook"),
         storage_access_key_id=value("storage-id"),
         storage_secret_access_key=value("storage-secret"),
+        slo_drain_secret=value("slo-drain"),
     )
 
 

@@ -505,6 +505,93 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
     return plan
 
 
+# --- SLOs on real traffic ------------------------------------------------------------------------
+
+SLO_ALERTS = (
+    ("burn-1h-5m", 3600, 300, 0.0144),
+    ("burn-6h-30m", 21600, 1800, 0.006),
+    ("burn-3d-6h", 259200, 21600, 0.001),
+)
+
+
+def _error_rate_queries(period: int) -> list[dict[str, Any]]:
+    def metric(query_id: str, name: str) -> dict[str, Any]:
+        return {
+            "id": query_id,
+            "returnData": False,
+            "metric": {
+                "namespace": "ChefChatz/SLO",
+                "metricName": name,
+                "dimensions": {"Stack": "prod"},
+                "period": period,
+                "stat": "Sum",
+            },
+        }
+
+    return [
+        metric("n", "ServerErrors"),
+        metric("d", "Requests"),
+        {"id": "ratio", "expression": "IF(d >= 100, n / d, 0)", "returnData": True},
+    ]
+
+
+def slo_plan(stack: str = "prod") -> StackPlan:
+    """The drain (its endpoint and project unknown before the receiver and project exist), the
+    long/short error-rate alarms and their notifying composites, and the dashboard."""
+    plan = StackPlan(stack)
+    prefix = f"chefchatz-{stack}-slo"
+    plan.add(
+        f"{prefix}-drain",
+        "vercel:index/logDrain:LogDrain",
+        {
+            "name": prefix,
+            "teamId": "chefchatz",
+            "deliveryFormat": "ndjson",
+            "endpoint": UNKNOWN_STRING_VALUE,
+            "environments": ["production"],
+            "sources": ["lambda", "edge", "static", "external", "redirect"],
+            "projectIds": [UNKNOWN_STRING_VALUE],
+            "secret": "[offline placeholder for secret chefchatz:sloDrainSecret]",
+        },
+    )
+    for alert, long_s, short_s, threshold in SLO_ALERTS:
+        for window, period in (("long", long_s), ("short", short_s)):
+            plan.add(
+                f"{prefix}-{alert}-{window}",
+                ALARM,
+                {
+                    "name": f"{prefix}-{alert}-{window}",
+                    "metricQueries": _error_rate_queries(period),
+                    "evaluationPeriods": 1,
+                    "threshold": threshold,
+                    "comparisonOperator": "GreaterThanThreshold",
+                    "treatMissingData": "notBreaching",
+                },
+            )
+        plan.add(
+            f"{prefix}-{alert}",
+            "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+            {
+                "alarmName": f"{prefix}-{alert}",
+                "alarmRule": f'ALARM("{prefix}-{alert}-long") AND ALARM("{prefix}-{alert}-short")',
+                "alarmActions": [UNKNOWN_STRING_VALUE],
+                "okActions": [UNKNOWN_STRING_VALUE],
+            },
+        )
+    body = {
+        "widgets": [
+            {"type": "metric", "properties": {"metrics": [["ChefChatz/SLO", name, "Stack", stack]]}}
+            for name in ("Requests", "ServerErrors", "Latency", "ApdexSatisfied", "ApdexTolerating")
+        ]
+    }
+    plan.add(
+        f"{prefix}-dashboard",
+        "aws:cloudwatch/dashboard:Dashboard",
+        {"dashboardName": prefix, "dashboardBody": json.dumps(body)},
+    )
+    return plan
+
+
 def prod_plan() -> StackPlan:
     """The whole production stack as the rules see it."""
-    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"))
+    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"), slo_plan("prod"))

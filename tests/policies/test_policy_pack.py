@@ -52,6 +52,9 @@ EXPECTED = {
     "production-domains-monitored",
     "slo-alarms",
     "managed-workflows-are-safe",
+    "slo-drain-in-production",
+    "slo-burn-rate-alarms",
+    "slo-dashboard",
 }
 
 
