@@ -36,6 +36,7 @@ AREAS: dict[str, str] = {
     "drill": "ops.backup_cli",
     "rollback": "ops.rollback_cli",
     "signoff": "ops.signoff_cli",
+    "migrate": "ops.migrate.cli",
 }
 
 _registered: set[str] = set()
