@@ -69,6 +69,8 @@ GITHUB_SCRIPT = PinnedAction("actions/github-script", "3a2844b7e9c422d3c10d287c8
 PULUMI = PinnedAction("pulumi/actions", "8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0")
 PULUMI_AUTH = PinnedAction("pulumi/auth-actions", "141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0")
 UPLOAD_ARTIFACT = PinnedAction("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
+# Used by this repository's drift workflow only; reviewed here with the other pins.
+DOWNLOAD_ARTIFACT = PinnedAction("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
 
 PINNED_ACTIONS: tuple[PinnedAction, ...] = (
     CHECKOUT,
@@ -81,6 +83,7 @@ PINNED_ACTIONS: tuple[PinnedAction, ...] = (
     PULUMI,
     PULUMI_AUTH,
     UPLOAD_ARTIFACT,
+    DOWNLOAD_ARTIFACT,
 )
 
 RUNNER = "ubuntu-24.04"
