@@ -7,6 +7,7 @@ recording stand-in of the GitHub client.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from ops import signoff as so
 
 from .conftest import REPO_ROOT, REPO_WORKFLOWS
 
@@ -146,6 +149,9 @@ def test_a_clean_preview_becomes_a_report_with_exit_code_0(tmp_path: Path) -> No
     assert report["run_url"] == "https://github.com/chefchatz/chefchatz-infra/actions/runs/42"
     assert report["checked_at"].endswith("Z")
     assert "exit-code=0" in output
+    # The report is the sign-off's evidence: the workflow and `chefchatz signoff` agree on its shape.
+    finding = so.check_drift_report(tmp_path / "work" / "drift-prod.json", "prod", dt.datetime.now(dt.UTC), "-")
+    assert finding.status is so.Status.VERIFIED, finding
 
 
 def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None:
@@ -153,6 +159,8 @@ def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None
     assert report["exit_code"] == 255 and report["preview"]["changeSummary"] == {"same": 1, "update": 1}
     assert "no changes were expected" in report["stderr_tail"]
     assert "exit-code=255" in output
+    finding = so.check_drift_report(tmp_path / "work" / "drift-prod.json", "prod", dt.datetime.now(dt.UTC), "-")
+    assert finding.status is so.Status.FAILED and "update db" in finding.evidence, finding
 
 
 def test_a_preview_that_printed_no_json_still_leaves_a_failing_report(tmp_path: Path) -> None:
