@@ -150,6 +150,7 @@ DOCUMENTS = (
     "docs/pipelines.md",
     "docs/health-contract.md",
     "docs/signoff.md",
+    "docs/migrations.md",
 )
 
 # The stacks the checklist's environment items name (Pulumi.<stack>.yaml).
