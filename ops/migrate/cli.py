@@ -133,7 +133,10 @@ def rehearse(
 def _print(result: Rehearsal, document: dict[str, Any]) -> None:
     source = result.source
     origin = {
-        "backup": f"backup {source.get('backup_id')} (restored in {source.get('restore_seconds')}s)",
+        "backup": (
+            f"backup {source.get('backup_id')} (verified in {source.get('verify_seconds')}s, "
+            f"restored in {source.get('restore_seconds')}s)"
+        ),
         "empty": "an empty database",
         "none": "no database (lint only)",
     }[source["type"]]

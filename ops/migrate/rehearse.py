@@ -213,28 +213,21 @@ def rehearse(
         if not scratch_url:
             raise MigrationInputError("--scratch-url is required unless --lint-only")
         backups.split_dsn(scratch_url)
+        backup_id = backups.validate_backup_id(backup_id)
         backups.recreate_scratch_database(scratch_url)
-        if location is not None:
-            # The scratch server has none of production's roles: restore without ACLs, like the drill.
-            restored = backups.restore_database(
-                location, scratch_url, backup_id=backups.validate_backup_id(backup_id), no_acl=True, s3=s3
-            )
-            source = {
-                "type": "backup",
-                "bucket": location.bucket,
-                "prefix": location.prefix,
-                "backup_id": restored.backup_id,
-                "restored_bytes": restored.restored_bytes,
-                "restore_seconds": restored.restore_seconds,
-            }
+        source, restore_problem = _restore(location, scratch_url, backup_id, s3)
+        if restore_problem:
+            problems.append(restore_problem)
+            # Nothing to rehearse on: every migration is reported not run, and still linted.
+            todo = local
+            results = [MigrationResult(m.version, m.name, m.file, "not-run", _statement_count(m)) for m in todo]
         else:
-            source = {"type": "empty"}
-        with _connect(scratch_url) as conn:
-            pg_version = _server_version(conn)
-            applied = _applied_versions(conn)
-            todo, history_problems = pending(local, applied)
-            problems += history_problems
-            results = _apply_all(conn, todo, budget)
+            with _connect(scratch_url) as conn:
+                pg_version = _server_version(conn)
+                applied = _applied_versions(conn)
+                todo, history_problems = pending(local, applied)
+                problems += history_problems
+                results = _apply_all(conn, todo, budget)
 
     findings = linter.lint([m.path for m in todo], pg_version)
     for migration, result in zip(todo, results, strict=True):
@@ -262,6 +255,30 @@ def rehearse(
         migrations=results,
         problems=problems,
     )
+
+
+def _restore(
+    location: backups.Location | None, scratch_url: str, backup_id: str, s3: Any
+) -> tuple[dict[str, Any], str | None]:
+    """Restore the backup into the scratch database: its description, and the problem if it failed."""
+    if location is None:
+        return {"type": "empty"}, None
+    source: dict[str, Any] = {"type": "backup", "bucket": location.bucket, "prefix": location.prefix}
+    try:
+        # The scratch server has none of production's roles: restore without ACLs, like the drill.
+        restored = backups.restore_database(location, scratch_url, backup_id=backup_id, no_acl=True, s3=s3)
+    except backups.UsageError:
+        raise
+    except backups.BackupError as exc:
+        return {**source, "backup_id": None}, f"restore of backup {backup_id!r} failed: {exc}"
+    return {
+        **source,
+        "backup_id": restored.backup_id,
+        "restored_bytes": restored.restored_bytes,
+        # The checksum pass over the stored dump, then the pg_restore pass.
+        "verify_seconds": restored.verify_seconds,
+        "restore_seconds": restored.restore_seconds,
+    }, None
 
 
 def _statement_count(migration: MigrationFile) -> int:

@@ -204,6 +204,7 @@ def test_rehearsal_restores_a_real_backup_and_applies_only_what_is_pending(
     assert report["kind"] == "migration-rehearsal" and report["stack"] == "prod"
     assert report["source"]["type"] == "backup" and report["source"]["backup_id"] == backup.backup_id
     assert report["source"]["restored_bytes"] > 0
+    assert report["source"]["verify_seconds"] >= 0 and report["source"]["restore_seconds"] > 0
     assert report["already_applied"] == 1
     (migration,) = report["migrations"]
     assert (migration["file"], migration["status"]) == ("002_recipe_servings.sql", "applied")
@@ -229,13 +230,26 @@ def test_a_history_the_directory_does_not_know_fails_like_db_push(
     assert any("lacks (20990101000000)" in p for p in report_of(result)["problems"])
 
 
-def test_no_backup_in_the_bucket_fails_the_rehearsal(
+def test_a_backup_that_cannot_be_restored_fails_the_rehearsal_with_a_report(
     tmp_path: Path, bucket: str, scratch_url: str, run_cli: Cli, aws: str
 ) -> None:
     root = write_migrations(tmp_path, {"001_initial_schema.sql": SPEC_INITIAL_SCHEMA})
-    result = run_cli("rehearse", "--migrations", str(root), "--scratch-url", scratch_url, "--bucket", bucket)
+    out = tmp_path / "rehearsal.json"
+    result = run_cli(
+        "rehearse", "--migrations", str(root), "--scratch-url", scratch_url, "--bucket", bucket, "--report", str(out)
+    )
     assert result.exit_code == 1
-    assert "no complete" in result.stderr.lower() or "no backup" in result.stderr.lower(), result.stderr
+    report = json.loads(out.read_text())
+    assert report["ok"] is False and report["source"] == {
+        "type": "backup",
+        "bucket": bucket,
+        "prefix": "",
+        "backup_id": None,
+    }
+    (problem,) = report["problems"]
+    assert problem.startswith("restore of backup 'latest' failed: ") and "no complete" in problem.lower(), problem
+    assert [m["status"] for m in report["migrations"]] == ["not-run"]
+    assert f"FAILED: {problem}" in result.stderr
 
 
 def test_lint_only_needs_no_database_and_fails_on_an_error_level_finding(tmp_path: Path, run_cli: Cli) -> None:

@@ -278,7 +278,8 @@ class Evidence:
                 prefix="",
                 backup_id=backuplib.new_backup_id(finished - dt.timedelta(minutes=3), "a1b2c3"),
                 restored_bytes=41_943_040,
-                restore_seconds=48.2,
+                verify_seconds=6.1,
+                restore_seconds=42.1,
             )
         return migrate.Rehearsal(
             ok=failure is None,
