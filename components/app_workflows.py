@@ -11,7 +11,9 @@ Files (`app_workflow_files(args)` returns them as a ``{path: content}`` dict):
   (zizmor over the repository's own workflows) - the required status checks of the default branch;
 - ``.github/workflows/deploy.yml``: every push to main: test, then each non-production environment
   in order (dev -> staging), each job: build (``vercel build --prod``) -> pre-migration backup
-  (``chefchatz backup db``) -> database migrations -> ``vercel deploy --prebuilt --prod`` ->
+  (``chefchatz backup db``) -> (staging, production) migration rehearsal on that backup
+  (``chefchatz migrate rehearse``, report kept as an artifact) -> database migrations ->
+  ``vercel deploy --prebuilt --prod`` ->
   ``chefchatz rollback watch`` -> notify. An environment only starts once the previous one
   deployed *and* passed its rollback watch: that is the promotion;
 - ``.github/workflows/deploy-production.yml``: a published release: test at the release tag, the
