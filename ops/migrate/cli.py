@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-if TYPE_CHECKING:
-    from ops.migrate import Rehearsal
-
-# ops.backups and psycopg load only when a command runs (see ops/cli.py).
+from ops import backups
+from ops import migrate as lib
 
 migrate_app = typer.Typer(help="Database migrations: rehearse them on a restored copy first.", no_args_is_help=True)
 
@@ -69,7 +67,7 @@ def rehearse(
             "--lock-budget",
             help="Longest a migration may hold a lock that blocks the app on a table with rows (ms, s, m).",
         ),
-    ] = "1s",
+    ] = lib.DEFAULT_LOCK_BUDGET,
     stack: Annotated[
         str | None,
         typer.Option("--stack", envvar="CHEFCHATZ_STACK", show_default=False, help="Stack the report is evidence for."),
@@ -96,9 +94,6 @@ def rehearse(
             --scratch-url postgresql://postgres@127.0.0.1:5432/chefchatz_scratch \\
             --bucket chefchatz-prod-database-backups --backup-id latest --report rehearsal.json
     """
-    from ops import backups
-    from ops import migrate as lib
-
     if lint_only and bucket:
         _fail(as_json, "--lint-only lints files only: drop --bucket (a restore needs a database)", 2)
     try:
@@ -130,7 +125,7 @@ def rehearse(
         raise typer.Exit(1)
 
 
-def _print(result: Rehearsal, document: dict[str, Any]) -> None:
+def _print(result: lib.Rehearsal, document: dict[str, Any]) -> None:
     source = result.source
     origin = {
         "backup": (

@@ -175,12 +175,3 @@ def test_squawks_json_report_is_read_per_file_with_one_based_lines() -> None:
     with pytest.raises(RuntimeError, match="not JSON"):
         parse_report("panic: oops")
 
-
-def test_the_commands_default_lock_budget_is_the_librarys() -> None:
-    # The CLI spells the default out so that `--help` needs no psycopg import; the two must agree.
-    import inspect
-
-    from ops.migrate import DEFAULT_LOCK_BUDGET
-    from ops.migrate import cli as migrate_cli
-
-    assert inspect.signature(migrate_cli.rehearse).parameters["lock_budget"].default == DEFAULT_LOCK_BUDGET
