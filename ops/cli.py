@@ -37,6 +37,7 @@ AREAS: dict[str, str] = {
     "rollback": "ops.rollback_cli",
     "signoff": "ops.signoff_cli",
     "slo": "ops.slo.cli",
+    "migrate": "ops.migrate.cli",
 }
 
 _registered: set[str] = set()
