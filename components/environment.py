@@ -12,7 +12,7 @@ from components.backups import BackupKind, Backups, BackupsArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
 from components.repository import Repository, RepositoryArgs
-from components.settings import Secrets, Settings, format_duration
+from components.settings import Secrets, Settings, SettingsError, format_duration
 from components.web_app import EnvVar, WebApp, WebAppArgs, domain_plan, variable_targets
 
 # The six variables the spec requires for every deployment, and whether each is a secret.
@@ -94,9 +94,13 @@ def ops_tool_commit(settings: Settings) -> str:
     except (OSError, subprocess.CalledProcessError):
         commit = ""
     if len(commit) != 40:
-        raise ValueError(
-            "chefchatz:opsToolCommit is empty and this is not a git checkout: set it to the 40-character "
-            "commit of chefchatz-infra the app's pipeline should install"
+        raise SettingsError(
+            settings.stack,
+            [
+                f"chefchatz:opsToolCommit: empty and {Path(__file__).resolve().parent.parent} is not a git "
+                "checkout; set it in Pulumi."
+                f"{settings.stack}.yaml to the 40-character commit of chefchatz-infra the app's pipeline installs"
+            ],
         )
     return commit
 

@@ -22,10 +22,9 @@ import pulumi_aws as aws
 import pulumiverse_vercel as vercel
 
 from components.naming import NamingContext
+from components.settings import ROUTE53_INTERVALS
 
 METRICS_REGION = "us-east-1"
-# Route 53 accepts only these request intervals.
-ROUTE53_INTERVALS = (10, 30)
 CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]
 
 
