@@ -26,7 +26,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _group(
     debug: bool = typer.Option(False, DEBUG_FLAG, help="On an internal error (exit 3), print the traceback."),

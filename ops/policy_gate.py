@@ -79,7 +79,7 @@ _LEVEL_VALUES = tuple(level.value for level in EnforcementLevel)
 def _schema_problem(where: str, value: Any, schema: Mapping[str, Any]) -> str | None:
     expected = schema.get("type")
     types = _JSON_TYPES.get(str(expected), (object,))
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
         return f"{where}: expected {expected}, got {value!r}"
     if "minimum" in schema and value < schema["minimum"]:
         return f"{where}: {value!r} is below the minimum {schema['minimum']}"

@@ -184,11 +184,14 @@ def _validate_frequency_retention(args: StackValidationArgs, report: ReportViola
 
 backup_frequency_and_retention = stack_policy(
     "backup-frequency-and-retention",
-    "Database backups run every 6h and are kept 30d; asset backups every 24h, kept 90d.",
+    "Database backups run every 6h and are kept 30d; asset backups every 24h, kept 90d (in every stack "
+    "that has backups: the spec is a floor no stack file can lower).",
     _validate_frequency_retention,
     schema=stack_schema(
         **{k: {"type": "string", "default": v} for k, v in DEFAULTS.items() if k != "rpo" and k != "freshnessSlack"},
-        exemptStacks={"type": "array", "items": {"type": "string"}, "default": ["dev"]},
+        # Empty: dev may run without backups (backups-exist-for-every-database), but backups it has
+        # keep the spec's numbers.
+        exemptStacks={"type": "array", "items": {"type": "string"}, "default": []},
     ),
 )
 

@@ -300,6 +300,7 @@ def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
         point_in_time_recovery=pitr,
         replica_region="us-west-2",
         image="ghcr.io/chefchatz/chefchatz-infra:0.1.0",
+        primary_region="us-east-1",
         database_url=pulumi.Output.secret("postgresql://u:p@h/db"),
         storage_endpoint="https://x.supabase.co/storage/v1/s3",
         storage_bucket="assets",
