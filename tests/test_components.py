@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from components.environment import (
     deploy_refs,
     deployment_variables,
     pipeline_variables,
+    recovery_tags,
+    slo_tags,
 )
 from components.monitoring import Monitoring, MonitoringArgs, route53_interval
 from components.naming import NamingContext
@@ -196,6 +199,37 @@ def test_pipeline_variables_carry_the_rollback_triggers_and_probe_settings():
     assert variables["ROLLBACK_FAILED_TRANSACTIONS"] == "0.1%"
     assert variables["HEALTH_CHECK_INTERVAL"] == "30s" and variables["HEALTH_CHECK_TIMEOUT"] == "5s"
     assert variables["ROLLBACK_CONSECUTIVE"] == "2" and variables["APP_URL"] == "https://chefchatz.com"
+
+
+def test_pipeline_variables_carry_approvers_notification_targets_and_tls_for_the_floors():
+    variables = pipeline_variables(settings_for("staging", tlsMinimumVersion="TLS1.3"))
+    assert variables["RELEASE_APPROVERS"] == "tech-lead,product-owner"
+    assert variables["ROLLBACK_NOTIFICATIONS"] == "email:oncall@chefchatz.com,slack:#chefchatz-releases"
+    assert (variables["TLS_PROVIDER"], variables["TLS_AUTO_RENEW"], variables["TLS_MINIMUM_VERSION"]) == (
+        "letsencrypt",
+        "true",
+        "TLS1.3",
+    )
+    assert variables["TLS_CIPHERS"] == "ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-RSA-AES128-GCM-SHA256"
+
+
+def test_slos_and_recovery_objectives_become_tags_aws_accepts():
+    settings = settings_for("prod", sloErrorBudget="0.05%", drRto="10m")
+    assert dict(slo_tags(settings)) == {
+        "slo-apdex": "0.99",
+        "slo-error-budget-percent": "0.05",
+        "slo-error-budget-window": "30d",
+    }
+    assert dict(recovery_tags(settings)) == {
+        "dr-rpo": "1h",
+        "dr-rto": "10m",
+        "dr-database-failover": "automatic",
+        "dr-region-failover": "manual",
+        "dr-data-reconciliation": "automated",
+    }
+    # AWS tag values: letters, digits, spaces and _ . : / = + - @ only (no '%').
+    for value in (*dict(slo_tags(settings)).values(), *dict(recovery_tags(settings)).values()):
+        assert re.fullmatch(r"[\w .:/=+\-@]*", value), value
 
 
 def test_the_six_required_variables_are_present_and_only_true_secrets_are_sensitive():
