@@ -151,6 +151,11 @@ def _retention_days(lifecycle: PolicyResource) -> int | None:
     return min(days) if days else None
 
 
+def _key(kind: str, what: str) -> str:
+    """The stack config key of a backup plan value: `backupDatabaseRetention`."""
+    return f"backup{kind.capitalize()}{what}"
+
+
 def _validate_frequency_retention(args: StackValidationArgs, report: ReportViolation) -> None:
     if _exempt(args):
         return
@@ -168,7 +173,8 @@ def _validate_frequency_retention(args: StackValidationArgs, report: ReportViola
             if interval > frequency:
                 report(
                     f"{kind} backups run every {interval // 3600}h ({expression}); the spec needs at least every "
-                    f"{config[f'{kind}Frequency']}",
+                    f"{config[f'{kind}Frequency']} (chefchatz:{_key(kind, 'Frequency')} is looser than the floor "
+                    f"{kind}Frequency of this policy's config)",
                     schedule.urn,
                 )
             if get(schedule.props, "state", default="ENABLED") != "ENABLED":
@@ -177,7 +183,9 @@ def _validate_frequency_retention(args: StackValidationArgs, report: ReportViola
             days = _retention_days(lifecycle)
             if days is not None and days * 86400 < retention:
                 report(
-                    f"{kind} backups expire after {days} days; the spec keeps them {config[f'{kind}Retention']}",
+                    f"{kind} backups expire after {days} days; the spec keeps them {config[f'{kind}Retention']} "
+                    f"(chefchatz:{_key(kind, 'Retention')} is looser than the floor {kind}Retention of this "
+                    "policy's config)",
                     lifecycle.urn,
                 )
 

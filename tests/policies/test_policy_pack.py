@@ -52,6 +52,16 @@ EXPECTED = {
     "production-domains-monitored",
     "slo-alarms",
     "managed-workflows-are-safe",
+    # The spec as a floor (policies/floors.py).
+    "release-approver-floor",
+    "rollback-trigger-floors",
+    "health-check-floors",
+    "performance-objective-floors",
+    "tls-floors",
+    "backup-plan-floors",
+    "disaster-recovery-floors",
+    "backup-replica-in-another-region",
+    "backup-image-pinned-in-production",
 }
 
 
