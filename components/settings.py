@@ -114,6 +114,15 @@ class EnvironmentSettings(_Model):
             raise ValueError(f"{value!r} is not a lower-case DNS hostname such as 'dev.chefchatz.com'")
         return value
 
+    @model_validator(mode="after")
+    def _production_serves_an_apex(self) -> EnvironmentSettings:
+        # Production serves the apex and redirects www to it (components/web_app.py, domain_plan).
+        if self.kind == "production" and self.domain.count(".") != 1:
+            raise ValueError(
+                f"chefchatz:domain: production serves an apex domain such as 'chefchatz.com', not {self.domain!r}"
+            )
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.kind == "production"

@@ -137,6 +137,9 @@ MALFORMED: dict[str, Malformed] = {
     "secret-in-plain-text": Malformed(
         "staging", _plain_line("staging", "  chefchatz:openaiApiKey: not-a-real-key"), "chefchatz:openaiApiKey"
     ),
+    "production-domain-not-an-apex": Malformed(
+        "prod", _config("prod", "domain", "www.chefchatz.com"), "chefchatz:domain"
+    ),
     "pack-config-missing": Malformed("prod", _flags("--policy-pack-config", "/nonexistent/pack.json"), "pack.json"),
     "pack-config-not-json": Malformed("prod", _pack_config("{rollback"), "pack-config.json"),
     "pack-config-unknown-policy": Malformed("prod", _pack_config('{"no-such-policy": "advisory"}'), "no-such-policy"),
