@@ -167,7 +167,9 @@ class PlatformSettings(_Model):
 
 class ReleaseSettings(_Model):
     versioning: Literal["semantic"]
-    changelog: bool
+    # The release workflow always writes a changelog (release-please); false would change nothing
+    # but the stack file's word, so it is refused rather than silently ignored.
+    changelog: Literal[True]
     approvals: tuple[str, ...] = Field(min_length=1)
     schedule: Literal["weekly", "bi-weekly", "monthly"]
     app_client_id: str = Field(pattern=r"^([A-Za-z0-9.]{8,64})?$")

@@ -28,8 +28,10 @@ from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 from policies.common import (
     ALARM,
     BUCKET,
+    DEVELOPMENT_STACKS,
     GITHUB_ENV_VARIABLE,
     HEALTH_CHECK,
+    VERCEL_ENV_VAR,
     config_with_defaults,
     get,
     of_type,
@@ -174,6 +176,7 @@ def floor_policy(
     description: str,
     floors: tuple[Floor, ...],
     values: Callable[[StackValidationArgs, dict[str, Any], ReportViolation], Iterator[tuple[str, Any, str | None]]],
+    extra_schema: Mapping[str, dict[str, Any]] | None = None,
 ) -> Any:
     """A stack policy holding `floors`: `values` yields (floor prop, the stack's value, urn)."""
     by_prop = {f.prop: f for f in floors}
@@ -184,7 +187,8 @@ def floor_policy(
         for prop, value, urn in values(args, config, report):
             check(name, by_prop[prop], value, config, urn, report)
 
-    return stack_policy(name, description, validate, schema=stack_schema(**{f.prop: f.schema() for f in floors}))
+    schema = stack_schema(**{f.prop: f.schema() for f in floors}, **(extra_schema or {}))
+    return stack_policy(name, description, validate, schema=schema)
 
 
 # --- where the values live ------------------------------------------------------------------------
@@ -229,6 +233,37 @@ release_approver_floor = floor_policy(
     "Releases are approved by every team of the spec (tech-lead AND product-owner); a stack may add teams.",
     (APPROVERS,),
     _from_variables({"approvers": "RELEASE_APPROVERS"}),
+)
+
+
+# --- features outside development -----------------------------------------------------------------
+
+FEATURE_FLOORS = (
+    Floor("aiLimits", "featureAiLimits", "production", differs, "production AI limits outside dev"),
+    Floor("analytics", "featureAnalytics", True, turned_off, "analytics on outside dev", "boolean"),
+)
+_FEATURE_VARIABLES = {"NEXT_PUBLIC_AI_LIMITS": "aiLimits", "NEXT_PUBLIC_FEATURE_ANALYTICS": "analytics"}
+
+
+def _feature_values(
+    args: StackValidationArgs, config: dict[str, Any], report: ReportViolation
+) -> Iterator[tuple[str, Any, str | None]]:
+    # The spec gives staging and production the same features; only development relaxes them.
+    if stack_name(args) in config.get("developmentStacks", DEVELOPMENT_STACKS):
+        return
+    for variable in of_type(args.resources, VERCEL_ENV_VAR):
+        prop = _FEATURE_VARIABLES.get(str(variable.props["key"]))
+        if prop:
+            yield prop, variable.props["value"], variable.urn
+
+
+feature_floors = floor_policy(
+    "feature-floors",
+    "Outside development the app runs with production AI limits and analytics on, as the spec's "
+    "staging and production environments do (debug: debug-off-outside-dev).",
+    FEATURE_FLOORS,
+    _feature_values,
+    extra_schema={"developmentStacks": {"type": "array", "items": {"type": "string"}, "default": DEVELOPMENT_STACKS}},
 )
 
 
@@ -532,6 +567,7 @@ backup_image_pinned_in_production = stack_policy(
 
 POLICIES = [
     release_approver_floor,
+    feature_floors,
     rollback_trigger_floors,
     health_check_floors,
     performance_objective_floors,

@@ -73,6 +73,8 @@ WEAKENINGS: dict[str, Weakening] = {
     "prod-db-every-5h": Weakening("prod", "backupDatabaseFrequency", "5h", 2, "chefchatz:backupDatabaseFrequency"),
     "prod-one-approver": Weakening("prod", "releaseApprovals", "[tech-lead]", 1, "release-approver-floor"),
     "prod-other-approver": Weakening("prod", "releaseApprovals", "[tech-lead, qa]", 1, "release-approver-floor"),
+    "prod-relaxed-ai-limits": Weakening("prod", "featureAiLimits", "relaxed", 1, "feature-floors"),
+    "prod-no-changelog": Weakening("prod", "releaseChangelog", "false", 2, "chefchatz:releaseChangelog"),
     # --- staging ---
     "staging-error-rate-5pct": Weakening("staging", "rollbackErrorRate", "5%", 1, "rollback-trigger-floors"),
     "staging-p99-1s": Weakening("staging", "sloP99", "1s", 1, "performance-objective-floors"),
@@ -88,6 +90,7 @@ WEAKENINGS: dict[str, Weakening] = {
     "staging-unparsable-target": Weakening(
         "staging", "rollbackNotifications", '["pager:123"]', 2, "chefchatz:rollbackNotifications"
     ),
+    "staging-analytics-off": Weakening("staging", "featureAnalytics", "false", 1, "feature-floors"),
     # --- dev ---
     "dev-response-time-2s": Weakening("dev", "rollbackResponseTime", "2s", 1, "rollback-trigger-floors"),
     "dev-apdex-0.5": Weakening("dev", "sloApdex", '"0.5"', 1, "performance-objective-floors"),

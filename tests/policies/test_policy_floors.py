@@ -10,13 +10,14 @@ import pytest
 from policy_harness import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, config_for, resource, run_stack_policy
 from pulumi_policy import PolicyResource
 
-from policies.common import ALARM, BUCKET, GITHUB_ENV_VARIABLE, HEALTH_CHECK
+from policies.common import ALARM, BUCKET, GITHUB_ENV_VARIABLE, HEALTH_CHECK, VERCEL_ENV_VAR
 from policies.floors import (
     TASK_DEFINITION,
     backup_image_pinned_in_production,
     backup_plan_floors,
     backup_replica_in_another_region,
     disaster_recovery_floors,
+    feature_floors,
     health_check_floors,
     performance_objective_floors,
     release_approver_floor,
@@ -258,3 +259,32 @@ def test_production_backup_images_are_pinned_by_digest(stack: str, image: str, r
     task = resource(TASK_DEFINITION, "task", {"tags": {"backup-image": image}}, stack=stack)
     found = messages(backup_image_pinned_in_production, [task])
     assert bool(found) is reported, found
+
+
+# --- features outside development ------------------------------------------------------------------
+
+
+def features(stack: str, ai_limits: str = "production", analytics: str = "true") -> list[PolicyResource]:
+    return [
+        resource(VERCEL_ENV_VAR, "ai-limits", {"key": "NEXT_PUBLIC_AI_LIMITS", "value": ai_limits}, stack=stack),
+        resource(
+            VERCEL_ENV_VAR, "analytics", {"key": "NEXT_PUBLIC_FEATURE_ANALYTICS", "value": analytics}, stack=stack
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stack", "ai_limits", "analytics", "keys"),
+    [
+        ("prod", "production", "true", []),
+        ("staging", "production", "true", []),
+        ("prod", "relaxed", "true", ["featureAiLimits"]),
+        ("staging", "production", "false", ["featureAnalytics"]),
+        ("dev", "relaxed", "false", []),
+    ],
+)
+def test_features_keep_the_spec_outside_development(
+    stack: str, ai_limits: str, analytics: str, keys: list[str]
+) -> None:
+    found = messages(feature_floors, features(stack, ai_limits, analytics))
+    assert [k for k in ("featureAiLimits", "featureAnalytics") if any(f"chefchatz:{k}" in m for m in found)] == keys

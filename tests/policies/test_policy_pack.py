@@ -54,6 +54,7 @@ EXPECTED = {
     "managed-workflows-are-safe",
     # The spec as a floor (policies/floors.py).
     "release-approver-floor",
+    "feature-floors",
     "rollback-trigger-floors",
     "health-check-floors",
     "performance-objective-floors",
