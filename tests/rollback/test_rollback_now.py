@@ -41,7 +41,7 @@ def test_rollback_now_points_production_at_the_previous_ready_deployment(project
 def test_rollback_now_twice_rolls_back_once(project: Any, run: Any) -> None:
     first = run(*now())
     second = run(*now())
-    assert (first.exit_code, second.exit_code) == (3, 3), second.output
+    assert (first.exit_code, second.exit_code) == (4, 4), second.output
     assert second.json["action"] == "already-rolled-back", second.json
     assert "already on rollback target dpl_prev" in second.json["message"], second.json["message"]
     assert len(project.rollback_posts) == 1

@@ -136,7 +136,7 @@ def test_unreachable_deployment_counts_as_breaching(project: Any, run: Any) -> N
 
 @pytest.mark.parametrize(
     ("policy", "code", "posts"),
-    [("breach", 3, 1), ("hold", 0, 0), ("ignore", 0, 0)],
+    [("breach", 4, 1), ("hold", 0, 0), ("ignore", 0, 0)],
 )
 def test_unreadable_health_contract_follows_the_no_data_policy(
     project: Any, app_server: Any, run: Any, policy: str, code: int, posts: int
@@ -226,7 +226,7 @@ def test_watching_again_after_a_rollback_does_nothing(
     audit = str(tmp_path / "audit.jsonl")
     first = run(*watch(app_server.url, "--audit-file", audit))
     second = run(*watch(app_server.url, "--audit-file", audit))
-    assert (first.exit_code, second.exit_code) == (3, 3), second.output
+    assert (first.exit_code, second.exit_code) == (4, 4), second.output
     assert second.json["action"] == "already-rolled-back", second.json
     assert "nothing to do" in second.json["message"]
     assert len(project.rollback_posts) == 1, "the second run must not roll back again"
