@@ -112,6 +112,15 @@ def outside(value: Any, floor: Any) -> bool:
     return bool(set(_as_list(value)) - set(_as_list(floor)))
 
 
+def _difference(value: Any, floor: Any, weaker: Callable[[Any, Any], bool]) -> str:
+    """For list floors, which entries make the value looser: missing ones, or ones not allowed."""
+    if weaker is misses_any:
+        return f"; missing: {', '.join(sorted(set(_as_list(floor)) - set(_as_list(value))))}"
+    if weaker is outside:
+        return f"; not allowed: {', '.join(sorted(set(_as_list(value)) - set(_as_list(floor))))}"
+    return ""
+
+
 def fewer(value: Any, floor: Any) -> bool:
     return len(_as_list(value)) < int(floor)
 
@@ -165,8 +174,9 @@ def check(
     if weaker:
         report(
             f"chefchatz:{floor.key} is {shown or _shown(value)!r} in this stack, looser than the floor "
-            f"{_shown(limit)!r} ({floor.what}). A stack may only tighten it; lowering the floor is a change "
-            f"to the policy pack config ({policy}.{floor.prop}), reviewed by its owners",
+            f"{_shown(limit)!r} ({floor.what}{_difference(value, limit, floor.weaker)}). A stack may only "
+            f"tighten it; lowering the floor is a change to the policy pack config ({policy}.{floor.prop}), "
+            "reviewed by its owners",
             urn,
         )
 

@@ -288,3 +288,9 @@ def test_features_keep_the_spec_outside_development(
 ) -> None:
     found = messages(feature_floors, features(stack, ai_limits, analytics))
     assert [k for k in ("featureAiLimits", "featureAnalytics") if any(f"chefchatz:{k}" in m for m in found)] == keys
+
+
+def test_a_cipher_list_finding_names_the_suites_that_make_it_looser() -> None:
+    found = messages(tls_floors, variables(TLS_CIPHERS="ECDHE-RSA-AES128-GCM-SHA256,AES128-SHA"))
+    assert any("missing: ECDHE-ECDSA-AES128-GCM-SHA256" in m for m in found), found
+    assert any("not allowed: AES128-SHA" in m for m in found), found
