@@ -115,6 +115,15 @@ class EnvironmentSettings(_Model):
             raise ValueError(f"{value!r} is not a lower-case DNS hostname such as 'dev.chefchatz.com'")
         return value
 
+    @model_validator(mode="after")
+    def _production_serves_an_apex(self) -> EnvironmentSettings:
+        # Production serves the apex and redirects www to it (components/web_app.py, domain_plan).
+        if self.kind == "production" and self.domain.count(".") != 1:
+            raise ValueError(
+                f"chefchatz:domain: production serves an apex domain such as 'chefchatz.com', not {self.domain!r}"
+            )
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.kind == "production"
@@ -159,7 +168,9 @@ class PlatformSettings(_Model):
 
 class ReleaseSettings(_Model):
     versioning: Literal["semantic"]
-    changelog: bool
+    # The release workflow always writes a changelog (release-please); false would change nothing
+    # but the stack file's word, so it is refused rather than silently ignored.
+    changelog: Literal[True]
     approvals: tuple[str, ...] = Field(min_length=1)
     schedule: Literal["weekly", "bi-weekly", "monthly"]
     app_client_id: str = Field(pattern=r"^([A-Za-z0-9.]{8,64})?$")
@@ -196,11 +207,25 @@ class RollbackSettings(_Model):
         return tuple(t.removeprefix("email:") for t in self.notifications if t.startswith("email:"))
 
 
+# Route 53, which runs the health checks, probes every 10 s or 30 s and nothing else.
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html (RequestInterval)
+ROUTE53_INTERVALS = (10, 30)
+
+
 class HealthSettings(_Model):
     path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$")
     interval_s: float = Field(gt=0)
     timeout_s: float = Field(gt=0)
     unhealthy_threshold: int = Field(ge=1, le=10)
+
+    @field_validator("interval_s")
+    @classmethod
+    def _route53_interval(cls, value: float) -> float:
+        if value not in ROUTE53_INTERVALS:
+            raise ValueError(
+                f"Route 53 health checks probe every 10s or 30s only, not {format_duration(value)} (allowed: 10s, 30s)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _timeout_inside_interval(self) -> HealthSettings:
@@ -254,6 +279,16 @@ class BackupPlan(_Model):
     frequency_s: float = Field(gt=0)
     retention_s: float = Field(gt=0)
     type: Literal["incremental", "full"]
+
+    @field_validator("frequency_s")
+    @classmethod
+    def _schedulable(cls, value: float) -> float:
+        # The schedule the platform can run decides what is valid; imported here because the
+        # backups component pulls in the AWS provider, which plain settings checks do not need.
+        from components.backups import schedule_expression
+
+        schedule_expression(value)
+        return value
 
     @property
     def retention_days(self) -> int:
@@ -493,7 +528,9 @@ def load_settings(
                 # A cross-field check reports on its model; its message names the keys.
                 problems.append(message)
                 continue
-            got = error.get("input")
+            # The text as written in the stack file ("5m"), not the number it was converted to.
+            key = found.removeprefix(f"{NAMESPACE}:")
+            got = raw[key] if key in raw and FIELDS.get(key, ("", _text))[1] is not _text else error.get("input")
             problems.append(f"{found}: {message}; got {got!r}{_allowed_values(error)}")
     if problems:
         raise SettingsError(stack, problems)

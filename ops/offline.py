@@ -152,7 +152,7 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     The project directory must already be first on `sys.path` (`main` does that), so that the
     program's own `components` are imported rather than an installed copy.
     """
-    project = load_project(project_dir)
+    project = load_project(project_dir, stack)
     config = load_stack_config(project, stack)
 
     os.chdir(project_dir)

@@ -70,6 +70,8 @@ class StackPlan:
 
 
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise ValueError(f"no Pulumi.yaml in {project_dir} (run from the repository root or pass --project-dir)")
     known = stack_names(project_dir)
     if stack == "all":
         return known
@@ -87,7 +89,11 @@ def _run_one(project_dir: Path, stack: str) -> StackPlan:
         check=False,
     )
     if proc.returncode not in (0, 2) or not proc.stdout.strip():
-        raise RuntimeError(f"offline run of stack {stack!r} failed (exit {proc.returncode}):\n{proc.stderr.strip()}")
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        error = RuntimeError(f"offline run of stack {stack!r} failed (exit {proc.returncode}): {last}")
+        # The program's own traceback, shown by `chefchatz --debug` with this error's.
+        error.add_note(proc.stderr.strip())
+        raise error
     data = json.loads(proc.stdout)
     if "configError" in data:
         return StackPlan(stack, config_error=data["configError"])
@@ -100,16 +106,27 @@ def _run_one(project_dir: Path, stack: str) -> StackPlan:
     )
 
 
-def run_plan(project_dir: Path, stacks: list[str], evaluate_policies: bool = True) -> list[StackPlan]:
-    """Plan every stack (two at a time: the machines have two cores) and run the policy gate."""
+def run_plan(
+    project_dir: Path, stacks: list[str], evaluate_policies: bool = True, pack_config: Path | None = None
+) -> list[StackPlan]:
+    """Plan every stack (two at a time: the machines have two cores) and run the policy gate.
+
+    `pack_config` is a `--policy-pack-config` file; a bad one raises `PackConfigError` before any
+    stack runs.
+    """
+    configs = None
+    if evaluate_policies:
+        from ops.policy_gate import pack_configs
+
+        configs = pack_configs(pack_config)
     with ThreadPoolExecutor(max_workers=2) as pool:
         plans = list(pool.map(lambda s: _run_one(project_dir, s), stacks))
-    if evaluate_policies:
+    if configs is not None:
         from ops.policy_gate import evaluate
 
         for plan in plans:
             if plan.config_error is None:
-                evaluate(plan)
+                evaluate(plan, configs)
     return plans
 
 

@@ -99,8 +99,9 @@ class ExitCode(enum.IntEnum):
     HEALTHY = 0  # watch window passed without a trigger
     FAILED = 1  # rollback failed, API error, no earlier deployment, rollback not verified
     USAGE = 2  # bad options or missing configuration (for example VERCEL_TOKEN)
-    ROLLED_BACK = 3  # production now serves the earlier deployment (this run, or already before it)
-    NOTIFIED = 4  # a trigger fired with automatic rollback off: targets notified with the command
+    # 3 is every chefchatz command's "internal error" (ops/cli.py), so the outcomes start at 4.
+    ROLLED_BACK = 4  # production now serves the earlier deployment (this run, or already before it)
+    NOTIFIED = 5  # a trigger fired with automatic rollback off: targets notified with the command
 
 
 class Trigger(enum.StrEnum):

@@ -1,7 +1,7 @@
 """`chefchatz rollback watch|now`: a thin typer layer over ``ops.rollback``.
 
-Exit codes (both commands): 0 healthy, 1 failed, 2 usage error, 3 rolled back (by this run, or it already
-was), 4 trigger fired with automatic rollback off and the targets were notified.
+Exit codes (both commands): 0 healthy, 1 failed, 2 usage error, 3 internal error, 4 rolled back (by this
+run, or it already was), 5 trigger fired with automatic rollback off and the targets were notified.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from ops.vercel_api import VercelClient, VercelConfigError, VercelError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "
-    "2 usage error (bad option, VERCEL_TOKEN unset); 3 rolled back (now, or already before this run); "
-    "4 trigger fired with --no-automatic, targets notified with the rollback command."
+    "2 usage error (bad option, VERCEL_TOKEN unset); 3 internal error; 4 rolled back (now, or already before "
+    "this run); 5 trigger fired with --no-automatic, targets notified with the rollback command."
 )
 
 rollback_app = typer.Typer(
@@ -230,8 +230,8 @@ def watch_command(
 
     Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
     rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
-    3 rolled back (now, or already before this run); 4 trigger fired with
-    --no-automatic and the targets were notified.
+    3 internal error; 4 rolled back (now, or already before this run);
+    5 trigger fired with --no-automatic and the targets were notified.
 
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.
@@ -311,7 +311,7 @@ def now_command(
     production serves, to the newest READY production deployment created
     before it; then verifies the rollback with Vercel, notifies and audits.
     Idempotent: if Vercel or the audit file shows that deployment was
-    already rolled back, it does nothing and says so (exit 3).
+    already rolled back, it does nothing and says so (exit 4).
 
     Example:
 
@@ -320,7 +320,7 @@ def now_command(
 
     Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
     rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
-    3 rolled back (now, or already before this run).
+    3 internal error; 4 rolled back (now, or already before this run).
 
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.

@@ -534,7 +534,7 @@ def test_retry_after_accepts_seconds_and_http_dates(value: str | None, seconds: 
 
 @pytest.mark.parametrize(
     ("action", "code"),
-    [("healthy", 0), ("failed", 1), ("rolled-back", 3), ("already-rolled-back", 3), ("notified", 4)],
+    [("healthy", 0), ("failed", 1), ("rolled-back", 4), ("already-rolled-back", 4), ("notified", 5)],
 )
 def test_exit_codes_mean_what_the_help_says(action: str, code: int) -> None:
     assert rb.Outcome(action, "prj").exit_code == code

@@ -66,7 +66,7 @@ def test_sustained_5xx_rolls_back_to_the_previous_ready_production_deployment(
 ) -> None:
     app_server.status["/api/health"] = 500
     result = run(*watch(app_server.url))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     out = result.json
     assert (out["action"], out["from_deployment"], out["to_deployment"], out["verified"]) == (
         "rolled-back",
@@ -86,7 +86,7 @@ def test_sustained_5xx_rolls_back_to_the_previous_ready_production_deployment(
 def test_latency_over_threshold_rolls_back(project: Any, app_server: Any, run: Any) -> None:
     app_server.latency_s["/api/health"] = 0.05  # slow, but well inside the 0.2 s probe timeout
     result = run(*watch(app_server.url, "--response-time", "20ms", window="2s", interval="0.2s"))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert result.json["triggers"] == ["response-time"], json.dumps(result.json["evidence"], indent=1)
     assert len(project.rollback_posts) == 1
 
@@ -94,7 +94,7 @@ def test_latency_over_threshold_rolls_back(project: Any, app_server: Any, run: A
 def test_failed_transactions_over_0_1_percent_roll_back(project: Any, app_server: Any, run: Any) -> None:
     app_server.set_transactions(total=50_000, failed=100)  # 0.2 % of a busy minute: strong evidence
     result = run(*watch(app_server.url))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert result.json["triggers"] == ["failed-transactions"], result.json
     assert result.json["evidence"][-1]["failed_transaction_rate"] == pytest.approx(0.002)
 
@@ -212,7 +212,7 @@ def test_error_rate_exactly_at_threshold_does_not_roll_back(project: Any, app_se
 
 def test_unreachable_deployment_counts_as_breaching(project: Any, run: Any) -> None:
     result = run(*watch(closed_port_url(), "--deployment-id", "dpl_bad"))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     evidence = result.json["evidence"][-1]
     assert (evidence["error_rate"], evidence["p95_ms"]) == (1.0, None), evidence
     assert len(project.rollback_posts) == 1
@@ -220,7 +220,7 @@ def test_unreachable_deployment_counts_as_breaching(project: Any, run: Any) -> N
 
 @pytest.mark.parametrize(
     ("policy", "code", "posts"),
-    [("breach", 3, 1), ("hold", 0, 0), ("ignore", 0, 0)],
+    [("breach", 4, 1), ("hold", 0, 0), ("ignore", 0, 0)],
 )
 def test_unreadable_health_contract_follows_the_no_data_policy(
     project: Any, app_server: Any, run: Any, policy: str, code: int, posts: int
@@ -255,7 +255,7 @@ def test_automatic_off_only_notifies_with_the_exact_command(
     result = run(
         *watch(app_server.url, "--no-automatic", "--notify", webhook.url, "--audit-file", str(audit))
     )
-    assert result.exit_code == 4, result.output
+    assert result.exit_code == 5, result.output
     assert project.requests == [], "with automatic off the Vercel API must not be called"
     command = result.json["command"]
     assert command.startswith(
@@ -266,7 +266,7 @@ def test_automatic_off_only_notifies_with_the_exact_command(
 
     monkeypatch.setenv("VERCEL_TOKEN", token)
     follow_up = run(*shlex.split(command)[2:], "--json", "--verify-poll", "0.02s")
-    assert follow_up.exit_code == 3, follow_up.output
+    assert follow_up.exit_code == 4, follow_up.output
     assert follow_up.json["to_deployment"] == "dpl_prev"
 
 
@@ -275,7 +275,7 @@ def test_rollback_notifies_the_webhook_with_a_slack_compatible_payload(
 ) -> None:
     app_server.status["/api/health"] = 503
     result = run(*watch(app_server.url, "--notify", webhook.url))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert len(webhook.received) == 1, webhook.received
     payload = webhook.received[0]
     assert list(payload) == ["text"], payload
@@ -290,7 +290,7 @@ def test_rollback_writes_an_audit_record(project: Any, app_server: Any, run: Any
     app_server.status["/api/health"] = 500
     audit = tmp_path / "audit" / "rollback.jsonl"
     result = run(*watch(app_server.url, "--audit-file", str(audit)))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     (record,) = [json.loads(line) for line in audit.read_text().splitlines()]
     assert (record["action"], record["from_deployment"], record["to_deployment"], record["verified"]) == (
         "rolled-back",
@@ -314,7 +314,7 @@ def test_watching_again_after_a_rollback_does_nothing(
     audit = str(tmp_path / "audit.jsonl")
     first = run(*watch(app_server.url, "--audit-file", audit))
     second = run(*watch(app_server.url, "--audit-file", audit))
-    assert (first.exit_code, second.exit_code) == (3, 3), second.output
+    assert (first.exit_code, second.exit_code) == (4, 4), second.output
     assert second.json["action"] == "already-rolled-back", second.json
     assert "nothing to do" in second.json["message"]
     assert len(project.rollback_posts) == 1, "the second run must not roll back again"
@@ -364,7 +364,7 @@ def test_human_output_shows_each_interval_and_the_outcome(project: Any, app_serv
     app_server.status["/api/health"] = 500
     args = [a for a in watch(app_server.url) if a != "--json"]
     result = run(*args)
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert "#0   breaching" in result.output and "streak 2/2" in result.output, result.output
     first_line = result.output.splitlines()[0]
     assert first_line.startswith("evidence rule: 99% confidence") and "at >= 2 errors" in first_line, first_line
