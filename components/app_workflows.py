@@ -11,7 +11,9 @@ Files (`app_workflow_files(args)` returns them as a ``{path: content}`` dict):
   (zizmor over the repository's own workflows) - the required status checks of the default branch;
 - ``.github/workflows/deploy.yml``: every push to main: test, then each non-production environment
   in order (dev -> staging), each job: build (``vercel build --prod``) -> pre-migration backup
-  (``chefchatz backup db``) -> database migrations -> ``vercel deploy --prebuilt --prod`` ->
+  (``chefchatz backup db``) -> (staging, production) migration rehearsal on that backup
+  (``chefchatz migrate rehearse``, report kept as an artifact) -> database migrations ->
+  ``vercel deploy --prebuilt --prod`` ->
   ``chefchatz rollback watch`` -> notify. An environment only starts once the previous one
   deployed *and* passed its rollback watch: that is the promotion;
 - ``.github/workflows/deploy-production.yml``: a published release: test at the release tag, the
@@ -68,6 +70,9 @@ RELEASE_PLEASE = PinnedAction("googleapis/release-please-action", "45996ed1f6d02
 GITHUB_SCRIPT = PinnedAction("actions/github-script", "3a2844b7e9c422d3c10d287c895573f7108da1b3", "v9.0.0")
 PULUMI = PinnedAction("pulumi/actions", "8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0")
 PULUMI_AUTH = PinnedAction("pulumi/auth-actions", "141415910c3beb54e03b48e9057c204c97b956f2", "v2.1.0")
+UPLOAD_ARTIFACT = PinnedAction("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
+# Used by this repository's drift workflow only; reviewed here with the other pins.
+DOWNLOAD_ARTIFACT = PinnedAction("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
 
 PINNED_ACTIONS: tuple[PinnedAction, ...] = (
     CHECKOUT,
@@ -79,6 +84,8 @@ PINNED_ACTIONS: tuple[PinnedAction, ...] = (
     GITHUB_SCRIPT,
     PULUMI,
     PULUMI_AUTH,
+    UPLOAD_ARTIFACT,
+    DOWNLOAD_ARTIFACT,
 )
 
 RUNNER = "ubuntu-24.04"
@@ -100,13 +107,16 @@ class AppEnvironment:
     url: str  # the environment's public origin, probed by `chefchatz rollback watch`
     production: bool = False
     approval_environments: tuple[str, ...] = ()
+    # Rehearse the migrations on the pre-migration backup before `db push` (needs the stack's backups;
+    # dev may run without them).
+    rehearse_migrations: bool = False
 
 
 def default_environments() -> tuple[AppEnvironment, ...]:
     """The spec's three environments with the GitHub environments the `Repository` component creates."""
     return (
         AppEnvironment("dev", "dev", "dev", "https://dev.chefchatz.com"),
-        AppEnvironment("staging", "staging", "staging", "https://staging.chefchatz.com"),
+        AppEnvironment("staging", "staging", "staging", "https://staging.chefchatz.com", rehearse_migrations=True),
         AppEnvironment(
             "production",
             "prod",
@@ -114,6 +124,7 @@ def default_environments() -> tuple[AppEnvironment, ...]:
             "https://chefchatz.com",
             production=True,
             approval_environments=("production-tech-lead",),
+            rehearse_migrations=True,
         ),
     )
 
@@ -138,8 +149,13 @@ class AppPipelineArgs:
     vercel_project_id_var: str = "VERCEL_PROJECT_ID"
     vercel_org_id_var: str = "VERCEL_ORG_ID"
     migration_command: str = 'pnpm supabase db push --db-url "$DATABASE_URL"'
+    migrations_dir: str = "supabase/migrations"
     health_path: str = "/api/health"
     rollback_window: str = "10m"
+    # Probes per interval for the rollback guard. It breaches only on 99 %-confident evidence, so it
+    # needs enough of them: with 30, 3 errors (10 %) are evidence above the spec's 1 %, a deploy failing
+    # 30 % of requests is caught in 2 intervals, and healthy noise (a 5xx in 300) is not (docs/rollback.md).
+    rollback_samples: int = 30
     test_commands: tuple[str, ...] = ("pnpm lint", "pnpm test")
     zizmor_version: str = "1.32.0"
     # Release process (spec: semantic versions, changelog, tech-lead + product-owner, bi-weekly).
@@ -239,10 +255,17 @@ def validate(args: AppPipelineArgs) -> list[str]:
             problems.append(f"{attr} {script!r}: no ${{{{ }}}} expressions in scripts; use environment variables")
     if not args.test_commands:
         problems.append("test_commands: at least one command")
+    if not re.match(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$", args.migrations_dir) or ".." in args.migrations_dir:
+        problems.append(f"migrations_dir {args.migrations_dir!r}: a relative path inside the app repository")
     if not re.match(r"^/[A-Za-z0-9/_.-]*$", args.health_path):
         problems.append(f"health_path {args.health_path!r}: must be an absolute URL path")
     if not _DURATION.match(args.rollback_window):
         problems.append(f"rollback_window {args.rollback_window!r}: a duration like 10m")
+    if not 2 <= args.rollback_samples <= 200:
+        problems.append(
+            f"rollback_samples {args.rollback_samples}: 2 to 200 probes per interval (fewer can never be "
+            "evidence at 99 % confidence; more hammer the health endpoint every 30 s)"
+        )
     if args.release_schedule not in ("weekly", "bi-weekly", "monthly"):
         problems.append(f"release_schedule {args.release_schedule!r}: one of weekly, bi-weekly, monthly")
     if not 0 <= args.release_weekday <= 6:
@@ -475,6 +498,62 @@ def _gate_job(gate: str, needs: str) -> tuple[str, str]:
     return job_id, text
 
 
+REHEARSAL_REPORT = "migration-rehearsal.json"
+
+
+def _rehearsal_steps(args: AppPipelineArgs, env: AppEnvironment) -> list[str]:
+    """Start a scratch PostgreSQL, rehearse the migrations on the backup just taken, keep the report.
+
+    The scratch server listens on a Unix socket in RUNNER_TEMP only (no TCP, trust auth for the
+    runner's own user), so no password exists to leak. The report is uploaded even when the
+    rehearsal fails: it is the evidence of why.
+    """
+    socket_dir = "${RUNNER_TEMP}"
+    scratch_url = f"postgresql://postgres@/chefchatz_scratch?host={socket_dir}"
+    rehearse = " \\\n".join(
+        [
+            "chefchatz migrate rehearse",
+            f"  --migrations {_quote(args.migrations_dir)}",
+            f"  --stack {env.stack}",
+            f'  --scratch-url "{scratch_url}"',
+            '  --bucket "$BACKUP_BUCKET"',
+            "  --backup-id latest",
+            f"  --report {REHEARSAL_REPORT}",
+        ]
+    )
+    return [
+        _step(
+            "Scratch PostgreSQL for the migration rehearsal",
+            env={"POSTGRES_MAJOR": _quote(str(args.postgres_client_major))},
+            run='bindir="/usr/lib/postgresql/${POSTGRES_MAJOR}/bin"\n'
+            'data="${RUNNER_TEMP}/scratch-pg"\n'
+            '"$bindir/initdb" -D "$data" -U postgres --auth=trust --no-sync > /dev/null\n'
+            '"$bindir/pg_ctl" -D "$data" -l "${RUNNER_TEMP}/scratch-pg.log" -w \\\n'
+            "  -o \"-c listen_addresses='' -k ${RUNNER_TEMP}\" start\n"
+            "# Supabase's API roles: the restored row-level-security policies name them.\n"
+            "for role in anon authenticated service_role; do\n"
+            '  psql -h "$RUNNER_TEMP" -U postgres -d postgres -qc "CREATE ROLE $role NOLOGIN"\n'
+            "done",
+        ),
+        _step(
+            "Migration rehearsal on the pre-migration backup",
+            env={"BACKUP_BUCKET": _expr("vars.BACKUP_BUCKET")},
+            run=rehearse,
+        ),
+        _step(
+            "Keep the migration rehearsal report",
+            uses=UPLOAD_ARTIFACT,
+            condition="${{ !cancelled() }}",
+            with_={
+                "name": f"migration-rehearsal-{env.name}",
+                "path": REHEARSAL_REPORT,
+                "if-no-files-found": "warn",
+                "retention-days": "30",
+            },
+        ),
+    ]
+
+
 def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple[str, str]:
     job_id = f"deploy-{env.name}"
     vercel_env = {"VERCEL_TOKEN": _expr("secrets.VERCEL_TOKEN")}
@@ -487,6 +566,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             f'  --team-id "${args.vercel_org_id_var}"',
             f"  --health-path {_quote(args.health_path)}",
             f"  --window {args.rollback_window}",
+            f"  --samples {args.rollback_samples}",
             '  --interval "$HEALTH_CHECK_INTERVAL"',
             '  --timeout "$HEALTH_CHECK_TIMEOUT"',
             '  --consecutive "$ROLLBACK_CONSECUTIVE"',
@@ -511,14 +591,20 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             with_={"python-version": _quote(args.python_version)},
         ),
         _step(
-            f"Install the chefchatz tool and the PostgreSQL {args.postgres_client_major} client",
+            f"Install the chefchatz tool and the PostgreSQL {args.postgres_client_major} "
+            + ("server (client and scratch database)" if env.rehearse_migrations else "client"),
             env={
                 "CHEFCHATZ_REQUIREMENT": _quote(args.chefchatz_requirement),
                 "POSTGRES_MAJOR": _quote(str(args.postgres_client_major)),
             },
             run="sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y\n"
-            'sudo apt-get install --yes --no-install-recommends "postgresql-client-${POSTGRES_MAJOR}"\n'
-            'python -m pip install "$CHEFCHATZ_REQUIREMENT"',
+            "sudo apt-get install --yes --no-install-recommends "
+            + (
+                '"postgresql-${POSTGRES_MAJOR}"\n'
+                if env.rehearse_migrations
+                else '"postgresql-client-${POSTGRES_MAJOR}"\n'
+            )
+            + 'python -m pip install "$CHEFCHATZ_REQUIREMENT"',
         ),
         _step(
             "AWS credentials for the backup bucket (OIDC)",
@@ -534,6 +620,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             env={**database_env, "BACKUP_BUCKET": _expr("vars.BACKUP_BUCKET")},
             run=f'chefchatz backup db --database-url "$DATABASE_URL" --bucket "$BACKUP_BUCKET" --stack {env.stack}',
         ),
+        *(_rehearsal_steps(args, env) if env.rehearse_migrations else []),
         _step("Database migrations", env=database_env, run=args.migration_command),
         _step(
             "Deploy to Vercel (prebuilt)",

@@ -70,6 +70,8 @@ class BackupKind:
     kind: str
     frequency_s: float
     retention_days: int
+    # incremental | full: what a restore can rely on (tagged on the bucket for the policy pack).
+    type: str = "full"
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,9 @@ class BackupsArgs:
     point_in_time_recovery: bool
     replica_region: str
     image: str
+    # The region of the primary buckets (the provider's); stated on them so a policy can compare
+    # it with the replica's.
+    primary_region: str
     database_url: pulumi.Input[str]
     storage_endpoint: str
     storage_bucket: str
@@ -91,6 +96,9 @@ class BackupsArgs:
     # take a pre-migration backup with the pipeline role; empty: no pipeline role.
     github_subjects: tuple[str, ...] = ()
     create_oidc_provider: bool = False
+    # The disaster-recovery objectives these backups serve (dr-rpo, dr-rto, failover modes), as
+    # tags of the database bucket: the policy pack holds them to the spec's floors there.
+    recovery_tags: tuple[tuple[str, str], ...] = ()
 
 
 class Backups(pulumi.ComponentResource):
@@ -143,12 +151,15 @@ class Backups(pulumi.ComponentResource):
             "backup-kind": spec.kind,
             "backup-frequency": f"{int(spec.frequency_s // 3600)}h",
             "backup-retention": f"{spec.retention_days}d",
+            "backup-type": spec.type,
         }
         if spec.kind == "database":
             plan_tags["pitr"] = "enabled" if args.point_in_time_recovery else "disabled"
+            plan_tags.update(dict(args.recovery_tags))
         bucket = aws.s3.Bucket(
             f"{name}-{spec.kind}-bucket",
             bucket=bucket_name,
+            region=args.primary_region,
             object_lock_enabled=args.is_production,
             force_destroy=False,
             tags={**args.naming.tags, **plan_tags},
@@ -485,7 +496,9 @@ class Backups(pulumi.ComponentResource):
             task_role_arn=self.task_role.arn,
             execution_role_arn=execution_role.arn,
             container_definitions=container,
-            tags=tags,
+            # The container definitions are unknown until the secret exists; the image is known
+            # now, and a tag lets the policy pack check it is pinned by digest before deploying.
+            tags={**tags, "backup-image": args.image},
             opts=child,
         )
 

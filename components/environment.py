@@ -12,7 +12,8 @@ from components.backups import BackupKind, Backups, BackupsArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
 from components.repository import Repository, RepositoryArgs
-from components.settings import Secrets, Settings, format_duration
+from components.settings import Secrets, Settings, SettingsError, format_duration
+from components.slo import Slo, SloArgs, SloObjectives
 from components.web_app import EnvVar, WebApp, WebAppArgs, domain_plan, variable_targets
 
 # The six variables the spec requires for every deployment, and whether each is a secret.
@@ -72,7 +73,36 @@ def pipeline_variables(settings: Settings) -> dict[str, str]:
         "ROLLBACK_RESPONSE_TIME": f"{rollback.response_time_ms:g}ms",
         "ROLLBACK_FAILED_TRANSACTIONS": f"{rollback.failed_transactions_percent:g}%",
         "ROLLBACK_AUTOMATIC": _flag(rollback.automatic),
+        "ROLLBACK_NOTIFICATIONS": ",".join(rollback.notifications),
+        "RELEASE_APPROVERS": ",".join(settings.release.approvals),
+        # What `chefchatz tls-check` holds the live endpoint to (provider, renewal, protocol, ciphers).
+        "TLS_PROVIDER": settings.tls.provider,
+        "TLS_AUTO_RENEW": _flag(settings.tls.auto_renew),
+        "TLS_MINIMUM_VERSION": settings.tls.minimum_version,
+        "TLS_CIPHERS": ",".join(settings.tls.preferred_ciphers),
     }
+
+
+def slo_tags(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The SLOs without an alarm threshold of their own, as tags (AWS tag values allow no '%')."""
+    performance = settings.performance
+    return (
+        ("slo-apdex", f"{performance.apdex:g}"),
+        ("slo-error-budget-percent", f"{performance.error_budget_percent:g}"),
+        ("slo-error-budget-window", format_duration(performance.error_budget_window_s)),
+    )
+
+
+def recovery_tags(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The disaster-recovery objectives, as tags of the database backups that serve them."""
+    dr = settings.disaster_recovery
+    return (
+        ("dr-rpo", format_duration(dr.rpo_s)),
+        ("dr-rto", format_duration(dr.rto_s)),
+        ("dr-database-failover", dr.database_failover),
+        ("dr-region-failover", dr.region_failover),
+        ("dr-data-reconciliation", dr.data_reconciliation),
+    )
 
 
 def ops_tool_commit(settings: Settings) -> str:
@@ -94,9 +124,13 @@ def ops_tool_commit(settings: Settings) -> str:
     except (OSError, subprocess.CalledProcessError):
         commit = ""
     if len(commit) != 40:
-        raise ValueError(
-            "chefchatz:opsToolCommit is empty and this is not a git checkout: set it to the 40-character "
-            "commit of chefchatz-infra the app's pipeline should install"
+        raise SettingsError(
+            settings.stack,
+            [
+                f"chefchatz:opsToolCommit: empty and {Path(__file__).resolve().parent.parent} is not a git "
+                "checkout; set it in Pulumi."
+                f"{settings.stack}.yaml to the 40-character commit of chefchatz-infra the app's pipeline installs"
+            ],
         )
     return commit
 
@@ -173,6 +207,7 @@ class Environment(pulumi.ComponentResource):
                 p95_ms=settings.performance.p95_ms,
                 p99_ms=settings.performance.p99_ms,
                 emails=settings.rollback.emails,
+                slo_tags=slo_tags(settings),
                 team_id=settings.platform.vercel_team_id,
                 vercel_project_id=self.web_app.project.id,
             ),
@@ -186,12 +221,18 @@ class Environment(pulumi.ComponentResource):
                 f"{name}-backups",
                 BackupsArgs(
                     naming=naming,
-                    database=BackupKind("database", plans.database.frequency_s, plans.database.retention_days),
-                    assets=BackupKind("assets", plans.assets.frequency_s, plans.assets.retention_days),
+                    database=BackupKind(
+                        "database", plans.database.frequency_s, plans.database.retention_days, plans.database.type
+                    ),
+                    assets=BackupKind(
+                        "assets", plans.assets.frequency_s, plans.assets.retention_days, plans.assets.type
+                    ),
                     is_production=settings.environment.is_production,
                     point_in_time_recovery=plans.point_in_time_recovery,
                     replica_region=plans.replica_region,
                     image=plans.image,
+                    primary_region=settings.aws_region,
+                    recovery_tags=recovery_tags(settings),
                     database_url=secrets.database_url,
                     storage_endpoint=f"{settings.platform.supabase_url}/storage/v1/s3",
                     storage_bucket=plans.storage_bucket,
@@ -203,6 +244,32 @@ class Environment(pulumi.ComponentResource):
                         f":environment:{settings.environment.github_environment}",
                     ),
                     create_oidc_provider=settings.platform.create_oidc_provider,
+                ),
+                opts=child,
+            )
+
+        self.slo: Slo | None = None
+        if settings.slo.drain_enabled:
+            performance = settings.performance
+            self.slo = Slo(
+                f"{name}-slo",
+                SloArgs(
+                    naming=naming,
+                    team_id=settings.platform.vercel_team_id,
+                    vercel_project_id=self.web_app.project.id,
+                    drain_secret=secrets.slo_drain_secret,
+                    alarm_topic_arn=self.monitoring.topic.arn,
+                    objectives=SloObjectives(
+                        apdex=performance.apdex,
+                        apdex_threshold_ms=settings.apdex_threshold_ms,
+                        p95_ms=performance.p95_ms,
+                        p99_ms=performance.p99_ms,
+                        budget_percent=performance.error_budget_percent,
+                        window_s=performance.error_budget_window_s,
+                    ),
+                    health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
+                    backup_kinds=("database", "assets") if self.backups is not None else (),
+                    backup_region=settings.aws_region,
                 ),
                 opts=child,
             )

@@ -22,10 +22,9 @@ import pulumi_aws as aws
 import pulumiverse_vercel as vercel
 
 from components.naming import NamingContext
+from components.settings import ROUTE53_INTERVALS
 
 METRICS_REGION = "us-east-1"
-# Route 53 accepts only these request intervals.
-ROUTE53_INTERVALS = (10, 30)
 CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]
 
 
@@ -48,6 +47,9 @@ class MonitoringArgs:
     emails: tuple[str, ...]
     team_id: str
     vercel_project_id: pulumi.Input[str]
+    # The SLOs no CloudWatch alarm can take as a threshold (apdex, error budget and its window),
+    # as tags of the latency alarms that watch the SLOs: the policy pack holds them to the spec.
+    slo_tags: tuple[tuple[str, str], ...] = ()
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -142,7 +144,7 @@ class Monitoring(pulumi.ComponentResource):
                         treat_missing_data="missing",
                         alarm_actions=actions,
                         ok_actions=actions,
-                        tags=tags,
+                        tags={**tags, **dict(args.slo_tags)},
                         opts=child,
                     )
                 )

@@ -37,6 +37,7 @@ SECRET_KEYS: dict[str, str] = {
     "notifyWebhookUrl": "NOTIFY_WEBHOOK_URL (GitHub environment secret, Slack-compatible webhook)",
     "supabaseStorageAccessKeyId": "Supabase Storage S3 access key id (asset backups)",
     "supabaseStorageSecretAccessKey": "Supabase Storage S3 secret access key (asset backups)",
+    "sloDrainSecret": "signing secret of the Vercel log drain feeding the SLO receiver (when sloDrainEnabled)",
 }
 
 
@@ -114,6 +115,15 @@ class EnvironmentSettings(_Model):
             raise ValueError(f"{value!r} is not a lower-case DNS hostname such as 'dev.chefchatz.com'")
         return value
 
+    @model_validator(mode="after")
+    def _production_serves_an_apex(self) -> EnvironmentSettings:
+        # Production serves the apex and redirects www to it (components/web_app.py, domain_plan).
+        if self.kind == "production" and self.domain.count(".") != 1:
+            raise ValueError(
+                f"chefchatz:domain: production serves an apex domain such as 'chefchatz.com', not {self.domain!r}"
+            )
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.kind == "production"
@@ -158,7 +168,9 @@ class PlatformSettings(_Model):
 
 class ReleaseSettings(_Model):
     versioning: Literal["semantic"]
-    changelog: bool
+    # The release workflow always writes a changelog (release-please); false would change nothing
+    # but the stack file's word, so it is refused rather than silently ignored.
+    changelog: Literal[True]
     approvals: tuple[str, ...] = Field(min_length=1)
     schedule: Literal["weekly", "bi-weekly", "monthly"]
     app_client_id: str = Field(pattern=r"^([A-Za-z0-9.]{8,64})?$")
@@ -195,11 +207,25 @@ class RollbackSettings(_Model):
         return tuple(t.removeprefix("email:") for t in self.notifications if t.startswith("email:"))
 
 
+# Route 53, which runs the health checks, probes every 10 s or 30 s and nothing else.
+# https://docs.aws.amazon.com/Route53/latest/APIReference/API_HealthCheckConfig.html (RequestInterval)
+ROUTE53_INTERVALS = (10, 30)
+
+
 class HealthSettings(_Model):
     path: str = Field(pattern=r"^/[A-Za-z0-9/_.-]*$")
     interval_s: float = Field(gt=0)
     timeout_s: float = Field(gt=0)
     unhealthy_threshold: int = Field(ge=1, le=10)
+
+    @field_validator("interval_s")
+    @classmethod
+    def _route53_interval(cls, value: float) -> float:
+        if value not in ROUTE53_INTERVALS:
+            raise ValueError(
+                f"Route 53 health checks probe every 10s or 30s only, not {format_duration(value)} (allowed: 10s, 30s)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _timeout_inside_interval(self) -> HealthSettings:
@@ -225,6 +251,14 @@ class PerformanceSettings(_Model):
         return self
 
 
+class SloSettings(_Model):
+    """Real-traffic SLO measurement: the Vercel log drain, its receiver, alarms and dashboard."""
+
+    drain_enabled: bool
+    # None: apdex T is the p95 objective (a request slower than the p95 objective is "tolerating").
+    apdex_threshold_ms: float | None = Field(default=None, gt=0)
+
+
 class TlsSettings(_Model):
     provider: Literal["letsencrypt", "custom"]
     auto_renew: bool
@@ -245,6 +279,16 @@ class BackupPlan(_Model):
     frequency_s: float = Field(gt=0)
     retention_s: float = Field(gt=0)
     type: Literal["incremental", "full"]
+
+    @field_validator("frequency_s")
+    @classmethod
+    def _schedulable(cls, value: float) -> float:
+        # The schedule the platform can run decides what is valid; imported here because the
+        # backups component pulls in the AWS provider, which plain settings checks do not need.
+        from components.backups import schedule_expression
+
+        schedule_expression(value)
+        return value
 
     @property
     def retention_days(self) -> int:
@@ -283,7 +327,13 @@ class Settings(_Model):
     tls: TlsSettings
     backups: BackupSettings
     disaster_recovery: DisasterRecoverySettings
+    slo: SloSettings
     aws_region: str
+
+    @property
+    def apdex_threshold_ms(self) -> float:
+        """Apdex T: `sloApdexThreshold`, or the p95 objective when that is empty."""
+        return self.slo.apdex_threshold_ms or self.performance.p95_ms
 
     @model_validator(mode="after")
     def _release_app_for_the_rules_owner(self) -> Settings:
@@ -308,6 +358,7 @@ class Secrets:
     notify_webhook_url: pulumi.Output[str]
     storage_access_key_id: pulumi.Output[str]
     storage_secret_access_key: pulumi.Output[str]
+    slo_drain_secret: pulumi.Output[str]
 
 
 # --- raw configuration -> model ------------------------------------------------------------------
@@ -353,6 +404,10 @@ def _string_list(raw: str) -> tuple[str, ...]:
 
 def _milliseconds(raw: str) -> float:
     return parse_duration(raw) * 1000
+
+
+def _optional_milliseconds(raw: str) -> float | None:
+    return _milliseconds(raw) if raw.strip() else None
 
 
 FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -413,6 +468,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "drDatabaseFailover": ("disaster_recovery.database_failover", _text),
     "drRegionFailover": ("disaster_recovery.region_failover", _text),
     "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
+    "sloDrainEnabled": ("slo.drain_enabled", _boolean),
+    "sloApdexThreshold": ("slo.apdex_threshold_ms", _optional_milliseconds),
 }
 
 _KEY_BY_PATH = {path: f"{NAMESPACE}:{key}" for key, (path, _) in FIELDS.items()}
@@ -471,7 +528,9 @@ def load_settings(
                 # A cross-field check reports on its model; its message names the keys.
                 problems.append(message)
                 continue
-            got = error.get("input")
+            # The text as written in the stack file ("5m"), not the number it was converted to.
+            key = found.removeprefix(f"{NAMESPACE}:")
+            got = raw[key] if key in raw and FIELDS.get(key, ("", _text))[1] is not _text else error.get("input")
             problems.append(f"{found}: {message}; got {got!r}{_allowed_values(error)}")
     if problems:
         raise SettingsError(stack, problems)
@@ -542,5 +601,6 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         notify_webhook_url=config.require_secret("notifyWebhookUrl"),
         storage_access_key_id=config.require_secret("supabaseStorageAccessKeyId"),
         storage_secret_access_key=config.require_secret("supabaseStorageSecretAccessKey"),
+        slo_drain_secret=config.require_secret("sloDrainSecret"),
     )
     return settings, secrets

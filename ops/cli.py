@@ -1,15 +1,21 @@
 """The `chefchatz` command line: a thin layer over the library modules in `ops/`.
 
 Every command has help with an example, `--json` (or `--format json`) output for machines,
-human output for people, and exit codes that mean something (README, "The chefchatz tool").
+human output for people, and exit codes that mean one thing in every command (README, "Exit codes"):
+0 ok, 1 a check or policy failed (named), 2 invalid input (named), 3 an internal error (a bug),
+above 3 a command's own outcomes (rollback: 4 rolled back, 5 notified).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import typer
+
+EXIT_INTERNAL = 3
+DEBUG_FLAG = "--debug"
 
 app = typer.Typer(
     name="chefchatz",
@@ -20,11 +26,19 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
-def _group() -> None:
-    """Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, sign-off."""
-    # A callback keeps `chefchatz` a group even when only one area is loaded (see `main`).
+def _group(
+    debug: bool = typer.Option(False, DEBUG_FLAG, help="On an internal error (exit 3), print the traceback."),
+) -> None:
+    """Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, sign-off.
+
+    Exit codes of every command: 0 ok, 1 a check or policy failed, 2 invalid input, 3 internal error.
+
+    Example: chefchatz --debug plan --stack prod
+    """
+    # A callback keeps `chefchatz` a group even when only one area is loaded (see `main`). The
+    # option is declared here so help and parsing know it; `main` reads it, because the error it
+    # governs escapes typer after the callback has returned.
 
 
 # Top-level command -> the module that registers it (each module has `register(app)`).
@@ -36,6 +50,8 @@ AREAS: dict[str, str] = {
     "drill": "ops.backup_cli",
     "rollback": "ops.rollback_cli",
     "signoff": "ops.signoff_cli",
+    "slo": "ops.slo.cli",
+    "migrate": "ops.migrate.cli",
 }
 
 _registered: set[str] = set()
@@ -50,9 +66,25 @@ def _register(only: str | None = None) -> None:
             _registered.add(module)
 
 
+def internal_error(exc: BaseException, debug: bool) -> int:
+    """Report a bug: one line on stderr (the traceback too with --debug); the exit code is 3."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    summary = (str(exc).strip().splitlines() or [""])[0]
+    hint = "" if debug else f" (run with chefchatz {DEBUG_FLAG} ... for the traceback)"
+    typer.echo(f"internal error: {type(exc).__name__}: {summary}{hint}", err=True)
+    return EXIT_INTERNAL
+
+
 def main() -> None:
     # A command loads only its own area: `chefchatz backup db` need not import sslyze or
     # pulumi (about a second and 40 MiB per run). Help and unknown commands load everything.
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
-    _register(AREAS.get(command or ""))
-    app()
+    argv = sys.argv[1:]
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    # Typer handles usage errors (exit 2) and typer.Exit itself; anything else escaping a command
+    # is a bug, and a bug must not look like a failed check (exit 1): it exits 3.
+    try:
+        _register(AREAS.get(command or ""))
+        app()
+    except Exception as exc:
+        sys.exit(internal_error(exc, debug=DEBUG_FLAG in argv))

@@ -41,6 +41,7 @@ from ops.stack_config import StackConfigError, load_project, load_stack_config
 
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_ENDPOINT_VERIFICATION = "vercel:index/getEndpointVerification:getEndpointVerification"
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -83,6 +84,13 @@ class OfflineMocks(pulumi.runtime.Mocks):
                 "arn": "[looked up at deploy time: caller arn]",
                 "id": "[looked up at deploy time: caller id]",
                 "userId": "[looked up at deploy time: caller user id]",
+            }
+        if args.token == GET_ENDPOINT_VERIFICATION:
+            team = str(args.args.get("teamId", ""))
+            return {
+                "id": team,
+                "teamId": team,
+                "verificationCode": "[looked up at deploy time: vercel endpoint verification code]",
             }
         raise NotImplementedError(f"offline plan has no stand-in for the look-up {args.token}")
 
@@ -165,7 +173,7 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
     The project directory must already be first on `sys.path` (`main` does that), so that the
     program's own `components` are imported rather than an installed copy.
     """
-    project = load_project(project_dir)
+    project = load_project(project_dir, stack)
     config = load_stack_config(project, stack)
 
     os.chdir(project_dir)
@@ -284,7 +292,11 @@ def fork_plans(project_dir: Path, stacks: list[str], workers: int = 2) -> Iterat
         for stack in stacks:
             log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
             if stack in failed:
-                raise RuntimeError(f"offline run of stack {stack!r} failed (exit {failed[stack]}):\n{log}")
+                last = (log.splitlines() or ["no output"])[-1]
+                error = RuntimeError(f"offline run of stack {stack!r} failed (exit {failed[stack]}): {last}")
+                # The program's own traceback, shown by `chefchatz --debug` with this error's.
+                error.add_note(log)
+                raise error
             yield stack, json.loads((Path(scratch) / f"{stack}.json").read_text())
 
 

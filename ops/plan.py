@@ -67,6 +67,8 @@ class StackPlan:
 
 
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise ValueError(f"no Pulumi.yaml in {project_dir} (run from the repository root or pass --project-dir)")
     known = stack_names(project_dir)
     if stack == "all":
         return known
@@ -87,17 +89,28 @@ def _stack_plan(stack: str, data: dict[str, Any]) -> StackPlan:
     )
 
 
-def run_plan(project_dir: Path, stacks: list[str], evaluate_policies: bool = True) -> list[StackPlan]:
-    """Plan every stack (two at a time: the machines have two cores) and run the policy gate."""
+def run_plan(
+    project_dir: Path, stacks: list[str], evaluate_policies: bool = True, pack_config: Path | None = None
+) -> list[StackPlan]:
+    """Plan every stack (two at a time: the machines have two cores) and run the policy gate.
+
+    `pack_config` is a `--policy-pack-config` file; a bad one raises `PackConfigError` before any
+    stack runs.
+    """
+    configs = None
+    if evaluate_policies:
+        from ops.policy_gate import pack_configs
+
+        configs = pack_configs(pack_config)
     from ops.offline import fork_plans
 
     plans = [_stack_plan(stack, data) for stack, data in fork_plans(project_dir, stacks)]
-    if evaluate_policies:
+    if configs is not None:
         from ops.policy_gate import evaluate
 
         for plan in plans:
             if plan.config_error is None:
-                evaluate(plan)
+                evaluate(plan, configs)
     return plans
 
 

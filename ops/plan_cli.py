@@ -23,6 +23,13 @@ def plan(
     output_format: Format = typer.Option(Format.text, "--format", "-f", help="text, json or markdown"),
     project_dir: Path = typer.Option(Path("."), "--project-dir", help="Directory holding Pulumi.yaml"),
     policies: bool = typer.Option(True, "--policies/--no-policies", help="Evaluate the policy pack"),
+    pack_config: Path | None = typer.Option(
+        None,
+        "--policy-pack-config",
+        metavar="FILE",
+        help="Policy pack config (the JSON `pulumi preview --policy-pack-config` takes): the only way to "
+        "lower a floor of the spec. Default: the pack's own defaults, which are the spec.",
+    ),
 ) -> None:
     """Show what `pulumi preview` would create for a stack, offline, and run the policy pack on it.
 
@@ -31,8 +38,11 @@ def plan(
 
     Example: chefchatz plan --stack prod --format json
 
-    Exit codes: 0 no mandatory violation, 1 a mandatory policy violation, 2 invalid configuration.
+    Exit codes: 0 no mandatory violation, 1 a mandatory policy violation (named), 2 invalid input
+    (stack file, Pulumi.yaml, a value the platform cannot do, policy pack config; named), 3 internal error.
     """
+    from ops.policy_gate import PackConfigError
+
     directory = project_dir.resolve()
     try:
         stacks = planlib.resolve_stacks(directory, stack)
@@ -40,7 +50,11 @@ def plan(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(planlib.EXIT_CONFIG) from None
     started = time.monotonic()
-    plans = planlib.run_plan(directory, stacks, evaluate_policies=policies)
+    try:
+        plans = planlib.run_plan(directory, stacks, evaluate_policies=policies, pack_config=pack_config)
+    except PackConfigError as exc:
+        typer.echo(f"error: --policy-pack-config {exc}", err=True)
+        raise typer.Exit(planlib.EXIT_CONFIG) from None
     elapsed = time.monotonic() - started
     code = planlib.exit_code(plans)
     if output_format is Format.json:

@@ -9,7 +9,9 @@ policies run behind the same unknown-checking proxy as under `pulumi preview`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -40,9 +42,16 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
     return message
 
 
+PolicyConfigs = dict[str, tuple[str, dict[str, Any]]]
+
+
+class PackConfigError(Exception):
+    """A `--policy-pack-config` file the CLI would reject; the message names the file and the key."""
+
+
 def policy_config(policy: Policy) -> tuple[str, dict[str, Any]]:
     """(enforcement level, properties with schema defaults) for one policy, as the CLI computes them
-    when no `--policy-pack-config` is given (the offline gate always uses the pack's defaults)."""
+    when no `--policy-pack-config` is given."""
     level = (policy.enforcement_level or _PACK_LEVEL).value
     properties = {
         key: schema["default"]
@@ -50,6 +59,94 @@ def policy_config(policy: Policy) -> tuple[str, dict[str, Any]]:
         if "default" in schema
     }
     return level, properties
+
+
+def default_configs() -> PolicyConfigs:
+    return {p.name: policy_config(p) for p in POLICIES}
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "array": (list,),
+    "object": (dict,),
+}
+_LEVEL_VALUES = tuple(level.value for level in EnforcementLevel)
+
+
+def _schema_problem(where: str, value: Any, schema: Mapping[str, Any]) -> str | None:
+    expected = schema.get("type")
+    types = _JSON_TYPES.get(str(expected), (object,))
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        return f"{where}: expected {expected}, got {value!r}"
+    if "minimum" in schema and value < schema["minimum"]:
+        return f"{where}: {value!r} is below the minimum {schema['minimum']}"
+    items = schema.get("items")
+    if isinstance(value, list) and items:
+        for index, item in enumerate(value):
+            problem = _schema_problem(f"{where}[{index}]", item, items)
+            if problem:
+                return problem
+    return None
+
+
+def _level(where: str, value: Any) -> str:
+    if value not in _LEVEL_VALUES:
+        raise PackConfigError(f"{where}: enforcement level {value!r} is not one of {', '.join(_LEVEL_VALUES)}")
+    return str(value)
+
+
+def pack_configs(path: Path | None) -> PolicyConfigs:
+    """Each policy's (level, properties): the pack's defaults overlaid with a policy pack config file.
+
+    The file is what `pulumi preview --policy-pack-config FILE` takes: a JSON object whose keys are
+    policy names (or `all`), each either an enforcement level or an object of `enforcementLevel` and
+    the policy's config properties, checked against the policy's schema as the CLI checks them.
+    https://www.pulumi.com/docs/using-pulumi/crossguard/configuration/
+    """
+    configs = default_configs()
+    if path is None:
+        return configs
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise PackConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PackConfigError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise PackConfigError(f"{path}: must be a JSON object of policy name -> config")
+    schemas = {p.name: (p.config_schema.properties if p.config_schema else {}) for p in POLICIES}
+    if "all" in document:
+        entry = document["all"]
+        level = entry.get("enforcementLevel") if isinstance(entry, dict) else entry
+        for name, (_, properties) in configs.items():
+            configs[name] = (_level(f"{path}: all", level), properties)
+    for name, entry in document.items():
+        if name == "all":
+            continue
+        if name not in schemas:
+            raise PackConfigError(f"{path}: {name!r} is not a policy of {PACK_NAME} (see README, 'Policies')")
+        level, properties = configs[name]
+        if not isinstance(entry, dict):
+            configs[name] = (_level(f"{path}: {name}", entry), properties)
+            continue
+        properties = dict(properties)
+        for key, value in entry.items():
+            where = f"{path}: {name}.{key}"
+            if key == "enforcementLevel":
+                level = _level(where, value)
+                continue
+            if key not in schemas[name]:
+                allowed = ", ".join(sorted(schemas[name])) or "none"
+                raise PackConfigError(f"{where}: not a config property of {name} (allowed: {allowed})")
+            problem = _schema_problem(where, value, schemas[name][key])
+            if problem:
+                raise PackConfigError(problem)
+            properties[key] = value
+        configs[name] = (level, properties)
+    return configs
 
 
 def make_servicer(configs: Mapping[str, tuple[str, dict[str, Any]]], version: str) -> _PolicyAnalyzerServicer:
@@ -88,9 +185,13 @@ def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
     return found
 
 
-def evaluate(plan: StackPlan) -> None:
-    """Run every policy of the pack on a stack's planned resources; fills `plan.violations`."""
-    configs = {p.name: policy_config(p) for p in POLICIES}
+def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None) -> None:
+    """Run every policy of the pack on a stack's planned resources; fills `plan.violations`.
+
+    `configs` (from `pack_configs`) are the policies' levels and properties; the pack's defaults
+    when omitted.
+    """
+    configs = configs if configs is not None else default_configs()
     version = pack_version()
     servicer = make_servicer(configs, version)
     resources = [r for r in plan.resources if r["type"] != "pulumi:pulumi:Stack"]

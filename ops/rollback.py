@@ -9,17 +9,28 @@ a target unhealthy after 2 failures. This module turns those numbers into behavi
   smoke path, concurrently, each with the probe timeout. A 5xx answer, a timeout (no answer, or an answer
   slower than the timeout) or a connection error is an *error*; 2xx-4xx answers are not (a 404 on a smoke
   path is a client-visible bug, but the spec's trigger is about failures, and 4xx are also what bots get).
-* **Metrics per interval.** error rate = errors / requests; p95 latency (nearest rank) over the requests
-  that got an answer; failed-transaction rate = ``failed / total`` from the newest health answer that
-  follows the contract in ``docs/health-contract.md``.
-* **Thresholds are strict**, like the spec's ``>``: a value exactly at the threshold does not breach.
-  Rates are exact fractions, so 1 failed in 1000 is exactly 0.1 % and does not breach.
+* **Counts per interval.** errors of the requests; answers slower than the response-time threshold of
+  the answered requests; ``failed`` of ``total`` transactions from the newest health answer that follows
+  the contract in ``docs/health-contract.md``.
+* **Evidence, not point estimates** (``ops.rollback_stats``). A trigger breaches only when its counts are
+  strong evidence that the *true* value is above the threshold: the lower bound of the one-sided
+  Clopper-Pearson interval at ``confidence`` (default 99 %) lies strictly above the threshold, i.e. the
+  one-sided exact binomial test rejects "true rate <= threshold". For the error rate and the
+  failed-transaction rate the tested share is the rate itself; for the response time it is the share of
+  answers slower than the threshold, which "p95 <= threshold" caps at 5 %. So 1 error in 20 probes
+  (5 %, but what a 0.3 % app shows in one interval of seventeen) is no breach, and 3 of 20 are. The
+  false-alarm rate of a trigger whose true value sits exactly at its threshold is at most
+  ``1 - confidence`` per interval; ``evidence_plan`` states it per interval and per window. Fewer
+  requests than a trigger needs to ever reach that evidence are refused up front (``--samples``).
+* **Hard outage, at once.** When more than half of an interval's probes failed, or every health probe
+  did, the error-rate trigger breaches without a test (when the rate is above its threshold), so a
+  real outage is caught within ``consecutive`` intervals whatever the confidence.
 * **No data** (as Argo Rollouts and Flagger make explicit): latency has no data when no request got an
   answer; failed transactions have no data when no health probe got a 2xx answer with a readable
   contract body. What no data means is the ``NoDataPolicy``: ``breach`` (default; Flagger also fails a
   check whose metric returns nothing), ``hold`` (the interval is inconclusive and leaves the count of
   consecutive breaches unchanged) or ``ignore``. Error rate always has data: when every probe failed it is
-  100 %, which breaches. A health answer *without* a ``transactions`` block, or with ``total == 0``, gives
+  100 %, a hard outage. A health answer *without* a ``transactions`` block, or with ``total == 0``, gives
   no failed-transaction verdict at all -- never a reassuring 0 %.
 * **Consecutive breaches.** An interval breaches when any trigger breaches. The guard fires after
   ``consecutive`` breaching intervals in a row (the spec's unhealthyThreshold 2), so a single spike
@@ -46,7 +57,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -57,6 +68,7 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from ops import rollback_stats as stats
 from ops.vercel_api import (
     Deployment,
     Project,
@@ -70,6 +82,15 @@ HEALTH_PATH = "/api/health"
 MAX_DEPLOYMENT_PAGES = 5
 # Vercel's rollback description is free text; keep it short enough for their UI and our audit.
 MAX_DESCRIPTION_CHARS = 200
+# "p95 <= T" means at most 5 % of answers are slower than T: the share the response-time test checks.
+P95_SLOW_SHARE = Fraction(1, 20)
+# 99 %: a trigger sitting exactly at its threshold breaches an interval at most 1 % of the time; even with
+# all three there, two breaching intervals in a row (the spec's unhealthyThreshold) happen in about 0.5 %
+# of 10 min windows, and an app well under its thresholds practically never sees them.
+DEFAULT_CONFIDENCE = Fraction(99, 100)
+# Requests per path per interval: with 30, 3 errors (10 %) are evidence above 1 %, so a deploy failing
+# 30 % of its requests breaches 99.8 % of its intervals and is caught in 2; healthy noise is not.
+DEFAULT_SAMPLES = 30
 
 
 class ExitCode(enum.IntEnum):
@@ -78,8 +99,9 @@ class ExitCode(enum.IntEnum):
     HEALTHY = 0  # watch window passed without a trigger
     FAILED = 1  # rollback failed, API error, no earlier deployment, rollback not verified
     USAGE = 2  # bad options or missing configuration (for example VERCEL_TOKEN)
-    ROLLED_BACK = 3  # production now serves the earlier deployment (this run, or already before it)
-    NOTIFIED = 4  # a trigger fired with automatic rollback off: targets notified with the command
+    # 3 is every chefchatz command's "internal error" (ops/cli.py), so the outcomes start at 4.
+    ROLLED_BACK = 4  # production now serves the earlier deployment (this run, or already before it)
+    NOTIFIED = 5  # a trigger fired with automatic rollback off: targets notified with the command
 
 
 class Trigger(enum.StrEnum):
@@ -152,11 +174,12 @@ def format_percent(value: Fraction | None) -> str:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The spec's triggers; each fires only when the measured value is strictly greater."""
+    """The spec's triggers, and how sure the guard must be that the true value is strictly above them."""
 
     error_rate: Fraction = Fraction(1, 100)
     response_time_ms: float = 1000.0
     failed_transaction_rate: Fraction = Fraction(1, 1000)
+    confidence: Fraction = DEFAULT_CONFIDENCE
 
 
 @dataclass(frozen=True)
@@ -168,7 +191,7 @@ class WatchSettings:
     interval_s: float = 30.0  # the spec's health-check interval
     timeout_s: float = 5.0  # the spec's health-check timeout
     consecutive: int = 2  # the spec's unhealthyThreshold
-    samples: int = 1  # requests per path per interval
+    samples: int = DEFAULT_SAMPLES  # requests per path per interval
     thresholds: Thresholds = field(default_factory=Thresholds)
     no_data: NoDataPolicy = NoDataPolicy.BREACH
 
@@ -187,6 +210,11 @@ class WatchSettings:
             found.append(f"--consecutive {self.consecutive} must be at least 1")
         if self.samples < 1:
             found.append(f"--samples {self.samples} must be at least 1")
+        confidence = self.thresholds.confidence
+        if not Fraction(1, 2) <= confidence < 1:
+            found.append(f"--confidence {format_percent(confidence)} must be at least 50% and below 100%")
+        elif self.samples >= 1:
+            found.extend(self._too_few_samples())
         if self.timeout_s > self.interval_s:
             found.append(
                 f"--timeout {self.timeout_s:g}s must not exceed --interval {self.interval_s:g}s "
@@ -198,6 +226,27 @@ class WatchSettings:
                 f"({self.interval_s * self.consecutive:g}s): the guard could never fire"
             )
         return found
+
+    @property
+    def requests_per_interval(self) -> int:
+        return self.samples * (1 + len(self.smoke_paths))
+
+    def _too_few_samples(self) -> list[str]:
+        """A trigger that no count of this interval's requests could ever breach is a bad --samples."""
+        needed = minimum_samples(self)
+        if needed <= self.samples:
+            return []
+        level = format_percent(self.thresholds.confidence)
+        short = " and ".join(
+            f"{trigger} (needs {requests})"
+            for trigger, requests in _trigger_minimums(self.thresholds)
+            if requests is not None and requests > self.requests_per_interval
+        )
+        return [
+            f"--samples {self.samples} gives {self.requests_per_interval} requests per interval, too few to "
+            f"ever be {level}-confident evidence for {short}; use --samples {needed} or more (or a lower "
+            "--confidence)"
+        ]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -279,6 +328,70 @@ def classify(status: int | None, latency_ms: float | None, timeout_ms: float) ->
     return None
 
 
+def _trigger_minimums(thresholds: Thresholds) -> list[tuple[Trigger, int | None]]:
+    """Requests per interval each probe trigger needs before any count can breach (None: none ever can)."""
+    return [
+        (Trigger.ERROR_RATE, stats.minimum_samples(float(thresholds.error_rate), thresholds.confidence)),
+        (Trigger.RESPONSE_TIME, stats.minimum_samples(float(P95_SLOW_SHARE), thresholds.confidence)),
+    ]
+
+
+def minimum_samples(settings: WatchSettings) -> int:
+    """The smallest --samples with which every probe trigger can reach the evidence to breach."""
+    paths = 1 + len(settings.smoke_paths)
+    needed = [n for _, n in _trigger_minimums(settings.thresholds) if n is not None]
+    return max(1, *(math.ceil(n / paths) for n in needed))
+
+
+def evidence_plan(settings: WatchSettings) -> dict[str, Any]:
+    """What the guard will need to see, said before it starts: the counts that breach, the false alarms.
+
+    ``false_alarm_per_interval`` is the worst case, every trigger sitting exactly at its threshold (the
+    failed-transaction test is counted at its bound, 1 - confidence, as its sample size is the app's);
+    ``false_alarm_per_window`` is the chance of ``consecutive`` such intervals in a row in the window,
+    taking intervals as independent.
+    A healthy app, well under its thresholds, is far less likely to breach than that.
+    """
+    t, n = settings.thresholds, settings.requests_per_interval
+    probe_triggers = [
+        (Trigger.ERROR_RATE, float(t.error_rate)),
+        (Trigger.RESPONSE_TIME, float(P95_SLOW_SHARE)),
+    ]
+    per_interval = min(
+        1.0, sum(stats.size(n, share, t.confidence) for _, share in probe_triggers) + float(1 - t.confidence)
+    )
+    intervals = math.ceil(settings.window_s / settings.interval_s)
+    return {
+        "rule": "one-sided exact binomial test: the Clopper-Pearson lower bound must exceed the threshold",
+        "confidence": float(t.confidence),
+        "requests_per_interval": n,
+        "minimum_samples": minimum_samples(settings),
+        "breach_at": {str(trigger): stats.breach_count(n, share, t.confidence) for trigger, share in probe_triggers},
+        "false_alarm_per_interval": per_interval,
+        "false_alarm_per_window": stats.run_probability(per_interval, intervals, settings.consecutive),
+        "intervals": intervals,
+    }
+
+
+def plan_text(settings: WatchSettings, plan: dict[str, Any]) -> str:
+    """The plan for people: one sentence per fact."""
+    level = f"{plan['confidence'] * 100:g}%"
+    at = plan["breach_at"]
+
+    def count(trigger: Trigger, what: str) -> str:
+        k = at[str(trigger)]
+        return f"never ({what})" if k is None else f"at >= {k} {what}"
+
+    return (
+        f"evidence rule: {level} confidence ({plan['rule']}). With {plan['requests_per_interval']} requests "
+        f"per interval an interval breaches error-rate {count(Trigger.ERROR_RATE, 'errors')}, response-time "
+        f"{count(Trigger.RESPONSE_TIME, f'answers slower than {settings.thresholds.response_time_ms:g}ms')}; "
+        f"more than half failing is a hard outage. Worst-case false alarm (every trigger exactly at its "
+        f"threshold): {plan['false_alarm_per_interval']:.2%} per interval, {plan['false_alarm_per_window']:.2%} "
+        f"per {plan['intervals']}-interval window. Minimum --samples: {plan['minimum_samples']}."
+    )
+
+
 def p95(values: Sequence[float]) -> float | None:
     """95th percentile by nearest rank (no interpolation: the value some real request saw)."""
     if not values:
@@ -293,9 +406,18 @@ class IntervalMetrics:
     started_at: float  # epoch seconds
     requests: int
     errors: int
-    p95_ms: float | None
+    latencies_ms: tuple[float, ...]  # of the requests that got an answer
     health_answered: bool  # some health probe returned 2xx with a contract body
     transactions: Transactions | None
+    health_requests: int = 0
+    health_errors: int = 0
+
+    @property
+    def p95_ms(self) -> float | None:
+        return p95(self.latencies_ms)
+
+    def slower_than(self, threshold_ms: float) -> int:
+        return sum(1 for latency in self.latencies_ms if latency > threshold_ms)
 
     @property
     def error_rate(self) -> Fraction:
@@ -316,25 +438,80 @@ class IntervalMetrics:
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": float(self.error_rate),
+            "answered": len(self.latencies_ms),
             "p95_ms": None if self.p95_ms is None else round(self.p95_ms, 1),
             "transactions": None if tx is None else {"total": tx.total, "failed": tx.failed},
             "failed_transaction_rate": None if rate is None else float(rate),
         }
 
 
-def summarise(index: int, started_at: float, samples: Sequence[Sample]) -> IntervalMetrics:
+def summarise(
+    index: int, started_at: float, samples: Sequence[Sample], health_path: str = HEALTH_PATH
+) -> IntervalMetrics:
     """Interval metrics from the interval's samples; the newest contract reading supplies transactions."""
-    answered = [s.latency_ms for s in samples if s.status is not None and s.latency_ms is not None]
+    answered = tuple(s.latency_ms for s in samples if s.status is not None and s.latency_ms is not None)
     readings = [s.health for s in samples if s.health is not None]
+    health = [s for s in samples if s.path == health_path]
     return IntervalMetrics(
         index=index,
         started_at=started_at,
         requests=len(samples),
         errors=sum(1 for s in samples if s.is_error),
-        p95_ms=p95(answered),
+        latencies_ms=answered,
         health_answered=bool(readings),
         transactions=readings[-1].transactions if readings else None,
+        health_requests=len(health),
+        health_errors=sum(1 for s in health if s.is_error),
     )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What one trigger saw in one interval: ``count`` of ``total``, and the bound on the true share.
+
+    The shares are: errors of requests (error rate), answers slower than the response-time threshold of
+    all answers (compared with the 5 % that "p95 <= threshold" allows), failed of total transactions.
+    """
+
+    trigger: Trigger
+    count: int
+    total: int
+    limit: Fraction  # the true share must be above this: the threshold, or 5 % for the response time
+    confidence: Fraction
+    breached: bool
+    hard_outage: str | None = None  # why the interval breached at once, without a test
+
+    @property
+    def bound(self) -> float:
+        """Lower bound of the one-sided Clopper-Pearson interval of the true share at ``confidence``."""
+        return stats.clopper_pearson_lower(self.count, self.total, self.confidence)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": str(self.trigger),
+            "count": self.count,
+            "total": self.total,
+            "lower_bound": self.bound,
+            "limit": float(self.limit),
+            "confidence": float(self.confidence),
+            "breached": self.breached,
+            "hard_outage": self.hard_outage,
+        }
+
+
+def _binomial(trigger: Trigger, count: int, total: int, limit: Fraction, confidence: Fraction) -> Evidence:
+    return Evidence(trigger, count, total, limit, confidence, stats.exceeds(count, total, float(limit), confidence))
+
+
+def hard_outage(metrics: IntervalMetrics, threshold: Fraction) -> str | None:
+    """Why an interval is a hard outage that breaches at once (the rate also above its threshold), or None."""
+    if metrics.error_rate <= threshold:
+        return None
+    if metrics.errors * 2 > metrics.requests:
+        return "more than half of the probes failed"
+    if metrics.health_requests and metrics.health_errors == metrics.health_requests:
+        return "every health probe failed"
+    return None
 
 
 @dataclass(frozen=True)
@@ -342,13 +519,23 @@ class Verdict:
     state: IntervalState
     breached: tuple[Trigger, ...]
     notes: tuple[str, ...]
+    evidence: tuple[Evidence, ...] = ()
+
+
+def _bound_note(evidence: Evidence, limit_text: str) -> str:
+    level = format_percent(evidence.confidence)
+    if evidence.hard_outage is not None:
+        return f"hard outage: {evidence.hard_outage}"
+    return f"{level} lower bound {evidence.bound:.3%} {'>' if evidence.breached else '<='} {limit_text}"
 
 
 def evaluate(metrics: IntervalMetrics, thresholds: Thresholds, no_data: NoDataPolicy) -> Verdict:
-    """Which triggers this interval breaches, with one note per trigger explaining the value."""
+    """Which triggers this interval gives strong evidence for, with one note per trigger showing it."""
     breached: list[Trigger] = []
     notes: list[str] = []
+    found: list[Evidence] = []
     inconclusive = False
+    confidence = thresholds.confidence
 
     def on_no_data(trigger: Trigger, what: str) -> None:
         nonlocal inconclusive
@@ -358,41 +545,51 @@ def evaluate(metrics: IntervalMetrics, thresholds: Thresholds, no_data: NoDataPo
         elif no_data is NoDataPolicy.HOLD:
             inconclusive = True
 
-    rate = metrics.error_rate
-    if rate > thresholds.error_rate:
-        breached.append(Trigger.ERROR_RATE)
-    notes.append(
-        f"{Trigger.ERROR_RATE}: {format_percent(rate)} ({metrics.errors}/{metrics.requests}) "
-        f"{'>' if rate > thresholds.error_rate else '<='} {format_percent(thresholds.error_rate)}"
+    def record(evidence: Evidence, note: str) -> None:
+        found.append(evidence)
+        notes.append(note)
+        if evidence.breached:
+            breached.append(evidence.trigger)
+
+    errors = _binomial(Trigger.ERROR_RATE, metrics.errors, metrics.requests, thresholds.error_rate, confidence)
+    outage = hard_outage(metrics, thresholds.error_rate)
+    if outage is not None:
+        errors = replace(errors, breached=True, hard_outage=outage)
+    record(
+        errors,
+        f"{Trigger.ERROR_RATE}: {metrics.errors}/{metrics.requests} probes failed "
+        f"({format_percent(metrics.error_rate)}); {_bound_note(errors, format_percent(thresholds.error_rate))}",
     )
 
-    if metrics.p95_ms is None:
+    if not metrics.latencies_ms:
         on_no_data(Trigger.RESPONSE_TIME, "no probe got an answer")
     else:
-        over = metrics.p95_ms > thresholds.response_time_ms
-        if over:
-            breached.append(Trigger.RESPONSE_TIME)
-        notes.append(
-            f"{Trigger.RESPONSE_TIME}: p95 {metrics.p95_ms:.0f}ms "
-            f"{'>' if over else '<='} {thresholds.response_time_ms:g}ms"
+        limit_ms = thresholds.response_time_ms
+        slow = _binomial(
+            Trigger.RESPONSE_TIME, metrics.slower_than(limit_ms), len(metrics.latencies_ms), P95_SLOW_SHARE, confidence
+        )
+        record(
+            slow,
+            f"{Trigger.RESPONSE_TIME}: {slow.count}/{slow.total} answers slower than {limit_ms:g}ms "
+            f"(p95 {metrics.p95_ms:.0f}ms); "
+            f"{_bound_note(slow, f'{format_percent(P95_SLOW_SHARE)} (p95 {limit_ms:g}ms)')}",
         )
 
     if not metrics.health_answered:
         on_no_data(Trigger.FAILED_TRANSACTIONS, "no health answer following the contract")
+    elif metrics.transactions is None or metrics.transactions.total == 0:
+        notes.append(f"{Trigger.FAILED_TRANSACTIONS}: no verdict (no transactions reported)")
     else:
-        tx_rate = metrics.failed_transaction_rate
-        if tx_rate is None:
-            notes.append(f"{Trigger.FAILED_TRANSACTIONS}: no verdict (no transactions reported)")
-        else:
-            over = tx_rate > thresholds.failed_transaction_rate
-            if over:
-                breached.append(Trigger.FAILED_TRANSACTIONS)
-            tx = metrics.transactions
-            assert tx is not None
-            notes.append(
-                f"{Trigger.FAILED_TRANSACTIONS}: {format_percent(tx_rate)} ({tx.failed}/{tx.total}) "
-                f"{'>' if over else '<='} {format_percent(thresholds.failed_transaction_rate)}"
-            )
+        tx = metrics.transactions
+        failed = _binomial(
+            Trigger.FAILED_TRANSACTIONS, tx.failed, tx.total, thresholds.failed_transaction_rate, confidence
+        )
+        record(
+            failed,
+            f"{Trigger.FAILED_TRANSACTIONS}: {tx.failed}/{tx.total} failed "
+            f"({format_percent(metrics.failed_transaction_rate)}); "
+            f"{_bound_note(failed, format_percent(thresholds.failed_transaction_rate))}",
+        )
 
     if breached:
         state = IntervalState.BREACHING
@@ -400,7 +597,7 @@ def evaluate(metrics: IntervalMetrics, thresholds: Thresholds, no_data: NoDataPo
         state = IntervalState.INCONCLUSIVE
     else:
         state = IntervalState.HEALTHY
-    return Verdict(state, tuple(breached), tuple(notes))
+    return Verdict(state, tuple(breached), tuple(notes), tuple(found))
 
 
 def advance_streak(streak: int, state: IntervalState) -> int:
@@ -449,7 +646,7 @@ def probe_interval(http: httpx.Client, settings: WatchSettings, index: int) -> I
                 lambda job: probe(http, settings.deployment_url, job[0], settings.timeout_s, job[1]), jobs
             )
         )
-    return summarise(index, started_at, samples)
+    return summarise(index, started_at, samples, settings.health_path)
 
 
 @dataclass(frozen=True)
@@ -463,6 +660,7 @@ class IntervalReport:
             **self.metrics.as_dict(),
             "state": str(self.verdict.state),
             "breached": [str(t) for t in self.verdict.breached],
+            "evidence": [e.as_dict() for e in self.verdict.evidence],
             "notes": list(self.verdict.notes),
             "consecutive_breaches": self.streak,
         }

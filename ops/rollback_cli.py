@@ -1,7 +1,7 @@
 """`chefchatz rollback watch|now`: a thin typer layer over ``ops.rollback``.
 
-Exit codes (both commands): 0 healthy, 1 failed, 2 usage error, 3 rolled back (by this run, or it already
-was), 4 trigger fired with automatic rollback off and the targets were notified.
+Exit codes (both commands): 0 healthy, 1 failed, 2 usage error, 3 internal error, 4 rolled back (by this
+run, or it already was), 5 trigger fired with automatic rollback off and the targets were notified.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from ops.vercel_api import VercelClient, VercelConfigError, VercelError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "
-    "2 usage error (bad option, VERCEL_TOKEN unset); 3 rolled back (now, or already before this run); "
-    "4 trigger fired with --no-automatic, targets notified with the rollback command."
+    "2 usage error (bad option, VERCEL_TOKEN unset); 3 internal error; 4 rolled back (now, or already before "
+    "this run); 5 trigger fired with --no-automatic, targets notified with the rollback command."
 )
 
 rollback_app = typer.Typer(
@@ -99,9 +99,12 @@ def _client_factory(team_id: str | None) -> Callable[[], VercelClient]:
     return make
 
 
-def _emit(outcome: rb.Outcome, as_json: bool, console: Console) -> None:
+def _emit(outcome: rb.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
     if as_json:
-        typer.echo(json.dumps(outcome.as_dict(), indent=2))
+        payload = outcome.as_dict()
+        if plan is not None:
+            payload["evidence_rule"] = plan
+        typer.echo(json.dumps(payload, indent=2))
         return
     style = {
         "healthy": "green",
@@ -131,6 +134,10 @@ def _print_interval(console: Console, consecutive: int) -> Callable[[rb.Interval
             f"failed-tx {rb.format_percent(tx)}  streak {report.streak}/{consecutive}",
             highlight=False,
         )
+        # The evidence behind a breach, so nobody has to trust a bare "breaching".
+        for note in report.verdict.notes:
+            if any(note.startswith(str(trigger)) for trigger in report.verdict.breached):
+                console.print(f"     {note}", highlight=False)
 
     return show
 
@@ -156,7 +163,22 @@ def watch_command(
     smoke_path: Annotated[
         list[str] | None, typer.Option("--smoke-path", help="Extra path probed each interval; repeatable.")
     ] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Requests per path per interval.")] = 1,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples",
+            help="Requests per path per interval. Too few to ever reach the evidence at --confidence is "
+            "refused, naming the minimum.",
+        ),
+    ] = rb.DEFAULT_SAMPLES,
+    confidence: Annotated[
+        str,
+        typer.Option(
+            "--confidence",
+            help="How sure the guard must be that a true value is above its threshold before an interval "
+            "breaches (one-sided exact binomial test); 50% to below 100%.",
+        ),
+    ] = "99%",
     error_rate: Annotated[str, typer.Option("--error-rate", help="Breach when error rate is above this.")] = "1%",
     response_time: Annotated[
         str, typer.Option("--response-time", help="Breach when p95 latency is above this.")
@@ -188,22 +210,28 @@ def watch_command(
     Every --interval it probes the health path and each --smoke-path with
     --timeout and computes the error rate (5xx, timeouts and connection
     errors), the p95 latency and the failed-transaction rate reported by
-    /api/health (docs/health-contract.md). After --consecutive breaching
-    intervals in a row it rolls production back to the previous READY
-    production deployment, verifies it, notifies and audits; with
-    --no-automatic it only notifies, with the exact command to run.
-    Thresholds are strict: a value equal to the threshold does not breach.
+    /api/health (docs/health-contract.md). An interval breaches a trigger
+    only on evidence: the lower bound of the one-sided Clopper-Pearson
+    interval at --confidence (default 99%) must lie above the threshold
+    (for p95: above the 5% of answers that may be slower). A hard outage
+    (more than half of the probes, or every health probe, failing) breaches
+    at once. After --consecutive breaching intervals in a row it rolls
+    production back to the previous READY production deployment, verifies
+    it, notifies and audits; with --no-automatic it only notifies, with the
+    exact command to run. Before watching it prints the counts that breach
+    and the false-alarm rate (docs/rollback.md).
 
     Example:
 
         chefchatz rollback watch --project-id prj_123 \\
           --deployment-url https://chefchatz-abc123.vercel.app \\
-          --window 10m --interval 30s --notify https://hooks.slack.com/...
+          --window 10m --interval 30s --samples 30 --confidence 99% \\
+          --notify https://hooks.slack.com/...
 
     Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
     rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
-    3 rolled back (now, or already before this run); 4 trigger fired with
-    --no-automatic and the targets were notified.
+    3 internal error; 4 rolled back (now, or already before this run);
+    5 trigger fired with --no-automatic and the targets were notified.
 
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.
@@ -221,6 +249,7 @@ def watch_command(
             error_rate=_parse("--error-rate", error_rate, rb.parse_percent),
             response_time_ms=_parse("--response-time", response_time, rb.parse_milliseconds),
             failed_transaction_rate=_parse("--failed-transactions", failed_transactions, rb.parse_percent),
+            confidence=_parse("--confidence", confidence, rb.parse_percent),
         ),
         no_data=no_data,
     )
@@ -245,9 +274,13 @@ def watch_command(
             failed.message = f"cannot start watching: {exc}"
             _emit(failed, as_json, console)
             raise typer.Exit(int(rb.ExitCode.FAILED)) from exc
-    show = None if as_json else _print_interval(console, settings.consecutive)
+    plan = rb.evidence_plan(settings)
+    show = None
+    if not as_json:
+        console.print(rb.plan_text(settings, plan), highlight=False)
+        show = _print_interval(console, settings.consecutive)
     outcome = rb.guard(settings, ctx, automatic, factory, show)
-    _emit(outcome, as_json, console)
+    _emit(outcome, as_json, console, plan)
     raise typer.Exit(int(outcome.exit_code))
 
 
@@ -278,7 +311,7 @@ def now_command(
     production serves, to the newest READY production deployment created
     before it; then verifies the rollback with Vercel, notifies and audits.
     Idempotent: if Vercel or the audit file shows that deployment was
-    already rolled back, it does nothing and says so (exit 3).
+    already rolled back, it does nothing and says so (exit 4).
 
     Example:
 
@@ -287,7 +320,7 @@ def now_command(
 
     Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
     rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
-    3 rolled back (now, or already before this run).
+    3 internal error; 4 rolled back (now, or already before this run).
 
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.

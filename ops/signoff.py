@@ -23,13 +23,19 @@ Item                                           Evidence (all must hold)
 IV  Development environment configured         dev plan: configuration valid, every policy evaluated, 0 mandatory
                                                violations
 IV  Staging environment operational            staging plan clean; ``watch-staging.json``: a healthy
-                                               ``rollback watch`` of a staging domain, newest interval <= 7 d old
-IV  Production environment ready               prod plan clean (configuration, all policies, 0 mandatory)
+                                               ``rollback watch`` of a staging domain, newest interval <= 7 d old;
+                                               ``drift-staging.json``: no drift (see below)
+IV  Production environment ready               prod plan clean (configuration, all policies, 0 mandatory);
+                                               ``drift-prod.json``: no drift
 IV  CI/CD pipeline tested                      ``junit.xml``: tests > 0, 0 failures/errors, <= 7 d old; every
                                                workflow (ours + managed app ones) has 0 ``workflow_violations``
 IV  Database migrations working                managed app pipeline: every job that migrates backs up first and
-                                               deploys after; ``deploy-run.json``: the staging deploy job's
-                                               pre-migration backup and migrations steps succeeded, <= 14 d old
+                                               deploys after, staging and production rehearse in between;
+                                               ``deploy-run.json``: the staging deploy job's pre-migration
+                                               backup, rehearsal and migrations steps succeeded, <= 14 d old;
+                                               ``migration-rehearsal.json`` (``migrate rehearse --report``, the
+                                               deploy's artifact): ok, the stack's, on a restored backup (an
+                                               empty database only where the stack's backups are off), <= 14 d
 IV  Rollback procedures tested                 ``rollback-audit.jsonl``: newest rollback attempt is a verified
                                                ``rolled-back``, <= 30 d old
 IV  Backup strategy implemented                the stack's plan passes every backups policy
@@ -38,7 +44,7 @@ IV  Environment variables secured              the stack's plan passes every sec
                                                plain-text secret: a config error fails)
 IV  Monitoring integration verified            the stack's plan passes every monitoring policy;
                                                ``watch-<stack>.json``: a healthy watch of a stack domain, <= 7 d
-SO  Development environment validated          dev plan clean
+SO  Development environment validated          dev plan clean; ``drift-dev.json``: no drift
 SO  Staging environment tested                 ``deploy-run.json``: the whole staging deploy job (build, backup,
                                                migrations, deploy, rollback watch) succeeded, <= 14 d old
 SO  Production environment secured             prod's plan passes every secrets, TLS and approvals policy
@@ -58,6 +64,11 @@ SO  Security measures approved                 0 violations of any policy (any e
 SO  Documentation completed                    README and runbooks present; every ``chefchatz`` command they
                                                name exists; every registered command's help has an example
 =============================================  ====================================================================
+
+"No drift" (``drift-<stack>.json``, the artifact of ``.github/workflows/drift.yml``): ``pulumi preview
+--expect-no-changes --policy-pack policies`` against the real stack exited 0 and proposed no change,
+<= 2 d old. The offline plan alone shows an environment *configured*; only the drift report shows it
+deployed as configured (*ready*, *operational*, *validated*).
 
 Freshness: a backup verification records the backup's ``finished_at`` and its ``age_seconds`` at
 verification time, so the verification's own time is their sum. A drill's JSON has no time of its own,
@@ -80,6 +91,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from components.app_workflows import default_environments
 from ops import backups as backuplib
 from ops.plan import StackPlan, run_plan
 from policies import approvals, monitoring, pipelines, secrets, tls
@@ -105,6 +117,8 @@ EVIDENCE_FILES = {
     "drill": "drill.json",
     "tls": "tls-{host}.json",
     "watch": "watch-{stack}.json",
+    "migration_rehearsal": "migration-rehearsal.json",
+    "drift": "drift-{stack}.json",
 }
 
 # How old evidence may be. Defaults say why: tests and TLS scans are cheap, so weekly; a drill is the
@@ -117,6 +131,10 @@ DEFAULT_MAX_AGE = {
     "drill": dt.timedelta(days=7),
     "tls": dt.timedelta(days=7),
     "watch": dt.timedelta(days=7),
+    # A rehearsal runs with every staging/production deploy: as old as the deploy run may be.
+    "migration_rehearsal": dt.timedelta(days=14),
+    # The drift workflow runs daily; two days tolerates one late or failed scheduled run.
+    "drift": dt.timedelta(days=2),
 }
 # A backup verification may be as old as one backup period plus the time a backup itself takes.
 BACKUP_SLACK = dt.timedelta(hours=1)
@@ -132,6 +150,7 @@ DOCUMENTS = (
     "docs/pipelines.md",
     "docs/health-contract.md",
     "docs/signoff.md",
+    "docs/migrations.md",
 )
 
 # The stacks the checklist's environment items name (Pulumi.<stack>.yaml).
@@ -139,11 +158,14 @@ DEVELOPMENT, STAGING, PRODUCTION = "dev", "staging", "prod"
 ENVIRONMENT_STACKS = (DEVELOPMENT, STAGING, PRODUCTION)
 # The name components/app_workflows.py gives the staging deploy job (`deploy (<environment>)`).
 STAGING_DEPLOY_JOB = "deploy (staging)"
+# The GitHub environments whose deploy jobs rehearse migrations before `db push`.
+REHEARSING_ENVIRONMENTS = frozenset(e.github_environment for e in default_environments() if e.rehearse_migrations)
 
 MIGRATION = re.compile(r"\bsupabase\s+db\s+push\b")
 PRE_MIGRATION_BACKUP = re.compile(r"\bchefchatz\s+backup\s+db\b")
 VERCEL_DEPLOY = re.compile(r"\bvercel\s+deploy\b")
-MIGRATION_STEPS = ("Pre-migration backup", "Database migrations")
+REHEARSAL = re.compile(r"\bchefchatz\s+migrate\s+rehearse\b")
+MIGRATION_STEPS = ("Pre-migration backup", "Migration rehearsal on the pre-migration backup", "Database migrations")
 
 
 class Status(StrEnum):
@@ -405,8 +427,10 @@ def _steps_of(job: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def check_migration_pipeline(managed: Mapping[str, str]) -> Finding:
-    """Every job that runs migrations backs the database up first and deploys only after them."""
+    """Every job that runs migrations backs the database up first and deploys only after them; the
+    staging and production jobs rehearse the migrations on that backup before `db push`."""
     migrating: list[str] = []
+    rehearsing: dict[str, str] = {}  # job -> its GitHub environment
     problems: list[str] = []
     for label, text in managed.items():
         try:
@@ -429,6 +453,14 @@ def check_migration_pipeline(managed: Mapping[str, str]) -> Finding:
             backup = next((i for i, run in enumerate(runs) if PRE_MIGRATION_BACKUP.search(run)), None)
             if backup is None or backup > migration:
                 problems.append(f"{where} migrates without a `chefchatz backup db` before it")
+            rehearsal = next((i for i, run in enumerate(runs) if REHEARSAL.search(run)), None)
+            environment = _job_environment(job)
+            if environment is not None and environment in REHEARSING_ENVIRONMENTS:
+                rehearsing[where] = environment
+                if rehearsal is None or rehearsal > migration or (backup is not None and rehearsal < backup):
+                    problems.append(
+                        f"{where} migrates without a `chefchatz migrate rehearse` between the backup and `db push`"
+                    )
             if deploy is not None and deploy < migration:
                 problems.append(f"{where} deploys before migrating")
     if problems:
@@ -438,7 +470,111 @@ def check_migration_pipeline(managed: Mapping[str, str]) -> Finding:
             "no managed workflow runs database migrations (`supabase db push`)",
             "the app's deploy pipeline must migrate each environment's database",
         )
-    return verified(f"{len(migrating)} deploy jobs: pre-migration backup -> `supabase db push` -> deploy")
+    missing = sorted(REHEARSING_ENVIRONMENTS - set(rehearsing.values()))
+    if missing:
+        return failed(
+            f"no managed deploy job of environment(s) {', '.join(missing)} rehearses its migrations",
+            "fix the deploy jobs in components/app_workflows.py",
+        )
+    return verified(
+        f"{len(migrating)} deploy jobs: pre-migration backup -> `supabase db push` -> deploy; "
+        f"{len(rehearsing)} of them ({', '.join(sorted(REHEARSING_ENVIRONMENTS))}) rehearse the migrations first"
+    )
+
+
+def _job_environment(job: Mapping[str, Any]) -> str | None:
+    """The GitHub environment a job deploys to (`environment: name` or `environment: {name: ...}`)."""
+    environment = job.get("environment")
+    if isinstance(environment, dict):
+        environment = environment.get("name")
+    return environment if isinstance(environment, str) else None
+
+
+# --- evidence: migration rehearsal and drift ------------------------------------------------------------
+
+
+def check_migration_rehearsal(
+    path: Path,
+    stack: str,
+    now: dt.datetime,
+    needs: str,
+    *,
+    backup_required: bool = True,
+    max_age: dt.timedelta = DEFAULT_MAX_AGE["migration_rehearsal"],
+) -> Finding:
+    """``migrate rehearse --report``: ok, this stack's, applied on a restored backup, recent enough.
+
+    A lint-only run, or one on an empty database where the stack has backups to restore, shows the
+    migrations parse, not that they work on the stack's data: it is not evidence.
+    """
+    data, problem = _load_json(path, needs)
+    if problem:
+        return problem
+    if not isinstance(data, dict) or data.get("kind") != "migration-rehearsal":
+        return failed(f"{path}: not a `chefchatz migrate rehearse` report", needs)
+    finished = parse_time(data.get("finished_at"))
+    if finished is None:
+        return failed(f"{path}: no finished_at", needs)
+    if data.get("stack") != stack:
+        return failed(f"{path}: a rehearsal for stack {data.get('stack')!r}, not {stack!r}", needs)
+    summary = _mapping(data.get("summary"))
+    source = _mapping(data.get("source"))
+    on = f"backup {source.get('backup_id')}" if source.get("type") == "backup" else f"a {source.get('type')} database"
+    head = (
+        f"rehearsal on {on}: {summary.get('applied', 0)}/{summary.get('pending', 0)} pending migrations applied, "
+        f"{summary.get('warnings', 0)} warnings ({age_text(now - finished)})"
+    )
+    if data.get("ok") is not True:
+        problems = data.get("problems")
+        listed = "; ".join(map(str, problems[:3])) if isinstance(problems, list) else ""
+        return failed(f"{head}: {listed or 'not ok'}", f"fix the migrations; then {needs}")
+    if data.get("lint_only") or source.get("type") not in ("backup", "empty"):
+        return unverified(f"{head}: the migrations were only linted, not applied", needs)
+    if backup_required and source.get("type") != "backup":
+        return unverified(f"{head}: not on a restored backup of the stack's data", needs)
+    return fresh(head, finished, now, max_age, needs)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def drift_needs(path: Path, stack: str) -> str:
+    return (
+        f"run=$(gh run list --workflow drift.yml --status completed --limit 1 --json databaseId "
+        f"--jq '.[0].databaseId') && gh run download \"$run\" --name drift-{stack} --dir {path.parent}"
+    )
+
+
+def check_drift_report(
+    path: Path, stack: str, now: dt.datetime, needs: str, max_age: dt.timedelta = DEFAULT_MAX_AGE["drift"]
+) -> Finding:
+    """The drift workflow's report: `pulumi preview --expect-no-changes --policy-pack policies` on the
+    real stack exited 0 and proposed no change (the environment is what the program says), recently."""
+    data, problem = _load_json(path, needs)
+    if problem:
+        return problem
+    if not isinstance(data, dict) or data.get("kind") != "drift-report":
+        return failed(f"{path}: not a drift report (.github/workflows/drift.yml)", needs)
+    if data.get("stack") != stack:
+        return failed(f"{path}: a report for stack {data.get('stack')!r}, not {stack!r}", needs)
+    checked = parse_time(data.get("checked_at"))
+    if checked is None:
+        return failed(f"{path}: no checked_at", needs)
+    listed_steps = _mapping(data.get("preview")).get("steps")
+    steps = [s for s in listed_steps if isinstance(s, dict)] if isinstance(listed_steps, list) else []
+    changes = [s for s in steps if s.get("op") != "same"]
+    head = f"pulumi preview of stack {stack} ({age_text(now - checked)}, {data.get('run_url', 'no run url')})"
+    fix = f"see the open `Drift: stack {stack}` issue; reconcile (`pulumi up` or fix the program); then {needs}"
+    if changes:
+        listed = ", ".join(f"{s.get('op')} {str(s.get('urn', '')).rsplit('::', 1)[-1]}" for s in changes[:5])
+        more = f" and {len(changes) - 5} more" if len(changes) > 5 else ""
+        return failed(f"{head}: drifted, {len(changes)} changes proposed: {listed}{more}", fix)
+    if data.get("exit_code") != 0:
+        return failed(f"{head}: exited {data.get('exit_code')} (a policy failed or the preview errored)", fix)
+    if not steps:
+        return failed(f"{head}: the preview listed no resources", needs)
+    return fresh(f"{head}: no changes, every policy passed ({len(steps)} resources)", checked, now, max_age, needs)
 
 
 # --- evidence: test report --------------------------------------------------------------------------------
@@ -939,6 +1075,39 @@ def _deploy_run(required_steps: Sequence[str], whole_job: bool) -> Callable[[Inp
     return check
 
 
+def _rehearsal(i: Inputs) -> Finding:
+    path = i.file("migration_rehearsal")
+    environment = next((e for e in default_environments() if e.stack == i.stack), None)
+    if environment is not None and environment.rehearse_migrations:
+        workflow = "deploy-production.yml" if environment.production else "deploy.yml"
+        needs = (
+            f"run=$(gh run list --repo {i.app_repository} --workflow {workflow} --status completed --limit 1 "
+            f"--json databaseId --jq '.[0].databaseId') && gh run download \"$run\" --repo {i.app_repository} "
+            f"--name migration-rehearsal-{environment.name} --dir {path.parent}"
+        )
+    else:
+        bucket = f" --bucket {i.backup_bucket('db')}" if i.backup_bucket("db") else ""
+        needs = (
+            f"chefchatz migrate rehearse --migrations supabase/migrations --stack {i.stack}{bucket} "
+            f"--scratch-url postgresql://postgres@<host>:5432/chefchatz_scratch --report {path}"
+        )
+    backups_on = i.settings.backups.enabled if i.settings is not None else True
+    return check_migration_rehearsal(
+        path, i.stack, i.now, needs, backup_required=backups_on, max_age=i.max_age["migration_rehearsal"]
+    )
+
+
+def _drift(stack: str) -> Callable[[Inputs], Finding]:
+    def check(i: Inputs) -> Finding:
+        path = i.file("drift", stack=stack)
+        needs = drift_needs(path, stack)
+        if not path.is_file():
+            return unverified(f"stack {stack} is configured (offline plan), not shown deployed: missing {path}", needs)
+        return check_drift_report(path, stack, i.now, needs, i.max_age["drift"])
+
+    return check
+
+
 def _rollback(i: Inputs) -> Finding:
     path = i.file("rollback_audit")
     rehearsal = STAGING if STAGING in i.plans else i.stack
@@ -1031,10 +1200,14 @@ Check = Callable[[Inputs], Finding | list[Finding]]
 
 CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
     (IMPLEMENTATION, "Development environment configured", (_plan_of(DEVELOPMENT),)),
-    (IMPLEMENTATION, "Staging environment operational", (_plan_of(STAGING), _watch(STAGING))),
-    (IMPLEMENTATION, "Production environment ready", (_plan_of(PRODUCTION),)),
+    (IMPLEMENTATION, "Staging environment operational", (_plan_of(STAGING), _watch(STAGING), _drift(STAGING))),
+    (IMPLEMENTATION, "Production environment ready", (_plan_of(PRODUCTION), _drift(PRODUCTION))),
     (IMPLEMENTATION, "CI/CD pipeline tested", (_test_report, _workflows)),
-    (IMPLEMENTATION, "Database migrations working", (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False))),
+    (
+        IMPLEMENTATION,
+        "Database migrations working",
+        (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False), _rehearsal),
+    ),
     (IMPLEMENTATION, "Rollback procedures tested", (_rollback,)),
     (IMPLEMENTATION, "Backup strategy implemented", (_policies(BACKUP_POLICIES, "backups"),)),
     (IMPLEMENTATION, "SSL certificates configured", (_policies(TLS_POLICIES, "TLS"),)),
@@ -1044,7 +1217,7 @@ CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
         "Monitoring integration verified",
         (_policies(MONITORING_POLICIES, "monitoring"), lambda i: _watch(i.stack)(i)),
     ),
-    (SIGNOFF, "Development environment validated", (_plan_of(DEVELOPMENT),)),
+    (SIGNOFF, "Development environment validated", (_plan_of(DEVELOPMENT), _drift(DEVELOPMENT))),
     (SIGNOFF, "Staging environment tested", (_deploy_run((), True),)),
     (
         SIGNOFF,
@@ -1061,7 +1234,7 @@ CHECKLIST: tuple[tuple[str, str, tuple[Check, ...]], ...] = (
             _workflows,
         ),
     ),
-    (SIGNOFF, "Database migrations verified", (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False))),
+    (SIGNOFF, "Database migrations verified", (_migration_pipeline, _deploy_run(MIGRATION_STEPS, False), _rehearsal)),
     (SIGNOFF, "Rollback procedures tested", (_rollback, _rollback_runbook)),
     (SIGNOFF, "Backup system operational", (_backup_verification("db"), _backup_verification("assets"), _drill)),
     (SIGNOFF, "SSL configuration verified", (_tls_verified,)),

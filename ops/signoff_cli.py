@@ -144,7 +144,8 @@ def signoff(
     evidence (the plan of the stack and of dev and staging, the policy pack, the workflows, the
     runbooks) is always checked; the rest is read from the evidence directory: junit.xml,
     deploy-run.json, rollback-audit.jsonl, backup-verify-db.json, backup-verify-assets.json,
-    drill.json, tls-DOMAIN.json, watch-STACK.json (docs/signoff.md says which command writes each).
+    drill.json, tls-DOMAIN.json, watch-STACK.json, migration-rehearsal.json, drift-STACK.json
+    (docs/signoff.md says which command or workflow writes each).
 
     Example:
 

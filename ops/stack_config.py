@@ -72,19 +72,67 @@ class StackConfig:
         self.placeholders.append(full_key)
 
 
-def load_project(directory: Path) -> Project:
+# The types a project may declare for a config key (Pulumi's project schema).
+DECLARED_TYPES = ("string", "integer", "boolean", "array")
+
+
+def _read_yaml(path: Path, stack: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping; anything else names the file and where it broke."""
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StackConfigError(stack, [f"{path.name}: not valid YAML{where}: {problem}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StackConfigError(stack, [f"{path.name}: cannot be read ({exc})"]) from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackConfigError(stack, [f"{path.name}: the top level must be a mapping, got {type(document).__name__}"])
+    return document
+
+
+def _config_section(document: dict[str, Any], path: Path, stack: str) -> dict[str, Any]:
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackConfigError(stack, [f"{path.name}: 'config' must be a mapping of keys to values"])
+    return config
+
+
+def load_project(directory: Path, stack: str = "*") -> Project:
+    """`Pulumi.yaml`: the project's name and its config declarations; problems name file and key."""
     path = directory / "Pulumi.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"no Pulumi.yaml in {directory} (run from the repository root or pass --project-dir)")
-    document = yaml.safe_load(path.read_text()) or {}
+        raise StackConfigError(
+            stack, [f"no Pulumi.yaml in {directory} (run from the repository root or pass --project-dir)"]
+        )
+    document = _read_yaml(path, stack)
+    problems: list[str] = []
+    name = document.get("name")
+    if not isinstance(name, str) or not name:
+        problems.append(f"Pulumi.yaml: 'name' must be the project name (a string), got {name!r}")
     declarations: dict[str, dict[str, Any]] = {}
     provider_values: dict[str, Any] = {}
-    for key, value in (document.get("config") or {}).items():
-        if ":" in key:
-            provider_values[key] = value
+    for key, value in _config_section(document, path, stack).items():
+        if ":" in str(key):
+            provider_values[str(key)] = value
+        elif not isinstance(value, dict):
+            problems.append(f"Pulumi.yaml: config.{key}: must be a declaration (type, description, default)")
+        elif value.get("type", "string") not in DECLARED_TYPES:
+            problems.append(
+                f"Pulumi.yaml: config.{key}: type {value.get('type')!r} is not one of {', '.join(DECLARED_TYPES)}"
+            )
+        elif "default" in value and not _type_matches(value.get("type", "string"), value["default"]):
+            problems.append(
+                f"Pulumi.yaml: config.{key}: default {value['default']!r} is not a {value.get('type', 'string')}"
+            )
         else:
-            declarations[key] = value
-    return Project(str(document["name"]), directory, declarations, provider_values)
+            declarations[str(key)] = value
+    if problems:
+        raise StackConfigError(stack, problems)
+    return Project(str(name), directory, declarations, provider_values)
 
 
 def _type_matches(declared: str, value: Any) -> bool:
@@ -113,8 +161,7 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
     if not path.is_file():
         known = ", ".join(project.stacks) or "none"
         raise StackConfigError(stack, [f"no stack file {path.name} (stacks: {known})"])
-    document = yaml.safe_load(path.read_text()) or {}
-    raw: dict[str, Any] = dict(document.get("config") or {})
+    raw: dict[str, Any] = dict(_config_section(_read_yaml(path, stack), path, stack))
     problems: list[str] = []
     result = StackConfig(project.name, stack)
     prefix = f"{project.name}:"
@@ -122,7 +169,8 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
     for key, value in project.provider_values.items():
         result.values[key] = _as_program_string(value)
 
-    for full_key, value in raw.items():
+    for key_as_written, value in raw.items():
+        full_key = str(key_as_written)
         if not full_key.startswith(prefix):
             # Provider configuration (aws:region, ...) is not declared by the project.
             if isinstance(value, dict) and "secure" in value:
@@ -133,17 +181,19 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
         key = full_key[len(prefix) :]
         declaration = project.declarations.get(key)
         if declaration is None:
-            problems.append(f"{full_key}: not declared in Pulumi.yaml (check the spelling)")
+            problems.append(f"{path.name}: {full_key}: not declared in Pulumi.yaml (check the spelling)")
             continue
         if isinstance(value, dict) and "secure" in value:
             result.add_placeholder(full_key)
             continue
         if declaration.get("secret"):
-            problems.append(f"{full_key}: is a secret but is stored in plain text; use `pulumi config set --secret`")
+            problems.append(
+                f"{path.name}: {full_key}: is a secret but is stored in plain text; use `pulumi config set --secret`"
+            )
             continue
         declared_type = declaration.get("type", "string")
         if not _type_matches(declared_type, value):
-            problems.append(f"{full_key}: expected {declared_type}, got {value!r}")
+            problems.append(f"{path.name}: {full_key}: expected {declared_type}, got {value!r}")
             continue
         result.values[full_key] = _as_program_string(value)
 

@@ -151,6 +151,11 @@ def _retention_days(lifecycle: PolicyResource) -> int | None:
     return min(days) if days else None
 
 
+def _key(kind: str, what: str) -> str:
+    """The stack config key of a backup plan value: `backupDatabaseRetention`."""
+    return f"backup{kind.capitalize()}{what}"
+
+
 def _validate_frequency_retention(args: StackValidationArgs, report: ReportViolation) -> None:
     if _exempt(args):
         return
@@ -168,7 +173,8 @@ def _validate_frequency_retention(args: StackValidationArgs, report: ReportViola
             if interval > frequency:
                 report(
                     f"{kind} backups run every {interval // 3600}h ({expression}); the spec needs at least every "
-                    f"{config[f'{kind}Frequency']}",
+                    f"{config[f'{kind}Frequency']} (chefchatz:{_key(kind, 'Frequency')} is looser than the floor "
+                    f"{kind}Frequency of this policy's config)",
                     schedule.urn,
                 )
             if get(schedule.props, "state", default="ENABLED") != "ENABLED":
@@ -177,18 +183,23 @@ def _validate_frequency_retention(args: StackValidationArgs, report: ReportViola
             days = _retention_days(lifecycle)
             if days is not None and days * 86400 < retention:
                 report(
-                    f"{kind} backups expire after {days} days; the spec keeps them {config[f'{kind}Retention']}",
+                    f"{kind} backups expire after {days} days; the spec keeps them {config[f'{kind}Retention']} "
+                    f"(chefchatz:{_key(kind, 'Retention')} is looser than the floor {kind}Retention of this "
+                    "policy's config)",
                     lifecycle.urn,
                 )
 
 
 backup_frequency_and_retention = stack_policy(
     "backup-frequency-and-retention",
-    "Database backups run every 6h and are kept 30d; asset backups every 24h, kept 90d.",
+    "Database backups run every 6h and are kept 30d; asset backups every 24h, kept 90d (in every stack "
+    "that has backups: the spec is a floor no stack file can lower).",
     _validate_frequency_retention,
     schema=stack_schema(
         **{k: {"type": "string", "default": v} for k, v in DEFAULTS.items() if k != "rpo" and k != "freshnessSlack"},
-        exemptStacks={"type": "array", "items": {"type": "string"}, "default": ["dev"]},
+        # Empty: dev may run without backups (backups-exist-for-every-database), but backups it has
+        # keep the spec's numbers.
+        exemptStacks={"type": "array", "items": {"type": "string"}, "default": []},
     ),
 )
 

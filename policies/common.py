@@ -166,13 +166,27 @@ def stack_name(args: StackValidationArgs) -> str:
     return ""
 
 
-_DURATION = re.compile(r"\s*(\d+)\s*(m|h|d)\s*")
-_DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_PERCENT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*%?\s*")
+
+
+def seconds(text: str) -> float:
+    """ "1000ms" -> 1.0, "30s" -> 30.0, "6h" -> 21600.0; raises ValueError naming the text."""
+    match = _DURATION.fullmatch(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like '30s', '6h' or '30d'")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
 
 
 def duration(text: str) -> int:
-    """ "6h" -> 21600; raises ValueError naming the text."""
-    match = _DURATION.fullmatch(str(text))
+    """ "6h" -> 21600 (whole seconds); raises ValueError naming the text."""
+    return int(seconds(text))
+
+
+def percent(text: str) -> float:
+    """ "0.1%" (or "0.1") -> 0.1; raises ValueError naming the text."""
+    match = _PERCENT.fullmatch(str(text))
     if not match:
-        raise ValueError(f"{text!r} is not a duration like '6h' or '30d'")
-    return int(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+        raise ValueError(f"{text!r} is not a percentage like '1%'")
+    return float(match.group(1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import approvals, backups, monitoring, pipelines, secrets, tls
+from policies import approvals, backups, floors, monitoring, pipelines, secrets, slo, tls
 
 PACK_NAME = "chefchatz-policies"
 
@@ -15,6 +15,8 @@ POLICIES: list[Policy] = [
     *backups.POLICIES,
     *monitoring.POLICIES,
     *pipelines.POLICIES,
+    *slo.POLICIES,
+    *floors.POLICIES,
 ]
 
 

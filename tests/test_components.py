@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from components.environment import (
     deploy_refs,
     deployment_variables,
     pipeline_variables,
+    recovery_tags,
+    slo_tags,
 )
 from components.monitoring import Monitoring, MonitoringArgs, route53_interval
 from components.naming import NamingContext
@@ -47,6 +50,10 @@ class Recorder(pulumi.runtime.Mocks):
         if args.token == "github:index/getTeam:getTeam":
             slug = args.args["slug"]
             return {"id": str(TEAM_IDS[slug]), "nodeId": slug, "slug": slug, "name": slug, "members": []}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/test", "id": "t", "userId": "t"}
+        if args.token == "vercel:index/getEndpointVerification:getEndpointVerification":
+            return {"id": "team", "teamId": args.args.get("teamId", ""), "verificationCode": VERIFICATION_CODE}
         raise NotImplementedError(args.token)
 
     def of_type(self, suffix: str) -> list[Registered]:
@@ -54,6 +61,7 @@ class Recorder(pulumi.runtime.Mocks):
 
 
 TEAM_IDS = {"tech-lead": 11, "product-owner": 22}
+VERIFICATION_CODE = "vercel-verification-code"
 RECORDER = Recorder()
 pulumi.runtime.set_mocks(RECORDER, project="chefchatz", stack="prod", preview=False)
 
@@ -87,6 +95,7 @@ def secrets() -> Secrets:
         notify_webhook_url=value("webhook"),
         storage_access_key_id=value("storage-id"),
         storage_secret_access_key=value("storage-secret"),
+        slo_drain_secret=value("slo-drain"),
     )
 
 
@@ -198,6 +207,37 @@ def test_pipeline_variables_carry_the_rollback_triggers_and_probe_settings():
     assert variables["ROLLBACK_CONSECUTIVE"] == "2" and variables["APP_URL"] == "https://chefchatz.com"
 
 
+def test_pipeline_variables_carry_approvers_notification_targets_and_tls_for_the_floors():
+    variables = pipeline_variables(settings_for("staging", tlsMinimumVersion="TLS1.3"))
+    assert variables["RELEASE_APPROVERS"] == "tech-lead,product-owner"
+    assert variables["ROLLBACK_NOTIFICATIONS"] == "email:oncall@chefchatz.com,slack:#chefchatz-releases"
+    assert (variables["TLS_PROVIDER"], variables["TLS_AUTO_RENEW"], variables["TLS_MINIMUM_VERSION"]) == (
+        "letsencrypt",
+        "true",
+        "TLS1.3",
+    )
+    assert variables["TLS_CIPHERS"] == "ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-RSA-AES128-GCM-SHA256"
+
+
+def test_slos_and_recovery_objectives_become_tags_aws_accepts():
+    settings = settings_for("prod", sloErrorBudget="0.05%", drRto="10m")
+    assert dict(slo_tags(settings)) == {
+        "slo-apdex": "0.99",
+        "slo-error-budget-percent": "0.05",
+        "slo-error-budget-window": "30d",
+    }
+    assert dict(recovery_tags(settings)) == {
+        "dr-rpo": "1h",
+        "dr-rto": "10m",
+        "dr-database-failover": "automatic",
+        "dr-region-failover": "manual",
+        "dr-data-reconciliation": "automated",
+    }
+    # AWS tag values: letters, digits, spaces and _ . : / = + - @ only (no '%').
+    for value in (*dict(slo_tags(settings)).values(), *dict(recovery_tags(settings)).values()):
+        assert re.fullmatch(r"[\w .:/=+\-@]*", value), value
+
+
 def test_the_six_required_variables_are_present_and_only_true_secrets_are_sensitive():
     variables = {v.key: v for v in deployment_variables(settings_for("prod"), secrets())}
     assert set(REQUIRED_VARIABLES) <= set(variables)
@@ -300,6 +340,7 @@ def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
         point_in_time_recovery=pitr,
         replica_region="us-west-2",
         image="ghcr.io/chefchatz/chefchatz-infra:0.1.0",
+        primary_region="us-east-1",
         database_url=pulumi.Output.secret("postgresql://u:p@h/db"),
         storage_endpoint="https://x.supabase.co/storage/v1/s3",
         storage_bucket="assets",

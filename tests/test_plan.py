@@ -133,6 +133,21 @@ def test_unknown_stack_is_a_usage_error():
     assert run.code == 2 and "unknown stack 'qa'" in run.stderr
 
 
+def test_prod_measures_its_slos_on_real_traffic_and_other_stacks_do_not(plan_all):
+    prod = resources(plan_all, "prod")
+    (drain,) = of_type(prod, "vercel:index/logDrain:LogDrain")
+    assert drain["inputs"]["secret"] == "[secret]"
+    assert drain["inputs"]["environments"] == ["production"]
+    (receiver,) = of_type(prod, "aws:lambda/function:Function")
+    assert receiver["inputs"]["handler"] == "ops.slo.receiver.handler"
+    assert receiver["inputs"]["environment"]["variables"]["DRAIN_SECRET"] == "[secret]"
+    composites = of_type(prod, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
+    assert len(composites) == 3 and all(c["inputs"]["alarmActions"] for c in composites)
+    assert len(of_type(prod, "aws:cloudwatch/dashboard:Dashboard")) == 1
+    for stack in ("dev", "staging"):
+        assert not of_type(resources(plan_all, stack), "vercel:index/logDrain:LogDrain"), stack
+
+
 # --- weakened copies of prod -----------------------------------------------------------------------
 
 WEAKENINGS: dict[str, tuple[str, str, str]] = {
@@ -147,6 +162,8 @@ WEAKENINGS: dict[str, tuple[str, str, str]] = {
     "rules-not-owned": ("githubOwnsRepositoryRules", "false", "default-branch-rules-owner"),
     "unhealthy-after-3": ("healthCheckUnhealthyThreshold", "3", "production-domains-monitored"),
     "p95-alarm-at-300ms": ("sloP95", "300ms", "slo-alarms"),
+    "slo-drain-off": ("sloDrainEnabled", "false", "slo-drain-in-production"),
+    "error-budget-1-percent": ("sloErrorBudget", "1%", "slo-burn-rate-alarms"),
 }
 
 

@@ -239,6 +239,24 @@ def tag_ruleset() -> dict[str, Any]:
     }
 
 
+# The spec's values as components/environment.py carries them to the pipeline (policies/floors.py).
+SPEC_PIPELINE_VARIABLES = {
+    "RELEASE_APPROVERS": "tech-lead,product-owner",
+    "ROLLBACK_ERROR_RATE": "1%",
+    "ROLLBACK_RESPONSE_TIME": "1000ms",
+    "ROLLBACK_FAILED_TRANSACTIONS": "0.1%",
+    "ROLLBACK_NOTIFICATIONS": "email:oncall@chefchatz.com,slack:#chefchatz-releases",
+    "HEALTH_CHECK_PATH": "/api/health",
+    "HEALTH_CHECK_INTERVAL": "30s",
+    "HEALTH_CHECK_TIMEOUT": "5s",
+    "ROLLBACK_CONSECUTIVE": "2",
+    "TLS_PROVIDER": "letsencrypt",
+    "TLS_AUTO_RENEW": "true",
+    "TLS_MINIMUM_VERSION": "TLS1.2",
+    "TLS_CIPHERS": "ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-RSA-AES128-GCM-SHA256",
+}
+
+
 def github_plan(stack: str = "prod") -> StackPlan:
     """prod: two chained gates (tech-lead, then product-owner on `production`), refs main and v*,
     and the repository-wide rules; other stacks: one ungated environment named after the stack."""
@@ -261,7 +279,8 @@ def github_plan(stack: str = "prod") -> StackPlan:
                 f"{prefix}-env-{environment}-tag-v", GITHUB_DEPLOY_POLICY, deployment_policy(environment, tag="v*")
             )
     deploy_environment = gates[-1][0]
-    for key, value in (("APP_URL", "https://chefchatz.com"), ("STACK", stack), ("VERCEL_ORG_ID", "chefchatz")):
+    carried = (("APP_URL", "https://chefchatz.com"), ("STACK", stack), ("VERCEL_ORG_ID", "chefchatz"))
+    for key, value in (*carried, *SPEC_PIPELINE_VARIABLES.items()):
         plan.add(
             f"{prefix}-var-{key.lower().replace('_', '-')}",
             GITHUB_ENV_VARIABLE,
@@ -314,6 +333,16 @@ def tls_only_policy(bucket_name: str) -> str:
 BACKUP_SPEC = {"database": ("cron(0 */6 * * ? *)", 30, 7), "assets": ("cron(0 3 * * ? *)", 90, 25)}
 
 
+SPEC_RECOVERY_TAGS = {
+    "dr-rpo": "1h",
+    "dr-rto": "15m",
+    "dr-database-failover": "automatic",
+    "dr-region-failover": "manual",
+    "dr-data-reconciliation": "automated",
+}
+BACKUP_IMAGE = "ghcr.io/chefchatz/chefchatz-infra:0.1.0@sha256:" + "0" * 64
+
+
 def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
     """Both backup buckets, hardened; Object Lock and replication in prod; schedules and freshness alarms."""
     production = stack == "prod"
@@ -321,13 +350,25 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
     prefix = f"chefchatz-{stack}-backups"
     for kind, (expression, retention_days, alarm_hours) in BACKUP_SPEC.items():
         bucket_name = f"chefchatz-{stack}-{kind}-backups"
-        tags = {"stack": stack, "backup-kind": kind, "backup-retention": f"{retention_days}d"}
+        tags = {
+            "stack": stack,
+            "backup-kind": kind,
+            "backup-retention": f"{retention_days}d",
+            "backup-type": "incremental" if kind == "database" else "full",
+        }
         if kind == "database":
             tags["pitr"] = "enabled" if pitr else "disabled"
+            tags.update(SPEC_RECOVERY_TAGS)
         plan.add(
             f"{prefix}-{kind}-bucket",
             BUCKET,
-            {"bucket": bucket_name, "objectLockEnabled": production, "forceDestroy": False, "tags": tags},
+            {
+                "bucket": bucket_name,
+                "region": "us-east-1",
+                "objectLockEnabled": production,
+                "forceDestroy": False,
+                "tags": tags,
+            },
         )
         plan.add(
             f"{prefix}-{kind}-versioning",
@@ -379,6 +420,11 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
         )
         if production:
             plan.add(
+                f"{prefix}-{kind}-replica-bucket",
+                BUCKET,
+                {"bucket": f"{bucket_name}-replica", "region": "us-west-2", "tags": {"backup-replica-of": kind}},
+            )
+            plan.add(
                 f"{prefix}-{kind}-object-lock",
                 OBJECT_LOCK,
                 {
@@ -423,6 +469,11 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
                 "alarmActions": [f"arn:aws:sns:us-east-1:123456789012:chefchatz-{stack}-alerts"],
             },
         )
+    plan.add(
+        f"{prefix}-task",
+        "aws:ecs/taskDefinition:TaskDefinition",
+        {"family": f"chefchatz-{stack}-backup", "tags": {"stack": stack, "backup-image": BACKUP_IMAGE}},
+    )
     return plan
 
 
@@ -499,12 +550,104 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
                     "evaluationPeriods": 3,
                     "threshold": threshold,
                     "comparisonOperator": "GreaterThanThreshold",
+                    "tags": {
+                        "slo-apdex": "0.99",
+                        "slo-error-budget-percent": "0.1",
+                        "slo-error-budget-window": "30d",
+                    },
                 },
                 dimensions=[check],
             )
     return plan
 
 
+# --- SLOs on real traffic ------------------------------------------------------------------------
+
+SLO_ALERTS = (
+    ("burn-1h-5m", 3600, 300, 0.0144),
+    ("burn-6h-30m", 21600, 1800, 0.006),
+    ("burn-3d-6h", 259200, 21600, 0.001),
+)
+
+
+def _error_rate_queries(period: int) -> list[dict[str, Any]]:
+    def metric(query_id: str, name: str) -> dict[str, Any]:
+        return {
+            "id": query_id,
+            "returnData": False,
+            "metric": {
+                "namespace": "ChefChatz/SLO",
+                "metricName": name,
+                "dimensions": {"Stack": "prod"},
+                "period": period,
+                "stat": "Sum",
+            },
+        }
+
+    return [
+        metric("n", "ServerErrors"),
+        metric("d", "Requests"),
+        {"id": "ratio", "expression": "IF(d >= 100, n / d, 0)", "returnData": True},
+    ]
+
+
+def slo_plan(stack: str = "prod") -> StackPlan:
+    """The drain (its endpoint and project unknown before the receiver and project exist), the
+    long/short error-rate alarms and their notifying composites, and the dashboard."""
+    plan = StackPlan(stack)
+    prefix = f"chefchatz-{stack}-slo"
+    plan.add(
+        f"{prefix}-drain",
+        "vercel:index/logDrain:LogDrain",
+        {
+            "name": prefix,
+            "teamId": "chefchatz",
+            "deliveryFormat": "ndjson",
+            "endpoint": UNKNOWN_STRING_VALUE,
+            "environments": ["production"],
+            "sources": ["lambda", "edge", "static", "external", "redirect"],
+            "projectIds": [UNKNOWN_STRING_VALUE],
+            "secret": "[offline placeholder for secret chefchatz:sloDrainSecret]",
+        },
+    )
+    for alert, long_s, short_s, threshold in SLO_ALERTS:
+        for window, period in (("long", long_s), ("short", short_s)):
+            plan.add(
+                f"{prefix}-{alert}-{window}",
+                ALARM,
+                {
+                    "name": f"{prefix}-{alert}-{window}",
+                    "metricQueries": _error_rate_queries(period),
+                    "evaluationPeriods": 1,
+                    "threshold": threshold,
+                    "comparisonOperator": "GreaterThanThreshold",
+                    "treatMissingData": "notBreaching",
+                },
+            )
+        plan.add(
+            f"{prefix}-{alert}",
+            "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+            {
+                "alarmName": f"{prefix}-{alert}",
+                "alarmRule": f'ALARM("{prefix}-{alert}-long") AND ALARM("{prefix}-{alert}-short")',
+                "alarmActions": [UNKNOWN_STRING_VALUE],
+                "okActions": [UNKNOWN_STRING_VALUE],
+            },
+        )
+    body = {
+        "widgets": [
+            {"type": "metric", "properties": {"metrics": [["ChefChatz/SLO", name, "Stack", stack]]}}
+            for name in ("Requests", "ServerErrors", "Latency", "ApdexSatisfied", "ApdexTolerating")
+        ]
+    }
+    plan.add(
+        f"{prefix}-dashboard",
+        "aws:cloudwatch/dashboard:Dashboard",
+        {"dashboardName": prefix, "dashboardBody": json.dumps(body)},
+    )
+    return plan
+
+
 def prod_plan() -> StackPlan:
     """The whole production stack as the rules see it."""
-    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"))
+    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"), slo_plan("prod"))

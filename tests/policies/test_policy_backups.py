@@ -258,12 +258,13 @@ def test_frequency_and_retention_are_configurable(prod_backups: StackPlan) -> No
     assert run(backup_frequency_and_retention, prod_backups, databaseFrequency="12h", databaseRetention="14d") == []
 
 
-def test_dev_is_exempt_from_backup_frequency() -> None:
+def test_dev_backups_keep_the_spec_numbers_unless_the_pack_config_exempts_dev() -> None:
     plan = database_backups_plan("dev").set(
         "chefchatz-dev-backups-database-schedule", "scheduleExpression", "rate(7 days)"
     )
-    assert run(backup_frequency_and_retention, plan) == []
-    run(backup_frequency_and_retention, plan, exemptStacks=[]).expect("database backups run every 168h")
+    finding = run(backup_frequency_and_retention, plan).expect("database backups run every 168h")
+    assert "chefchatz:backupDatabaseFrequency" in finding.message
+    assert run(backup_frequency_and_retention, plan, exemptStacks=["dev"]) == []
 
 
 @pytest.mark.parametrize(

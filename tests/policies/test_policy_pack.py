@@ -52,6 +52,20 @@ EXPECTED = {
     "production-domains-monitored",
     "slo-alarms",
     "managed-workflows-are-safe",
+    "slo-drain-in-production",
+    "slo-burn-rate-alarms",
+    "slo-dashboard",
+    # The spec as a floor (policies/floors.py).
+    "release-approver-floor",
+    "feature-floors",
+    "rollback-trigger-floors",
+    "health-check-floors",
+    "performance-objective-floors",
+    "tls-floors",
+    "backup-plan-floors",
+    "disaster-recovery-floors",
+    "backup-replica-in-another-region",
+    "backup-image-pinned-in-production",
 }
 
 

@@ -17,6 +17,7 @@ body and headers, for the next N matching requests) and read every request back.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -35,8 +36,14 @@ from ops import rollback_cli
 TOKEN = "test-token-not-a-secret-4711"
 
 
+class _Server(ThreadingHTTPServer):
+    # The guard opens 30+ connections at once each interval; socketserver's default listen backlog of 5
+    # drops the rest of the SYNs, and their retransmission a second later reads as a probe timeout.
+    request_queue_size = 128
+
+
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     port = server.server_address[1]
@@ -405,6 +412,14 @@ class FakeApp:
         }
     )
     health_raw: bytes | None = None  # when set, served instead of the JSON health body
+    # Random noise on every path, as a real app has: this fraction of answers are 500, this fraction
+    # (of the rest) take ``slow_s``. Drawn from ``rng`` under the lock, so a seed fixes the counts per
+    # interval (each interval's probes are consecutive hits) whatever order the probe threads run in.
+    error_fraction: float = 0.0
+    slow_fraction: float = 0.0
+    slow_s: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    noise: list[tuple[bool, bool]] = field(default_factory=list)  # per hit: (made a 500, made slow)
     hits: list[tuple[str, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -413,11 +428,16 @@ class FakeApp:
             self.hits.append((path, time.monotonic()))
             queue = self.script.get(path)
             status = queue.pop(0) if queue else self.status.get(path, 200)
+            noise_error, noise_slow = self.rng.random() < self.error_fraction, self.rng.random()
+            if noise_error and status < 500:
+                status = 500
+            delay = self.slow_s if noise_slow < self.slow_fraction else self.latency_s.get(path, 0.0)
+            self.noise.append((noise_error, noise_slow < self.slow_fraction))
             if path == "/api/health":
                 body = self.health_raw if self.health_raw is not None else json.dumps(self.health).encode()
             else:
                 body = b'{"ok": true}'
-            return status, body, self.latency_s.get(path, 0.0)
+            return status, body, delay
 
     def set_transactions(self, total: int, failed: int) -> None:
         with self.lock:

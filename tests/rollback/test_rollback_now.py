@@ -20,7 +20,7 @@ def now(*extra: str) -> list[str]:
 
 def test_rollback_now_points_production_at_the_previous_ready_deployment(project: Any, run: Any) -> None:
     result = run(*now("--reason", "checkout 500s"))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     out = result.json
     assert (out["action"], out["from_deployment"], out["to_deployment"], out["verified"]) == (
         "rolled-back",
@@ -41,7 +41,7 @@ def test_rollback_now_points_production_at_the_previous_ready_deployment(project
 def test_rollback_now_twice_rolls_back_once(project: Any, run: Any) -> None:
     first = run(*now())
     second = run(*now())
-    assert (first.exit_code, second.exit_code) == (3, 3), second.output
+    assert (first.exit_code, second.exit_code) == (4, 4), second.output
     assert second.json["action"] == "already-rolled-back", second.json
     assert "already on rollback target dpl_prev" in second.json["message"], second.json["message"]
     assert len(project.rollback_posts) == 1
@@ -64,7 +64,7 @@ def test_audit_file_alone_prevents_a_second_rollback(project: Any, run: Any, tmp
         + "\n"
     )
     result = run(*now("--deployment-id", "dpl_bad", "--audit-file", str(audit)))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert "audit log records a rollback" in result.json["message"], result.json
     assert project.rollback_posts == []
 
@@ -115,7 +115,7 @@ def test_rejected_token_is_named_and_never_printed(
 def test_server_error_is_retried_then_succeeds(project: Any, run: Any) -> None:
     project.inject("POST", ROLLBACK_PATH, 500)
     result = run(*now())
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert [r.status for r in project.rollback_posts] == [500, 201]
 
 
@@ -124,7 +124,7 @@ def test_accepted_rollback_answered_with_5xx_is_not_repeated(project: Any, run: 
     project.inject("POST", ROLLBACK_PATH, 502, passthrough=True)
     project.pending_polls = 3
     result = run(*now())
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert [r.status for r in project.rollback_posts] == [502, 409]
     assert result.json["verified"] is True
 
@@ -138,7 +138,7 @@ def test_rate_limit_waits_for_retry_after(project: Any, run: Any) -> None:
         headers={"Retry-After": "1"},
     )
     result = run(*now())
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     first, second = project.calls("GET", r"^/v6/deployments$")
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 0.95, f"retried after {second.at - first.at:.2f}s, Retry-After was 1s"
@@ -169,7 +169,7 @@ def test_earlier_deployment_on_a_later_page_is_found(vercel: Any, run: Any) -> N
     for n in range(25):  # newer production builds that were staged, never promoted: page one holds no target
         vercel.add_deployment(f"dpl_staged{n}", "prj_busy", 1_000 + n, f"busy-s{n}.vercel.app")
     result = run("now", "--project-id", "prj_busy", "--verify-poll", "0.02s", "--json")
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert result.json["to_deployment"] == "dpl_good"
     pages = vercel.calls("GET", r"^/v6/deployments$")
     assert [p.query.get("until") for p in pages] == [None, "1005"], [p.query for p in pages]
@@ -199,7 +199,7 @@ def test_team_projects_need_the_team_id(vercel: Any, run: Any) -> None:
     with_team = run(
         "now", "--project-id", "prj_team", "--team-id", "team_chef", "--verify-poll", "0.02s", "--json"
     )
-    assert with_team.exit_code == 3, with_team.output
+    assert with_team.exit_code == 4, with_team.output
     later = vercel.requests[before:]
     assert later and all(r.query.get("teamId") == "team_chef" for r in later), later
 

@@ -14,20 +14,29 @@ SPEC = rb.Thresholds()  # error rate > 1 %, response time > 1000 ms, failed tran
 
 
 def metrics(
-    requests: int = 10,
+    requests: int = 30,
     errors: int = 0,
-    p95_ms: float | None = 100.0,
+    answered: int | None = None,
+    slow: int = 0,
+    slow_ms: float = 2000.0,
     tx: tuple[int, int] | None = (10_000, 0),
     health_answered: bool = True,
+    health: tuple[int, int] | None = None,
 ) -> rb.IntervalMetrics:
+    """An interval from counts: ``answered`` answers (default: every request), ``slow`` of them slow."""
+    answered = requests if answered is None else answered
+    latencies = (slow_ms,) * slow + (100.0,) * (answered - slow)
+    health_requests, health_errors = health if health is not None else (requests, errors)
     return rb.IntervalMetrics(
         index=0,
         started_at=0.0,
         requests=requests,
         errors=errors,
-        p95_ms=p95_ms,
+        latencies_ms=latencies,
         health_answered=health_answered,
         transactions=None if tx is None else rb.Transactions(tx[0], tx[1], 60),
+        health_requests=health_requests,
+        health_errors=health_errors,
     )
 
 
@@ -112,52 +121,73 @@ def test_probe_errors_are_5xx_timeouts_and_connection_failures(
     assert rb.classify(status, latency_ms, 5000.0) == expected
 
 
-# --- the verdict per interval ---------------------------------------------------------------------
+# --- the verdict per interval: counts -> verdict ----------------------------------------------------
 
 VERDICTS = [
     # (case, metrics, policy, expected state, expected breached triggers)
     ("healthy", metrics(), rb.NoDataPolicy.BREACH, "healthy", ()),
-    ("error rate exactly 1% does not breach", metrics(100, 1), rb.NoDataPolicy.BREACH, "healthy", ()),
-    ("error rate 2% breaches", metrics(100, 2), rb.NoDataPolicy.BREACH, "breaching", ("error-rate",)),
+    # error rate 1 %, 99 % confidence: with 20 probes 3 errors are evidence, 1 or 2 are noise.
+    ("1 error in 20 probes (5%) is noise", metrics(20, 1), rb.NoDataPolicy.BREACH, "healthy", ()),
+    ("2 errors in 20 probes (10%) are noise", metrics(20, 2), rb.NoDataPolicy.BREACH, "healthy", ()),
+    ("3 errors in 20 probes breach", metrics(20, 3), rb.NoDataPolicy.BREACH, "breaching", ("error-rate",)),
+    ("2 errors in 30 probes are noise", metrics(30, 2), rb.NoDataPolicy.BREACH, "healthy", ()),
+    ("3 errors in 30 probes breach", metrics(30, 3), rb.NoDataPolicy.BREACH, "breaching", ("error-rate",)),
+    ("sustained 2% over 2000 probes breaches", metrics(2000, 40), rb.NoDataPolicy.BREACH, "breaching", ("error-rate",)),
+    ("1.2% over 2000 probes is not evidence", metrics(2000, 24), rb.NoDataPolicy.BREACH, "healthy", ()),
+    # p95 <= 1000 ms allows 5 % slower answers: of 30, 6 slower are evidence, 5 are not.
+    ("5 of 30 answers slower is noise", metrics(30, slow=5), rb.NoDataPolicy.BREACH, "healthy", ()),
+    ("6 of 30 answers slower breach", metrics(30, slow=6), rb.NoDataPolicy.BREACH, "breaching", ("response-time",)),
+    ("exactly 1000ms is not slower", metrics(30, slow=30, slow_ms=1000.0), rb.NoDataPolicy.BREACH, "healthy", ()),
     (
-        "one error in three probes breaches",
-        metrics(3, 1),
-        rb.NoDataPolicy.BREACH,
-        "breaching",
-        ("error-rate",),
-    ),
-    ("p95 exactly 1000ms does not breach", metrics(p95_ms=1000.0), rb.NoDataPolicy.BREACH, "healthy", ()),
-    (
-        "p95 1000.1ms breaches",
-        metrics(p95_ms=1000.1),
+        "1000.1ms is slower",
+        metrics(30, slow=30, slow_ms=1000.1),
         rb.NoDataPolicy.BREACH,
         "breaching",
         ("response-time",),
     ),
-    ("failed tx exactly 0.1% does not breach", metrics(tx=(1000, 1)), rb.NoDataPolicy.BREACH, "healthy", ()),
+    # failed transactions 0.1 %: the app's counts are large, so a modest excess is evidence.
+    ("failed tx 2 of 1000 (0.2%) is noise", metrics(tx=(1000, 2)), rb.NoDataPolicy.BREACH, "healthy", ()),
     (
-        "failed tx 0.2% breaches",
-        metrics(tx=(1000, 2)),
+        "failed tx 6 of 1000 (0.6%) breaches",
+        metrics(tx=(1000, 6)),
         rb.NoDataPolicy.BREACH,
         "breaching",
         ("failed-transactions",),
     ),
+    (
+        "failed tx 100 of 50000 (0.2%) breaches",
+        metrics(tx=(50_000, 100)),
+        rb.NoDataPolicy.BREACH,
+        "breaching",
+        ("failed-transactions",),
+    ),
+    ("failed tx 60 of 50000 (0.12%) is noise", metrics(tx=(50_000, 60)), rb.NoDataPolicy.BREACH, "healthy", ()),
     ("no transactions is no verdict, not 0%", metrics(tx=(0, 0)), rb.NoDataPolicy.BREACH, "healthy", ()),
     ("no transactions block is no verdict", metrics(tx=None), rb.NoDataPolicy.BREACH, "healthy", ()),
+    # Hard outages breach at once, without a test.
     (
-        "every probe failed: 100% errors and no data",
-        metrics(3, 3, p95_ms=None, tx=None, health_answered=False),
+        "every probe failed: a hard outage and no data",
+        metrics(3, 3, answered=0, tx=None, health_answered=False),
         rb.NoDataPolicy.BREACH,
         "breaching",
         ("error-rate", "response-time", "failed-transactions"),
     ),
     (
         "every probe failed still breaches error rate under hold",
-        metrics(3, 3, p95_ms=None, tx=None, health_answered=False),
+        metrics(3, 3, answered=0, tx=None, health_answered=False),
         rb.NoDataPolicy.HOLD,
         "breaching",
         ("error-rate",),
     ),
+    ("2 of 3 probes failed is a hard outage", metrics(3, 2), rb.NoDataPolicy.BREACH, "breaching", ("error-rate",)),
+    (
+        "every health probe failed is a hard outage",
+        metrics(8, 2, health=(2, 2)),
+        rb.NoDataPolicy.IGNORE,
+        "breaching",
+        ("error-rate",),
+    ),
+    ("one of two health probes failing is not", metrics(8, 1, health=(2, 1)), rb.NoDataPolicy.IGNORE, "healthy", ()),
     (
         "unreadable health body, policy breach",
         metrics(2, 0, tx=None, health_answered=False),
@@ -181,7 +211,7 @@ VERDICTS = [
     ),
     (
         "all three triggers at once",
-        metrics(10, 5, p95_ms=2000.0, tx=(100, 50)),
+        metrics(30, 10, slow=15, tx=(1000, 50)),
         rb.NoDataPolicy.BREACH,
         "breaching",
         ("error-rate", "response-time", "failed-transactions"),
@@ -190,11 +220,36 @@ VERDICTS = [
 
 
 @pytest.mark.parametrize(("case", "m", "policy", "state", "breached"), VERDICTS, ids=[v[0] for v in VERDICTS])
-def test_interval_verdict_follows_the_spec_triggers_strictly(
+def test_interval_breaches_only_on_evidence_or_a_hard_outage(
     case: str, m: rb.IntervalMetrics, policy: rb.NoDataPolicy, state: str, breached: tuple[str, ...]
 ) -> None:
     verdict = rb.evaluate(m, SPEC, policy)
     assert (str(verdict.state), tuple(map(str, verdict.breached))) == (state, breached), (case, verdict.notes)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "errors", "state"),
+    [(Fraction(95, 100), 2, "breaching"), (Fraction(99, 100), 2, "healthy"), (Fraction(999, 1000), 3, "healthy")],
+)
+def test_confidence_sets_how_many_errors_are_evidence(confidence: Fraction, errors: int, state: str) -> None:
+    thresholds = rb.Thresholds(confidence=confidence)
+    verdict = rb.evaluate(metrics(30, errors), thresholds, rb.NoDataPolicy.BREACH)
+    assert str(verdict.state) == state, (confidence, errors, verdict.notes)
+
+
+def test_notes_and_evidence_show_counts_bound_threshold_and_confidence() -> None:
+    verdict = rb.evaluate(metrics(30, 4), SPEC, rb.NoDataPolicy.BREACH)
+    (note,) = [n for n in verdict.notes if n.startswith("error-rate")]
+    assert note.startswith("error-rate: 4/30 probes failed (13.3%); 99% lower bound "), note
+    assert note.endswith("> 1%"), note
+    evidence = {str(e.trigger): e.as_dict() for e in verdict.evidence}["error-rate"]
+    assert (evidence["count"], evidence["total"], evidence["limit"], evidence["confidence"]) == (4, 30, 0.01, 0.99)
+    assert 0.01 < evidence["lower_bound"] < 4 / 30, evidence
+
+
+def test_hard_outage_note_says_why_it_did_not_wait_for_evidence() -> None:
+    verdict = rb.evaluate(metrics(3, 3, answered=0), SPEC, rb.NoDataPolicy.IGNORE)
+    assert any(n.endswith("hard outage: more than half of the probes failed") for n in verdict.notes), verdict.notes
 
 
 def test_no_transactions_note_says_no_verdict_rather_than_zero() -> None:
@@ -410,6 +465,10 @@ def test_webhook_secret_path_is_never_shown() -> None:
         ({"timeout_s": 40.0}, "--timeout 40s"),
         ({"window_s": 30.0}, "--window 30s"),
         ({"samples": 0}, "--samples 0"),
+        ({"samples": 1}, "--samples 1 gives 1 requests per interval, too few to ever be 99%-confident"),
+        ({"thresholds": rb.Thresholds(confidence=Fraction(1))}, "--confidence 100% must be at least 50%"),
+        ({"thresholds": rb.Thresholds(confidence=Fraction(1, 5))}, "--confidence 20% must be at least 50%"),
+        ({"samples": 2, "thresholds": rb.Thresholds(confidence=Fraction(999, 1000))}, "use --samples 3 or more"),
     ],
 )
 def test_settings_report_the_offending_option(overrides: dict[str, object], fragment: str) -> None:
@@ -436,6 +495,32 @@ def test_spec_defaults_are_the_documented_numbers() -> None:
         1000.0,
         Fraction(1, 1000),
     )
+    assert (s.thresholds.confidence, s.samples) == (Fraction(99, 100), 30)
+
+
+def test_smoke_paths_count_towards_the_minimum_samples() -> None:
+    alone = rb.WatchSettings("https://x.vercel.app", samples=1)
+    with_smoke = rb.WatchSettings("https://x.vercel.app", samples=1, smoke_paths=("/menu",))
+    assert (rb.minimum_samples(alone), rb.minimum_samples(with_smoke)) == (2, 1)
+    assert with_smoke.problems() == [], with_smoke.problems()
+
+
+def test_a_disabled_trigger_does_not_raise_the_minimum() -> None:
+    # A 100 % error-rate threshold can never be exceeded: only the p95 test sets the minimum.
+    settings = rb.WatchSettings("https://x.vercel.app", thresholds=rb.Thresholds(error_rate=Fraction(1)))
+    assert rb.minimum_samples(settings) == 2
+
+
+def test_plan_states_the_counts_that_breach_and_the_false_alarm_rates() -> None:
+    settings = rb.WatchSettings("https://chefchatz.com")  # the generated pipeline's settings
+    plan = rb.evidence_plan(settings)
+    assert plan["breach_at"] == {"error-rate": 3, "response-time": 6}, plan
+    assert (plan["requests_per_interval"], plan["minimum_samples"], plan["intervals"]) == (30, 2, 20), plan
+    # Worst case, all three triggers sitting exactly at their thresholds: sizes 0.33 % + 0.33 % + 1 %.
+    assert 0.015 < plan["false_alarm_per_interval"] < 0.017, plan
+    assert plan["false_alarm_per_window"] < 0.01, plan
+    text = rb.plan_text(settings, plan)
+    assert "99% confidence" in text and "at >= 3 errors" in text and "Minimum --samples: 2" in text, text
 
 
 @pytest.mark.parametrize(
@@ -449,7 +534,7 @@ def test_retry_after_accepts_seconds_and_http_dates(value: str | None, seconds: 
 
 @pytest.mark.parametrize(
     ("action", "code"),
-    [("healthy", 0), ("failed", 1), ("rolled-back", 3), ("already-rolled-back", 3), ("notified", 4)],
+    [("healthy", 0), ("failed", 1), ("rolled-back", 4), ("already-rolled-back", 4), ("notified", 5)],
 )
 def test_exit_codes_mean_what_the_help_says(action: str, code: int) -> None:
     assert rb.Outcome(action, "prj").exit_code == code

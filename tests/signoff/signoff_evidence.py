@@ -5,6 +5,9 @@ library objects wherever that is cheap (a plain module, not conftest, so tests i
 - `tls-*.json`: `ops.tlscheck.evaluate(ScanFacts, TlsPolicy)` `.to_dict()`;
 - `watch-*.json`: `ops.rollback.Outcome.as_dict()` with intervals judged by `ops.rollback.evaluate`;
 - `rollback-audit.jsonl`: `ops.rollback.audit_record` appended with `append_audit`;
+- `migration-rehearsal.json`: `ops.migrate.Rehearsal.to_json()` (what `migrate rehearse --report` writes);
+- `drift-<stack>.json`: the report `.github/workflows/drift.yml` writes around `pulumi preview --json`
+  (tests/workflows/test_drift_workflow.py runs that script and checks its output against this shape);
 - `deploy-run.json`: GitHub CLI's `gh run view --json conclusion,createdAt,headSha,jobs,url,workflowName`
   shape, with the job and step names of the generated `deploy.yml` (read from the plan).
 
@@ -23,9 +26,9 @@ from typing import Any
 import yaml
 
 from ops import backups as backuplib
+from ops import migrate, tlscheck
 from ops import rollback as rb
 from ops import signoff as so
-from ops import tlscheck
 from ops.plan import StackPlan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -163,7 +166,7 @@ class Evidence:
                 started_at=started.timestamp(),
                 requests=2,
                 errors=0,
-                p95_ms=84.0,
+                latencies_ms=(84.0, 61.0),
                 health_answered=True,
                 transactions=rb.Transactions(total=4800, failed=1, window_seconds=300),
             )
@@ -248,6 +251,85 @@ class Evidence:
         return self.write_json("deploy-run.json", data)
 
 
+    def rehearsal_result(
+        self,
+        stack: str = "prod",
+        ago: dt.timedelta = dt.timedelta(days=2),
+        source: str = "backup",
+        failure: str | None = None,
+        lint_only: bool = False,
+    ) -> migrate.Rehearsal:
+        finished = self.now - ago
+        lock = migrate.LockHeld("public.recipes", "AccessExclusiveLock", "reads and writes", True, 1, 0.004, "warning")
+        applied = migrate.MigrationResult(
+            "20261201090000", "recipe_servings", "20261201090000_recipe_servings.sql", "applied", 1, 0.011, None, [lock]
+        )
+        results = [applied]
+        if failure:
+            error = {"statement": 1, "sqlstate": "42P01", "message": failure, "detail": None, "sql": "ALTER TABLE x"}
+            broken = migrate.MigrationResult(
+                "20261202090000", "broken", "20261202090000_broken.sql", "failed", 1, 0.002, error
+            )
+            results.append(broken)
+        origin: dict[str, Any] = {"type": source}
+        if source == "backup":
+            origin.update(
+                bucket=f"chefchatz-{stack}-database-backups",
+                prefix="",
+                backup_id=backuplib.new_backup_id(finished - dt.timedelta(minutes=3), "a1b2c3"),
+                restored_bytes=41_943_040,
+                verify_seconds=6.1,
+                restore_seconds=42.1,
+            )
+        return migrate.Rehearsal(
+            ok=failure is None,
+            started_at=iso(finished - dt.timedelta(minutes=1)),
+            finished_at=iso(finished),
+            seconds=60.4,
+            stack=stack,
+            migrations_dir="supabase/migrations",
+            lint_only=lint_only,
+            source=origin,
+            scratch="postgres@/tmp:5432/chefchatz_scratch",
+            lock_budget_seconds=1.0,
+            linter={"name": "squawk", "version": "2.70.0"},
+            already_applied=12,
+            skipped_files=[],
+            migrations=results,
+            problems=[f"20261202090000_broken.sql failed: {failure}"] if failure else [],
+        )
+
+    def rehearsal(self, **kwargs: Any) -> Path:
+        return self.write_json("migration-rehearsal.json", self.rehearsal_result(**kwargs).to_json())
+
+    def drift_report(
+        self, stack: str, ago: dt.timedelta = dt.timedelta(hours=5), changes: int = 0, exit_code: int = 0
+    ) -> dict[str, Any]:
+        prefix = f"urn:pulumi:{stack}::chefchatz::"
+        steps = [
+            {"op": "same", "urn": f"{prefix}pulumi:pulumi:Stack::chefchatz-{stack}"},
+            {"op": "same", "urn": f"{prefix}chefchatz:stack:Environment::chefchatz-{stack}"},
+        ]
+        steps += [{"op": "update", "urn": f"{prefix}aws:s3/bucket:Bucket::drifted-{n}"} for n in range(changes)]
+        summary: dict[str, int] = {"same": 2}
+        if changes:
+            summary["update"] = changes
+        return {
+            "kind": "drift-report",
+            "stack": stack,
+            "checked_at": iso(self.now - ago).replace("+00:00", "Z"),
+            "commit": "0123456789abcdef0123456789abcdef01234567",
+            "command": "pulumi preview --expect-no-changes --policy-pack policies",
+            "exit_code": exit_code,
+            "run_url": "https://github.com/chefchatz/chefchatz-infra/actions/runs/7654321",
+            "preview": {"steps": steps, "changeSummary": summary},
+            "stderr_tail": "",
+        }
+
+    def drift(self, stack: str, **kwargs: Any) -> Path:
+        return self.write_json(f"drift-{stack}.json", self.drift_report(stack, **kwargs))
+
+
 def write_full_evidence(evidence: Evidence, plans: dict[str, StackPlan], deploy_workflow: str,
                         junit: Path) -> None:
     """Everything the prod checklist reads, fresh and passing."""
@@ -261,3 +343,6 @@ def write_full_evidence(evidence: Evidence, plans: dict[str, StackPlan], deploy_
         evidence.tls(host)
     evidence.watch("staging", f"https://{so.plan_domains(plans['staging'])[0]}")
     evidence.watch("prod", f"https://{so.plan_domains(plans['prod'])[0]}")
+    evidence.rehearsal(stack="prod")
+    for stack in STACKS:
+        evidence.drift(stack)

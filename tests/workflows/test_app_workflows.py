@@ -26,6 +26,7 @@ from components.app_workflows import (
     required_variables,
     train_departs,
 )
+from ops import rollback as rb
 
 from .conftest import CHEFCHATZ_REQUIREMENT, REPO_WORKFLOWS
 
@@ -147,6 +148,19 @@ def test_the_rollback_watch_probes_the_environment_and_uses_its_thresholds(app_f
         assert f'{flag} "${variable}"' in script
         assert step["env"][variable] == f"${{{{ vars.{variable} }}}}"
     assert step["env"]["VERCEL_TOKEN"] == "${{ secrets.VERCEL_TOKEN }}"
+
+
+def test_the_rollback_watch_sends_enough_probes_for_evidence_at_the_spec_thresholds(
+    app_files: dict[str, str],
+) -> None:
+    job = load(app_files[".github/workflows/deploy-production.yml"])["jobs"]["deploy-production"]
+    script = job["steps"][step_index(job, "chefchatz rollback watch")]["run"]
+    match = re.search(r"--samples (\d+)", script)
+    assert match, script
+    settings = rb.WatchSettings("https://chefchatz.com", samples=int(match.group(1)))
+    assert settings.problems() == [], settings.problems()
+    # Enough to catch a deploy failing 30 % of its requests: 3 errors of 30 breach the spec's 1 %.
+    assert rb.evidence_plan(settings)["breach_at"]["error-rate"] <= 0.3 * settings.samples / 2, script
 
 
 def test_every_deploy_runs_in_its_github_environment_with_oidc_and_least_privilege(
@@ -399,6 +413,7 @@ VALID = {"chefchatz_requirement": CHEFCHATZ_REQUIREMENT}
         ({"test_commands": ()}, "test_commands"),
         ({"health_path": "api/health"}, "health_path"),
         ({"rollback_window": "ten minutes"}, "rollback_window"),
+        ({"rollback_samples": 1}, "rollback_samples 1: 2 to 200"),
         ({"vercel_project_id_var": "vercel-project"}, "vercel_project_id_var"),
         ({"release_schedule": "fortnightly"}, "release_schedule"),
         ({"release_weekday": 7}, "release_weekday"),

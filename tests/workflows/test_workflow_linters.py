@@ -93,8 +93,8 @@ def describe(findings: list[dict[str, Any]]) -> str:
     )
 
 
-def test_this_repository_has_its_pr_and_deploy_workflows() -> None:
-    assert {p.name for p in REPO_FILES} >= {"ci.yml", "deploy.yml"}, REPO_FILES
+def test_this_repository_has_its_pr_deploy_and_drift_workflows() -> None:
+    assert {p.name for p in REPO_FILES} >= {"ci.yml", "deploy.yml", "drift.yml"}, REPO_FILES
 
 
 def test_zizmor_finds_nothing_at_medium_or_above_in_this_repositorys_workflows() -> None:

@@ -1,0 +1,264 @@
+"""The scheduled drift workflow: what it runs, with which rights, and what its scripts really do.
+
+The preview step's shell script runs here against a stand-in `pulumi` on PATH (the report it writes
+is the evidence `chefchatz signoff` reads), and the issue step's script runs under Node.js with a
+recording stand-in of the GitHub client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops import signoff as so
+
+from .conftest import REPO_ROOT, REPO_WORKFLOWS
+
+DRIFT = REPO_WORKFLOWS / "drift.yml"
+
+
+def workflow() -> dict[str, Any]:
+    document = yaml.load(DRIFT.read_text(), Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader builds no objects
+    assert isinstance(document, dict)
+    return document
+
+
+def step(job: str, name: str) -> dict[str, Any]:
+    for entry in workflow()["jobs"][job]["steps"]:
+        if entry.get("name") == name:
+            return dict(entry)
+    raise AssertionError(f"drift.yml job {job} has no step {name!r}")
+
+
+def test_drift_runs_on_a_schedule_and_on_demand() -> None:
+    on = workflow()["on"]
+    assert set(on) == {"schedule", "workflow_dispatch"}
+    assert len(on["schedule"]) == 1 and len(on["schedule"][0]["cron"].split()) == 5
+
+
+def test_every_stack_of_the_project_is_checked_by_both_jobs() -> None:
+    stacks = sorted(p.name.split(".")[1] for p in REPO_ROOT.glob("Pulumi.*.yaml"))
+    for job in ("preview", "issue"):
+        assert sorted(workflow()["jobs"][job]["strategy"]["matrix"]["stack"]) == stacks, job
+
+
+def test_rights_are_split_cloud_reads_in_one_job_issue_writes_in_the_other() -> None:
+    document = workflow()
+    assert document["permissions"] == {}
+    assert document["jobs"]["preview"]["permissions"] == {"contents": "read", "id-token": "write"}
+    assert document["jobs"]["issue"]["permissions"] == {"issues": "write"}
+
+
+def test_cloud_credentials_come_from_oidc_only() -> None:
+    text = DRIFT.read_text()
+    assert "secrets." not in text and "aws-access-key-id" not in text
+    aws = step("preview", "AWS credentials (OIDC, read-only preview role)")
+    assert aws["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    pulumi = step("preview", "Pulumi Cloud token (OIDC exchange)")
+    assert pulumi["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:organization"
+
+
+def test_the_preview_expects_no_changes_and_runs_the_policy_pack() -> None:
+    run = step("preview", "pulumi preview --expect-no-changes --policy-pack policies")["run"]
+    command = " ".join(run.split("pulumi preview", 1)[1].split("\n", 2)[:2]).replace("\\", " ")
+    assert command.split()[:7] == [
+        "--stack",
+        '"$STACK"',
+        "--expect-no-changes",
+        "--policy-pack",
+        "policies",
+        "--json",
+        "--non-interactive",
+    ]
+
+
+def test_the_issue_job_runs_for_drifting_stacks_but_not_cancelled_runs() -> None:
+    job = workflow()["jobs"]["issue"]
+    assert job["needs"] == "preview" and job["if"] == "${{ !cancelled() }}"
+
+
+# --- the preview script, run for real against a stand-in `pulumi` ------------------------------------
+
+
+def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> tuple[dict[str, Any], str]:
+    if shutil.which("jq") is None:
+        pytest.fail("jq is not installed: the drift workflow's script needs it (GitHub's runners have it)")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (tmp_path / "out.json").write_text(stdout)
+    (tmp_path / "err.txt").write_text(stderr)
+    (fake / "pulumi").write_text(
+        textwrap.dedent(
+            f"""\
+            #!/bin/sh
+            echo "$@" > {tmp_path}/args
+            cat {tmp_path}/out.json
+            cat {tmp_path}/err.txt >&2
+            exit {code}
+            """
+        )
+    )
+    (fake / "pulumi").chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    output = tmp_path / "github-output"
+    env = {
+        "PATH": f"{fake}:{os.environ['PATH']}",
+        "STACK": "prod",
+        "GITHUB_OUTPUT": str(output),
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "chefchatz/chefchatz-infra",
+        "GITHUB_RUN_ID": "42",
+        "GITHUB_SHA": "0" * 40,
+    }
+    script = step("preview", "pulumi preview --expect-no-changes --policy-pack policies")["run"]
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "args").read_text().split()[:3] == ["preview", "--stack", "prod"]
+    return json.loads((work / "drift-prod.json").read_text()), output.read_text()
+
+
+CLEAN = {
+    "steps": [{"op": "same", "urn": "urn:pulumi:prod::chefchatz::pulumi:pulumi:Stack::chefchatz-prod"}],
+    "changeSummary": {"same": 1},
+}
+DRIFTED = {
+    "steps": [
+        {"op": "same", "urn": "urn:pulumi:prod::chefchatz::pulumi:pulumi:Stack::chefchatz-prod"},
+        {"op": "update", "urn": "urn:pulumi:prod::chefchatz::aws:s3/bucket:Bucket::db"},
+    ],
+    "changeSummary": {"same": 1, "update": 1},
+}
+
+
+def test_a_clean_preview_becomes_a_report_with_exit_code_0(tmp_path: Path) -> None:
+    report, output = run_preview_script(tmp_path, json.dumps(CLEAN), "", 0)
+    assert report["kind"] == "drift-report" and report["stack"] == "prod" and report["exit_code"] == 0
+    assert report["preview"] == CLEAN and report["commit"] == "0" * 40
+    assert report["run_url"] == "https://github.com/chefchatz/chefchatz-infra/actions/runs/42"
+    assert report["checked_at"].endswith("Z")
+    assert "exit-code=0" in output
+    # The report is the sign-off's evidence: the workflow and `chefchatz signoff` agree on its shape.
+    finding = so.check_drift_report(tmp_path / "work" / "drift-prod.json", "prod", dt.datetime.now(dt.UTC), "-")
+    assert finding.status is so.Status.VERIFIED, finding
+
+
+def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None:
+    report, output = run_preview_script(tmp_path, json.dumps(DRIFTED), "error: no changes were expected", 255)
+    assert report["exit_code"] == 255 and report["preview"]["changeSummary"] == {"same": 1, "update": 1}
+    assert "no changes were expected" in report["stderr_tail"]
+    assert "exit-code=255" in output
+    finding = so.check_drift_report(tmp_path / "work" / "drift-prod.json", "prod", dt.datetime.now(dt.UTC), "-")
+    assert finding.status is so.Status.FAILED and "update db" in finding.evidence, finding
+
+
+def test_a_preview_that_printed_no_json_still_leaves_a_failing_report(tmp_path: Path) -> None:
+    report, _ = run_preview_script(tmp_path, "", "error: failed to load policy pack", 255)
+    assert report["exit_code"] == 255 and report["preview"] == {}
+    assert "failed to load policy pack" in report["stderr_tail"]
+
+
+# --- the issue script, run under Node.js with a recording GitHub client ------------------------------
+
+NODE_HARNESS = """
+const fs = require('fs');
+const [scriptFile, openFile] = process.argv.slice(2);
+const calls = [];
+const open = JSON.parse(fs.readFileSync(openFile, 'utf8'));
+const record = (name) => async (args) => { calls.push([name, args]); return { data: {} }; };
+const github = {
+  paginate: async (fn, args) => { calls.push(['paginate', args]); return open; },
+  rest: { issues: {
+    listForRepo: 'listForRepo',
+    create: record('create'), update: record('update'), createComment: record('createComment'),
+  } },
+};
+const context = { repo: { owner: 'chefchatz', repo: 'chefchatz-infra' } };
+const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
+new AsyncFunction('require', 'github', 'context', fs.readFileSync(scriptFile, 'utf8'))(require, github, context)
+  .then(() => console.log(JSON.stringify(calls)))
+  .catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def run_issue_script(tmp_path: Path, report: dict[str, Any], open_issues: list[dict[str, Any]]) -> list[Any]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: the issue script is JavaScript (actions/github-script)")
+    (tmp_path / "drift-prod.json").write_text(json.dumps(report))
+    (tmp_path / "script.js").write_text(
+        step("issue", "Open, update or close the stack's drift issue")["with"]["script"]
+    )
+    (tmp_path / "open.json").write_text(json.dumps(open_issues))
+    (tmp_path / "harness.js").write_text(NODE_HARNESS)
+    done = subprocess.run(
+        [node, "harness.js", "script.js", "open.json"],
+        cwd=tmp_path,
+        env={**os.environ, "STACK": "prod"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    calls: list[Any] = json.loads(done.stdout)
+    return [c for c in calls if c[0] != "paginate"]
+
+
+def report(preview: dict[str, Any], code: int) -> dict[str, Any]:
+    return {
+        "kind": "drift-report",
+        "stack": "prod",
+        "checked_at": "2026-12-01T05:17:00Z",
+        "commit": "0" * 40,
+        "exit_code": code,
+        "run_url": "https://github.com/x/y/actions/runs/42",
+        "preview": preview,
+    }
+
+
+MARKED = {"number": 7, "user": {"type": "Bot"}, "body": "<!-- chefchatz-drift:prod -->\nold"}
+OTHER_STACK = {"number": 8, "user": {"type": "Bot"}, "body": "<!-- chefchatz-drift:staging -->\nold"}
+
+
+def test_a_drifting_stack_opens_one_issue_listing_the_changes(tmp_path: Path) -> None:
+    calls = run_issue_script(tmp_path, report(DRIFTED, 255), [OTHER_STACK])
+    assert [c[0] for c in calls] == ["create"]
+    body = calls[0][1]["body"]
+    assert calls[0][1]["title"] == "Drift: stack prod" and body.startswith("<!-- chefchatz-drift:prod -->")
+    assert "`update` `urn:pulumi:prod::chefchatz::aws:s3/bucket:Bucket::db`" in body
+    assert "Stack::chefchatz-prod" not in body  # unchanged resources are not listed
+
+
+def test_a_stack_still_drifting_updates_its_issue_instead_of_opening_another(tmp_path: Path) -> None:
+    calls = run_issue_script(tmp_path, report(DRIFTED, 255), [OTHER_STACK, MARKED])
+    assert [(c[0], c[1]["issue_number"]) for c in calls] == [("update", 7)]
+
+
+def test_a_policy_failure_without_changes_is_reported_as_drift_too(tmp_path: Path) -> None:
+    calls = run_issue_script(tmp_path, report(CLEAN, 255), [])
+    assert [c[0] for c in calls] == ["create"] and "a policy failed" in calls[0][1]["body"]
+
+
+def test_a_clean_stack_closes_its_issue_and_opens_none(tmp_path: Path) -> None:
+    calls = run_issue_script(tmp_path, report(CLEAN, 0), [MARKED])
+    assert [c[0] for c in calls] == ["createComment", "update"]
+    assert calls[1][1] == {
+        "owner": "chefchatz",
+        "repo": "chefchatz-infra",
+        "issue_number": 7,
+        "state": "closed",
+        "state_reason": "completed",
+    }
+    assert run_issue_script(tmp_path, report(CLEAN, 0), [OTHER_STACK]) == []
