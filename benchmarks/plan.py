@@ -3,7 +3,7 @@
 Prints, measured in this one run (medians of ``--runs``, each a fresh process):
 
 1. ``chefchatz plan --stack all --format json`` on this project, policies included;
-2. importing the SDK modules that plan uses and nothing else (``ops.offline.preload``: pulumi, the
+2. importing the SDK modules that plan uses and nothing else (``ops.plan.offline.preload``: pulumi, the
    provider packages and exactly the service modules the program names, e.g. ``pulumi_aws.ec2``);
 3. their ratio (goal <= 3x, and the plan under 5 s);
 4. the cost per resource of a synthetic project grown to 1,000 and 5,000 resources, planned with the
@@ -109,7 +109,7 @@ def main() -> None:
     plan = median_of(args.runs, [*CHEFCHATZ, "plan", "--stack", "all", "--format", "json"], ROOT)
     sdk = median_of(
         args.runs,
-        [sys.executable, "-c", "from pathlib import Path; from ops.offline import preload; preload(Path('.'))"],
+        [sys.executable, "-c", "from pathlib import Path; from ops.plan.offline import preload; preload(Path('.'))"],
         ROOT,
     )
     print(f"plan --stack all --format json : {plan:6.2f} s (median of {args.runs})")

@@ -45,8 +45,8 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ops import rollback as rb  # noqa: E402 - after the path is set, so the script runs from anywhere
-from ops.vercel_api import VercelClient  # noqa: E402
+from ops.rollback import guard as rb  # noqa: E402 - after the path is set, so the script runs from anywhere
+from ops.rollback.vercel_api import VercelClient  # noqa: E402
 
 
 @dataclass(frozen=True)

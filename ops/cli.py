@@ -43,13 +43,13 @@ def _group(
 
 # Top-level command -> the module that registers it (each module has `register(app)`).
 AREAS: dict[str, str] = {
-    "plan": "ops.plan_cli",
-    "tls-check": "ops.tls_cli",
-    "backup": "ops.backup_cli",
-    "restore": "ops.backup_cli",
-    "drill": "ops.backup_cli",
-    "rollback": "ops.rollback_cli",
-    "signoff": "ops.signoff_cli",
+    "plan": "ops.plan.cli",
+    "tls-check": "ops.tls.cli",
+    "backup": "ops.backup.cli",
+    "restore": "ops.backup.cli",
+    "drill": "ops.backup.cli",
+    "rollback": "ops.rollback.cli",
+    "signoff": "ops.signoff.cli",
     "slo": "ops.slo.cli",
     "migrate": "ops.migrate.cli",
 }

@@ -13,7 +13,7 @@ import pytest
 import typer.main
 
 from ops.cli import _register, app
-from ops.stack_config import load_project
+from ops.plan import load_project
 from policies.pack import POLICIES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_signoff_sees_every_command_although_a_run_loads_only_its_own_area():
     code = (
         "import json, sys; sys.argv = ['chefchatz', 'signoff']\n"
         "from ops import cli; cli._register(cli.AREAS['signoff'])\n"
-        "from ops.signoff_cli import all_commands, registered_commands\n"
+        "from ops.signoff.cli import all_commands, registered_commands\n"
         "print(json.dumps(sorted(registered_commands(all_commands()))))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -20,7 +20,7 @@ from components.settings import (
     secret_problems,
     secrets_hint,
 )
-from ops.stack_config import StackConfigError, load_project, load_stack_config
+from ops.plan import StackConfigError, load_project, load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

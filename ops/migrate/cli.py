@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from ops import backups
+from ops import backup as backups
 from ops import migrate as lib
 
 migrate_app = typer.Typer(help="Database migrations: rehearse them on a restored copy first.", no_args_is_help=True)

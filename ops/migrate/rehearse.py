@@ -1,6 +1,6 @@
 """Rehearse pending migrations on a restored copy of a database before they touch it.
 
-``rehearse`` restores a backup (``ops.backups``: checksum verified first) into a scratch database -
+``rehearse`` restores a backup (``ops.backup``: checksum verified first) into a scratch database -
 or starts from an empty one - and applies the pending migrations the way `supabase db push` does:
 in file-name order, each file in one transaction together with its row in
 ``supabase_migrations.schema_migrations``; the first failure is rolled back and nothing after it runs.
@@ -27,8 +27,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops import backups
-from ops.migrate import lint as linter
+import ops.migrate.lint as linter
+from ops import backup as backups
 from ops.migrate.files import MigrationFile, MigrationInputError, discover, migrations_dir, pending, split_statements
 
 REPORT_KIND = "migration-rehearsal"

@@ -57,8 +57,7 @@ def report(
     """
     from components.monitoring import METRICS_REGION
     from components.settings import SettingsError, parse_duration
-    from ops.signoff import load_stack_settings
-    from ops.stack_config import StackConfigError
+    from ops.plan import StackConfigError, load_stack_settings
 
     fmt = "json" if as_json else output
     if fmt not in ("text", "json", "markdown"):

@@ -30,7 +30,7 @@ import typer
 from psycopg import sql
 from typer.testing import CliRunner
 
-from ops import backup_cli
+from ops.backup import cli as backup_cli
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_dump", "pg_restore")
 SERVER_USER = "postgres"

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import typer
 
-from ops import backups
-from ops.backups import Location
+from ops.backup import core as backups
+from ops.backup.core import Location
 
 from .conftest import TEST_PART_SIZE
 

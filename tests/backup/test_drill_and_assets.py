@@ -13,8 +13,8 @@ import psycopg
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from ops import backups
-from ops.backups import Kind, Location
+from ops.backup import core as backups
+from ops.backup.core import Kind, Location
 
 from .conftest import TEST_PART_SIZE, PgServer, table_contents
 

@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from ops import backups
-from ops.backups import Kind, Location
+from ops.backup import core as backups
+from ops.backup.core import Kind, Location
 
 from .conftest import TEST_PART_SIZE, all_keys, table_contents
 

@@ -10,8 +10,8 @@ import psycopg
 import pytest
 from botocore.stub import Stubber
 
-from ops import backups
-from ops.backups import Kind, Location
+from ops.backup import core as backups
+from ops.backup.core import Kind, Location
 
 from .conftest import TEST_PART_SIZE, PgServer, object_sha256, table_contents
 

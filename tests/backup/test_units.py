@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ops import backups
-from ops.backups import Kind, Location, TableCheck, UsageError
+from ops.backup import core as backups
+from ops.backup.core import Kind, Location, TableCheck, UsageError
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from ops import backups
-from ops.backups import Location
+from ops import backup as backups
+from ops.backup import Location
 from tests.backup.conftest import TEST_PART_SIZE
 
 from .conftest import SPEC_INITIAL_SCHEMA, CliResult, report_of, write_migrations

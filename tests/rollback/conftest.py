@@ -31,7 +31,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from ops import rollback_cli
+from ops.rollback import cli as rollback_cli
 
 TOKEN = "test-token-not-a-secret-4711"
 

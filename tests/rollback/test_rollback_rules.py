@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops import rollback as rb
-from ops.vercel_api import AliasRequest, Deployment, Project, parse_retry_after
+from ops.rollback import guard as rb
+from ops.rollback.vercel_api import AliasRequest, Deployment, Project, parse_retry_after
 
 SPEC = rb.Thresholds()  # error rate > 1 %, response time > 1000 ms, failed transactions > 0.1 %
 

@@ -1,4 +1,4 @@
-"""The evidence rule of the rollback guard (``ops.rollback_stats``), proved by tables of counts."""
+"""The evidence rule of the rollback guard (``ops.rollback.evidence``), proved by tables of counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import pytest
 
-from ops import rollback_stats as stats
+from ops.rollback import evidence as stats
 
 C99 = Fraction(99, 100)
 C999 = Fraction(999, 1000)

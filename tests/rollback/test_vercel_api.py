@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ops.vercel_api import (
+from ops.rollback.vercel_api import (
     VercelClient,
     VercelConfigError,
     VercelError,

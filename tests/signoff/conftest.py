@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from signoff_evidence import REPO_ROOT, STACKS, Evidence
 
-from ops import signoff as so
 from ops.plan import StackPlan, run_plan
+from ops.signoff import checks as so
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Evidence files for the sign-off tests, in the shapes the real commands write, built with the real
 library objects wherever that is cheap (a plain module, not conftest, so tests import it by a unique name):
 
-- `backup-verify-*.json`, `drill.json`: `ops.backups.VerifyResult` / `DrillResult` `.to_json()`;
-- `tls-*.json`: `ops.tlscheck.evaluate(ScanFacts, TlsPolicy)` `.to_dict()`;
+- `backup-verify-*.json`, `drill.json`: `ops.backup.VerifyResult` / `DrillResult` `.to_json()`;
+- `tls-*.json`: `ops.tls.check.evaluate(ScanFacts, TlsPolicy)` `.to_dict()`;
 - `watch-*.json`: `ops.rollback.Outcome.as_dict()` with intervals judged by `ops.rollback.evaluate`;
 - `rollback-audit.jsonl`: `ops.rollback.audit_record` appended with `append_audit`;
 - `migration-rehearsal.json`: `ops.migrate.Rehearsal.to_json()` (what `migrate rehearse --report` writes);
@@ -25,11 +25,12 @@ from typing import Any
 
 import yaml
 
-from ops import backups as backuplib
-from ops import migrate, tlscheck
-from ops import rollback as rb
-from ops import signoff as so
+from ops import backup as backuplib
+from ops import migrate
 from ops.plan import StackPlan
+from ops.rollback import guard as rb
+from ops.signoff import checks as so
+from ops.tls import check as tlscheck
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["dev", "staging", "prod"]

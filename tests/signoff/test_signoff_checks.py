@@ -13,10 +13,10 @@ import typer
 from signoff_evidence import REPO_ROOT, Evidence
 from typer.main import get_command
 
-from ops import signoff as so
-from ops import tlscheck
 from ops.plan import StackPlan, Violation
-from ops.signoff_cli import registered_commands
+from ops.signoff import checks as so
+from ops.signoff.cli import registered_commands
+from ops.tls import check as tlscheck
 from policies.pack import POLICIES
 
 VERIFIED, FAILED, UNVERIFIED = so.Status.VERIFIED, so.Status.FAILED, so.Status.UNVERIFIED

@@ -14,8 +14,8 @@ import pytest
 from signoff_evidence import REPO_ROOT, Evidence, write_full_evidence
 from typer.testing import CliRunner
 
-from ops import signoff as so
 from ops.plan import StackPlan
+from ops.signoff import checks as so
 
 # What the offline plan alone proves. "Production environment ready" and "Development environment
 # validated" also need a drift report: the plan shows an environment configured, not deployed.

@@ -16,8 +16,8 @@ import pytest
 from signoff_evidence import REPO_ROOT, Evidence, write_full_evidence
 from typer.testing import CliRunner
 
-from ops import signoff as so
 from ops.plan import StackPlan
+from ops.signoff import checks as so
 
 VERIFIED, FAILED, UNVERIFIED = so.Status.VERIFIED, so.Status.FAILED, so.Status.UNVERIFIED
 NEEDS = "gh run download ..."

@@ -10,8 +10,8 @@ import pytest
 import trustme
 from tls_test_servers import HOST, TEST_ISSUER_ORG, Pki, ServeFn, issue_leaf, server_context
 
-from ops import tlscheck
-from ops.tlscheck import CipherException, TlsPolicy, TlsReport
+from ops.tls import check as tlscheck
+from ops.tls.check import CipherException, TlsPolicy, TlsReport
 
 # sslyze loads its bundled trust stores, some of whose old roots have negative serial numbers.
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -12,7 +12,7 @@ import typer
 from tls_test_servers import HOST, TEST_ISSUER_ORG, Pki, ServeFn, issue_leaf, server_context
 from typer.testing import CliRunner, Result
 
-from ops import tls_cli
+from ops.tls import cli as tls_cli
 
 pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ops import tlscheck
-from ops.tlscheck import CertificateFacts, CipherException, ScanFacts, TlsCheckError, TlsPolicy
+from ops.tls import check as tlscheck
+from ops.tls.check import CertificateFacts, CipherException, ScanFacts, TlsCheckError, TlsPolicy
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 MODERN = {"SSL 2.0": (), "SSL 3.0": (), "TLS 1.0": (), "TLS 1.1": ()}

@@ -26,7 +26,7 @@ from components.app_workflows import (
     required_variables,
     train_departs,
 )
-from ops import rollback as rb
+from ops.rollback import guard as rb
 
 from .conftest import CHEFCHATZ_REQUIREMENT, REPO_WORKFLOWS
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ops import signoff as so
+from ops.signoff import checks as so
 
 from .conftest import REPO_ROOT, REPO_WORKFLOWS
 

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from ops import rollback as rb
-from ops.vercel_api import VercelClient, VercelConfigError, VercelError
+from ops.rollback import guard as rb
+from ops.rollback.vercel_api import VercelClient, VercelConfigError, VercelError
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "

@@ -41,7 +41,7 @@ def plan(
     Exit codes: 0 no mandatory violation, 1 a mandatory policy violation (named), 2 invalid input
     (stack file, Pulumi.yaml, a value the platform cannot do, policy pack config; named), 3 internal error.
     """
-    from ops.policy_gate import PackConfigError
+    from ops.plan.policy_gate import PackConfigError
 
     directory = project_dir.resolve()
     try:
@@ -60,7 +60,7 @@ def plan(
     if output_format is Format.json:
         typer.echo(json.dumps(planlib.to_json(plans), indent=2))
     elif output_format is Format.markdown:
-        from ops.markdown import to_markdown
+        from ops.plan.markdown import to_markdown
 
         typer.echo(to_markdown(plans))
     else:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.test_plan import project_copy, set_config
 
 from ops import plan as planlib
-from ops.policy_gate import PackConfigError
-from tests.test_plan import project_copy, set_config
+from ops.plan.policy_gate import PackConfigError
 
 
 @dataclass(frozen=True)

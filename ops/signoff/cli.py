@@ -18,8 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ops import signoff as so
 from ops.plan import resolve_stacks
+from ops.signoff import checks as so
 
 
 class Format(StrEnum):
@@ -56,15 +56,15 @@ def registered_commands(command: Any, prefix: str = "") -> dict[str, str]:
 def _live_tls_checker(ca_file: Path | None) -> Any:
     from cryptography.utils import CryptographyDeprecationWarning
 
-    from ops import tlscheck
+    from ops import tls
 
     # The app is served by Vercel's edge: its documented cipher list is the accepted exception.
-    policy = tlscheck.TlsPolicy(exceptions=(tlscheck.platform_exception("vercel"),))
+    policy = tls.TlsPolicy(exceptions=(tls.platform_exception("vercel"),))
 
-    def check(host: str) -> tlscheck.TlsReport:
+    def check(host: str) -> tls.TlsReport:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)  # old roots in sslyze's stores
-            return tlscheck.check_tls(host, 443, policy, ca_file)
+            return tls.check_tls(host, 443, policy, ca_file)
 
     return check
 

@@ -1,4 +1,4 @@
-"""`chefchatz backup ...`, `chefchatz restore db` and `chefchatz drill`: a thin layer over `ops.backups`.
+"""`chefchatz backup ...`, `chefchatz restore db` and `chefchatz drill`: a thin layer over `ops.backup`.
 
 Exit codes: 0 ok, 1 a check or operation failed (stale, corrupt, no backup, pg_dump failed...),
 2 usage or configuration error (bad value, missing credentials, credentials rejected).
@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from ops.backups import BackupError, Kind, Location
+    from ops.backup.core import BackupError, Kind, Location
 
-# ops.backups (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
+# ops.backup.core (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
 
 backup_app = typer.Typer(
@@ -63,7 +63,7 @@ def _fail(as_json: bool, exc: BackupError) -> NoReturn:
 
 
 def _run(as_json: bool, action: Callable[[], Any]) -> Any:
-    from ops.backups import BackupError
+    from ops.backup.core import BackupError
 
     try:
         return action()
@@ -72,14 +72,14 @@ def _run(as_json: bool, action: Callable[[], Any]) -> Any:
 
 
 def _location(as_json: bool, bucket: str, prefix: str) -> Location:
-    from ops.backups import Location
+    from ops.backup.core import Location
 
     result: Location = _run(as_json, lambda: Location(bucket, prefix))
     return result
 
 
 def _kind(as_json: bool, value: str) -> Kind:
-    from ops.backups import Kind, UsageError
+    from ops.backup.core import Kind, UsageError
 
     try:
         return Kind(value)
@@ -132,7 +132,7 @@ def backup_db(
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
         chefchatz backup db --bucket chefchatz-prod-database-backups --stack prod
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(as_json, lambda: backups.backup_database(database_url, location, stack=stack))
@@ -194,7 +194,7 @@ def backup_assets(
         chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
             --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
@@ -235,7 +235,7 @@ def backup_list(
 
         chefchatz backup list --bucket chefchatz-prod-database-backups --kind db --json
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     kinds = [_kind(as_json, kind)] if kind else [_kind(as_json, "db"), _kind(as_json, "assets")]
@@ -291,7 +291,7 @@ def backup_verify(
         chefchatz backup verify --bucket chefchatz-prod-database-backups --max-age 6h \\
             --supabase-project-ref abcdefghijklmnopqrst
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     which = _kind(as_json, kind)
@@ -359,7 +359,7 @@ def restore_db(
         PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
             --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
@@ -405,7 +405,7 @@ def drill(
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
             --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
     """
-    from ops import backups
+    from ops.backup import core as backups
 
     location = _location(as_json, bucket, prefix)
     target = _run(as_json, lambda: backups.parse_duration(rto))

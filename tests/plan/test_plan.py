@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from ops.markdown import LIMIT, MARKER, to_markdown
 from ops.plan import StackPlan, Violation
+from ops.plan.markdown import LIMIT, MARKER, to_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 

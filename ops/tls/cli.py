@@ -1,4 +1,4 @@
-"""`chefchatz tls-check`: a thin typer layer over :mod:`ops.tlscheck`."""
+"""`chefchatz tls-check`: a thin typer layer over :mod:`ops.tls`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ops import tlscheck
+from ops.tls import check as tlscheck
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1

@@ -1,128 +1,14 @@
-"""The offline plan: what `pulumi preview` would create for each stack, and the policy gate over it.
-
-Each stack's program runs in a forked process of its own under Pulumi's mocks (`ops.offline`); the recorded
-registrations are then rendered like a preview and handed to the policy pack (`ops.policy_gate`)
-exactly as the engine hands them to an analyzer.
-"""
+"""The offline plan as people and machines read it: the resource tree as text, and JSON."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pulumi_policy import proxy
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from ops.stack_config import stack_names
-
-# The engine's markers, as the policy SDK reads them: a secret's signature and the unknowns.
-UNKNOWN_SENTINELS = frozenset(
-    {
-        proxy.UNKNOWN_BOOLEAN_VALUE,
-        proxy.UNKNOWN_NUMBER_VALUE,
-        proxy.UNKNOWN_STRING_VALUE,
-        proxy.UNKNOWN_ARRAY_VALUE,
-        proxy.UNKNOWN_ASSET_VALUE,
-        proxy.UNKNOWN_ARCHIVE_VALUE,
-        proxy.UNKNOWN_OBJECT_VALUE,
-    }
-)
-# Stand-in ids for offline look-ups, from a range no real object uses, so renderers can label them.
-LOOKUP_ID_BASE = 990_000_000
-
-EXIT_OK = 0
-EXIT_VIOLATIONS = 1
-EXIT_CONFIG = 2
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    enforcement: str
-    urn: str
-    message: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"policy": self.policy, "enforcement": self.enforcement, "urn": self.urn, "message": self.message}
-
-
-@dataclass
-class StackPlan:
-    stack: str
-    resources: list[dict[str, Any]] = field(default_factory=list)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    placeholders: list[str] = field(default_factory=list)
-    lookups: dict[str, str] = field(default_factory=dict)
-    config_error: str | None = None
-    violations: list[Violation] = field(default_factory=list)
-    policies_evaluated: int = 0
-    policy_pack: str = ""
-
-    @property
-    def mandatory_violations(self) -> list[Violation]:
-        return [v for v in self.violations if v.enforcement == "mandatory"]
-
-
-def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
-    if not (project_dir / "Pulumi.yaml").is_file():
-        raise ValueError(f"no Pulumi.yaml in {project_dir} (run from the repository root or pass --project-dir)")
-    known = stack_names(project_dir)
-    if stack == "all":
-        return known
-    if stack not in known:
-        raise ValueError(f"unknown stack {stack!r} (choose from: {', '.join([*known, 'all'])})")
-    return [stack]
-
-
-def _stack_plan(stack: str, data: dict[str, Any]) -> StackPlan:
-    if "configError" in data:
-        return StackPlan(stack, config_error=data["configError"])
-    return StackPlan(
-        stack,
-        resources=data["resources"],
-        outputs=data["outputs"],
-        placeholders=data["placeholders"],
-        lookups=data["lookups"],
-    )
-
-
-def run_plan(
-    project_dir: Path, stacks: list[str], evaluate_policies: bool = True, pack_config: Path | None = None
-) -> list[StackPlan]:
-    """Plan every stack (two at a time: the machines have two cores) and run the policy gate.
-
-    `pack_config` is a `--policy-pack-config` file; a bad one raises `PackConfigError` before any
-    stack runs.
-    """
-    configs = None
-    if evaluate_policies:
-        from ops.policy_gate import pack_configs
-
-        configs = pack_configs(pack_config)
-    from ops.offline import fork_plans
-
-    plans = [_stack_plan(stack, data) for stack, data in fork_plans(project_dir, stacks)]
-    if configs is not None:
-        from ops.policy_gate import evaluate
-
-        for plan in plans:
-            if plan.config_error is None:
-                evaluate(plan, configs)
-    return plans
-
-
-def exit_code(plans: list[StackPlan]) -> int:
-    if any(p.config_error for p in plans):
-        return EXIT_CONFIG
-    if any(p.mandatory_violations for p in plans):
-        return EXIT_VIOLATIONS
-    return EXIT_OK
-
-
-# --- rendering ------------------------------------------------------------------------------------
+from ops.plan.model import LOOKUP_ID_BASE, UNKNOWN_SENTINELS, StackPlan, exit_code
 
 
 def display_value(value: Any, lookups: dict[str, str] | None = None) -> Any:

@@ -19,7 +19,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from ops.plan import StackPlan, Violation
+from ops.plan.model import StackPlan, Violation
 from policies.pack import PACK_NAME, POLICIES, pack_version
 
 _LEVELS = {

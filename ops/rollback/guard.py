@@ -12,7 +12,7 @@ a target unhealthy after 2 failures. This module turns those numbers into behavi
 * **Counts per interval.** errors of the requests; answers slower than the response-time threshold of
   the answered requests; ``failed`` of ``total`` transactions from the newest health answer that follows
   the contract in ``docs/health-contract.md``.
-* **Evidence, not point estimates** (``ops.rollback_stats``). A trigger breaches only when its counts are
+* **Evidence, not point estimates** (``ops.rollback.evidence``). A trigger breaches only when its counts are
   strong evidence that the *true* value is above the threshold: the lower bound of the one-sided
   Clopper-Pearson interval at ``confidence`` (default 99 %) lies strictly above the threshold, i.e. the
   one-sided exact binomial test rejects "true rate <= threshold". For the error rate and the
@@ -68,8 +68,8 @@ from urllib.parse import urlsplit
 import httpx
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ops import rollback_stats as stats
-from ops.vercel_api import (
+import ops.rollback.evidence as stats
+from ops.rollback.vercel_api import (
     Deployment,
     Project,
     VercelClient,

@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from components.settings import Settings
 
 
 class StackConfigError(Exception):
@@ -211,3 +214,18 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
     if problems:
         raise StackConfigError(stack, problems)
     return result
+
+
+def load_stack_settings(project_dir: Path, stack: str) -> Settings:
+    """The stack's validated settings (frequencies, RTO, domains), read offline like the plan reads them."""
+    from components.settings import NAMESPACE, SECRET_KEYS, load_settings
+
+    project = load_project(project_dir)
+    config = load_stack_config(project, stack)
+    prefix = f"{NAMESPACE}:"
+    raw = {
+        k[len(prefix) :]: v
+        for k, v in config.values.items()
+        if k.startswith(prefix) and k[len(prefix) :] not in SECRET_KEYS
+    }
+    return load_settings(project.name, stack, raw, config.values.get("aws:region", "us-east-1"))

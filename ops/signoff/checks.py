@@ -15,7 +15,7 @@ Evidence comes from three places:
   ``docs/`` against the registered ``chefchatz`` commands;
 - **evidence files** in the evidence directory (default ``.chefchatz/evidence/<stack>``, git-ignored),
   written by the real commands (file names in ``EVIDENCE_FILES``);
-- **live**, only with ``live=True``: the TLS check of every domain of the stack (``ops.tlscheck``).
+- **live**, only with ``live=True``: the TLS check of every domain of the stack (``ops.tls``).
 
 =============================================  ====================================================================
 Item                                           Evidence (all must hold)
@@ -92,8 +92,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from components.app_workflows import default_environments
-from ops import backups as backuplib
-from ops.plan import StackPlan, run_plan
+from ops import backup as backuplib
+from ops.plan import StackPlan, load_stack_settings, run_plan
 from policies import approvals, monitoring, pipelines, secrets, tls
 from policies import backups as backup_policies
 from policies.pack import POLICIES
@@ -800,8 +800,8 @@ def _tls_verdict(host: str, checks: list[Any], when: str, needs: str) -> Finding
 
 
 def check_tls_live(host: str, checker: Callable[[str], Any], needs: str) -> Finding:
-    """Run the live TLS check of ``host`` now (``checker`` returns an ``ops.tlscheck.TlsReport``)."""
-    from ops.tlscheck import TlsCheckError
+    """Run the live TLS check of ``host`` now (``checker`` returns an ``ops.tls.TlsReport``)."""
+    from ops.tls import TlsCheckError
 
     try:
         report = checker(host)
@@ -964,22 +964,6 @@ class Inputs:
         return f"{self.settings.platform.github_owner}/{self.settings.platform.app_repository}"
 
 
-def load_stack_settings(project_dir: Path, stack: str) -> Settings:
-    """The stack's validated settings (frequencies, RTO, domains), read offline like the plan reads them."""
-    from components.settings import NAMESPACE, SECRET_KEYS, load_settings
-    from ops.stack_config import load_project, load_stack_config
-
-    project = load_project(project_dir)
-    config = load_stack_config(project, stack)
-    prefix = f"{NAMESPACE}:"
-    raw = {
-        k[len(prefix) :]: v
-        for k, v in config.values.items()
-        if k.startswith(prefix) and k[len(prefix) :] not in SECRET_KEYS
-    }
-    return load_settings(project.name, stack, raw, config.values.get("aws:region", "us-east-1"))
-
-
 def stacks_needed(stack: str, available: Sequence[str]) -> list[str]:
     """The stack itself, then dev, staging and prod: the items naming an environment check its stack."""
     return [s for s in dict.fromkeys([stack, *ENVIRONMENT_STACKS]) if s in available]
@@ -997,7 +981,7 @@ def gather(
     planner: Callable[[Path, list[str]], list[StackPlan]] | None = None,
 ) -> Inputs:
     """Plan the stacks the checklist needs (the slow part: seconds per stack) and read the settings."""
-    from ops.stack_config import stack_names
+    from ops.plan import stack_names
 
     stacks = stacks_needed(stack, stack_names(project_dir))
     plan_error = None

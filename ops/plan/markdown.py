@@ -6,7 +6,8 @@ it had to cut. The first line is a hidden marker so the workflow updates one com
 
 from __future__ import annotations
 
-from ops.plan import StackPlan, exit_code, type_counts
+from ops.plan.model import StackPlan, exit_code
+from ops.plan.render import type_counts
 
 MARKER = "<!-- chefchatz-plan -->"
 LIMIT = 60_000

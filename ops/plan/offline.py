@@ -9,12 +9,11 @@ no resource exists yet: ids and computed outputs are unknown. Look-ups that woul
 The Pulumi runtime is process-global, so each stack runs in a process of its own: `fork_plans`
 imports the SDK modules the program uses once (`preload`), then forks one child per stack (two at a
 time, one per core). A child starts warm and exits when its stack is recorded; nothing it does can
-leak into another stack's run. `python -m ops.offline STACK` runs one stack in the foreground (debugging).
+leak into another stack's run. `chefchatz --debug plan` shows a failing child's traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import gc
 import importlib
@@ -35,9 +34,10 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
+from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
-from ops.plan import LOOKUP_ID_BASE, SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
-from ops.stack_config import StackConfigError, load_project, load_stack_config
+from ops.plan.model import LOOKUP_ID_BASE
+from ops.plan.stack_config import StackConfigError, load_project, load_stack_config
 
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -321,24 +321,3 @@ def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run one stack of the Pulumi program offline (internal).")
-    parser.add_argument("stack")
-    parser.add_argument("--project-dir", type=Path, default=Path.cwd())
-    args = parser.parse_args(argv)
-    project_dir = args.project_dir.resolve()
-    # The program's own components (not an installed copy) must be the ones imported.
-    sys.path.insert(0, str(project_dir))
-    try:
-        result = run_stack(project_dir, args.stack)
-    except (StackConfigError, settings_error_type()) as exc:
-        json.dump({"stack": args.stack, "configError": str(exc)}, sys.stdout)
-        return EXIT_CONFIG
-    json.dump(result, sys.stdout)
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())
