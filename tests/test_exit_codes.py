@@ -14,7 +14,7 @@ import pytest
 
 import ops.plan
 from ops import cli
-from tests.test_plan import chefchatz, project_copy, set_config
+from tests.plan.test_plan import chefchatz, project_copy, set_config
 
 
 def _replace_stack_file(stack: str, text: str) -> Callable[[Path], list[str]]:
