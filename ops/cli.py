@@ -36,6 +36,7 @@ AREAS: dict[str, str] = {
     "drill": "ops.backup_cli",
     "rollback": "ops.rollback_cli",
     "signoff": "ops.signoff_cli",
+    "reconcile": "ops.reconcile.cli",
 }
 
 _registered: set[str] = set()

@@ -1,0 +1,13 @@
+"""Data reconciliation after a failover: find the writes the recovered database lost, and bring them back.
+
+Owns `chefchatz reconcile`. `reconcile()` compares every keyed table of a schema between the
+recovered source (--from) and the live database (--to) by primary-key range hashes, classifies
+each differing key (lost, only in --to, conflict) and, when asked, inserts the lost rows in
+foreign-key order without ever deleting or overwriting.
+"""
+
+from ops.reconcile.catalog import ReconcileInputError
+from ops.reconcile.report import Report, TableReport
+from ops.reconcile.run import DEFAULT_BATCH_ROWS, describe, reconcile
+
+__all__ = ["DEFAULT_BATCH_ROWS", "ReconcileInputError", "Report", "TableReport", "describe", "reconcile"]

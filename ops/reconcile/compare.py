@@ -1,0 +1,279 @@
+"""Find the rows that differ between two copies of a table without loading either copy.
+
+Primary-key ranges are compared by a hash computed in SQL on each side; only ranges whose hashes
+differ are looked at row by row. Range boundaries are keys taken in primary-key order from one
+side (keyset order, so composite and uuid keys work the same way as serial ones) and applied to
+both sides as `(key) > (lo) AND (key) <= (hi)`, which the primary-key index answers directly.
+
+The range hash is `count(*)` plus `sum(hashtextextended(ROW(every column)::text, 0))`:
+- 64 bits per row: a changed row goes unnoticed only if its hash collides (about 2^-64), whereas
+  the 32-bit `hashtext` would collide once in ~4 billion changed rows;
+- a sum does not depend on row order, so the server needs no sort and no per-range string (as
+  `md5(string_agg(md5(...) ORDER BY key))` would) and each row is read once, in index order;
+- `ROW(...)::text` is the record's text form, which writes NULL as nothing and '' as `""`, so a
+  NULL turning into an empty string (or back) changes the hash; columns are listed by name, so
+  column order that differs between the two databases does not count as a difference;
+- text forms depend on session settings (time zone, date and interval style, float digits,
+  bytea output): `SESSION_SETTINGS` pins them on both connections.
+
+A range that differs and holds more than `leaf_rows` rows on either side is split again, at
+boundaries taken from the side that has more rows there (so thousands of post-failover rows past
+the recovered copy's last key are split like any other range). Each side runs its query in its
+own thread, so the two servers work at the same time.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+
+from ops.reconcile.catalog import Table
+
+Key = tuple[str, ...]  # a primary key as the text form of each key column
+T = TypeVar("T")
+
+# The text form of values must be the same on both sides (see the module docstring); these are
+# PostgreSQL's defaults except the time zone, which is per server or role and often differs.
+SESSION_SETTINGS = {
+    "TimeZone": "UTC",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "extra_float_digits": "1",
+    "bytea_output": "hex",
+}
+
+
+def pin_session(conn: psycopg.Connection[Any]) -> None:
+    for name, value in SESSION_SETTINGS.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Keys k with lo < k <= hi; None means unbounded on that side."""
+
+    lo: Key | None
+    hi: Key | None
+
+
+@dataclass
+class LeafDiff:
+    """The outcome of comparing some ranges row by row."""
+
+    lost: list[Key]  # in --from only: written before the failure, missing from the recovered copy
+    only_in_to: list[Key]  # in --to only: written after the failover (or deleted on --from)
+    conflicts: list[Key]  # on both sides with different contents
+
+
+@dataclass
+class CompareStats:
+    ranges: int = 0  # ranges compared by hash (every level)
+    differing: int = 0  # of those, ranges whose hashes differed
+    rows_fetched: int = 0  # (key, hash) pairs fetched for row-by-row comparison, both sides
+
+
+def classify(source: Mapping[Key, int], target: Mapping[Key, int]) -> LeafDiff:
+    """Sort the keys of one set of ranges into lost / only-in-to / conflict by their row hashes."""
+    return LeafDiff(
+        lost=[k for k in source if k not in target],
+        only_in_to=[k for k in target if k not in source],
+        conflicts=[k for k, h in source.items() if k in target and target[k] != h],
+    )
+
+
+class TableSql:
+    """The SQL fragments of one table, built once; identifiers are quoted by psycopg."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        self.relation = sql.Identifier(table.schema, table.name)
+        keys = [sql.Identifier("t", k) for k in table.key]
+        self.key_row = sql.SQL("({})").format(sql.SQL(", ").join(keys))
+        self.key_order = sql.SQL(", ").join(keys)
+        self.key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys)
+        self.key_types = [sql.SQL(table.column(k).type) for k in table.key]  # format_type(): valid SQL
+        columns = sorted(c.name for c in table.columns)
+        self.row_hash = sql.SQL("hashtextextended(ROW({})::text, 0)").format(
+            sql.SQL(", ").join(sql.Identifier("t", c) for c in columns)
+        )
+
+    def casts(self, names: Sequence[sql.Composable]) -> sql.Composable:
+        """`(name0::type0, name1::type1, ...)`: text values turned back into key values."""
+        return sql.SQL("({})").format(
+            sql.SQL(", ").join(sql.SQL("{}::{}").format(n, t) for n, t in zip(names, self.key_types, strict=True))
+        )
+
+    def in_keys(self) -> sql.Composable:
+        """`(key) IN (...)` for a list of keys passed as one text array per key column."""
+        n = len(self.table.key)
+        names = [sql.Identifier("u", f"k{j}") for j in range(n)]
+        return sql.SQL("{} IN (SELECT {} FROM unnest({}) AS u({}))").format(
+            self.key_row,
+            sql.SQL(", ").join(sql.SQL("{}::{}").format(c, t) for c, t in zip(names, self.key_types, strict=True)),
+            sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in range(n)),
+            sql.SQL(", ").join(sql.Identifier(f"k{j}") for j in range(n)),
+        )
+
+    def per_range(
+        self,
+        conn: psycopg.Connection[Any],
+        ranges: Sequence[KeyRange],
+        inner: Callable[[sql.Composable], sql.Composable],
+    ) -> list[list[tuple[Any, ...]]]:
+        """Run `inner(where)` (a SELECT over `t`) once per range, in as few statements as possible.
+
+        Ranges of the same shape (bounded below, above, both, neither) go into one statement that
+        joins the list of bounds LATERALly to the table, so each range is one index range scan.
+        """
+        out: list[list[tuple[Any, ...]]] = [[] for _ in ranges]
+        shapes: dict[tuple[bool, bool], list[int]] = {}
+        for i, r in enumerate(ranges):
+            shapes.setdefault((r.lo is not None, r.hi is not None), []).append(i)
+        n = len(self.table.key)
+        for (has_lo, has_hi), indexes in shapes.items():
+            columns: list[str] = []
+            params: list[list[str]] = []
+            where: list[sql.Composable] = []
+            for used, side, op in ((has_lo, "lo", ">"), (has_hi, "hi", "<=")):
+                if not used:
+                    continue
+                names = [f"{side}{j}" for j in range(n)]
+                columns += names
+                params += [[getattr(ranges[i], side)[j] for i in indexes] for j in range(n)]
+                where.append(
+                    sql.SQL("{} {} {}").format(
+                        self.key_row, sql.SQL(op), self.casts([sql.Identifier("r", c) for c in names])
+                    )
+                )
+            body = inner(sql.SQL(" AND ").join(where) if where else sql.SQL("true"))
+            if columns:
+                query = sql.SQL(
+                    "SELECT r.i, s.* FROM unnest({}) WITH ORDINALITY AS r({}, i) CROSS JOIN LATERAL ({}) s"
+                ).format(
+                    sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in columns),
+                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+                    body,
+                )
+            else:
+                query = sql.SQL("SELECT 1::bigint AS i, s.* FROM ({}) s").format(body)
+            for row in conn.execute(query, params):
+                out[indexes[row[0] - 1]].append(row[1:])
+        return out
+
+    def range_hashes(self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange]) -> list[tuple[int, Any]]:
+        def inner(where: sql.Composable) -> sql.Composable:
+            return sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM {} t WHERE {}").format(
+                self.row_hash, self.relation, where
+            )
+
+        return [(int(rows[0][0]), rows[0][1]) for rows in self.per_range(conn, ranges, inner)]
+
+    def row_hashes(self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange]) -> dict[Key, int]:
+        def inner(where: sql.Composable) -> sql.Composable:
+            return sql.SQL("SELECT {}, {} FROM {} t WHERE {}").format(
+                self.key_text, self.row_hash, self.relation, where
+            )
+
+        return {tuple(row[:-1]): row[-1] for rows in self.per_range(conn, ranges, inner) for row in rows}
+
+    def boundaries(self, conn: psycopg.Connection[Any], within: KeyRange, step: int) -> Iterator[Key]:
+        """Every `step`-th key inside `within`, in key order, streamed through a server-side cursor."""
+        where: list[sql.Composable] = []
+        params: list[str] = []
+        for bound, op in ((within.lo, ">"), (within.hi, "<=")):
+            if bound is not None:
+                where.append(
+                    sql.SQL("{} {} {}").format(self.key_row, sql.SQL(op), self.casts([sql.Placeholder()] * len(bound)))
+                )
+                params += bound
+        query = sql.SQL(
+            "SELECT {text} FROM (SELECT {cols}, row_number() OVER (ORDER BY {order}) AS reconcile_rn "
+            "FROM {rel} t WHERE {where}) t WHERE t.reconcile_rn %% %s = 0 ORDER BY {order}"
+        ).format(
+            text=self.key_text,
+            cols=self.key_order,
+            order=self.key_order,
+            rel=self.relation,
+            where=sql.SQL(" AND ").join(where) if where else sql.SQL("true"),
+        )
+        with conn.cursor(name=f"reconcile_bounds_{next(_cursor_ids)}") as cur:
+            cur.itersize = 2000
+            cur.execute(query, [*params, step])
+            for row in cur:
+                yield tuple(row)
+
+
+_cursor_ids = itertools.count()
+
+
+@dataclass
+class Comparer:
+    """Compares one table between `source` (--from) and `target` (--to); yields differences as found."""
+
+    source: psycopg.Connection[Any]
+    target: psycopg.Connection[Any]
+    table: Table
+    chunk_rows: int = 64  # rows per range on the boundary side: small, so a 0.1 % difference touches few rows
+    leaf_rows: int = 256  # a differing range this small (both sides) is compared row by row
+    batch_ranges: int = 1024  # ranges hashed per statement
+    leaf_batch_rows: int = 16384  # (key, hash) pairs fetched per statement pair
+    stats: CompareStats = field(default_factory=CompareStats)
+
+    def __post_init__(self) -> None:
+        self.sql = TableSql(self.table)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile")
+
+    def close(self) -> None:
+        self._pool.shutdown()
+
+    def _both(self, work: Callable[[psycopg.Connection[Any]], T]) -> tuple[T, T]:
+        """Run `work` against both databases at once: each server does its share in parallel."""
+        on_source = self._pool.submit(work, self.source)
+        on_target = self._pool.submit(work, self.target)
+        return on_source.result(), on_target.result()
+
+    def differences(self) -> Iterator[LeafDiff]:
+        yield from self._compare(KeyRange(None, None), self.source)
+
+    def _compare(self, within: KeyRange, splitter: psycopg.Connection[Any]) -> Iterator[LeafDiff]:
+        ranges: list[KeyRange] = []
+        lo = within.lo
+        for key in self.sql.boundaries(splitter, within, self.chunk_rows):
+            ranges.append(KeyRange(lo, key))
+            lo = key
+            if len(ranges) >= self.batch_ranges:
+                yield from self._compare_batch(ranges)
+                ranges = []
+        ranges.append(KeyRange(lo, within.hi))
+        yield from self._compare_batch(ranges)
+
+    def _compare_batch(self, ranges: list[KeyRange]) -> Iterator[LeafDiff]:
+        from_hashes, to_hashes = self._both(lambda conn: self.sql.range_hashes(conn, ranges))
+        self.stats.ranges += len(ranges)
+        leaves: list[KeyRange] = []
+        leaf_rows = 0
+        for r, (n_from, h_from), (n_to, h_to) in zip(ranges, from_hashes, to_hashes, strict=True):
+            if n_from == n_to and h_from == h_to:
+                continue
+            self.stats.differing += 1
+            if max(n_from, n_to) > self.leaf_rows:
+                yield from self._compare(r, self.source if n_from >= n_to else self.target)
+                continue
+            leaves.append(r)
+            leaf_rows += n_from + n_to
+            if leaf_rows >= self.leaf_batch_rows:
+                yield self._compare_rows(leaves)
+                leaves, leaf_rows = [], 0
+        if leaves:
+            yield self._compare_rows(leaves)
+
+    def _compare_rows(self, ranges: list[KeyRange]) -> LeafDiff:
+        from_rows, to_rows = self._both(lambda conn: self.sql.row_hashes(conn, ranges))
+        self.stats.rows_fetched += len(from_rows) + len(to_rows)
+        return classify(from_rows, to_rows)
