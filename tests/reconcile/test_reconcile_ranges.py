@@ -37,11 +37,13 @@ def naive_diff(source: str, target: str, table: str, key: list[str]) -> dict[str
     }
 
 
-def tool_diff(source: str, target: str, table: str, **sizes: int) -> tuple[dict[str, set[tuple[str, ...]]], Any]:
+def tool_diff(
+    source: str, target: str, table: str, chunk_rows: int = 64, leaf_rows: int = 256
+) -> tuple[dict[str, set[tuple[str, ...]]], Any]:
     with psycopg.connect(source) as src, psycopg.connect(target) as dst:
         pin_session(src)
         pin_session(dst)
-        comparer = Comparer(src, dst, load_tables(src, "public")[f"public.{table}"], **sizes)
+        comparer = Comparer(src, dst, load_tables(src, "public")[f"public.{table}"], chunk_rows, leaf_rows)
         found: dict[str, set[tuple[str, ...]]] = {"lost": set(), "only_in_to": set(), "conflicts": set()}
         try:
             for diff in comparer.differences():
