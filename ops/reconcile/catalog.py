@@ -23,6 +23,7 @@ class Column:
     type: str  # format_type(): "numeric(3,2)", "timestamp with time zone", ...
     generated: bool  # GENERATED ALWAYS AS (...) STORED: computed by the server, never inserted
     identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
+    hashable: bool = True  # the type has an extended hash function (json, point, arrays... do not)
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,23 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
 """
+# `hashable`: the type (a domain's base type) has a default hash operator class with an extended
+# (64-bit, seeded) support function, which `hash_record_extended` needs. Arrays, ranges and
+# composites are not looked into, and enums are excluded on purpose (an enum value hashes as its
+# label's OID, which differs between two databases that hold the same labels): all of them are
+# hashed through their text form.
 _COLUMNS_SQL = """
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a'
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
+       EXISTS (
+           SELECT 1 FROM pg_opclass oc
+           JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+           JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2 AND p.amproclefttype = oc.opcintype
+           WHERE oc.opcdefault
+             AND oc.opcintype = b.oid
+       )
 FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
 WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
@@ -74,8 +89,8 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
     oids = [oid for oid, _, _ in rows]
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for oid, name, type_, generated, identity in conn.execute(_COLUMNS_SQL, (oids,)):
-        columns[oid].append(Column(name, type_, generated, identity))
+    for oid, name, type_, generated, identity, hashable in conn.execute(_COLUMNS_SQL, (oids,)):
+        columns[oid].append(Column(name, type_, generated, identity, hashable))
     keys: dict[int, list[str]] = {oid: [] for oid in oids}
     for oid, name in conn.execute(_KEYS_SQL, (oids,)):
         keys[oid].append(name)

@@ -16,6 +16,7 @@ from ops.reconcile.compare import Comparer, Key, pin_session
 from ops.reconcile.report import CONFLICT_VERSIONS, Conflict, Report, TableReport
 
 DEFAULT_BATCH_ROWS = 1000
+MIN_SERVER_VERSION = 140000  # hash_record_extended (the range hash) is new in PostgreSQL 14
 
 
 def describe(dsn: str) -> str:
@@ -39,6 +40,11 @@ def _connect(dsn: str, flag: str, *, autocommit: bool, read_only: bool) -> Itera
             f"{flag}: cannot connect to {describe(dsn)}: {reason.replace(dsn, describe(dsn))}"
         ) from None
     with conn:
+        if conn.info.server_version < MIN_SERVER_VERSION:
+            raise ReconcileInputError(
+                f"{flag}: {describe(dsn)} runs PostgreSQL {conn.info.server_version // 10000}; "
+                "reconcile needs 14 or newer (hash_record_extended)"
+            )
         pin_session(conn)
         if not autocommit:
             # Each table is compared inside one snapshot per side (REPEATABLE READ), so the range

@@ -129,6 +129,29 @@ def test_composite_keys_match_a_full_diff(two_databases):
     assert {k: len(v) for k, v in found.items()} == {"lost": 2, "only_in_to": 2, "conflicts": 5}
 
 
+def test_columns_without_a_hash_function_are_compared_through_their_text(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE DOMAIN rating AS numeric(3, 1); CREATE TYPE mood AS ENUM ('happy', 'sad');"
+        "CREATE TABLE t (id int PRIMARY KEY, doc json, at point, tags text[], span int4range, r rating, m mood,"
+        " note varchar(20));"
+        "INSERT INTO t SELECT i, '{\"a\": 1}', point(i, i), ARRAY['x'], int4range(i, i + 1), 1.5, 'happy', 'n'"
+        " FROM generate_series(1, 3000) AS i",
+    )
+    on(
+        live,
+        "UPDATE t SET doc = '{\"a\":  1}' WHERE id = 100;"  # json keeps whitespace: a change of text
+        "UPDATE t SET at = point(0, 0) WHERE id = 200; UPDATE t SET tags = ARRAY['x', NULL] WHERE id = 300;"
+        "UPDATE t SET span = int4range(0, 1) WHERE id = 400; UPDATE t SET r = 1.6 WHERE id = 500;"
+        "UPDATE t SET m = 'sad' WHERE id = 600; UPDATE t SET note = NULL WHERE id = 700;",
+    )
+
+    found, _ = tool_diff(old, live, "t")
+
+    assert sorted(int(k[0]) for k in found["conflicts"]) == [100, 200, 300, 400, 500, 600, 700]
+
+
 def test_an_empty_recovered_table_finds_every_live_row(two_databases):
     old, live = two_databases
     both(two_databases, "CREATE TABLE t (id int PRIMARY KEY, v text)")
