@@ -1,11 +1,12 @@
 """Find the rows that differ between two copies of a table without loading either copy.
 
 Primary-key ranges are compared by a hash computed in SQL on each side; only ranges whose hashes
-differ are looked at row by row. Range boundaries are keys taken in primary-key order from one
-side (keyset order, so composite and uuid keys work the same way as serial ones) and applied to
-both sides as `(key) > (lo) AND (key) <= (hi)`, which the primary-key index answers directly.
+differ are looked at row by row. One side cuts the key space into ranges of 64 of its rows and
+hashes them in the same pass (keyset order: composite and uuid keys work like serial ones); the
+other side hashes the same ranges, `(key) > (lo) AND (key) <= (hi)`, one primary-key index range
+scan each.
 
-The range hash is `count(*)` plus `sum(hash_record_extended(ROW(every column), 0))`:
+The range hash is `count(*)` plus `bit_xor(hash_record_extended(ROW(every column), 0))`:
 - `hash_record_extended` combines each column's own 64-bit hash function, the ones hash
   partitioning relies on (so PostgreSQL keeps them stable across versions and platforms). It is
   about 5x faster than hashing the row's text form (`hashtextextended(ROW(...)::text, 0)`), and
@@ -15,10 +16,13 @@ The range hash is `count(*)` plus `sum(hash_record_extended(ROW(every column), 0
 - A NULL column contributes 0 to the row hash and a value its own hash, so NULL <-> '' or
   NULL <-> 0 changes the row hash. Values are compared as their type compares them: numeric
   1.0 and 1.00, or one instant written in two time zones, are equal.
-- Types without an extended hash function (json, geometric types, arrays, ranges...) are hashed
-  through their text form, whose output `SESSION_SETTINGS` pins on both connections.
-- A sum does not depend on row order: no sort, no per-range string; each row is read once, by
-  an index range scan. Columns are listed by name, so column order that differs between the two
+- Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
+  (which hash as an OID that differs between databases) are hashed through their text form,
+  whose output `SESSION_SETTINGS` pins on both connections.
+- XOR does not depend on row order (no sort, no per-range string) and stays a 64-bit integer,
+  so one pass can keep a running XOR and read any range's hash off two readings. Rows never
+  cancel out: every row holds its own key, so no two rows of a table hash alike except by a
+  2^-64 accident. Columns are listed by name, so column order that differs between the two
   databases is not a difference.
 
 A range that differs and holds more than `leaf_rows` rows on either side is split again, at
@@ -31,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -57,6 +61,9 @@ SESSION_SETTINGS = {
 def pin_session(conn: psycopg.Connection[Any]) -> None:
     for name, value in SESSION_SETTINGS.items():
         conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    # The planner costs a batch of 1024 short range scans like 1024 x its row estimate, which
+    # crosses jit_above_cost: compiling then takes longer than the query it speeds up.
+    conn.execute("SELECT set_config('jit', 'off', false)")
 
 
 @dataclass(frozen=True)
@@ -175,7 +182,7 @@ class TableSql:
 
     def range_hashes(self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange]) -> list[tuple[int, Any]]:
         def inner(where: sql.Composable) -> sql.Composable:
-            return sql.SQL("SELECT count(*), coalesce(sum({}), 0) FROM {} t WHERE {}").format(
+            return sql.SQL("SELECT count(*), coalesce(bit_xor({}), 0) FROM {} t WHERE {}").format(
                 self.row_hash, self.relation, where
             )
 
@@ -189,31 +196,49 @@ class TableSql:
 
         return {tuple(row[:-1]): row[-1] for rows in self.per_range(conn, ranges, inner) for row in rows}
 
-    def boundaries(self, conn: psycopg.Connection[Any], within: KeyRange, step: int) -> Iterator[Key]:
-        """Every `step`-th key inside `within`, in key order, streamed through a server-side cursor."""
+    def buckets(
+        self, conn: psycopg.Connection[Any], within: KeyRange, step: int
+    ) -> Iterator[tuple[KeyRange, int, Any]]:
+        """Cut `within` into ranges of `step` rows of this side, with each range's count and hash, in one pass.
+
+        One index-order scan streamed through a server-side cursor: running totals (row number,
+        cumulative XOR of the row hashes) are read at every `step`-th row, and each range's own
+        count and hash follow from consecutive readings (a - b, a XOR b). The ranges cover
+        `within` completely, the last one up to `within.hi`.
+        """
         where: list[sql.Composable] = []
-        params: list[str] = []
+        params: list[Any] = []
         for bound, op in ((within.lo, ">"), (within.hi, "<=")):
             if bound is not None:
                 where.append(
                     sql.SQL("{} {} {}").format(self.key_row, sql.SQL(op), self.casts([sql.Placeholder()] * len(bound)))
                 )
                 params += bound
+        # One window (the default frame: with unique keys, every row is its own peer) so the
+        # server runs a single WindowAgg over the index scan.
         query = sql.SQL(
-            "SELECT {text} FROM (SELECT {cols}, row_number() OVER (ORDER BY {order}) AS reconcile_rn "
-            "FROM {rel} t WHERE {where}) t WHERE t.reconcile_rn %% %s = 0 ORDER BY {order}"
+            "SELECT {text}, t.reconcile_n, t.reconcile_xor FROM ("
+            "SELECT {cols}, row_number() OVER w AS reconcile_n, bit_xor({hash}) OVER w AS reconcile_xor"
+            " FROM {rel} t WHERE {where} WINDOW w AS (ORDER BY {order})) t "
+            "WHERE t.reconcile_n %% %s = 0"
         ).format(
             text=self.key_text,
             cols=self.key_order,
+            hash=self.row_hash,
             order=self.key_order,
             rel=self.relation,
             where=sql.SQL(" AND ").join(where) if where else sql.SQL("true"),
         )
-        with conn.cursor(name=f"reconcile_bounds_{next(_cursor_ids)}") as cur:
-            cur.itersize = 2000
+        lo, rows_before, xor_before = within.lo, 0, 0
+        with conn.cursor(name=f"reconcile_buckets_{next(_cursor_ids)}") as cur:
+            cur.itersize = 1024
             cur.execute(query, [*params, step])
-            for row in cur:
-                yield tuple(row)
+            for *key, rows, total in cur:
+                yield KeyRange(lo, tuple(key)), rows - rows_before, total ^ xor_before
+                lo, rows_before, xor_before = tuple(key), rows, total
+        # The rest, up to `within.hi`: fewer than `step` rows here (maybe none), hashed on its own.
+        tail = KeyRange(lo, within.hi)
+        yield (tail, *self.range_hashes(conn, [tail])[0])
 
 
 _cursor_ids = itertools.count()
@@ -249,31 +274,49 @@ class Comparer:
         yield from self._compare(KeyRange(None, None), self.source)
 
     def _compare(self, within: KeyRange, splitter: psycopg.Connection[Any]) -> Iterator[LeafDiff]:
-        ranges: list[KeyRange] = []
-        lo = within.lo
-        for key in self.sql.boundaries(splitter, within, self.chunk_rows):
-            ranges.append(KeyRange(lo, key))
-            lo = key
-            if len(ranges) >= self.batch_ranges:
-                yield from self._compare_batch(ranges)
-                ranges = []
-        ranges.append(KeyRange(lo, within.hi))
-        yield from self._compare_batch(ranges)
+        """Compare `within`, cut into ranges by `splitter`'s keys.
 
-    def _compare_batch(self, ranges: list[KeyRange]) -> Iterator[LeafDiff]:
-        from_hashes, to_hashes = self._both(lambda conn: self.sql.range_hashes(conn, ranges))
-        self.stats.ranges += len(ranges)
+        The splitter streams its ranges with their hashes in the calling thread while the other
+        side hashes the previous batch of ranges in a worker thread: both servers scan at once.
+        """
+        other = self.target if splitter is self.source else self.source
+        pending: tuple[list[tuple[KeyRange, int, Any]], Future[list[tuple[int, Any]]]] | None = None
+        batch: list[tuple[KeyRange, int, Any]] = []
+        for bucket in self.sql.buckets(splitter, within, self.chunk_rows):
+            batch.append(bucket)
+            if len(batch) >= self.batch_ranges:
+                if pending is not None:
+                    yield from self._compare_batch(splitter, *pending)
+                pending = batch, self._hash_on(other, [r for r, _, _ in batch])
+                batch = []
+        if pending is not None:
+            yield from self._compare_batch(splitter, *pending)
+        if batch:
+            yield from self._compare_batch(splitter, batch, self._hash_on(other, [r for r, _, _ in batch]))
+
+    def _hash_on(self, conn: psycopg.Connection[Any], ranges: list[KeyRange]) -> Future[list[tuple[int, Any]]]:
+        return self._pool.submit(self.sql.range_hashes, conn, ranges)
+
+    def _compare_batch(
+        self,
+        splitter: psycopg.Connection[Any],
+        buckets: list[tuple[KeyRange, int, Any]],
+        other_hashes: Future[list[tuple[int, Any]]],
+    ) -> Iterator[LeafDiff]:
+        self.stats.ranges += len(buckets)
         leaves: list[KeyRange] = []
         leaf_rows = 0
-        for r, (n_from, h_from), (n_to, h_to) in zip(ranges, from_hashes, to_hashes, strict=True):
-            if n_from == n_to and h_from == h_to:
+        for (r, n_split, h_split), (n_other, h_other) in zip(buckets, other_hashes.result(), strict=True):
+            if n_split == n_other and h_split == h_other:
                 continue
             self.stats.differing += 1
-            if max(n_from, n_to) > self.leaf_rows:
-                yield from self._compare(r, self.source if n_from >= n_to else self.target)
+            if max(n_split, n_other) > self.leaf_rows:
+                # Cut again by the keys of the side that has more rows here.
+                bigger = splitter if n_split >= n_other else (self.target if splitter is self.source else self.source)
+                yield from self._compare(r, bigger)
                 continue
             leaves.append(r)
-            leaf_rows += n_from + n_to
+            leaf_rows += n_split + n_other
             if leaf_rows >= self.leaf_batch_rows:
                 yield self._compare_rows(leaves)
                 leaves, leaf_rows = [], 0
