@@ -20,7 +20,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _group() -> None:
     """Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, sign-off."""

@@ -63,8 +63,17 @@ INSERT INTO messages (body) SELECT 'message ' || i FROM generate_series(1, 300) 
 INSERT INTO page_views SELECT '/r/' || i, timestamptz '2026-11-20 00:00Z' FROM generate_series(1, 100) AS i;
 """
 
-# The session's PostgreSQL server (initdb + pg_ctl on 127.0.0.1), shared with the backup tests.
+# The session's PostgreSQL server (initdb + pg_ctl on 127.0.0.1), shared with the backup tests, and
+# the backup tests' moto S3 and seeded database for the restore drill's failover rehearsal.
 pg_server = backup_fixtures.pg_server
+seeded_template = backup_fixtures.seeded_template
+source_db = backup_fixtures.source_db
+moto_endpoint = backup_fixtures.moto_endpoint
+aws = backup_fixtures.aws
+s3 = backup_fixtures.s3
+bucket = backup_fixtures.bucket
+cli_app = backup_fixtures.cli_app
+cli = backup_fixtures.cli
 
 
 def profile_id(n: int) -> str:
