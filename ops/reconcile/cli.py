@@ -76,6 +76,8 @@ def reconcile(
     from ops.reconcile import reconcile as run
 
     try:
+        if report_file is not None and not report_file.resolve().parent.is_dir():
+            raise ReconcileInputError(f"--report: directory {report_file.resolve().parent} does not exist")
         report = run(source_url, target_url, schema=schema, tables=tables or [], apply=apply, batch_rows=batch_rows)
     except ReconcileInputError as exc:
         if as_json:

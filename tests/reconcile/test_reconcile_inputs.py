@@ -79,3 +79,10 @@ def test_batch_rows_below_one_is_exit_2(failover: Failover, reconcile):
 
     assert result.exit_code == 2
     assert "--batch-rows must be at least 1, got 0" in result.stderr
+
+
+def test_a_report_file_in_a_missing_directory_is_exit_2_before_any_work(failover: Failover, reconcile, tmp_path):
+    result = reconcile("--from", failover.old, "--to", failover.live, "--report", str(tmp_path / "no" / "r.json"))
+
+    assert result.exit_code == 2
+    assert f"--report: directory {tmp_path / 'no'} does not exist" in result.stderr
