@@ -27,8 +27,10 @@ The range hash is `count(*)` plus `bit_xor(hash_record_extended(ROW(every column
 
 A range that differs and holds more than `leaf_rows` rows on either side is split again, at
 boundaries taken from the side that has more rows there (so thousands of post-failover rows past
-the recovered copy's last key are split like any other range). Each side runs its query in its
-own thread, so the two servers work at the same time.
+the recovered copy's last key are split like any other range); a smaller one is cut into pieces
+of `sub_rows` rows the same way, and only differing pieces are compared row by row. The
+splitting side streams its ranges while the other side hashes the previous batch in a worker
+thread, so the two servers work at the same time.
 """
 
 from __future__ import annotations
