@@ -52,6 +52,7 @@ AREAS: dict[str, str] = {
     "signoff": "ops.signoff.cli",
     "slo": "ops.slo.cli",
     "migrate": "ops.migrate.cli",
+    "reconcile": "ops.reconcile.cli",
 }
 
 _registered: set[str] = set()

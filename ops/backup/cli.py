@@ -391,6 +391,13 @@ def drill(
     backup_id: BackupIdOpt = "latest",
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
+    failover: Annotated[
+        bool,
+        typer.Option(
+            "--failover",
+            help="Then rehearse a failover on the restored copy: lose rows in a copy, `reconcile --apply` them back.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore drill: prove the newest backup restores, and how long it takes.
@@ -398,7 +405,9 @@ def drill(
     Restores into a fresh scratch database, compares row counts with the manifest, times it
     against the RTO and publishes RestoreDrillSeconds and RestoreDrillSucceeded (namespace
     ChefChatz/Backups, dimension Stack). Exit 1 when the restore fails, a table does not match,
-    or the RTO is exceeded.
+    or the RTO is exceeded. With --failover it then rehearses a failover on the restored data
+    (docs/disaster-recovery.md, step 6): the JSON output's `failover.report` is the
+    reconciliation report of the drill.
 
     Example:
 
@@ -412,7 +421,12 @@ def drill(
     result = _run(
         as_json,
         lambda: backups.run_drill(
-            location, scratch_url, target, stack=stack, backup_id=backups.validate_backup_id(backup_id)
+            location,
+            scratch_url,
+            target,
+            stack=stack,
+            backup_id=backups.validate_backup_id(backup_id),
+            failover=failover,
         ),
     )
     if as_json:
@@ -423,6 +437,12 @@ def drill(
             f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
             f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
         )
+        if result.failover is not None:
+            applied, second = result.failover["report"]["totals"]["applied"], result.failover["second_run"]
+            typer.echo(
+                f"failover rehearsal: {sum(result.failover['removed'].values())} rows lost in a copy, {applied} "
+                f"reconciled back; a second run found {second['lost']} lost, {second['conflicts']} conflicts"
+            )
         for problem in result.problems:
             typer.echo(f"FAILED: {problem}", err=True)
         if result.ok:

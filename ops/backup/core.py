@@ -1354,6 +1354,7 @@ class DrillResult:
     tables: list[dict[str, Any]]
     problems: list[str]
     warnings: list[str]
+    failover: dict[str, Any] | None = None  # the failover rehearsal (`--failover`), when asked for
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -1386,8 +1387,14 @@ def run_drill(
     backup_id: str = "latest",
     s3: Any = None,
     cloudwatch: Any = None,
+    failover: bool = False,
 ) -> DrillResult:
-    """Restore a backup into a fresh scratch database, check it against the manifest, time it vs the RTO."""
+    """Restore a backup into a fresh scratch database, check it against the manifest, time it vs the RTO.
+
+    With `failover`, then rehearse a failover on the restored database (`ops.reconcile`): a copy
+    loses some rows, `reconcile --apply` must bring them back and a second run find nothing.
+    The rehearsal is not part of the timed restore.
+    """
     s3 = s3 if s3 is not None else s3_client()
     split_dsn(scratch_url)
     problems: list[str] = []
@@ -1419,6 +1426,15 @@ def run_drill(
                 )
             elif check.status == "drift":
                 warnings.append(f"table {check.table}: restored {check.restored} rows, estimate was {check.expected}")
+    rehearsal = None
+    if failover and restore is not None:
+        from ops.reconcile import ReconcileInputError, rehearse_failover  # imported only by drills that rehearse
+
+        try:
+            rehearsal = rehearse_failover(scratch_url)
+            problems += rehearsal.problems
+        except ReconcileInputError as exc:
+            problems.append(f"failover rehearsal: {exc}")
     within = restore is not None and seconds <= rto.total_seconds()
     if restore is not None and not within:
         problems.append(
@@ -1443,4 +1459,5 @@ def run_drill(
         tables=[dataclasses.asdict(c) for c in checks],
         problems=problems,
         warnings=warnings,
+        failover=rehearsal.to_json() if rehearsal else None,
     )

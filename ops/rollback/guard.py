@@ -201,9 +201,7 @@ class WatchSettings:
         parts = urlsplit(self.deployment_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             found.append(f"--deployment-url {self.deployment_url!r} must be an http(s) URL with a host")
-        for option, path in [("--health-path", self.health_path)] + [
-            ("--smoke-path", p) for p in self.smoke_paths
-        ]:
+        for option, path in [("--health-path", self.health_path)] + [("--smoke-path", p) for p in self.smoke_paths]:
             if not path.startswith("/"):
                 found.append(f"{option} {path!r} must start with '/'")
         if self.consecutive < 1:
@@ -642,9 +640,7 @@ def probe_interval(http: httpx.Client, settings: WatchSettings, index: int) -> I
     ]
     with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
         samples = list(
-            pool.map(
-                lambda job: probe(http, settings.deployment_url, job[0], settings.timeout_s, job[1]), jobs
-            )
+            pool.map(lambda job: probe(http, settings.deployment_url, job[0], settings.timeout_s, job[1]), jobs)
         )
     return summarise(index, started_at, samples, settings.health_path)
 
@@ -775,10 +771,7 @@ def already_rolled_back(
         )
     production = project.production_deployment_id
     if current_is_explicit and production is not None and production != current_id:
-        return (
-            f"production of {project.id} does not serve {current_id} (it serves {production}); "
-            "nothing to roll back"
-        )
+        return f"production of {project.id} does not serve {current_id} (it serves {production}); nothing to roll back"
     return None
 
 
@@ -865,9 +858,7 @@ def target_label(url: str) -> str:
     return urlsplit(url).netloc or "<invalid url>"
 
 
-def send_notifications(
-    urls: Sequence[str], payload: dict[str, str], timeout_s: float = 10.0
-) -> list[dict[str, Any]]:
+def send_notifications(urls: Sequence[str], payload: dict[str, str], timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """POST the payload to every target; transient failures are retried, others reported (never raised)."""
     results: list[dict[str, Any]] = []
     with httpx.Client(timeout=timeout_s) as http:
@@ -891,9 +882,7 @@ def send_notifications(
                 results.append({"target": label, "ok": False, "error": type(exc).__name__})
                 continue
             ok = 200 <= response.status_code < 300
-            results.append(
-                {"target": label, "ok": ok, "error": None if ok else f"HTTP {response.status_code}"}
-            )
+            results.append({"target": label, "ok": ok, "error": None if ok else f"HTTP {response.status_code}"})
     return results
 
 
@@ -1110,9 +1099,7 @@ def roll_back(
         return _finish(outcome, ctx, notify=True)
     outcome.action = "rolled-back"
     outcome.verified = True
-    outcome.message = (
-        f"rolled production of {ctx.project_id} back from {outcome.from_deployment} to {target.uid}"
-    )
+    outcome.message = f"rolled production of {ctx.project_id} back from {outcome.from_deployment} to {target.uid}"
     return _finish(outcome, ctx, notify=True)
 
 
@@ -1151,9 +1138,7 @@ def guard(
         return _act(settings, ctx, watch(settings, on_interval), client)
 
 
-def _act(
-    settings: WatchSettings, ctx: RollbackContext, result: WatchResult, client: VercelClient | None
-) -> Outcome:
+def _act(settings: WatchSettings, ctx: RollbackContext, result: WatchResult, client: VercelClient | None) -> Outcome:
     evidence = [r.as_dict() for r in result.reports[-settings.consecutive :]]
     if not result.fired:
         return Outcome(

@@ -94,9 +94,7 @@ class VercelUnprocessableError(VercelApiError):
 
 
 class VercelPaymentRequiredError(VercelApiError):
-    hint = (
-        "the team's plan does not allow this rollback (Hobby can only roll back to the previous deployment)"
-    )
+    hint = "the team's plan does not allow this rollback (Hobby can only roll back to the previous deployment)"
 
 
 class VercelTransientError(VercelApiError):
@@ -104,9 +102,7 @@ class VercelTransientError(VercelApiError):
 
     hint = "the Vercel API kept failing after retries; try again shortly"
 
-    def __init__(
-        self, status: int, code: str, message: str, method: str, path: str, retry_after: float | None
-    ) -> None:
+    def __init__(self, status: int, code: str, message: str, method: str, path: str, retry_after: float | None) -> None:
         self.retry_after = retry_after
         super().__init__(status, code, message, method, path)
 

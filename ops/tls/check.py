@@ -169,9 +169,7 @@ def command_line_exception(cipher_names: Iterable[str]) -> CipherException | Non
         raise TlsCheckError(f"unknown TLS 1.2 cipher suite(s): {', '.join(unknown)}")
     if not allowed:
         return None
-    return CipherException(
-        name="--allow-cipher", reason="allowed on the command line", ciphers=frozenset(allowed)
-    )
+    return CipherException(name="--allow-cipher", reason="allowed on the command line", ciphers=frozenset(allowed))
 
 
 @dataclass(frozen=True)
@@ -293,9 +291,7 @@ def evaluate_protocols(accepted: Mapping[str, Sequence[str]], errors: Mapping[st
         problems.append("neither TLS 1.2 nor TLS 1.3 accepted")
     if problems:
         return CheckResult("protocols", False, "; ".join(problems))
-    return CheckResult(
-        "protocols", True, f"{' and '.join(offered_modern)} accepted; SSL 2.0/3.0, TLS 1.0/1.1 refused"
-    )
+    return CheckResult("protocols", True, f"{' and '.join(offered_modern)} accepted; SSL 2.0/3.0, TLS 1.0/1.1 refused")
 
 
 def classify_tls12_suites(
@@ -345,9 +341,7 @@ def evaluate_preferred_cipher(accepted_tls12: Sequence[str]) -> CheckResult:
     if offered:
         return CheckResult("preferred-cipher", True, f"accepted: {', '.join(offered)}")
     if not accepted_tls12:
-        return CheckResult(
-            "preferred-cipher", True, "TLS 1.2 not offered; the preferred suites are TLS 1.2 suites"
-        )
+        return CheckResult("preferred-cipher", True, "TLS 1.2 not offered; the preferred suites are TLS 1.2 suites")
     return CheckResult(
         "preferred-cipher", False, f"neither {' nor '.join(SPEC_PREFERRED_CIPHERS)} accepted over TLS 1.2"
     )
@@ -356,9 +350,7 @@ def evaluate_preferred_cipher(accepted_tls12: Sequence[str]) -> CheckResult:
 def evaluate_certificate(facts: ScanFacts) -> CheckResult:
     """Each deployed chain is trusted by the chosen store and valid for the host name."""
     if facts.certificate_error:
-        return CheckResult(
-            "certificate", False, f"could not analyse the certificate: {facts.certificate_error}"
-        )
+        return CheckResult("certificate", False, f"could not analyse the certificate: {facts.certificate_error}")
     if not facts.certificates:
         return CheckResult("certificate", False, "the server presented no certificate")
     problems = []
@@ -386,9 +378,7 @@ def evaluate_issuer(certificates: Sequence[CertificateFacts], expected_organizat
         if wanted not in {org.strip().casefold() for org in cert.issuer_organizations}
     ]
     if wrong:
-        return CheckResult(
-            "issuer", False, f"issuer organization is not {expected_organization!r}: {'; '.join(wrong)}"
-        )
+        return CheckResult("issuer", False, f"issuer organization is not {expected_organization!r}: {'; '.join(wrong)}")
     return CheckResult("issuer", True, f"issued by {expected_organization!r} ({certificates[0].issuer})")
 
 
@@ -504,9 +494,7 @@ def scan(host: str, port: int = 443, ca_file: Path | None = None, timeout_second
     extra = ScanCommandsExtraArguments()
     if ca_path is not None:
         try:
-            extra = ScanCommandsExtraArguments(
-                certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_path)
-            )
+            extra = ScanCommandsExtraArguments(certificate_info=CertificateInfoExtraArgument(custom_ca_file=ca_path))
         except ValueError as error:
             raise TlsCheckError(str(error)) from None
     try:

@@ -21,9 +21,7 @@ EXIT_USAGE = 2
 
 
 def tls_check(
-    target: Annotated[
-        str, typer.Argument(metavar="HOST[:PORT]", help="Host to check; the port defaults to 443.")
-    ],
+    target: Annotated[str, typer.Argument(metavar="HOST[:PORT]", help="Host to check; the port defaults to 443.")],
     ca_file: Annotated[
         Path | None,
         typer.Option(
@@ -50,8 +48,7 @@ def tls_check(
         list[str] | None,
         typer.Option(
             "--allow-cipher",
-            help="Also accept this TLS 1.2 suite (OpenSSL or IANA name); reported as an exception. "
-            "Repeatable.",
+            help="Also accept this TLS 1.2 suite (OpenSSL or IANA name); reported as an exception. Repeatable.",
         ),
     ] = None,
     platform_exception: Annotated[
@@ -90,9 +87,7 @@ def tls_check(
         from_command_line = tlscheck.command_line_exception(allow_cipher or [])
         if from_command_line is not None:
             exceptions.append(from_command_line)
-        policy = tlscheck.TlsPolicy(
-            min_days=min_days, issuer_organization=issuer, exceptions=tuple(exceptions)
-        )
+        policy = tlscheck.TlsPolicy(min_days=min_days, issuer_organization=issuer, exceptions=tuple(exceptions))
         with warnings.catch_warnings():
             # sslyze's bundled trust stores hold a few old roots with negative serial numbers; the warning
             # is about those roots, not about the host being checked.

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.plan.test_plan import project_copy, set_config
 
 from ops import plan as planlib
 from ops.plan.policy_gate import PackConfigError
+from tests.plan.test_plan import project_copy, set_config
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,126 @@
+"""Copy lost rows from the recovered source into the live database: insert only, never overwrite.
+
+One batch of keys is one transaction on the target: the rows are streamed from the source with
+COPY into a temporary table, then inserted with `ON CONFLICT (primary key) DO NOTHING`, so a row
+written meanwhile under the same key (a race with the live application) is kept, not replaced.
+A batch either commits whole or not at all: a killed run leaves no half-applied batch.
+
+When a row breaks another constraint (a unique username taken since the failover, a parent
+deleted since), the batch falls back to one savepoint per row, inserts what it can and reports
+each refused row with the server's message: a person decides, nothing is forced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ops.reconcile.compare import Key, TableSql
+
+_STAGE = sql.Identifier("reconcile_stage")
+
+
+@dataclass
+class Rejected:
+    key: Key
+    error: str
+
+
+@dataclass
+class BatchResult:
+    inserted: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _key_arrays(keys: Sequence[Key]) -> list[list[str]]:
+    return [list(column) for column in zip(*keys, strict=True)]
+
+
+def fetch_rows(conn: psycopg.Connection[Any], table_sql: TableSql, keys: Sequence[Key]) -> dict[Key, Any]:
+    """Each key's whole row as JSON (to show both versions of a conflict to a person)."""
+    query = sql.SQL("SELECT {}, to_jsonb(t) FROM {} t WHERE {}").format(
+        table_sql.key_text, table_sql.relation, table_sql.in_keys()
+    )
+    return {tuple(row[:-1]): row[-1] for row in conn.execute(query, _key_arrays(keys))}
+
+
+def apply_batch(
+    source: psycopg.Connection[Any], target: psycopg.Connection[Any], table_sql: TableSql, keys: Sequence[Key]
+) -> BatchResult:
+    """Insert the source's rows for `keys` into the target in one transaction (target in autocommit mode)."""
+    table = table_sql.table
+    # Generated columns are computed by the target itself; an insert may not name them.
+    columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns if not c.generated)
+    # Identity columns GENERATED ALWAYS refuse explicit values unless told: the lost row's id is its key.
+    overriding = sql.SQL("OVERRIDING SYSTEM VALUE ") if any(c.identity_always for c in table.columns) else sql.SQL("")
+    result = BatchResult()
+    with target.transaction():
+        target.execute(
+            sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+                _STAGE, columns, table_sql.relation
+            )
+        )
+        copy_out = sql.SQL("COPY (SELECT {} FROM {} t WHERE {}) TO STDOUT").format(
+            columns, table_sql.relation, table_sql.in_keys()
+        )
+        with (
+            source.cursor().copy(copy_out, _key_arrays(keys)) as rows_out,
+            target.cursor().copy(sql.SQL("COPY {} ({}) FROM STDIN").format(_STAGE, columns)) as rows_in,
+        ):
+            for block in rows_out:
+                rows_in.write(block)
+        keys_list = sql.SQL(", ").join(sql.Identifier(k) for k in table.key)
+
+        def insert(where: sql.Composable) -> sql.Composed:
+            return sql.SQL("INSERT INTO {} ({}) {}SELECT {} FROM {} s {} ON CONFLICT ({}) DO NOTHING").format(
+                table_sql.relation, columns, overriding, columns, _STAGE, where, keys_list
+            )
+
+        try:
+            with target.transaction():
+                result.inserted = target.execute(insert(sql.SQL(""))).rowcount
+        except psycopg.errors.IntegrityError:
+            _apply_row_by_row(target, table_sql, insert(sql.SQL("WHERE s.ctid = %s")), result)
+    return result
+
+
+def _apply_row_by_row(
+    target: psycopg.Connection[Any], table_sql: TableSql, one_row: sql.Composed, result: BatchResult
+) -> None:
+    keys = target.execute(
+        sql.SQL("SELECT s.ctid, {} FROM {} s").format(
+            sql.SQL(", ").join(sql.SQL("s.{}::text").format(sql.Identifier(k)) for k in table_sql.table.key), _STAGE
+        )
+    ).fetchall()
+    for ctid, *key in keys:
+        try:
+            with target.transaction():
+                result.inserted += target.execute(one_row, (ctid,)).rowcount
+        except psycopg.errors.IntegrityError as exc:
+            result.rejected.append(Rejected(tuple(key), str(exc).strip().splitlines()[0]))
+
+
+def advance_sequences(target: psycopg.Connection[Any], table_sql: TableSql) -> list[str]:
+    """Move each sequence that feeds the table past the largest value now in its column.
+
+    Lost rows keep their original ids; without this, the live database would hand out those ids
+    again and the application's next inserts would fail. Sequences only move forward.
+    """
+    table = table_sql.table
+    moved: list[str] = []
+    qualified = sql.Identifier(table.schema, table.name).as_string(target)
+    for column in table.columns:
+        row = target.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified, column.name)).fetchone()
+        if not row or not row[0]:
+            continue
+        sequence = str(row[0])
+        query = sql.SQL(
+            "SELECT setval(%s, m) FROM (SELECT max({}) AS m FROM {}) x WHERE m > (SELECT last_value FROM {})"
+        ).format(sql.Identifier(column.name), table_sql.relation, sql.SQL(sequence))
+        if target.execute(query, (sequence,)).fetchone():
+            moved.append(sequence)
+    return moved

@@ -1,0 +1,173 @@
+"""What is compared: the tables of a schema, their columns and primary keys, and the order to fill them.
+
+Read from the PostgreSQL catalog on each side. The pure functions here (`schema_problems`,
+`fk_order`, `select_tables`) decide; `load_tables` only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+
+class ReconcileInputError(Exception):
+    """Bad input: an unreachable database, an unknown table, or schemas that do not match (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # format_type(): "numeric(3,2)", "timestamp with time zone", ...
+    generated: bool  # GENERATED ALWAYS AS (...) STORED: computed by the server, never inserted
+    identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
+    hashable: bool = True  # the type has an extended hash function (json, point, arrays... do not)
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # primary-key columns in index order; () when the table has none
+    parents: frozenset[str]  # qualified names of the tables its foreign keys reference
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+_TABLES_SQL = """
+SELECT c.oid, n.nspname, c.relname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY c.relname
+"""
+# `hashable`: the type (a domain's base type) has a default hash operator class with an extended
+# (64-bit, seeded) support function, which `hash_record_extended` needs. Arrays, ranges and
+# composites are not looked into, and enums are excluded on purpose (an enum value hashes as its
+# label's OID, which differs between two databases that hold the same labels): all of them are
+# hashed through their text form.
+_COLUMNS_SQL = """
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
+       EXISTS (
+           SELECT 1 FROM pg_opclass oc
+           JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
+           JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2 AND p.amproclefttype = oc.opcintype
+           WHERE oc.opcdefault
+             AND oc.opcintype = b.oid
+       )
+FROM pg_attribute a
+JOIN pg_type t ON t.oid = a.atttypid
+JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attrelid, a.attnum
+"""
+_KEYS_SQL = """
+SELECT i.indrelid, a.attname
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = ANY(%s) AND i.indisprimary
+ORDER BY i.indrelid, k.ord
+"""
+_PARENTS_SQL = """
+SELECT c.conrelid, pn.nspname || '.' || p.relname
+FROM pg_constraint c
+JOIN pg_class p ON p.oid = c.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE c.contype = 'f' AND c.conrelid = ANY(%s)
+"""
+
+
+def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
+    """Every ordinary or partitioned table of `schema` (partitions are read through their parent)."""
+    rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
+    oids = [oid for oid, _, _ in rows]
+    columns: dict[int, list[Column]] = {oid: [] for oid in oids}
+    for oid, name, type_, generated, identity, hashable in conn.execute(_COLUMNS_SQL, (oids,)):
+        columns[oid].append(Column(name, type_, generated, identity, hashable))
+    keys: dict[int, list[str]] = {oid: [] for oid in oids}
+    for oid, name in conn.execute(_KEYS_SQL, (oids,)):
+        keys[oid].append(name)
+    parents: dict[int, set[str]] = {oid: set() for oid in oids}
+    for oid, parent in conn.execute(_PARENTS_SQL, (oids,)):
+        parents[oid].add(parent)
+    return {
+        f"{nsp}.{rel}": Table(nsp, rel, tuple(columns[oid]), tuple(keys[oid]), frozenset(parents[oid]))
+        for oid, nsp, rel in rows
+    }
+
+
+def select_tables(available: Iterable[str], schema: str, wanted: list[str]) -> list[str]:
+    """The qualified names to reconcile: all of `available`, or the `--tables` asked for (each must exist)."""
+    names = sorted(available)
+    if not wanted:
+        return names
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for item in (part.strip() for value in wanted for part in value.split(",")):
+        if not item:
+            continue
+        qualified = item if "." in item else f"{schema}.{item}"
+        (chosen if qualified in names else unknown).append(qualified)
+    if unknown:
+        raise ReconcileInputError(
+            f"--tables: {', '.join(unknown)} not found in schema {schema!r} of --from "
+            f"(tables there: {', '.join(names) or 'none'})"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def schema_problems(source: Mapping[str, Table], target: Mapping[str, Table], names: Iterable[str]) -> list[str]:
+    """Every difference that makes rows incomparable, one line per table or column.
+
+    Column ORDER, defaults, nullability and constraints other than the primary key do not change
+    what a row holds, so they are not problems; a column present on one side only, a different
+    type or a different primary key are.
+    """
+    problems: list[str] = []
+    for name in names:
+        a, b = source.get(name), target.get(name)
+        if a is None or b is None:
+            problems.append(f"{name}: table exists only in {'--to' if a is None else '--from'}")
+            continue
+        a_cols = {c.name: c for c in a.columns}
+        b_cols = {c.name: c for c in b.columns}
+        for col in sorted(a_cols.keys() | b_cols.keys()):
+            if col not in b_cols:
+                problems.append(f"{name}.{col}: column only in --from ({a_cols[col].type})")
+            elif col not in a_cols:
+                problems.append(f"{name}.{col}: column only in --to ({b_cols[col].type})")
+            elif a_cols[col].type != b_cols[col].type:
+                problems.append(f"{name}.{col}: type {a_cols[col].type} in --from, {b_cols[col].type} in --to")
+        if a.key != b.key:
+            problems.append(
+                f"{name}: primary key ({', '.join(a.key) or 'none'}) in --from, ({', '.join(b.key) or 'none'}) in --to"
+            )
+    return problems
+
+
+def fk_order(parents: Mapping[str, Iterable[str]]) -> list[str]:
+    """Tables ordered so that every table comes after the tables its foreign keys reference.
+
+    Parents outside the mapping (another schema, not selected) and self-references do not
+    constrain the order. A foreign-key cycle is broken at its first table by name: a lost row
+    there may be refused by its constraint, and is then reported as rejected, never forced.
+    """
+    pending = {name: {p for p in ps if p in parents and p != name} for name, ps in parents.items()}
+    order: list[str] = []
+    while pending:
+        ready = sorted(name for name, ps in pending.items() if not ps)
+        if not ready:
+            ready = [min(pending)]
+        for name in ready:
+            del pending[name]
+            for ps in pending.values():
+                ps.discard(name)
+        order.extend(ready)
+    return order
