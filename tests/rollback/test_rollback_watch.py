@@ -128,7 +128,7 @@ def test_single_spike_does_not_roll_back(
 
 @pytest.mark.parametrize(
     ("errors", "code"),
-    [(3, 3), (2, 0)],
+    [(3, 4), (2, 0)],
     ids=["3-of-30-roll-back", "2-of-30-do-not"],
 )
 def test_sustained_errors_roll_back_once_they_are_evidence(
@@ -140,7 +140,7 @@ def test_sustained_errors_roll_back_once_they_are_evidence(
     result = run(*watch(app_server.url, window="3s", interval="0.3s", samples=30))
     assert result.exit_code == code, result.output
     states = [i["state"] for i in result.json["evidence"]]
-    if code == 3:
+    if code == 4:
         assert result.json["triggers"] == ["error-rate"] and states == ["breaching", "breaching"], states
         assert len(app_server.hits) == 60, "caught in the first 2 intervals"
     else:
@@ -151,14 +151,14 @@ def test_clearly_slow_p95_rolls_back(project: Any, app_server: Any, run: Any) ->
     # Half the answers take 150 ms against a 100 ms threshold: the p95 is clearly above it.
     app_server.slow_fraction, app_server.slow_s = 0.5, 0.15
     result = run(*watch(app_server.url, "--response-time", "100ms", window="3s", interval="0.3s", samples=30))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert "response-time" in result.json["triggers"], json.dumps(result.json["evidence"], indent=1)
 
 
 def test_a_deploy_failing_30_percent_is_caught_within_2_intervals(project: Any, app_server: Any, run: Any) -> None:
     app_server.error_fraction = 0.30
     result = run(*watch(app_server.url, window="3s", interval="0.3s", samples=30))
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == 4, result.output
     assert [i["index"] for i in result.json["evidence"]] == [0, 1], result.json["evidence"]
 
 
