@@ -22,6 +22,7 @@ import os
 import runpy
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,11 +285,9 @@ def fork_plans(project_dir: Path, stacks: list[str], workers: int = 2) -> Iterat
                 stack = pending.pop(0)
                 pid = _fork_child(project_dir, stack, Path(scratch))
                 running[pid] = stack
-            pid, status = os.wait()
-            stack = running.pop(pid)
-            code = os.waitstatus_to_exitcode(status)
-            if code != EXIT_OK:
-                failed[stack] = code
+            for stack, code in _reap(running):
+                if code != EXIT_OK:
+                    failed[stack] = code
         for stack in stacks:
             log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
             if stack in failed:
@@ -298,6 +297,24 @@ def fork_plans(project_dir: Path, stacks: list[str], workers: int = 2) -> Iterat
                 error.add_note(log)
                 raise error
             yield stack, json.loads((Path(scratch) / f"{stack}.json").read_text())
+
+
+def _reap(running: dict[int, str]) -> list[tuple[str, int]]:
+    """Wait until at least one of *our* children has exited; (stack, exit code) of each that did.
+
+    Only the pids in `running` are waited for (never "any child"): another thread of the same
+    process may be planning too (the sign-off plans its stacks concurrently), and its children are
+    its own to reap.
+    """
+    while True:
+        done = []
+        for pid in list(running):
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited:
+                done.append((running.pop(pid), os.waitstatus_to_exitcode(status)))
+        if done:
+            return done
+        time.sleep(0.01)
 
 
 def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:

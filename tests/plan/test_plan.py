@@ -17,7 +17,7 @@ import pytest
 from ops.plan import StackPlan, Violation
 from ops.plan.markdown import LIMIT, MARKER, to_markdown
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
