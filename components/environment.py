@@ -226,6 +226,7 @@ class Environment(pulumi.ComponentResource):
                         p99_ms=performance.p99_ms,
                         budget_percent=performance.error_budget_percent,
                         window_s=performance.error_budget_window_s,
+                        rollback_response_ms=settings.rollback.response_time_ms,
                     ),
                     health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
                     backup_kinds=("database", "assets") if self.backups is not None else (),
