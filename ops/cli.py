@@ -37,6 +37,7 @@ AREAS: dict[str, str] = {
     "rollback": "ops.rollback_cli",
     "signoff": "ops.signoff_cli",
     "slo": "ops.slo.cli",
+    "rollout": "ops.rollout.cli",
 }
 
 _registered: set[str] = set()
