@@ -20,7 +20,6 @@ retries) is reported with the stage the rollout was left at, never silently.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from typing import Any
 from ops import rollback as rb
 from ops.rollout.compare import Action, Judgement, Rules, judge, next_action
 from ops.slo import Counts
-from ops.vercel_api import RollingRelease, VercelClient, VercelConflictError, VercelError
+from ops.vercel_api import RollingRelease, VercelClient, VercelError
 
 # (deployment id, window seconds) -> that deployment's real-request counts over the window ending now.
 Traffic = Callable[[str, float], Counts]
@@ -211,21 +210,26 @@ def _poll(
     done: Callable[[RollingRelease | None], bool],
     what: str,
     sleep: Callable[[float], None],
+    clock: Callable[[], float],
 ) -> None:
     """Read the rolling release back until ``done`` holds; raise RolloutError naming ``what`` otherwise."""
-    deadline = time.monotonic() + settings.verify_timeout_s
+    deadline = clock() + settings.verify_timeout_s
     while True:
         release = client.get_rolling_release(settings.project_id)
         if done(release):
             return
-        if time.monotonic() >= deadline:
+        if clock() >= deadline:
             seen = "none" if release is None else f"{release.state} at stage {release.active_stage_index}"
             raise RolloutError(f"{what} was not confirmed within {settings.verify_timeout_s:g}s (last seen: {seen})")
         sleep(settings.verify_poll_s)
 
 
 def _promote(
-    client: VercelClient, settings: RolloutSettings, release: RollingRelease, sleep: Callable[[float], None]
+    client: VercelClient,
+    settings: RolloutSettings,
+    release: RollingRelease,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
 ) -> None:
     """Approve the next stage, or complete at 100 %; a failed call is re-read, as it may have taken effect."""
     nxt = release.active_stage_index + 1
@@ -243,11 +247,14 @@ def _promote(
         else:
             client.approve_rolling_release_stage(settings.project_id, canary, nxt)
     except VercelError as exc:
-        if not reached(client.get_rolling_release(settings.project_id)):
-            raise RolloutError(
-                f"promoting to {release.stages[min(nxt, len(release.stages) - 1)]} % failed: {exc}"
-            ) from exc
-    _poll(client, settings, reached, f"promotion of {canary} to stage {nxt}", sleep)
+        # The call may have been applied with its answer lost: only the read-back says it was not.
+        try:
+            _poll(client, settings, reached, f"promotion of {canary} to stage {nxt}", sleep, clock)
+        except RolloutError:
+            percent = release.stages[min(nxt, len(release.stages) - 1)]
+            raise RolloutError(f"promoting to {percent} % failed and Vercel does not show it applied: {exc}") from exc
+        return
+    _poll(client, settings, reached, f"promotion of {canary} to stage {nxt}", sleep, clock)
 
 
 def _abort(
@@ -256,21 +263,28 @@ def _abort(
     release: RollingRelease,
     reason: str,
     sleep: Callable[[float], None],
+    clock: Callable[[], float],
 ) -> None:
     """Instant rollback to the stable deployment (Vercel's own abort), then confirm the release is ABORTED."""
     stable = release.current_deployment_id or ""
-    # A 409 may be our own retried POST, accepted the first time: the read-back below decides.
-    with contextlib.suppress(VercelConflictError):
+    canary = release.canary_deployment_id
+
+    def aborted(now: RollingRelease | None) -> bool:
+        return now is not None and now.canary_deployment_id == canary and now.state == "ABORTED"
+
+    what = f"abort of the rollout of {canary} (instant rollback to {stable})"
+    try:
         client.request_rollback(settings.project_id, stable, description=reason[: rb.MAX_DESCRIPTION_CHARS])
-    _poll(
-        client,
-        settings,
-        lambda now: (
-            now is not None and now.canary_deployment_id == release.canary_deployment_id and now.state == "ABORTED"
-        ),
-        f"abort of the rollout of {release.canary_deployment_id}",
-        sleep,
-    )
+    except VercelError as exc:
+        # A 409 or a lost answer may hide our own accepted request: only the read-back says it failed.
+        try:
+            _poll(client, settings, aborted, what, sleep, clock)
+        except RolloutError:
+            raise RolloutError(
+                f"{what} failed and Vercel does not show it applied: {exc}; the canary still serves traffic"
+            ) from exc
+        return
+    _poll(client, settings, aborted, what, sleep, clock)
 
 
 def _start(client: VercelClient, settings: RolloutSettings, outcome: Outcome) -> RollingRelease | None:
@@ -365,7 +379,7 @@ def _drive(
                 on_interval(record)
             if action is Action.ABORT:
                 outcome.reason = f"at {percentage} %: {failure_reason(now if now.breached else step or now)}"
-                _abort(client, settings, release, outcome.reason, sleep)
+                _abort(client, settings, release, outcome.reason, sleep, clock)
                 outcome.action, outcome.verified = "aborted", True
                 outcome.message = f"aborted the rollout of {canary} at {percentage} %: production is back on {stable}"
                 return _finish(settings, outcome)
@@ -384,7 +398,7 @@ def _drive(
         if latest is None or latest.canary_deployment_id != canary or latest.state != "ACTIVE":
             state = "gone" if latest is None else latest.state
             raise RolloutError(f"the rolling release of {canary} changed outside this run (now {state})")
-        _promote(client, settings, latest, sleep)
+        _promote(client, settings, latest, sleep, clock)
         outcome.stages_promoted.append(stage)
         _audit(settings, "promoted-stage", outcome, to_stage=stage + 1)
         if stage + 1 >= len(latest.stages) - 1:

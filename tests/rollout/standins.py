@@ -180,13 +180,14 @@ class FakeRollingRelease:
                 return self._error(400, "no_active_rolling_release", "There is no active rolling release")
             if body.get("canaryDeploymentId") != self.canary:
                 return self._error(400, "bad_request", "canaryDeploymentId is not the active canary")
-            self._before_write()
             if path.endswith("/complete"):
+                self._before_write()
                 self.state, self.active_stage_index = "COMPLETE", len(self.stages) - 1
                 return 200, {"rollingRelease": self.document()}, {}
             nxt = body.get("nextStageIndex")
             if nxt != self.active_stage_index + 1 or nxt >= len(self.stages):
                 return self._error(400, "bad_request", f"nextStageIndex {nxt} is not the next stage")
+            self._before_write()
             self.active_stage_index = nxt
             if nxt == len(self.stages) - 1:
                 self.state = "COMPLETE"

@@ -105,9 +105,7 @@ def test_a_judgement_fails_on_a_ceiling_or_a_worse_canary_and_needs_traffic_on_b
         (State.NOT_ENOUGH_TRAFFIC, State.HEALTHY, Action.PROMOTE),
     ],
 )
-def test_a_step_promotes_only_on_its_own_healthy_judgement(
-    interval: State, step: State | None, action: Action
-) -> None:
+def test_a_step_promotes_only_on_its_own_healthy_judgement(interval: State, step: State | None, action: Action) -> None:
     assert next_action(Judgement(interval, ()), None if step is None else Judgement(step, ())) is action
 
 
