@@ -12,6 +12,7 @@ response shapes (Vercel REST API reference, "Rolling Release"):
   (https://vercel.com/docs/rest-api/rolling-release/update-the-active-rolling-release-to-the-next-stage-for-a-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/complete`` ``{canaryDeploymentId}``
   (https://vercel.com/docs/rest-api/rolling-release/complete-the-rolling-release-for-the-project)
+- ``GET  /v13/deployments/{idOrUrl}``: the canary by its URL (``{id, url, readyState, ...}``)
 - ``POST /v1/projects/{projectId}/rollback/{deploymentId}``: an instant rollback; to the current deployment
   while a rolling release is active it aborts it (what ``vercel rolling-release abort`` sends).
 
@@ -192,6 +193,12 @@ class FakeRollingRelease:
             if nxt == len(self.stages) - 1:
                 self.state = "COMPLETE"
             return 200, {"rollingRelease": self.document()}, {}
+        if method == "GET" and (m := re.fullmatch(r"/v13/deployments/([^/]+)", path)):
+            for uid in (self.stable, self.canary):
+                if m.group(1) in (uid, f"{uid}.vercel.app"):
+                    # The v13 deployment shape: createdAt in epoch milliseconds (unlike the summary above).
+                    return 200, {**self._deployment(uid), "createdAt": 1_764_756_000_000}, {}
+            return self._error(404, "not_found", f"Could not find the deployment: {m.group(1)}")
         if method == "POST" and (m := re.fullmatch(rf"/v1/projects/{PROJECT}/rollback/([^/]+)", path)):
             if m.group(1) not in (self.stable, self.canary):
                 return self._error(404, "not_found", f"Could not find the deployment: {m.group(1)}")
