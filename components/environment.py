@@ -73,6 +73,7 @@ def pipeline_variables(settings: Settings) -> dict[str, str]:
         "ROLLBACK_RESPONSE_TIME": f"{rollback.response_time_ms:g}ms",
         "ROLLBACK_FAILED_TRANSACTIONS": f"{rollback.failed_transactions_percent:g}%",
         "ROLLBACK_AUTOMATIC": _flag(rollback.automatic),
+        "ROLLOUT_STEP_DURATION": format_duration(settings.rollout.step_s),
     }
 
 
@@ -157,6 +158,7 @@ class Environment(pulumi.ComponentResource):
                 is_production=settings.environment.is_production,
                 node_version=settings.platform.node_version,
                 variables=deployment_variables(settings, secrets),
+                rollout_stages=settings.rollout.stages,
             ),
             opts=child,
         )

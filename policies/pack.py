@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import approvals, backups, monitoring, pipelines, secrets, slo, tls
+from policies import approvals, backups, monitoring, pipelines, rollout, secrets, slo, tls
 
 PACK_NAME = "chefchatz-policies"
 
@@ -16,6 +16,7 @@ POLICIES: list[Policy] = [
     *monitoring.POLICIES,
     *pipelines.POLICIES,
     *slo.POLICIES,
+    *rollout.POLICIES,
 ]
 
 

@@ -55,6 +55,7 @@ EXPECTED = {
     "slo-drain-in-production",
     "slo-burn-rate-alarms",
     "slo-dashboard",
+    "rolling-release-in-production",
 }
 
 
