@@ -233,6 +233,19 @@ def test_web_app_creates_one_nextjs_project_with_both_production_domains():
     assert retention.inputs["expirationProduction"] == "1y"
 
 
+def test_a_web_app_with_rollout_stages_gets_a_manually_approved_rolling_release():
+    args = WebAppArgs(NAMING, "team_x", "chefchatz.com", True, "22.x", (), rollout_stages=(5, 25, 50, 100))
+    (release,) = build(lambda: WebApp("web", args)).of_type("projectRollingRelease:ProjectRollingRelease")
+    assert release.inputs["advancementType"] == "manual-approval", release.inputs
+    assert [s["targetPercentage"] for s in release.inputs["stages"]] == [5, 25, 50, 100], release.inputs
+    assert all("duration" not in s for s in release.inputs["stages"]), "no timer: rollout watch approves"
+
+
+def test_a_web_app_without_rollout_stages_has_no_rolling_release():
+    recorded = build(lambda: WebApp("web", WebAppArgs(NAMING, "team_x", "dev.chefchatz.com", False, "22.x", ())))
+    assert recorded.of_type("projectRollingRelease:ProjectRollingRelease") == []
+
+
 def _repository_args(**overrides: Any) -> RepositoryArgs:
     base: dict[str, Any] = dict(
         naming=NAMING,
