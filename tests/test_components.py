@@ -380,6 +380,15 @@ def test_the_backup_task_can_write_backups_but_never_delete_them():
     assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
 
 
+def test_the_deploy_job_can_also_read_the_slo_metrics_but_delete_nothing():
+    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
+    actions = [
+        a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert "cloudwatch:GetMetricData" in actions and "s3:PutObject" in actions, actions
+    assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
+
+
 def test_backup_buckets_refuse_requests_without_tls_1_2():
     document: Any = backups_module.tls_only_policy("b")
     conditions = [s["Condition"] for s in document["Statement"]]

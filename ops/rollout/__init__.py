@@ -5,7 +5,15 @@ deployment on real traffic each step, then promote the next stage, hold, or abor
 """
 
 from ops.rollout.compare import Action, Comparison, Judgement, Rules, State, judge, next_action, worse_p_value
-from ops.rollout.controller import ExitCode, IntervalRecord, Outcome, RolloutSettings, Traffic, watch
+from ops.rollout.controller import (
+    ExitCode,
+    IntervalRecord,
+    MetricsUnavailable,
+    Outcome,
+    RolloutSettings,
+    Traffic,
+    watch,
+)
 
 __all__ = [
     "Action",
@@ -13,6 +21,7 @@ __all__ = [
     "ExitCode",
     "IntervalRecord",
     "Judgement",
+    "MetricsUnavailable",
     "Outcome",
     "RolloutSettings",
     "Rules",

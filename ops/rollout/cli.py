@@ -11,11 +11,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from ops import rollback as rb
 from ops.rollout.compare import DEFAULT_CONFIDENCE, DEFAULT_MARGIN, Rules
-from ops.rollout.controller import ExitCode, IntervalRecord, Outcome, RolloutSettings, Traffic, watch
+from ops.rollout.controller import (
+    ExitCode,
+    IntervalRecord,
+    MetricsUnavailable,
+    Outcome,
+    RolloutSettings,
+    Traffic,
+    watch,
+)
 from ops.slo import MIN_REQUESTS_PER_WINDOW, Counts, deployment_counts
 from ops.vercel_api import VercelClient, VercelConfigError, VercelError
 
@@ -61,7 +70,10 @@ def cloudwatch_traffic(stack: str) -> Traffic:
     def read(deployment_id: str, window_s: float) -> Counts:
         # CloudWatch sums whole minutes: a shorter window would read nothing.
         window = timedelta(seconds=max(60.0, window_s))
-        return deployment_counts(cloudwatch, stack, deployment_id, datetime.now(UTC), window)
+        try:
+            return deployment_counts(cloudwatch, stack, deployment_id, datetime.now(UTC), window)
+        except (BotoCoreError, ClientError) as exc:
+            raise MetricsUnavailable(f"cannot read the SLO metrics of {deployment_id}: {exc}") from exc
 
     return read
 

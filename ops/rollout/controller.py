@@ -150,6 +150,10 @@ class RolloutError(Exception):
     """An action on the rolling release failed or was not confirmed; the message says where it stands."""
 
 
+class MetricsUnavailable(RolloutError):
+    """The real-traffic metrics could not be read: without them no stage can be judged, so the run stops."""
+
+
 def _audit(settings: RolloutSettings, event: str, outcome: Outcome, **extra: Any) -> None:
     if settings.audit_file is None:
         return

@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from ops.rollout import ExitCode, Outcome, RolloutSettings, watch
+from ops.rollout import ExitCode, MetricsUnavailable, Outcome, RolloutSettings, Traffic, watch
+from ops.slo import Counts
 from ops.vercel_api import VercelClient
 from tests.rollout.standins import CANARY, PROJECT, STABLE, FakeMetrics, FakeRollingRelease, Profile, VirtualClock
 
 BAD = Profile(error_rate=0.05)
 
 
-def run(clock: VirtualClock, metrics: FakeMetrics, **overrides: Any) -> Outcome:
+def run(clock: VirtualClock, metrics: Traffic, **overrides: Any) -> Outcome:
     options: dict[str, Any] = {
         "project_id": PROJECT,
         "step_s": 600.0,
@@ -192,3 +193,15 @@ def test_an_abort_is_notified_with_the_reason(
     outcome = run(clock, FakeMetrics(release, canary=BAD), notify_urls=(url,))
     assert outcome.notifications == [{"target": url.split("/")[2], "ok": True, "error": None}], outcome.notifications
     assert "aborted the rollout" in webhook[0]["text"] and "error-rate" in webhook[0]["text"], webhook
+
+
+def test_unreadable_metrics_stop_the_run_and_say_where_the_rollout_was_left(
+    release: FakeRollingRelease, clock: VirtualClock
+) -> None:
+    def unreadable(deployment_id: str, window_s: float) -> Counts:
+        raise MetricsUnavailable(f"cannot read the SLO metrics of {deployment_id}: ExpiredToken")
+
+    outcome = run(clock, unreadable)
+    assert (outcome.action, outcome.exit_code) == ("failed", ExitCode.FAILED), outcome.message
+    assert "ExpiredToken" in outcome.message and "left at stage 0 (5 %)" in outcome.message, outcome.message
+    assert [c for c in release.calls if c.method == "POST"] == [], "no action without evidence"
