@@ -111,6 +111,7 @@ def app_pipeline_files(settings: Settings) -> dict[str, str]:
         node_major=int(settings.platform.node_version.split(".")[0]),
         health_path=settings.health.path,
         release_schedule=settings.release.schedule,
+        production_rollout=bool(settings.rollout.stages),
     )
     return app_workflow_files(args)
 
