@@ -3,7 +3,8 @@
 The project's rolling release is configured with ``advancementType: manual-approval`` (``components/
 web_app.py``), so Vercel never advances a stage by itself: this loop does, once the stage's real traffic
 says so (``ops.rollout.compare``). Every ``interval`` it reads the canary's and the stable deployment's
-counts over the last interval (``ops.slo.deployment_counts``) and aborts at the first failing judgement;
+counts over the last interval (``ops.slo.deployment_counts``) and aborts at the first failing judgement
+(errors and ceilings; latency against stable is judged over the whole step, ``compare.judge``);
 once the stage's step has elapsed it judges the whole step and promotes (approve the next stage, or
 complete at 100 %), or holds when there was not enough traffic (another step, at most ``max_holds``
 times, then it stops and says the rollout is still at that stage).
@@ -372,7 +373,7 @@ def _drive(
             elapsed = clock() - started
             canary_counts = traffic(canary, settings.interval_s)
             stable_counts = traffic(stable, settings.interval_s)
-            now = judge(canary_counts, stable_counts, settings.rules)
+            now = judge(canary_counts, stable_counts, settings.rules, latency=False)
             step = None
             if elapsed + 1e-9 >= settings.step_s * (1 + holds):
                 step = judge(traffic(canary, elapsed), traffic(stable, elapsed), settings.rules)

@@ -31,7 +31,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -284,7 +284,10 @@ class FakeMetrics:
     """The drain's per-deployment counts: ``rps`` production requests split by the live stage percentage.
 
     ``canary_from`` switches the canary to ``bad`` at that clock time (the benchmark's threshold
-    crossing); ``reads`` records every query.
+    crossing): a window that straddles it holds good and bad requests in proportion, as the drain would
+    count them. ``latency_noise`` is the spread (log-normal sigma) of each deployment's slow shares from
+    one minute to the next -- real latency wanders with load and cold starts, which a Poisson count alone
+    would understate. ``reads`` records every query.
     """
 
     release: FakeRollingRelease
@@ -293,6 +296,7 @@ class FakeMetrics:
     canary: Profile = field(default_factory=Profile)
     bad: Profile | None = None
     canary_from: float = math.inf
+    latency_noise: float = 0.0
     seed: int = 0
     reads: list[tuple[str, float]] = field(default_factory=list)
 
@@ -305,18 +309,28 @@ class FakeMetrics:
         is_canary = deployment_id == self.release.canary
         if not is_canary:
             share = 1 - share
-        profile = self.canary if is_canary else self.stable
-        if is_canary and self.bad is not None and self.release.clock() >= self.canary_from:
-            profile = self.bad
         requests = _poisson(self.rng, self.rps * window_s * share)
+        if not is_canary:
+            return self._draw(requests, self.stable, window_s)
+        after = min(1.0, max(0.0, (self.release.clock() - self.canary_from) / window_s))
+        if self.bad is None or after == 0.0:
+            return self._draw(requests, self.canary, window_s)
+        bad = _binomial(self.rng, requests, after)
+        good, worse = self._draw(requests - bad, self.canary, window_s), self._draw(bad, self.bad, window_s)
+        return Counts(*(a + b for a, b in zip(astuple(good), astuple(worse), strict=True)))
+
+    def _draw(self, requests: int, profile: Profile, window_s: float) -> Counts:
+        # Independent wander per minute: over a window of m minutes the mean wanders sigma / sqrt(m).
+        sigma = self.latency_noise / math.sqrt(max(1.0, window_s / 60.0))
+        wander = math.exp(self.rng.gauss(0.0, sigma)) if sigma else 1.0
         transactions = _poisson(self.rng, requests * profile.transactions_per_request)
         return Counts(
             requests=requests,
             server_errors=_binomial(self.rng, requests, profile.error_rate),
             transactions=transactions,
             failed_transactions=_binomial(self.rng, transactions, profile.failed_transaction_rate),
-            slow_over_p95=_binomial(self.rng, requests, profile.slow_share),
-            slow_over_rollback=_binomial(self.rng, requests, profile.slow_rollback_share),
+            slow_over_p95=_binomial(self.rng, requests, min(1.0, profile.slow_share * wander)),
+            slow_over_rollback=_binomial(self.rng, requests, min(1.0, profile.slow_rollback_share * wander)),
         )
 
 
