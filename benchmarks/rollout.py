@@ -67,8 +67,10 @@ def one_rollout(s: ModuleType, stages: tuple[int, ...], **metrics: object) -> tu
     return outcome.action, release
 
 
-def time_to_abort(s: ModuleType, runs: int, rps: float, bad_error_rate: float, rng: random.Random) -> list[float]:
-    """Intervals from the crossing to the abort call, per run (inf when a bad canary was not aborted)."""
+def time_to_abort(
+    s: ModuleType, runs: int, rps: float, bad_error_rate: float, rng: random.Random
+) -> list[tuple[int, float]]:
+    """(stage percentage, intervals from the crossing to the abort call) per run; inf when not aborted."""
     found = []
     for _ in range(runs):
         stage = rng.randrange(3)  # 5, 25 or 50 %
@@ -82,7 +84,8 @@ def time_to_abort(s: ModuleType, runs: int, rps: float, bad_error_rate: float, r
             seed=rng.randrange(2**32),
         )
         aborts = [c.at for c in release.posts(f"/rollback/{s.STABLE}")]
-        found.append((aborts[0] - crossing) / INTERVAL_S if action == "aborted" and aborts else float("inf"))
+        delay = (aborts[0] - crossing) / INTERVAL_S if action == "aborted" and aborts else float("inf")
+        found.append(((5, 25, 50)[stage], delay))
     return found
 
 
@@ -110,20 +113,23 @@ def main() -> None:
     standins = load_standins()
     rng = random.Random(args.seed)
 
-    delays = time_to_abort(standins, args.runs, args.rps, args.bad_error_rate, rng)
-    caught = sorted(d for d in delays if d != float("inf"))
+    results = time_to_abort(standins, args.runs, args.rps, args.bad_error_rate, rng)
     print(
         f"time to abort, in {INTERVAL_S:g}s intervals ({args.runs} bad canaries, 5xx 0.2% -> "
         f"{args.bad_error_rate:.1%} at a random moment, {args.rps:g} req/s):"
     )
-    if caught:
+    for label, percentages in (("all stages", (5, 25, 50)), ("at 5 %", (5,)), ("at 25 %", (25,)), ("at 50 %", (50,))):
+        delays = [d for p, d in results if p in percentages]
+        caught = sorted(d for d in delays if d != float("inf"))
+        if not caught:
+            print(f"  {label}: none of {len(delays)} aborted")
+            continue
+        p95 = caught[max(0, round(0.95 * len(caught)) - 1)]
         print(
-            f"  median {statistics.median(caught):.2f}, p95 {caught[max(0, round(0.95 * len(caught)) - 1)]:.2f}, "
-            f"max {caught[-1]:.2f}; within 2 intervals: {sum(d <= 2 for d in caught)} of {args.runs}; "
-            f"not aborted: {args.runs - len(caught)}"
+            f"  {label}: median {statistics.median(caught):.2f}, p95 {p95:.2f}, "
+            f"max {caught[-1]:.2f}; within 2 intervals {sum(d <= 2 for d in caught)} of {len(delays)}; "
+            f"not aborted by the rollout {len(delays) - len(caught)}"
         )
-    else:
-        print(f"  none of {args.runs} was aborted")
     outcomes = false_aborts(standins, args.stages, args.rps, args.latency_noise, rng)
     print(
         f"false aborts: {outcomes.get('aborted', 0)} of {args.stages} healthy stages with noisy latency "
