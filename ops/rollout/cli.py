@@ -155,10 +155,11 @@ def watch_command(
     (--stack; us-east-1, the standard AWS credential chain) and judges them:
     the spec's rollback triggers as ceilings on the canary (the rollback
     guard's exact binomial evidence rule), and the canary against stable on
-    5xx, requests slower than the p95 objective and failed transactions (one-
-    sided exact conditional binomial test, canary worse than --margin x
-    stable at --confidence). A failing judgement aborts at once (instant
-    rollback to stable, verified). After --step the whole step is judged:
+    5xx and failed transactions (one-sided exact conditional binomial test,
+    canary worse than --margin x stable at --confidence). A failing
+    judgement aborts at once (instant rollback to stable, verified). After
+    --step the whole step is judged, also on requests slower than the p95
+    objective (over one minute latency wanders too much to compare):
     healthy promotes the next stage (at 100 % the release completes), too
     little traffic (below --min-requests a side) holds, never promotes.
     Every action is read back from Vercel, audited and notified

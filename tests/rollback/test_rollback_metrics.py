@@ -187,4 +187,6 @@ def test_a_quiet_period_is_not_enough_traffic_and_the_probes_decide(
 
 def test_metrics_source_needs_a_stack(project: Any, app_server: Any, run: Any) -> None:
     result = run(*watch(app_server.url, "--source", "metrics"))
-    assert result.exit_code == 2 and "--source metrics needs --stack" in result.output, result.output
+    assert result.exit_code == int(rb.ExitCode.USAGE) and "--source metrics needs --stack" in result.output, (
+        result.output
+    )

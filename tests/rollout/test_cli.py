@@ -108,10 +108,10 @@ def test_an_already_complete_rollout_exits_0_without_reading_metrics(release: Fa
 )
 def test_bad_flags_exit_2_naming_the_flag(release: FakeRollingRelease, args: list[str], fragment: str) -> None:
     result = invoke("--stack", "prod", "--project-id", PROJECT, *args)
-    assert result.exit_code == 2 and fragment in result.output, result.output
+    assert result.exit_code == int(ExitCode.USAGE) and fragment in result.output, result.output
 
 
 def test_a_missing_token_is_a_usage_error(release: FakeRollingRelease, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VERCEL_TOKEN")
     result = invoke(*fast())
-    assert result.exit_code == 2 and "VERCEL_TOKEN" in result.output, result.output
+    assert result.exit_code == int(ExitCode.USAGE) and "VERCEL_TOKEN" in result.output, result.output
