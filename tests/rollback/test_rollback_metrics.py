@@ -190,3 +190,13 @@ def test_metrics_source_needs_a_stack(project: Any, app_server: Any, run: Any) -
     assert result.exit_code == int(rb.ExitCode.USAGE) and "--source metrics needs --stack" in result.output, (
         result.output
     )
+
+
+def test_human_output_says_what_decided_each_interval(aws: str, project: Any, app_server: Any, run: Any) -> None:
+    deployment = fresh_deployment(project, app_server.url)
+    seed(deployment, Counts(30, 0, 0, 0), datetime.now(UTC) - timedelta(seconds=20))
+    args = [a for a in metrics_watch(app_server.url, deployment) if a != "--json"]
+    result = run(*args)
+    assert result.exit_code == int(rb.ExitCode.HEALTHY), result.output
+    assert "by probes" in result.output and "real traffic: 0/30 5xx" in result.output, result.output
+    assert "not enough traffic: 30 real requests" in result.output, result.output

@@ -115,3 +115,13 @@ def test_a_missing_token_is_a_usage_error(release: FakeRollingRelease, monkeypat
     monkeypatch.delenv("VERCEL_TOKEN")
     result = invoke(*fast())
     assert result.exit_code == int(ExitCode.USAGE) and "VERCEL_TOKEN" in result.output, result.output
+
+
+def test_human_output_shows_each_judgement_and_why_it_aborted(aws: str, release: FakeRollingRelease) -> None:
+    fresh(release)
+    seed(release.canary, Counts(400, 40, 80, 0))
+    seed(release.stable, Counts(8_000, 16, 1_600, 0))
+    result = invoke(*[a for a in fast("--deployment-id", release.canary) if a != "--json"])
+    assert result.exit_code == int(ExitCode.ABORTED), result.output
+    assert "stage 0 (  5 %)" in result.output and "-> abort" in result.output, result.output
+    assert "aborted: aborted the rollout" in result.output and "why: at 5 %:" in result.output, result.output
