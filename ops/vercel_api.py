@@ -12,6 +12,9 @@ Endpoints (paths, parameters and response shapes from Vercel's REST API referenc
 - ``GET  /v1/projects/{idOrName}/rolling-release``  the project's rolling release, active, aborted or complete
   -> ``{"rollingRelease": {state, canaryDeployment, currentDeployment, activeStageIndex, stages, ...} | null}``
   (https://vercel.com/docs/rest-api/rolling-release/get-the-active-rolling-release-information-for-a-project)
+- ``POST /v1/projects/{idOrName}/rolling-release/start``  ``{canaryDeploymentId}``; for a canary already
+  rolling out it returns the current state without side effects
+  (https://vercel.com/docs/rest-api/rolling-release/start-a-rolling-release-for-the-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/approve-stage``  ``{nextStageIndex, canaryDeploymentId}``
   (https://vercel.com/docs/rest-api/rolling-release/update-the-active-rolling-release-to-the-next-stage-for-a-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/complete``  ``{canaryDeploymentId}``: the canary serves 100 %
@@ -406,6 +409,12 @@ class VercelClient:
         """The project's latest rolling release (active, aborted or complete), or None when there is none."""
         payload = self._request("GET", f"/v1/projects/{project_id}/rolling-release")
         return _rolling_release(payload.get("rollingRelease"))
+
+    def start_rolling_release(self, project_id: str, canary_id: str) -> None:
+        """Start the rolling release of ``canary_id`` (idempotent for a canary already rolling out)."""
+        self._request(
+            "POST", f"/v1/projects/{project_id}/rolling-release/start", body={"canaryDeploymentId": canary_id}
+        )
 
     def approve_rolling_release_stage(self, project_id: str, canary_id: str, next_stage_index: int) -> None:
         """Move the active rolling release of ``canary_id`` to stage ``next_stage_index``."""

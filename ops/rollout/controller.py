@@ -10,6 +10,7 @@ complete at 100 %), or holds when there was not enough traffic (another step, at
 times, then it stops and says the rollout is still at that stage).
 
 Vercel endpoints (see ``ops.vercel_api``): ``GET /v1/projects/{id}/rolling-release``, ``POST
+.../rolling-release/start`` (only when the canary's rollout is not there), ``POST
 .../rolling-release/approve-stage``, ``POST .../rolling-release/complete``. Aborting is what Vercel's
 own CLI does for ``vercel rolling-release abort`` (packages/cli/src/commands/rolling-release/
 abort-rolling-release.ts): an instant rollback to the rolling release's current (stable) deployment,
@@ -112,6 +113,7 @@ class Outcome:
     reason: str | None = None
     error: str | None = None
     verified: bool = False
+    started: bool = False  # this run started the canary's rolling release (Vercel had not)
     intervals: list[dict[str, Any]] = field(default_factory=list)
     stages_promoted: list[int] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
@@ -139,6 +141,7 @@ class Outcome:
             "percentage": self.percentage,
             "stages_promoted": self.stages_promoted,
             "verified": self.verified,
+            "started": self.started,
             "reason": self.reason,
             "error": self.error,
             "notifications": self.notifications,
@@ -292,21 +295,45 @@ def _abort(
     _poll(client, settings, aborted, what, sleep, clock)
 
 
-def _start(client: VercelClient, settings: RolloutSettings, outcome: Outcome) -> RollingRelease | None:
-    """The rolling release to drive, or None with ``outcome`` already telling why there is nothing to do."""
+def _start(
+    client: VercelClient,
+    settings: RolloutSettings,
+    outcome: Outcome,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> RollingRelease | None:
+    """The rolling release to drive, or None with ``outcome`` already telling why there is nothing to do.
+
+    Vercel starts a rolling release with the production deploy; should the canary's not be there (yet),
+    it is started here -- ``start`` is idempotent for a canary already rolling out. Another canary's
+    *active* rollout is never touched.
+    """
     release = client.get_rolling_release(settings.project_id)
+    canary = settings.canary_id
+    if canary and (release is None or (release.canary_deployment_id != canary and release.state != "ACTIVE")):
+        client.start_rolling_release(settings.project_id, canary)
+        _poll(
+            client,
+            settings,
+            lambda now: now is not None and now.canary_deployment_id == canary,
+            f"start of the rolling release of {canary}",
+            sleep,
+            clock,
+        )
+        outcome.started = True
+        release = client.get_rolling_release(settings.project_id)
     if release is None:
         outcome.message = (
             f"project {settings.project_id} has no rolling release: is rolloutStages configured for this stack and "
-            "was the deployment made to production?"
+            "was the deployment made to production? (pass --deployment-url to start one for it)"
         )
         return None
     outcome.canary, outcome.stable = release.canary_deployment_id, release.current_deployment_id
     outcome.stage, outcome.percentage = release.active_stage_index, release.percentage
-    if settings.canary_id and release.canary_deployment_id != settings.canary_id:
+    if canary and release.canary_deployment_id != canary:
         outcome.message = (
             f"the latest rolling release of {settings.project_id} is of {release.canary_deployment_id} "
-            f"({release.state}), not of {settings.canary_id}"
+            f"({release.state}), not of {canary}: another rollout is in progress"
         )
         return None
     if release.state == "COMPLETE":
@@ -338,7 +365,7 @@ def watch(
     """``rollout watch``: take the active rolling release through its stages, or abort or hold it."""
     outcome = Outcome(action="failed", project_id=settings.project_id)
     try:
-        release = _start(client, settings, outcome)
+        release = _start(client, settings, outcome, sleep, clock)
         if release is None:
             return _finish(settings, outcome, notify=outcome.action == "failed")
         return _drive(client, settings, traffic, release, outcome, on_interval, sleep, clock)

@@ -8,6 +8,8 @@ response shapes (Vercel REST API reference, "Rolling Release"):
   the document's fields as in Vercel's CLI types: state ACTIVE|COMPLETE|ABORTED, canaryDeployment,
   currentDeployment, activeStageIndex, activeStage, nextStage, stages[{index, isFinalStage,
   targetPercentage, requireApproval, duration}])
+- ``POST /v1/projects/{idOrName}/rolling-release/start`` ``{canaryDeploymentId}``: idempotent for the active
+  canary (https://vercel.com/docs/rest-api/rolling-release/start-a-rolling-release-for-the-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/approve-stage`` ``{nextStageIndex, canaryDeploymentId}``
   (https://vercel.com/docs/rest-api/rolling-release/update-the-active-rolling-release-to-the-next-stage-for-a-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/complete`` ``{canaryDeploymentId}``
@@ -175,6 +177,14 @@ class FakeRollingRelease:
             if self._lag > 0 and self._shown is not None:
                 self._lag -= 1
                 return 200, {"rollingRelease": self._shown}, {}
+            return 200, {"rollingRelease": self.document()}, {}
+        if method == "POST" and path == f"{base}/rolling-release/start":
+            wanted = body.get("canaryDeploymentId")
+            if self.state == "ACTIVE" and wanted != self.canary:
+                return self._error(400, "bad_request", f"a rolling release of {self.canary} is active")
+            if self.state != "ACTIVE" or wanted != self.canary:
+                self._before_write()
+                self.canary, self.state, self.active_stage_index = str(wanted), "ACTIVE", 0
             return 200, {"rollingRelease": self.document()}, {}
         if method == "POST" and path in (f"{base}/rolling-release/approve-stage", f"{base}/rolling-release/complete"):
             if self.state != "ACTIVE":

@@ -154,14 +154,30 @@ def test_a_rollout_already_finished_or_aborted_is_left_alone(
     assert [c for c in release.calls if c.method == "POST"] == [] and metrics.reads == []
 
 
-def test_no_rolling_release_or_another_canary_is_a_failure_that_says_so(
+def test_another_canarys_active_rollout_is_never_touched(release: FakeRollingRelease, clock: VirtualClock) -> None:
+    outcome = run(clock, FakeMetrics(release), canary_id="dpl_other")
+    assert outcome.action == "failed" and f"is of {CANARY} (ACTIVE), not of dpl_other" in outcome.message, outcome
+    assert [c for c in release.calls if c.method == "POST"] == []
+
+
+def test_without_a_canary_no_rolling_release_is_a_failure_that_says_so(
     release: FakeRollingRelease, clock: VirtualClock
 ) -> None:
-    other = run(clock, FakeMetrics(release), canary_id="dpl_other")
-    assert other.action == "failed" and f"is of {CANARY} (ACTIVE), not of dpl_other" in other.message, other.message
     release.state = None
-    none = run(clock, FakeMetrics(release))
-    assert none.action == "failed" and "has no rolling release" in none.message, none.message
+    outcome = run(clock, FakeMetrics(release))
+    assert outcome.action == "failed" and "has no rolling release" in outcome.message, outcome.message
+
+
+@pytest.mark.parametrize(
+    "before", [None, "COMPLETE", "ABORTED"], ids=["none-yet", "after-a-finished-one", "after-an-abort"]
+)
+def test_the_canarys_rollout_is_started_when_vercel_has_not(
+    release: FakeRollingRelease, clock: VirtualClock, before: str | None
+) -> None:
+    release.state, release.canary, release.stale_reads = before, "dpl_previous", 1
+    outcome = run(clock, FakeMetrics(release), canary_id=CANARY)
+    assert (outcome.action, outcome.started, outcome.canary) == ("promoted", True, CANARY), outcome.message
+    assert [c.body for c in release.posts("/rolling-release/start")] == [{"canaryDeploymentId": CANARY}]
 
 
 @pytest.fixture
