@@ -17,7 +17,10 @@ Files (`app_workflow_files(args)` returns them as a ``{path: content}`` dict):
   ``chefchatz rollback watch`` -> notify. An environment only starts once the previous one
   deployed *and* passed its rollback watch: that is the promotion;
 - ``.github/workflows/deploy-production.yml``: a published release: test at the release tag, the
-  approval gate jobs (``production-tech-lead``), then the same deploy job in ``production``;
+  approval gate jobs (``production-tech-lead``), then the same deploy job in ``production``; with
+  ``production_rollout`` the deploy starts a Vercel rolling release (a canary) that
+  ``chefchatz rollout watch`` promotes stage by stage or aborts on real traffic, and the rollback
+  watch then judges 100 % on real traffic (``--source metrics``);
 - ``.github/workflows/release-train.yml``: the release train: a weekly schedule that only departs
   on the configured cadence (bi-weekly: even ISO weeks) and opens or updates the release pull
   request with release-please (semantic version and changelog from conventional commits);
@@ -156,6 +159,13 @@ class AppPipelineArgs:
     # needs enough of them: with 30, 3 errors (10 %) are evidence above the spec's 1 %, a deploy failing
     # 30 % of requests is caught in 2 intervals, and healthy noise (a 5xx in 300) is not (docs/rollback.md).
     rollback_samples: int = 30
+    # Production deploys as a canary (a Vercel rolling release, config rolloutStages) that
+    # `chefchatz rollout watch` takes through its stages on real traffic before the guard watches 100 %.
+    production_rollout: bool = False
+    # Extra steps a quiet stage may take before the run stops without promoting: one, so that at the
+    # default 10-minute steps even a rollout holding every stage once (3 x 20 min) fits the one-hour
+    # AWS session it reads the metrics with.
+    rollout_max_holds: int = 1
     test_commands: tuple[str, ...] = ("pnpm lint", "pnpm test")
     zizmor_version: str = "1.32.0"
     # Release process (spec: semantic versions, changelog, tech-lead + product-owner, bi-weekly).
@@ -261,6 +271,8 @@ def validate(args: AppPipelineArgs) -> list[str]:
         problems.append(f"health_path {args.health_path!r}: must be an absolute URL path")
     if not _DURATION.match(args.rollback_window):
         problems.append(f"rollback_window {args.rollback_window!r}: a duration like 10m")
+    if not 0 <= args.rollout_max_holds <= 5:
+        problems.append(f"rollout_max_holds {args.rollout_max_holds}: 0 to 5 extra steps")
     if not 2 <= args.rollback_samples <= 200:
         problems.append(
             f"rollback_samples {args.rollback_samples}: 2 to 200 probes per interval (fewer can never be "
@@ -298,6 +310,7 @@ def required_variables(args: AppPipelineArgs) -> tuple[str, ...]:
         "ROLLBACK_AUTOMATIC",
         "HEALTH_CHECK_INTERVAL",
         "HEALTH_CHECK_TIMEOUT",
+        *(("ROLLOUT_STEP_DURATION",) if args.production_rollout else ()),
     )
 
 
@@ -554,8 +567,50 @@ def _rehearsal_steps(args: AppPipelineArgs, env: AppEnvironment) -> list[str]:
     ]
 
 
+def _rollout_steps(args: AppPipelineArgs, env: AppEnvironment) -> list[str]:
+    """Production as a canary: fresh AWS credentials for the SLO metrics, then `chefchatz rollout watch`."""
+    watch = " \\\n".join(
+        [
+            "chefchatz rollout watch",
+            f"  --stack {env.stack}",
+            f'  --project-id "${args.vercel_project_id_var}"',
+            f'  --team-id "${args.vercel_org_id_var}"',
+            '  --deployment-url "$DEPLOYMENT_URL"',
+            '  --step "$ROLLOUT_STEP_DURATION"',
+            f"  --max-holds {args.rollout_max_holds}",
+            '  --error-rate "$ROLLBACK_ERROR_RATE"',
+            '  --failed-transactions "$ROLLBACK_FAILED_TRANSACTIONS"',
+        ]
+    )
+    return [
+        _step(
+            "AWS credentials for the SLO metrics (OIDC, a fresh session for the rollout)",
+            uses=CONFIGURE_AWS,
+            with_={
+                "role-to-assume": _expr("vars.BACKUP_ROLE_ARN"),
+                "aws-region": _expr("vars.AWS_REGION"),
+                "role-session-name": f"chefchatz-rollout-{env.name}",
+            },
+        ),
+        _step(
+            "Rollout (canary stages judged on real traffic; aborts and fails the job on a regression)",
+            env={
+                "VERCEL_TOKEN": _expr("secrets.VERCEL_TOKEN"),
+                "CHEFCHATZ_ROLLBACK_NOTIFY": _expr("secrets.NOTIFY_WEBHOOK_URL"),
+                "DEPLOYMENT_URL": _expr("steps.deploy.outputs.url"),
+                **{
+                    name: _expr(f"vars.{name}")
+                    for name in ("ROLLOUT_STEP_DURATION", "ROLLBACK_ERROR_RATE", "ROLLBACK_FAILED_TRANSACTIONS")
+                },
+            },
+            run=watch,
+        ),
+    ]
+
+
 def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple[str, str]:
     job_id = f"deploy-{env.name}"
+    rollout = env.production and args.production_rollout
     vercel_env = {"VERCEL_TOKEN": _expr("secrets.VERCEL_TOKEN")}
     database_env = {"DATABASE_URL": _expr("secrets.DATABASE_URL")}
     watch = " \\\n".join(
@@ -573,6 +628,8 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             '  --error-rate "$ROLLBACK_ERROR_RATE"',
             '  --response-time "$ROLLBACK_RESPONSE_TIME"',
             '  --failed-transactions "$ROLLBACK_FAILED_TRANSACTIONS"',
+            # After a rollout the canary is at 100 %: real traffic judges it, the probes are the fallback.
+            *([f"  --source metrics --stack {env.stack}"] if rollout else []),
             '  "$automatic"',
         ]
     )
@@ -630,6 +687,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             'echo "url=$url" >> "$GITHUB_OUTPUT"\n'
             'echo "Deployed $url" >> "$GITHUB_STEP_SUMMARY"',
         ),
+        *(_rollout_steps(args, env) if rollout else []),
         _step(
             "Rollback watch (the spec's triggers; rolls back and fails the job on a breach)",
             env={
@@ -674,7 +732,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             f"    name: deploy ({env.name})",
             f"    needs: {needs}",
             f"    runs-on: {RUNNER}",
-            "    timeout-minutes: 60",
+            f"    timeout-minutes: {180 if rollout else 60}",
             "    environment:",
             f"      name: {env.github_environment}",
             f"      url: {env.url}",

@@ -601,7 +601,9 @@ class Backups(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-pipeline-policy",
             role=self.pipeline_role.id,
-            policy=self.key.arn.apply(lambda key: json.dumps(task_policy([args.naming.name("database-backups")], key))),
+            policy=self.key.arn.apply(
+                lambda key: json.dumps(pipeline_policy([args.naming.name("database-backups")], key))
+            ),
             opts=child,
         )
 
@@ -684,6 +686,16 @@ def tls_only_policy(bucket_name: str) -> dict[str, object]:
             },
         ],
     }
+
+
+def pipeline_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
+    """The deploy job's role: the backup task's rights, and reading the SLO metrics for ``rollout watch`` and
+    ``rollback watch --source metrics`` (GetMetricData has no resource-level permissions, hence "*")."""
+    policy = task_policy(bucket_names, key_arn)
+    statements = policy["Statement"]
+    assert isinstance(statements, list)
+    read = {"Sid": "ReadSloMetrics", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}
+    return {**policy, "Statement": [*statements, read]}
 
 
 def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:

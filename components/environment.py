@@ -80,6 +80,7 @@ def pipeline_variables(settings: Settings) -> dict[str, str]:
         "TLS_AUTO_RENEW": _flag(settings.tls.auto_renew),
         "TLS_MINIMUM_VERSION": settings.tls.minimum_version,
         "TLS_CIPHERS": ",".join(settings.tls.preferred_ciphers),
+        "ROLLOUT_STEP_DURATION": format_duration(settings.rollout.step_s),
     }
 
 
@@ -143,6 +144,7 @@ def app_pipeline_files(settings: Settings) -> dict[str, str]:
         node_major=int(settings.platform.node_version.split(".")[0]),
         health_path=settings.health.path,
         release_schedule=settings.release.schedule,
+        production_rollout=bool(settings.rollout.stages),
     )
     return app_workflow_files(args)
 
@@ -190,6 +192,7 @@ class Environment(pulumi.ComponentResource):
                 is_production=settings.environment.is_production,
                 node_version=settings.platform.node_version,
                 variables=deployment_variables(settings, secrets),
+                rollout_stages=settings.rollout.stages,
             ),
             opts=child,
         )
@@ -266,6 +269,7 @@ class Environment(pulumi.ComponentResource):
                         p99_ms=performance.p99_ms,
                         budget_percent=performance.error_budget_percent,
                         window_s=performance.error_budget_window_s,
+                        rollback_response_ms=settings.rollback.response_time_ms,
                     ),
                     health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
                     backup_kinds=("database", "assets") if self.backups is not None else (),

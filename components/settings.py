@@ -13,6 +13,7 @@ guarantee fails the policy gate by name instead of being silently rejected as "i
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -259,6 +260,27 @@ class SloSettings(_Model):
     apdex_threshold_ms: float | None = Field(default=None, gt=0)
 
 
+class RolloutSettings(_Model):
+    """Canary releases: a Vercel rolling release through these stages, each watched for ``step_s``."""
+
+    # Empty: no rolling release (a deploy goes to 100 % at once and the rollback guard watches it).
+    stages: tuple[int, ...] = ()
+    # At least a minute: the judgements read CloudWatch sums, whose smallest period is a minute.
+    step_s: float = Field(ge=60)
+
+    @field_validator("stages")
+    @classmethod
+    def _stages(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        # pulumiverse-vercel ProjectRollingRelease: 2 to 10 stages, at least one before the final 100.
+        if not value:
+            return value
+        if not 2 <= len(value) <= 10 or value[-1] != 100:
+            raise ValueError(f"{list(value)} must be 2 to 10 percentages ending at 100")
+        if any(not 0 < p <= 100 for p in value) or any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"{list(value)} must be percentages between 1 and 100, strictly increasing")
+        return value
+
+
 class TlsSettings(_Model):
     provider: Literal["letsencrypt", "custom"]
     auto_renew: bool
@@ -328,6 +350,7 @@ class Settings(_Model):
     backups: BackupSettings
     disaster_recovery: DisasterRecoverySettings
     slo: SloSettings
+    rollout: RolloutSettings
     aws_region: str
 
     @property
@@ -341,6 +364,15 @@ class Settings(_Model):
             raise ValueError(
                 "chefchatz:releaseAppClientId must be set in the stack that owns the repository rules "
                 "(githubOwnsRepositoryRules): the release workflows act as that GitHub App"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_reads_the_drain(self) -> Settings:
+        if self.rollout.stages and not self.slo.drain_enabled:
+            raise ValueError(
+                "chefchatz:rolloutStages needs chefchatz:sloDrainEnabled: each stage is judged on the canary's "
+                "real requests, which only the SLO drain measures"
             )
         return self
 
@@ -399,6 +431,16 @@ def _string_list(raw: str) -> tuple[str, ...]:
         raise ValueError(f"{raw!r} is not a list (write a YAML list)") from None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"{raw!r} is not a list of strings")
+    return tuple(value)
+
+
+def _integer_list(raw: str) -> tuple[int, ...]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValueError(f"{raw!r} is not a list (write a YAML list of integers)") from None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{raw!r} is not a list of integers")
     return tuple(value)
 
 
@@ -470,6 +512,8 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
     "sloDrainEnabled": ("slo.drain_enabled", _boolean),
     "sloApdexThreshold": ("slo.apdex_threshold_ms", _optional_milliseconds),
+    "rolloutStages": ("rollout.stages", _integer_list),
+    "rolloutStepDuration": ("rollout.step_s", parse_duration),
 }
 
 _KEY_BY_PATH = {path: f"{NAMESPACE}:{key}" for key, (path, _) in FIELDS.items()}

@@ -58,6 +58,9 @@ class SloObjectives:
     p99_ms: float
     budget_percent: float
     window_s: float
+    # The rollback trigger's response time: the receiver counts requests slower than it per deployment
+    # so `rollback watch --source metrics` and `rollout watch` can judge real traffic against it.
+    rollback_response_ms: float
 
 
 @dataclass(frozen=True)
@@ -351,6 +354,7 @@ class Slo(pulumi.ComponentResource):
                     "APDEX_T_MS": f"{objectives.apdex_threshold_ms:g}",
                     "P95_MS": f"{objectives.p95_ms:g}",
                     "P99_MS": f"{objectives.p99_ms:g}",
+                    "ROLLBACK_RESPONSE_MS": f"{objectives.rollback_response_ms:g}",
                 }
             ),
             tags=tags,

@@ -68,6 +68,9 @@ class WebAppArgs:
     retention: dict[str, str] = field(
         default_factory=lambda: {"production": "1y", "preview": "1m", "errored": "1w", "canceled": "1w"}
     )
+    # rolloutStages: a production deploy starts as a canary at the first percentage and moves on only
+    # when `chefchatz rollout watch` approves the next stage. Empty: no rolling release, 100 % at once.
+    rollout_stages: tuple[int, ...] = ()
 
 
 class WebApp(pulumi.ComponentResource):
@@ -137,6 +140,21 @@ class WebApp(pulumi.ComponentResource):
             expiration_errored=args.retention["errored"],
             expiration_canceled=args.retention["canceled"],
             opts=child,
+        )
+
+        # Manual approval, not Vercel's timed "automatic" advancement: a stage moves on only when the
+        # canary's real traffic was judged against the stable deployment's (docs/rollout.md).
+        self.rolling_release = (
+            vercel.ProjectRollingRelease(
+                f"{name}-rolling-release",
+                project_id=project_id,
+                team_id=args.team_id,
+                advancement_type="manual-approval",
+                stages=[vercel.ProjectRollingReleaseStageArgs(target_percentage=p) for p in args.rollout_stages],
+                opts=child,
+            )
+            if args.rollout_stages
+            else None
         )
 
         self.url = pulumi.Output.from_input(f"https://{args.domain}")

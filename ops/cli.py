@@ -53,6 +53,7 @@ AREAS: dict[str, str] = {
     "slo": "ops.slo.cli",
     "migrate": "ops.migrate.cli",
     "reconcile": "ops.reconcile.cli",
+    "rollout": "ops.rollout.cli",
 }
 
 _registered: set[str] = set()

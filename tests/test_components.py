@@ -267,6 +267,19 @@ def test_web_app_creates_one_nextjs_project_with_both_production_domains():
     assert retention.inputs["expirationProduction"] == "1y"
 
 
+def test_a_web_app_with_rollout_stages_gets_a_manually_approved_rolling_release():
+    args = WebAppArgs(NAMING, "team_x", "chefchatz.com", True, "22.x", (), rollout_stages=(5, 25, 50, 100))
+    (release,) = build(lambda: WebApp("web", args)).of_type("projectRollingRelease:ProjectRollingRelease")
+    assert release.inputs["advancementType"] == "manual-approval", release.inputs
+    assert [s["targetPercentage"] for s in release.inputs["stages"]] == [5, 25, 50, 100], release.inputs
+    assert all("duration" not in s for s in release.inputs["stages"]), "no timer: rollout watch approves"
+
+
+def test_a_web_app_without_rollout_stages_has_no_rolling_release():
+    recorded = build(lambda: WebApp("web", WebAppArgs(NAMING, "team_x", "dev.chefchatz.com", False, "22.x", ())))
+    assert recorded.of_type("projectRollingRelease:ProjectRollingRelease") == []
+
+
 def _repository_args(**overrides: Any) -> RepositoryArgs:
     base: dict[str, Any] = dict(
         naming=NAMING,
@@ -399,6 +412,15 @@ def test_the_backup_task_can_write_backups_but_never_delete_them():
         a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
     assert "s3:PutObject" in actions
+    assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
+
+
+def test_the_deploy_job_can_also_read_the_slo_metrics_but_delete_nothing():
+    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
+    actions = [
+        a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
+    assert "cloudwatch:GetMetricData" in actions and "s3:PutObject" in actions, actions
     assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
 
 

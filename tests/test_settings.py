@@ -189,6 +189,10 @@ INVALID = [
     ("backupReplicaRegion", "mars-1", "backupReplicaRegion", "must match"),
     ("drDatabaseFailover", "sometimes", "drDatabaseFailover", "automatic"),
     ("drRto", "quick", "drRto", "duration"),
+    ("rolloutStages", "[5, 25, 50]", "rolloutStages", "ending at 100"),
+    ("rolloutStages", "[50, 25, 100]", "rolloutStages", "strictly increasing"),
+    ("rolloutStages", '["5%", "100%"]', "rolloutStages", "list of integers"),
+    ("rolloutStepDuration", "30s", "rolloutStepDuration", "greater than or equal to 60"),
 ]
 
 
@@ -222,6 +226,16 @@ def test_the_supabase_url_must_belong_to_the_project_ref():
         settings_for("prod", supabaseUrl="https://otherprojectref0000000.supabase.co")
     with pytest.raises(SettingsError, match="chefchatz:supabaseProjectRef"):
         settings_for("prod", supabaseProjectRef="chefchatz-prod")
+
+
+def test_prod_rolls_out_in_stages_and_other_stacks_deploy_at_once():
+    assert (settings_for("prod").rollout.stages, settings_for("prod").rollout.step_s) == ((5, 25, 50, 100), 600.0)
+    assert settings_for("dev").rollout.stages == () and settings_for("staging").rollout.stages == ()
+
+
+def test_a_rollout_needs_the_slo_drain_that_judges_it():
+    with pytest.raises(SettingsError, match="chefchatz:rolloutStages needs chefchatz:sloDrainEnabled"):
+        settings_for("prod", sloDrainEnabled="false")
 
 
 def test_the_stack_owning_the_rules_needs_the_release_app():

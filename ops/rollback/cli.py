@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from rich.console import Console
 
 from ops.rollback import guard as rb
 from ops.rollback.vercel_api import VercelClient, VercelConfigError, VercelError
+from ops.slo import Counts, deployment_counts
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "
@@ -99,6 +101,20 @@ def _client_factory(team_id: str | None) -> Callable[[], VercelClient]:
     return make
 
 
+def _traffic_reader(stack: str, deployment_id: str, window_s: float) -> Callable[[], Counts]:
+    """Reads the deployment's real-request counts over the window ending now (CloudWatch, us-east-1)."""
+    import boto3
+
+    from components.monitoring import METRICS_REGION
+
+    cloudwatch = boto3.client("cloudwatch", region_name=METRICS_REGION)
+
+    def read() -> Counts:
+        return deployment_counts(cloudwatch, stack, deployment_id, datetime.now(UTC), timedelta(seconds=window_s))
+
+    return read
+
+
 def _emit(outcome: rb.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
     if as_json:
         payload = outcome.as_dict()
@@ -131,9 +147,20 @@ def _print_interval(console: Console, consecutive: int) -> Callable[[rb.Interval
         console.print(
             f"#{m.index:<3} {report.verdict.state:<12} errors {rb.format_percent(m.error_rate)} "
             f"({m.errors}/{m.requests})  p95 {'n/a' if m.p95_ms is None else f'{m.p95_ms:.0f}ms'}  "
-            f"failed-tx {rb.format_percent(tx)}  streak {report.streak}/{consecutive}",
+            f"failed-tx {rb.format_percent(tx)}  streak {report.streak}/{consecutive}  by {report.source}",
             highlight=False,
         )
+        if report.traffic is not None:
+            t = report.traffic
+            console.print(
+                f"     real traffic: {t.server_errors}/{t.requests} 5xx, {t.slow_over_rollback} slow, "
+                f"{t.failed_transactions}/{t.transactions} failed transactions",
+                highlight=False,
+            )
+        # Why the probes decided although real traffic was asked for.
+        for note in report.verdict.notes:
+            if note.startswith(("not enough traffic", "real-traffic metrics unavailable")):
+                console.print(f"     {note}", highlight=False)
         # The evidence behind a breach, so nobody has to trust a bare "breaching".
         for note in report.verdict.notes:
             if any(note.startswith(str(trigger)) for trigger in report.verdict.breached):
@@ -187,6 +214,24 @@ def watch_command(
         str,
         typer.Option("--failed-transactions", help="Breach when failed/total transactions is above this."),
     ] = "0.1%",
+    source: Annotated[
+        rb.Source,
+        typer.Option(
+            "--source",
+            help="What decides an interval: probes, or metrics (the deployment's real requests from the SLO "
+            "drain's CloudWatch metrics; with fewer than --min-requests of them the probes decide).",
+        ),
+    ] = rb.Source.PROBES,
+    stack: Annotated[
+        str | None, typer.Option("--stack", help="Stack whose drain metrics to read (with --source metrics).")
+    ] = None,
+    min_requests: Annotated[
+        int,
+        typer.Option("--min-requests", help="Real requests an interval needs before they, not probes, decide."),
+    ] = rb.MIN_REQUESTS_PER_WINDOW,
+    metrics_window: Annotated[
+        str, typer.Option("--metrics-window", help="Real traffic judged each interval: the last ... (>= 1m).")
+    ] = "1m",
     no_data: Annotated[
         rb.NoDataPolicy,
         typer.Option(
@@ -221,12 +266,23 @@ def watch_command(
     exact command to run. Before watching it prints the counts that breach
     and the false-alarm rate (docs/rollback.md).
 
+    With --source metrics the deployment's own real requests decide: each
+    interval the guard reads their 5xx, requests slower than the rollback
+    response time and failed transactions over the last --metrics-window
+    from the SLO drain's CloudWatch metrics (--stack; us-east-1, the
+    standard AWS credential chain) and applies the same evidence rule.
+    With fewer than --min-requests real requests the interval says "not
+    enough traffic" and the probes decide; the probes stay the health check.
+
     Example:
 
         chefchatz rollback watch --project-id prj_123 \\
           --deployment-url https://chefchatz-abc123.vercel.app \\
           --window 10m --interval 30s --samples 30 --confidence 99% \\
           --notify https://hooks.slack.com/...
+
+        chefchatz rollback watch --project-id prj_123 --source metrics \
+          --stack prod --deployment-url https://chefchatz-abc123.vercel.app
 
     Exit codes: 0 healthy; 1 failed (API error, no earlier deployment,
     rollback not verified); 2 usage error (bad option, VERCEL_TOKEN unset);
@@ -252,8 +308,15 @@ def watch_command(
             confidence=_parse("--confidence", confidence, rb.parse_percent),
         ),
         no_data=no_data,
+        source=source,
+        min_requests=min_requests,
+        metrics_window_s=_parse("--metrics-window", metrics_window, rb.parse_duration),
     )
     problems = settings.problems()
+    if source is rb.Source.METRICS and not stack:
+        problems.append("--source metrics needs --stack (the stack whose drain metrics to read)")
+    if source is rb.Source.METRICS and not automatic and deployment_id is None:
+        problems.append("--source metrics with --no-automatic needs --deployment-id (the metrics are per deployment)")
     if problems:
         _usage_error(problems)
     ctx = _context(project_id, team_id, deployment_url, deployment_id, notify, audit_file, verify_timeout, verify_poll)
@@ -279,7 +342,10 @@ def watch_command(
     if not as_json:
         console.print(rb.plan_text(settings, plan), highlight=False)
         show = _print_interval(console, settings.consecutive)
-    outcome = rb.guard(settings, ctx, automatic, factory, show)
+    traffic = None
+    if source is rb.Source.METRICS and stack and ctx.deployment_id:
+        traffic = _traffic_reader(stack, ctx.deployment_id, settings.metrics_window_s)
+    outcome = rb.guard(settings, ctx, automatic, factory, show, traffic)
     _emit(outcome, as_json, console, plan)
     raise typer.Exit(int(outcome.exit_code))
 

@@ -35,6 +35,13 @@ a target unhealthy after 2 failures. This module turns those numbers into behavi
 * **Consecutive breaches.** An interval breaches when any trigger breaches. The guard fires after
   ``consecutive`` breaching intervals in a row (the spec's unhealthyThreshold 2), so a single spike
   never rolls back; a healthy interval resets the count.
+* **Real traffic** (``--source metrics``). Each interval the guard also reads what the deployment's own
+  real requests got over the last ``metrics_window`` from the drain receiver's CloudWatch metrics
+  (``ops.slo.deployment_counts``): 5xx of requests, requests slower than the rollback response time
+  (counted by the receiver against ``rollbackResponseTime``) of requests, failed of all transactions --
+  the same three tests with the same evidence rule. With fewer than ``min_requests`` real requests the
+  interval is "not enough traffic" and the probes decide, said in its notes and the audit; the probes
+  also stay the health check (every health probe failing breaches whatever the traffic says).
 * **Rollback.** Production is pointed back at the newest READY production deployment created before the
   current one, through Vercel's instant rollback; the guard then polls the project's
   ``lastAliasRequest`` until Vercel reports the job ``succeeded``. Instant rollback only re-points
@@ -66,6 +73,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import ops.rollback.evidence as stats
@@ -76,6 +84,7 @@ from ops.rollback.vercel_api import (
     VercelConflictError,
     VercelError,
 )
+from ops.slo import MIN_REQUESTS_PER_WINDOW, Counts
 
 HEALTH_PATH = "/api/health"
 # Pages of deployments to walk back through before concluding there is no earlier one.
@@ -114,6 +123,13 @@ class NoDataPolicy(enum.StrEnum):
     BREACH = "breach"
     HOLD = "hold"
     IGNORE = "ignore"
+
+
+class Source(enum.StrEnum):
+    """What decides an interval: synthetic probes only, or the deployment's real requests (probes fall back)."""
+
+    PROBES = "probes"
+    METRICS = "metrics"
 
 
 class IntervalState(enum.StrEnum):
@@ -194,6 +210,13 @@ class WatchSettings:
     samples: int = DEFAULT_SAMPLES  # requests per path per interval
     thresholds: Thresholds = field(default_factory=Thresholds)
     no_data: NoDataPolicy = NoDataPolicy.BREACH
+    source: Source = Source.PROBES
+    # The SLO alarms' own floor: below 100 requests one 5xx is already 1 %, so a quiet interval is
+    # judged by the probes instead of by a handful of real requests.
+    min_requests: int = MIN_REQUESTS_PER_WINDOW
+    # CloudWatch sums per whole minute; a minute ending now overlaps the previous interval's minute, so
+    # consecutive real-traffic intervals share requests (stated in docs/rollback.md).
+    metrics_window_s: float = 60.0
 
     def problems(self) -> list[str]:
         """Every invalid input at once, each naming the option."""
@@ -217,6 +240,12 @@ class WatchSettings:
             found.append(
                 f"--timeout {self.timeout_s:g}s must not exceed --interval {self.interval_s:g}s "
                 "(a probe would overlap the next interval)"
+            )
+        if self.min_requests < 1:
+            found.append(f"--min-requests {self.min_requests} must be at least 1")
+        if self.source is Source.METRICS and self.metrics_window_s < 60:
+            found.append(
+                f"--metrics-window {self.metrics_window_s:g}s must be at least 60s (CloudWatch's smallest period)"
             )
         if self.window_s < self.interval_s * self.consecutive:
             found.append(
@@ -611,6 +640,86 @@ def fires(streak: int, consecutive: int) -> bool:
     return streak >= consecutive
 
 
+def evaluate_traffic(counts: Counts, thresholds: Thresholds) -> Verdict:
+    """The three triggers judged on a deployment's real requests, with the same evidence rule as probes.
+
+    The caller has checked there are enough requests. More than half of them failing is a hard outage,
+    as for probes. No transactions in the window give no failed-transaction verdict (never a 0 %).
+    """
+    confidence = thresholds.confidence
+    found: list[Evidence] = []
+    notes: list[str] = []
+    errors = _binomial(Trigger.ERROR_RATE, counts.server_errors, counts.requests, thresholds.error_rate, confidence)
+    rate = Fraction(counts.server_errors, counts.requests)
+    if rate > thresholds.error_rate and counts.server_errors * 2 > counts.requests:
+        errors = replace(errors, breached=True, hard_outage="more than half of the real requests failed")
+    found.append(errors)
+    notes.append(
+        f"{Trigger.ERROR_RATE}: {counts.server_errors}/{counts.requests} real requests 5xx "
+        f"({format_percent(rate)}); {_bound_note(errors, format_percent(thresholds.error_rate))}"
+    )
+    slow = _binomial(Trigger.RESPONSE_TIME, counts.slow_over_rollback, counts.requests, P95_SLOW_SHARE, confidence)
+    found.append(slow)
+    limit_ms = thresholds.response_time_ms
+    notes.append(
+        f"{Trigger.RESPONSE_TIME}: {slow.count}/{slow.total} real requests slower than the rollback "
+        f"response time; {_bound_note(slow, f'{format_percent(P95_SLOW_SHARE)} (p95 {limit_ms:g}ms)')}"
+    )
+    if counts.transactions == 0:
+        notes.append(f"{Trigger.FAILED_TRANSACTIONS}: no verdict (no transactions among the real requests)")
+    else:
+        failed = _binomial(
+            Trigger.FAILED_TRANSACTIONS,
+            counts.failed_transactions,
+            counts.transactions,
+            thresholds.failed_transaction_rate,
+            confidence,
+        )
+        found.append(failed)
+        notes.append(
+            f"{Trigger.FAILED_TRANSACTIONS}: {failed.count}/{failed.total} real transactions failed "
+            f"({format_percent(Fraction(failed.count, failed.total))}); "
+            f"{_bound_note(failed, format_percent(thresholds.failed_transaction_rate))}"
+        )
+    breached = tuple(e.trigger for e in found if e.breached)
+    state = IntervalState.BREACHING if breached else IntervalState.HEALTHY
+    return Verdict(state, breached, tuple(notes), tuple(found))
+
+
+def decide(
+    probes: IntervalMetrics,
+    counts: Counts | None,
+    settings: WatchSettings,
+    unavailable: str | None = None,
+) -> tuple[Verdict, Source]:
+    """The interval's verdict and what decided it: real traffic when there is enough of it, else probes.
+
+    ``counts`` is None when the source is probes or the metrics could not be read (``unavailable`` says
+    why). With real traffic deciding, the probes remain the health check: every health probe failing
+    (or more than half of all probes) still breaches the error rate.
+    """
+    by_probes = evaluate(probes, settings.thresholds, settings.no_data)
+    if settings.source is Source.PROBES:
+        return by_probes, Source.PROBES
+    window = f"{settings.metrics_window_s:g}s"
+    if counts is None:
+        why = f"real-traffic metrics unavailable ({unavailable or 'not read'}); probes decide"
+        return replace(by_probes, notes=(why, *by_probes.notes)), Source.PROBES
+    if counts.requests < settings.min_requests:
+        why = (
+            f"not enough traffic: {counts.requests} real requests in the last {window} "
+            f"(minimum {settings.min_requests}); probes decide"
+        )
+        return replace(by_probes, notes=(why, *by_probes.notes)), Source.PROBES
+    verdict = evaluate_traffic(counts, settings.thresholds)
+    outage = hard_outage(probes, settings.thresholds.error_rate)
+    if outage is None:
+        return verdict, Source.METRICS
+    breached = verdict.breached if Trigger.ERROR_RATE in verdict.breached else (Trigger.ERROR_RATE, *verdict.breached)
+    note = f"{Trigger.ERROR_RATE}: health check: {outage} ({probes.errors}/{probes.requests} probes)"
+    return Verdict(IntervalState.BREACHING, breached, (*verdict.notes, note), verdict.evidence), Source.METRICS
+
+
 # ---------------------------------------------------------------------------------------------------
 # Probing (impure)
 # ---------------------------------------------------------------------------------------------------
@@ -650,10 +759,14 @@ class IntervalReport:
     metrics: IntervalMetrics
     verdict: Verdict
     streak: int
+    source: Source = Source.PROBES  # what decided this interval
+    traffic: Counts | None = None  # the deployment's real requests, when read
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.metrics.as_dict(),
+            "source": str(self.source),
+            "real_traffic": None if self.traffic is None else self.traffic.to_dict(),
             "state": str(self.verdict.state),
             "breached": [str(t) for t in self.verdict.breached],
             "evidence": [e.as_dict() for e in self.verdict.evidence],
@@ -681,14 +794,29 @@ def trigger_reason(reports: Sequence[IntervalReport], consecutive: int) -> tuple
     return reason, triggers
 
 
+def read_traffic(traffic: Callable[[], Counts] | None) -> tuple[Counts | None, str | None]:
+    """The deployment's real-request counts now, or None and why (a CloudWatch failure must not stop the guard)."""
+    if traffic is None:
+        return None, None
+    try:
+        return traffic(), None
+    except (BotoCoreError, ClientError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
 def watch(
     settings: WatchSettings,
     on_interval: Callable[[IntervalReport], None] | None = None,
     *,
+    traffic: Callable[[], Counts] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> WatchResult:
-    """Probe at a fixed rate for the window; stop at the first interval that completes a breaching streak."""
+    """Probe at a fixed rate for the window; stop at the first interval that completes a breaching streak.
+
+    ``traffic`` returns the deployment's real-request counts over the metrics window ending now
+    (``--source metrics``); it is read after each probe round.
+    """
     reports: list[IntervalReport] = []
     streak = 0
     index = 0
@@ -699,9 +827,10 @@ def watch(
             if delay > 0:
                 sleep(delay)
             metrics = probe_interval(http, settings, index)
-            verdict = evaluate(metrics, settings.thresholds, settings.no_data)
+            counts, unavailable = read_traffic(traffic if settings.source is Source.METRICS else None)
+            verdict, source = decide(metrics, counts, settings, unavailable)
             streak = advance_streak(streak, verdict.state)
-            report = IntervalReport(metrics, verdict, streak)
+            report = IntervalReport(metrics, verdict, streak, source, counts)
             reports.append(report)
             if on_interval is not None:
                 on_interval(report)
@@ -1128,14 +1257,23 @@ def guard(
     automatic: bool,
     client_factory: Callable[[], VercelClient] | None,
     on_interval: Callable[[IntervalReport], None] | None = None,
+    traffic: Callable[[], Counts] | None = None,
 ) -> Outcome:
     """``rollback watch``: watch the window, then roll back (automatic) or notify (manual) if it fired."""
     if not automatic or client_factory is None:
-        return _act(settings, ctx, watch(settings, on_interval), None)
+        return _act(settings, ctx, watch(settings, on_interval, traffic=traffic), None)
     # The API client exists before the first probe so that, once the guard fires, the rollback request
     # costs only its HTTP round trips (building a client and its TLS context takes tens of milliseconds).
     with client_factory() as client:
-        return _act(settings, ctx, watch(settings, on_interval), client)
+        return _act(settings, ctx, watch(settings, on_interval, traffic=traffic), client)
+
+
+def _sources(settings: WatchSettings, reports: Sequence[IntervalReport]) -> str:
+    """With --source metrics, how many intervals real traffic decided (the rest: not enough of it)."""
+    if settings.source is Source.PROBES:
+        return ""
+    by_traffic = sum(1 for r in reports if r.source is Source.METRICS)
+    return f" ({by_traffic} decided by real traffic, {len(reports) - by_traffic} by probes)"
 
 
 def _act(settings: WatchSettings, ctx: RollbackContext, result: WatchResult, client: VercelClient | None) -> Outcome:
@@ -1148,7 +1286,7 @@ def _act(settings: WatchSettings, ctx: RollbackContext, result: WatchResult, cli
             deployment_url=ctx.deployment_url,
             message=(
                 f"healthy: {len(result.reports)} intervals over {settings.window_s:g}s without "
-                f"{settings.consecutive} consecutive breaches"
+                f"{settings.consecutive} consecutive breaches{_sources(settings, result.reports)}"
             ),
             evidence=evidence,
         )

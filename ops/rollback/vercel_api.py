@@ -9,6 +9,16 @@ Endpoints (paths, parameters and response shapes from Vercel's REST API referenc
 - ``GET  /v9/projects/{idOrName}``                  the project, including ``targets.production`` and
   ``lastAliasRequest`` ``{fromDeploymentId, toDeploymentId, jobStatus, requestedAt, type}``
 - ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  request an instant rollback (201 on acceptance)
+- ``GET  /v1/projects/{idOrName}/rolling-release``  the project's rolling release, active, aborted or complete
+  -> ``{"rollingRelease": {state, canaryDeployment, currentDeployment, activeStageIndex, stages, ...} | null}``
+  (https://vercel.com/docs/rest-api/rolling-release/get-the-active-rolling-release-information-for-a-project)
+- ``POST /v1/projects/{idOrName}/rolling-release/start``  ``{canaryDeploymentId}``; for a canary already
+  rolling out it returns the current state without side effects
+  (https://vercel.com/docs/rest-api/rolling-release/start-a-rolling-release-for-the-project)
+- ``POST /v1/projects/{idOrName}/rolling-release/approve-stage``  ``{nextStageIndex, canaryDeploymentId}``
+  (https://vercel.com/docs/rest-api/rolling-release/update-the-active-rolling-release-to-the-next-stage-for-a-project)
+- ``POST /v1/projects/{idOrName}/rolling-release/complete``  ``{canaryDeploymentId}``: the canary serves 100 %
+  (https://vercel.com/docs/rest-api/rolling-release/complete-the-rolling-release-for-the-project)
 
 Every call takes the optional ``teamId`` query parameter. Errors come back as
 ``{"error": {"code": ..., "message": ...}}``. Transient failures (429 honouring ``Retry-After``, 5xx,
@@ -140,6 +150,24 @@ class AliasRequest:
 
 
 @dataclass(frozen=True)
+class RollingRelease:
+    """A project's rolling release (Vercel's ``RollingReleaseDocument``): canary vs current, and the stage.
+
+    ``state`` is ACTIVE, COMPLETE or ABORTED; ``stages`` are the target percentages, the last one 100.
+    """
+
+    state: str
+    canary_deployment_id: str
+    current_deployment_id: str | None
+    active_stage_index: int
+    stages: tuple[int, ...]
+
+    @property
+    def percentage(self) -> int:
+        return self.stages[self.active_stage_index] if self.stages else 100
+
+
+@dataclass(frozen=True)
 class Project:
     id: str
     name: str
@@ -215,6 +243,22 @@ def _alias_request(raw: Any) -> AliasRequest | None:
     )
 
 
+def _rolling_release(raw: Any) -> RollingRelease | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("canaryDeployment"), dict):
+        return None
+    current = raw.get("currentDeployment") or {}
+    stages = tuple(
+        int(stage.get("targetPercentage", 0)) for stage in raw.get("stages") or [] if isinstance(stage, dict)
+    )
+    return RollingRelease(
+        state=str(raw.get("state", "")),
+        canary_deployment_id=str(raw["canaryDeployment"].get("id", "")),
+        current_deployment_id=current.get("id") if isinstance(current, dict) else None,
+        active_stage_index=int(raw.get("activeStageIndex") or 0),
+        stages=stages,
+    )
+
+
 class VercelClient:
     """Synchronous client; use as a context manager so the connection pool is closed."""
 
@@ -259,7 +303,9 @@ class VercelClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self, method: str, path: str, params: dict[str, Any] | None = None, body: dict[str, Any] | None = None
+    ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self.team_id:
             query["teamId"] = self.team_id
@@ -267,7 +313,7 @@ class VercelClient:
         def once() -> Any:
             kwargs: dict[str, Any] = {"params": query}
             if method == "POST":
-                kwargs["json"] = {}  # the rollback endpoint expects a (possibly empty) JSON body
+                kwargs["json"] = body or {}  # the rollback endpoint expects a (possibly empty) JSON body
             response = self._http.request(method, path, **kwargs)
             if response.status_code == 429 or response.status_code >= 500:
                 code, message = _error_body(response)
@@ -353,4 +399,31 @@ class VercelClient:
             "POST",
             f"/v1/projects/{project_id}/rollback/{deployment_id}",
             {"description": description},
+        )
+
+    def get_rolling_release(self, project_id: str) -> RollingRelease | None:
+        """The project's latest rolling release (active, aborted or complete), or None when there is none."""
+        payload = self._request("GET", f"/v1/projects/{project_id}/rolling-release")
+        return _rolling_release(payload.get("rollingRelease"))
+
+    def start_rolling_release(self, project_id: str, canary_id: str) -> None:
+        """Start the rolling release of ``canary_id`` (idempotent for a canary already rolling out)."""
+        self._request(
+            "POST", f"/v1/projects/{project_id}/rolling-release/start", body={"canaryDeploymentId": canary_id}
+        )
+
+    def approve_rolling_release_stage(self, project_id: str, canary_id: str, next_stage_index: int) -> None:
+        """Move the active rolling release of ``canary_id`` to stage ``next_stage_index``."""
+        self._request(
+            "POST",
+            f"/v1/projects/{project_id}/rolling-release/approve-stage",
+            body={"nextStageIndex": next_stage_index, "canaryDeploymentId": canary_id},
+        )
+
+    def complete_rolling_release(self, project_id: str, canary_id: str) -> None:
+        """Finish the rolling release of ``canary_id``: it serves 100 % of production traffic."""
+        self._request(
+            "POST",
+            f"/v1/projects/{project_id}/rolling-release/complete",
+            body={"canaryDeploymentId": canary_id},
         )

@@ -138,6 +138,9 @@ class Objectives:
     apdex_t_ms: float
     p95_ms: float
     p99_ms: float
+    # The spec's rollback trigger (responseTime > 1000ms, read as p95): the rollback guard's metrics
+    # source needs the count of real requests slower than it, which neither objective above gives.
+    rollback_ms: float = 1000.0
 
 
 @dataclass
@@ -162,6 +165,7 @@ class DeploymentStats:
     apdex_tolerating: int = 0
     slow_over_p95: int = 0
     slow_over_p99: int = 0
+    slow_over_rollback: int = 0
     latencies_ms: dict[float, int] = field(default_factory=dict)
     memory_mb: dict[float, int] = field(default_factory=dict)
 
@@ -278,6 +282,7 @@ def _count(stats: DeploymentStats, request: _Request, objectives: Objectives) ->
             stats.apdex_tolerating += 1
     stats.slow_over_p95 += int(latency > objectives.p95_ms)
     stats.slow_over_p99 += int(latency > objectives.p99_ms)
+    stats.slow_over_rollback += int(latency > objectives.rollback_ms)
     if request.duration_ms is not None:
         bucket = latency_bucket(request.duration_ms)
         stats.latencies_ms[bucket] = stats.latencies_ms.get(bucket, 0) + 1
@@ -305,6 +310,7 @@ COUNTERS = {
     "ApdexTolerating": "apdex_tolerating",
     "SlowOverP95Objective": "slow_over_p95",
     "SlowOverP99Objective": "slow_over_p99",
+    "SlowOverRollbackThreshold": "slow_over_rollback",
 }
 
 

@@ -26,6 +26,7 @@ class Counts:
     apdex_tolerating: int = 0
     slow_over_p95: int = 0
     slow_over_p99: int = 0
+    slow_over_rollback: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -88,8 +89,9 @@ def deployment_counts(cloudwatch: Any, stack: str, deployment_id: str, end: date
     """What the real requests of one deployment got over the window ending at `end`.
 
     For the rollback guard: error rate = server_errors / requests, failed-transaction rate =
-    failed_transactions / transactions, and "p95 above the objective" = slow_over_p95 > 5 % of
-    requests. Callers should require a minimum request count before judging (see
-    `budget.MIN_REQUESTS_PER_WINDOW`): a quiet minute proves nothing either way.
+    failed_transactions / transactions, and "p95 above the rollback trigger" = slow_over_rollback
+    > 5 % of requests (the SLO's "p95 above the objective" is slow_over_p95 > 5 %). Callers should
+    require a minimum request count before judging (see `budget.MIN_REQUESTS_PER_WINDOW`): a quiet
+    minute proves nothing either way.
     """
     return window_counts(cloudwatch, stack, end, window, deployment_id=deployment_id)

@@ -108,6 +108,7 @@ class ReceiverConfig:
                 apdex_t_ms=float(env.get("APDEX_T_MS", "200")),
                 p95_ms=float(env.get("P95_MS", "200")),
                 p99_ms=float(env.get("P99_MS", "500")),
+                rollback_ms=float(env.get("ROLLBACK_RESPONSE_MS", "1000")),
             ),
             namespace=env.get("METRIC_NAMESPACE", METRIC_NAMESPACE),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),

@@ -148,6 +148,14 @@ def test_prod_measures_its_slos_on_real_traffic_and_other_stacks_do_not(plan_all
         assert not of_type(resources(plan_all, stack), "vercel:index/logDrain:LogDrain"), stack
 
 
+def test_prod_rolls_out_through_a_rolling_release_and_other_stacks_do_not(plan_all):
+    (release,) = of_type(resources(plan_all, "prod"), "vercel:index/projectRollingRelease:ProjectRollingRelease")
+    assert release["inputs"]["advancementType"] == "manual-approval"
+    assert [s["targetPercentage"] for s in release["inputs"]["stages"]] == [5, 25, 50, 100]
+    for stack in ("dev", "staging"):
+        assert not of_type(resources(plan_all, stack), "projectRollingRelease:ProjectRollingRelease"), stack
+
+
 # --- weakened copies of prod -----------------------------------------------------------------------
 
 WEAKENINGS: dict[str, tuple[str, str, str]] = {
@@ -164,6 +172,8 @@ WEAKENINGS: dict[str, tuple[str, str, str]] = {
     "p95-alarm-at-300ms": ("sloP95", "300ms", "slo-alarms"),
     "slo-drain-off": ("sloDrainEnabled", "false", "slo-drain-in-production"),
     "error-budget-1-percent": ("sloErrorBudget", "1%", "slo-burn-rate-alarms"),
+    "rollout-off": ("rolloutStages", "[]", "rolling-release-in-production"),
+    "rollout-one-stage-before-100": ("rolloutStages", "[50, 100]", "rolling-release-in-production"),
 }
 
 

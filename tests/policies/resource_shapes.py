@@ -648,6 +648,22 @@ def slo_plan(stack: str = "prod") -> StackPlan:
     return plan
 
 
+def rollout_plan(stack: str = "prod") -> StackPlan:
+    """The web app's rolling release (rolloutStages [5, 25, 50, 100]); the project id is unknown at preview."""
+    return StackPlan(stack).add(
+        f"chefchatz-{stack}-app-web-rolling-release",
+        "vercel:index/projectRollingRelease:ProjectRollingRelease",
+        {
+            "projectId": UNKNOWN_STRING_VALUE,
+            "teamId": "chefchatz",
+            "advancementType": "manual-approval",
+            "stages": [{"targetPercentage": p} for p in (5, 25, 50, 100)],
+        },
+    )
+
+
 def prod_plan() -> StackPlan:
     """The whole production stack as the rules see it."""
-    return web_plan("prod").merged(github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"), slo_plan("prod"))
+    return web_plan("prod").merged(
+        github_plan("prod"), backups_plan("prod"), monitoring_plan("prod"), slo_plan("prod"), rollout_plan("prod")
+    )

@@ -66,6 +66,7 @@ EXPECTED = {
     "disaster-recovery-floors",
     "backup-replica-in-another-region",
     "backup-image-pinned-in-production",
+    "rolling-release-in-production",
 }
 
 

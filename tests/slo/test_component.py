@@ -13,7 +13,13 @@ from tests.test_components import NAMING, VERIFICATION_CODE, build, secrets
 from tests.test_settings import settings_for
 
 OBJECTIVES = SloObjectives(
-    apdex=0.99, apdex_threshold_ms=200, p95_ms=200, p99_ms=500, budget_percent=0.1, window_s=30 * 86400
+    apdex=0.99,
+    apdex_threshold_ms=200,
+    p95_ms=200,
+    p99_ms=500,
+    budget_percent=0.1,
+    window_s=30 * 86400,
+    rollback_response_ms=1000,
 )
 
 

@@ -42,6 +42,12 @@ def test_each_request_is_classified_for_apdex_errors_and_latency_objectives(
     assert (stats.server_errors, stats.slow_over_p95, stats.slow_over_p99) == (errors, over_p95, over_p99)
 
 
+@pytest.mark.parametrize(("duration", "over_rollback"), [(1000.0, 0), (1001.0, 1), (None, 0)])
+def test_requests_slower_than_the_rollback_trigger_are_counted_for_the_guard(duration, over_rollback):
+    stats = summarize(as_json(request_lines("dpl_a", "r1", 200, duration)), OBJECTIVES).deployments["dpl_a"]
+    assert stats.slow_over_rollback == over_rollback, f"{duration}ms: {stats.slow_over_rollback}"
+
+
 def test_a_request_is_counted_once_however_many_lines_it_writes_and_reports_duration_and_memory():
     lines = request_lines("dpl_a", "r1", 200, 123.4, memory_mb=181)
     lines.insert(1, {**lines[0], "id": "r1-extra", "message": "another console.log"})

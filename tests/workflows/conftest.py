@@ -19,7 +19,8 @@ CHEFCHATZ_REQUIREMENT = (
 
 @pytest.fixture(scope="session")
 def app_args() -> AppPipelineArgs:
-    return AppPipelineArgs(chefchatz_requirement=CHEFCHATZ_REQUIREMENT)
+    # Prod has rolloutStages, so its pipeline releases production as a canary.
+    return AppPipelineArgs(chefchatz_requirement=CHEFCHATZ_REQUIREMENT, production_rollout=True)
 
 
 @pytest.fixture(scope="session")

@@ -150,6 +150,42 @@ def test_the_rollback_watch_probes_the_environment_and_uses_its_thresholds(app_f
     assert step["env"]["VERCEL_TOKEN"] == "${{ secrets.VERCEL_TOKEN }}"
 
 
+def test_production_is_released_as_a_canary_that_rollout_watch_promotes_before_the_guard_watches_100_percent(
+    app_files: dict[str, str],
+) -> None:
+    job = load(app_files[".github/workflows/deploy-production.yml"])["jobs"]["deploy-production"]
+    order = [
+        step_index(job, "vercel deploy --prebuilt --prod"),
+        step_index(job, "AWS credentials for the SLO metrics"),
+        step_index(job, "chefchatz rollout watch"),
+        step_index(job, "chefchatz rollback watch"),
+    ]
+    assert order == sorted(order), f"production runs {order}"
+    step = job["steps"][order[2]]
+    script = step["run"]
+    for fragment in (
+        "--stack prod",
+        '--project-id "$VERCEL_PROJECT_ID"',
+        '--deployment-url "$DEPLOYMENT_URL"',
+        '--step "$ROLLOUT_STEP_DURATION"',
+        '--error-rate "$ROLLBACK_ERROR_RATE"',
+        '--failed-transactions "$ROLLBACK_FAILED_TRANSACTIONS"',
+    ):
+        assert fragment in script, script
+    assert step["env"]["DEPLOYMENT_URL"] == "${{ steps.deploy.outputs.url }}", "the canary is the deployment just made"
+    assert step["env"]["ROLLOUT_STEP_DURATION"] == "${{ vars.ROLLOUT_STEP_DURATION }}"
+    guard = job["steps"][order[3]]["run"]
+    assert "--source metrics --stack prod" in guard, "after the rollout, real traffic judges 100 %"
+    assert int(job["timeout-minutes"]) >= 120, "three watched stages and the guard need more than an hour"
+
+
+@pytest.mark.parametrize("job_id", ["deploy-dev", "deploy-staging"])
+def test_pre_production_deploys_at_once_and_is_watched_by_probes(app_files: dict[str, str], job_id: str) -> None:
+    job = load(app_files[".github/workflows/deploy.yml"])["jobs"][job_id]
+    scripts = "\n".join(str(step.get("run", "")) for step in job["steps"])
+    assert "chefchatz rollout watch" not in scripts and "--source metrics" not in scripts, job_id
+
+
 def test_the_rollback_watch_sends_enough_probes_for_evidence_at_the_spec_thresholds(
     app_files: dict[str, str],
 ) -> None:
