@@ -15,6 +15,7 @@ leak into another stack's run. `chefchatz --debug plan` shows a failing child's 
 from __future__ import annotations
 
 import ast
+import asyncio
 import gc
 import importlib
 import json
@@ -22,6 +23,7 @@ import os
 import runpy
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -240,6 +242,20 @@ def preload(project_dir: Path) -> None:
     copies of the project (the tests do) must not hand one copy's components to another. A chain
     that does not resolve is skipped: the child imports whatever it really needs anyway.
     """
+    with _PRELOAD_LOCK:
+        if project_dir in _PRELOADED:
+            return
+        _preload(project_dir)
+        _PRELOADED.add(project_dir)
+
+
+# Several threads may plan at once (the sign-off does); the preload runs once per project, and never
+# in two threads at a time: Python 3.11's `ast.parse` is not safe to run concurrently.
+_PRELOAD_LOCK = threading.Lock()
+_PRELOADED: set[Path] = set()
+
+
+def _preload(project_dir: Path) -> None:
     importlib.import_module("pulumi.runtime.mocks")
     sources = [project_dir / "__main__.py", *sorted((project_dir / "components").glob("*.py"))]
     chains: set[tuple[str, ...]] = set()
@@ -260,6 +276,10 @@ def _child(project_dir: Path, stack: str, result_path: str) -> int:
     # (about half of a run's time), and the process's memory is returned when it exits.
     gc.freeze()
     gc.disable()
+    # A fresh event loop: the parent's (a test process that ran Pulumi in-process has one) comes with
+    # a default executor whose threads did not survive the fork, and the SDK's monitor calls would
+    # wait on them forever.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     sys.path.insert(0, str(project_dir))
     try:
         result: dict[str, Any] = run_stack(project_dir, stack)
