@@ -6,25 +6,26 @@ secrets wrapped in secret signatures, unknowns as the engine's sentinels). Like 
 no resource exists yet: ids and computed outputs are unknown. Look-ups that would query a provider
 (GitHub team ids) return marked stand-in values.
 
-The Pulumi runtime is process-global, so each stack runs in a process of its own: `fork_plans`
-imports the SDK modules the program uses once (`preload`), then forks one child per stack (two at a
-time, one per core). A child starts warm and exits when its stack is recorded; nothing it does can
-leak into another stack's run. `chefchatz --debug plan` shows a failing child's traceback.
+The Pulumi runtime is process-global, so each stack runs in a process of its own: `plan_stacks`
+starts one fresh process (`python -m ops.plan.offline`) that imports the SDK modules the program
+uses once (`preload`), then forks one child per stack (two at a time, one per core). A child starts
+warm and exits when its stack is recorded; nothing it does can leak into another stack's run, and
+nothing of the caller (threads, an event loop, a runtime a test configured) leaks into it.
+`chefchatz --debug plan` shows a failing child's traceback.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
-import asyncio
 import gc
 import importlib
 import json
 import os
 import runpy
+import subprocess
 import sys
 import tempfile
-import threading
-import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +48,6 @@ GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_ENDPOINT_VERIFICATION = "vercel:index/getEndpointVerification:getEndpointVerification"
 
 EXIT_OK = 0
-EXIT_CONFIG = 2
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -236,26 +236,11 @@ def _sdk_references(source: str) -> set[tuple[str, ...]]:
 
 
 def preload(project_dir: Path) -> None:
-    """Import, once, the SDK modules the program's sources name, so that every forked stack starts warm.
+    """Import the SDK modules the program's sources name, so that every forked stack starts warm.
 
-    Only SDK code is loaded here, never the project's own modules: a parent that plans several
-    copies of the project (the tests do) must not hand one copy's components to another. A chain
-    that does not resolve is skipped: the child imports whatever it really needs anyway.
+    Only SDK code is loaded here, never the project's own modules. A chain that does not resolve is
+    skipped: the child imports whatever it really needs anyway.
     """
-    with _PRELOAD_LOCK:
-        if project_dir in _PRELOADED:
-            return
-        _preload(project_dir)
-        _PRELOADED.add(project_dir)
-
-
-# Several threads may plan at once (the sign-off does); the preload runs once per project, and never
-# in two threads at a time: Python 3.11's `ast.parse` is not safe to run concurrently.
-_PRELOAD_LOCK = threading.Lock()
-_PRELOADED: set[Path] = set()
-
-
-def _preload(project_dir: Path) -> None:
     importlib.import_module("pulumi.runtime.mocks")
     sources = [project_dir / "__main__.py", *sorted((project_dir / "components").glob("*.py"))]
     chains: set[tuple[str, ...]] = set()
@@ -270,71 +255,70 @@ def _preload(project_dir: Path) -> None:
                 break
 
 
-def _child(project_dir: Path, stack: str, result_path: str) -> int:
+def plan_stacks(project_dir: Path, stacks: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Record every stack's plan; yields (stack, recorded plan) in the order given.
+
+    One fresh process (`python -m ops.plan.offline`) preloads the SDKs and forks a child per stack:
+    the caller's own state (threads, an event loop, a Pulumi runtime a test configured) never
+    reaches a stack's run. Raises RuntimeError naming the stack, with its output as a note.
+    """
+    with tempfile.TemporaryDirectory(prefix="chefchatz-plan-") as scratch:
+        proc = subprocess.run(
+            [sys.executable, "-m", "ops.plan.offline", "--project-dir", str(project_dir), "--out", scratch, *stacks],
+            capture_output=True,
+            text=True,
+            cwd=project_dir,
+            check=False,
+        )
+        if proc.returncode != EXIT_OK:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            error = RuntimeError(f"offline plan failed (exit {proc.returncode}): {last}")
+            error.add_note(proc.stderr.strip())
+            raise error
+        for stack in stacks:
+            result = Path(scratch) / f"{stack}.json"
+            if not result.is_file():
+                log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
+                last = (log.splitlines() or ["no output"])[-1]
+                error = RuntimeError(f"offline run of stack {stack!r} failed: {last}")
+                # The program's own traceback, shown by `chefchatz --debug` with this error's.
+                error.add_note(log)
+                raise error
+            yield stack, json.loads(result.read_text())
+
+
+def fork_stacks(project_dir: Path, stacks: list[str], scratch: Path, workers: int = 2) -> None:
+    """In this (fresh) process: preload, then run each stack in a forked child, `workers` at a time.
+
+    A child writes `<stack>.json` when its stack is recorded and `<stack>.log` in any case.
+    """
+    preload(project_dir)
+    running: dict[int, str] = {}
+    pending = list(stacks)
+    while pending or running:
+        while pending and len(running) < workers:
+            stack = pending.pop(0)
+            running[_fork_child(project_dir, stack, scratch)] = stack
+        pid, _status = os.wait()
+        running.pop(pid, None)
+
+
+def _child(project_dir: Path, stack: str, result_path: Path) -> int:
     """The body of one forked stack run: record the plan into `result_path`, return the exit status."""
     # The child lives for one stack: collecting garbage would only re-scan the preloaded SDK
     # (about half of a run's time), and the process's memory is returned when it exits.
     gc.freeze()
     gc.disable()
-    # A fresh event loop: the parent's (a test process that ran Pulumi in-process has one) comes with
-    # a default executor whose threads did not survive the fork, and the SDK's monitor calls would
-    # wait on them forever.
-    asyncio.set_event_loop(asyncio.new_event_loop())
     sys.path.insert(0, str(project_dir))
     try:
         result: dict[str, Any] = run_stack(project_dir, stack)
     except (StackConfigError, settings_error_type()) as exc:
         result = {"stack": stack, "configError": str(exc)}
-    with open(result_path, "w", encoding="utf-8") as out:
-        json.dump(result, out)
+    # Written whole, then renamed: the parent never reads half a plan.
+    partial = result_path.with_suffix(".partial")
+    partial.write_text(json.dumps(result), encoding="utf-8")
+    partial.rename(result_path)
     return EXIT_OK
-
-
-def fork_plans(project_dir: Path, stacks: list[str], workers: int = 2) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Run every stack in a forked child (`workers` at a time); yields (stack, recorded plan) in order.
-
-    Raises RuntimeError naming the stack and quoting its output when a child fails.
-    """
-    preload(project_dir)
-    with tempfile.TemporaryDirectory(prefix="chefchatz-plan-") as scratch:
-        running: dict[int, str] = {}
-        failed: dict[str, int] = {}
-        pending = list(stacks)
-        while pending or running:
-            while pending and len(running) < workers:
-                stack = pending.pop(0)
-                pid = _fork_child(project_dir, stack, Path(scratch))
-                running[pid] = stack
-            for stack, code in _reap(running):
-                if code != EXIT_OK:
-                    failed[stack] = code
-        for stack in stacks:
-            log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
-            if stack in failed:
-                last = (log.splitlines() or ["no output"])[-1]
-                error = RuntimeError(f"offline run of stack {stack!r} failed (exit {failed[stack]}): {last}")
-                # The program's own traceback, shown by `chefchatz --debug` with this error's.
-                error.add_note(log)
-                raise error
-            yield stack, json.loads((Path(scratch) / f"{stack}.json").read_text())
-
-
-def _reap(running: dict[int, str]) -> list[tuple[str, int]]:
-    """Wait until at least one of *our* children has exited; (stack, exit code) of each that did.
-
-    Only the pids in `running` are waited for (never "any child"): another thread of the same
-    process may be planning too (the sign-off plans its stacks concurrently), and its children are
-    its own to reap.
-    """
-    while True:
-        done = []
-        for pid in list(running):
-            waited, status = os.waitpid(pid, os.WNOHANG)
-            if waited:
-                done.append((running.pop(pid), os.waitstatus_to_exitcode(status)))
-        if done:
-            return done
-        time.sleep(0.01)
 
 
 def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
@@ -346,15 +330,29 @@ def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
         os.close(log)
         return pid
     # The child: its output goes to the log the parent shows only when the run fails, and it
-    # leaves with os._exit so that nothing of the parent (pytest, atexit hooks, buffers) runs twice.
+    # leaves with os._exit so that nothing of the parent (atexit hooks, buffers) runs twice.
     code = 1
     try:
         os.dup2(log, 1)
         os.dup2(log, 2)
-        code = _child(project_dir, stack, str(scratch / f"{stack}.json"))
+        code = _child(project_dir, stack, scratch / f"{stack}.json")
     except BaseException:
         traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Record stacks of the program offline (for chefchatz plan).")
+    parser.add_argument("stacks", nargs="+")
+    parser.add_argument("--project-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="directory for <stack>.json and <stack>.log")
+    args = parser.parse_args(argv)
+    fork_stacks(args.project_dir.resolve(), args.stacks, args.out)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,9 +48,9 @@ def run_plan(
         from ops.plan.policy_gate import pack_configs
 
         configs = pack_configs(pack_config)
-    from ops.plan.offline import fork_plans
+    from ops.plan.offline import plan_stacks
 
-    plans = [_stack_plan(stack, data) for stack, data in fork_plans(project_dir, stacks)]
+    plans = [_stack_plan(stack, data) for stack, data in plan_stacks(project_dir, stacks)]
     if configs is not None:
         from ops.plan.policy_gate import evaluate
 

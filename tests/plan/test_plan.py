@@ -170,7 +170,6 @@ WEAKENINGS: dict[str, tuple[str, str, str]] = {
     "rules-not-owned": ("githubOwnsRepositoryRules", "false", "default-branch-rules-owner"),
     "unhealthy-after-3": ("healthCheckUnhealthyThreshold", "3", "production-domains-monitored"),
     "p95-alarm-at-300ms": ("sloP95", "300ms", "slo-alarms"),
-    "slo-drain-off": ("sloDrainEnabled", "false", "slo-drain-in-production"),
     "error-budget-1-percent": ("sloErrorBudget", "1%", "slo-burn-rate-alarms"),
     "rollout-off": ("rolloutStages", "[]", "rolling-release-in-production"),
     "rollout-one-stage-before-100": ("rolloutStages", "[50, 100]", "rolling-release-in-production"),
@@ -200,6 +199,15 @@ def weakened_runs(tmp_path_factory) -> dict[str, Run]:
     set_config(combined, "prod", "backupDatabaseRetention", "7d")
     _weakened_secret(combined)
     jobs["issue-example"] = combined
+    # Without the drain a canary cannot be judged: with the rollout on, settings refuse it (exit 2);
+    # with the rollout off as well, the policies name both missing guarantees.
+    drain_off = project_copy(tmp_path_factory.mktemp("slo-drain-off"))
+    set_config(drain_off, "prod", "sloDrainEnabled", "false")
+    jobs["slo-drain-off"] = drain_off
+    drain_and_rollout_off = project_copy(tmp_path_factory.mktemp("slo-drain-and-rollout-off"))
+    set_config(drain_and_rollout_off, "prod", "sloDrainEnabled", "false")
+    set_config(drain_and_rollout_off, "prod", "rolloutStages", "[]")
+    jobs["slo-drain-and-rollout-off"] = drain_and_rollout_off
 
     def run(item: tuple[str, Path]) -> tuple[str, Run]:
         name, project = item
@@ -219,6 +227,15 @@ def test_weakening_a_production_guarantee_in_the_stack_file_fails_naming_the_pol
     policy = WEAKENINGS[name][2]
     assert run.code == 1, f"{name}: exit {run.code}\n{run.stderr[-2000:]}"
     assert policy in _policies(run), f"{name}: {run.json['stacks'][0]['violations']}"
+
+
+def test_turning_the_slo_drain_off_in_production_is_blocked(weakened_runs):
+    alone = weakened_runs["slo-drain-off"]
+    assert alone.code == 2, alone.stdout[-2000:]
+    assert "chefchatz:sloDrainEnabled" in alone.json["stacks"][0]["configError"]
+    with_rollout_off = weakened_runs["slo-drain-and-rollout-off"]
+    assert with_rollout_off.code == 1, with_rollout_off.stdout[-2000:]
+    assert {"slo-drain-in-production", "rolling-release-in-production"} <= _policies(with_rollout_off)
 
 
 def test_a_secret_made_non_sensitive_fails_naming_the_policy(weakened_runs):
