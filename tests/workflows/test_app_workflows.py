@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -496,3 +497,18 @@ def test_every_invalid_argument_is_reported_at_once() -> None:
     message = str(error.value)
     for field in ("chefchatz_requirement", "node_major", "health_path", "pnpm_version"):
         assert field in message, message
+
+
+def test_the_tool_the_pipeline_installs_brings_its_runtime_dependencies() -> None:
+    # The app's pipeline runs `pip install "chefchatz-infra @ git+...@<sha>"`: without declared
+    # dependencies `chefchatz backup db` would start without boto3 or psycopg.
+    declared = {
+        re.split(r"[\[<>=; ]", requirement, maxsplit=1)[0].lower()
+        for requirement in importlib.metadata.requires("chefchatz-infra") or []
+    }
+    runtime = {
+        re.split(r"[\[<>=; ]", line.strip(), maxsplit=1)[0].lower()
+        for line in (Path(__file__).resolve().parents[2] / "requirements/main.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert runtime and runtime <= declared, f"not declared by the package: {sorted(runtime - declared)}"
