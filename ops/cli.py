@@ -3,7 +3,8 @@
 Every command has help with an example, `--json` (or `--format json`) output for machines,
 human output for people, and exit codes that mean one thing in every command (README, "Exit codes"):
 0 ok, 1 a check or policy failed (named), 2 invalid input (named), 3 an internal error (a bug),
-above 3 a command's own outcomes (rollback: 4 rolled back, 5 notified).
+above 3 a command's own outcomes (4 production back on the earlier deployment: rolled back or
+canary aborted; 5 notified; 6 rollout held).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ DEBUG_FLAG = "--debug"
 
 app = typer.Typer(
     name="chefchatz",
-    help="Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, sign-off.",
+    help=(
+        "Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, rollouts, "
+        "SLOs, migrations, reconciliation, sign-off."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,7 +34,8 @@ app = typer.Typer(
 def _group(
     debug: bool = typer.Option(False, DEBUG_FLAG, help="On an internal error (exit 3), print the traceback."),
 ) -> None:
-    """Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, sign-off.
+    """Operate the ChefChatz deployment pipeline: plan, backups, restores, TLS checks, rollback, rollouts,
+    SLOs, migrations, reconciliation, sign-off.
 
     Exit codes of every command: 0 ok, 1 a check or policy failed, 2 invalid input, 3 internal error.
 
