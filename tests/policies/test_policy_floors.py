@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from policy_harness import UNKNOWN_NUMBER_VALUE, UNKNOWN_STRING_VALUE, config_for, resource, run_stack_policy
 from pulumi_policy import PolicyResource
+from resource_shapes import SPEC_PIPELINE_VARIABLES, SPEC_RECOVERY_TAGS
 
 from policies.common import ALARM, BUCKET, GITHUB_ENV_VARIABLE, HEALTH_CHECK, VERCEL_ENV_VAR
 from policies.floors import (
@@ -25,33 +26,11 @@ from policies.floors import (
     tls_floors,
 )
 
-SPEC_VARIABLES = {
-    "RELEASE_APPROVERS": "tech-lead,product-owner",
-    "ROLLBACK_ERROR_RATE": "1%",
-    "ROLLBACK_RESPONSE_TIME": "1000ms",
-    "ROLLBACK_FAILED_TRANSACTIONS": "0.1%",
-    "ROLLBACK_NOTIFICATIONS": "email:oncall@chefchatz.com,slack:#chefchatz-releases",
-    "HEALTH_CHECK_PATH": "/api/health",
-    "HEALTH_CHECK_INTERVAL": "30s",
-    "HEALTH_CHECK_TIMEOUT": "5s",
-    "ROLLBACK_CONSECUTIVE": "2",
-    "TLS_PROVIDER": "letsencrypt",
-    "TLS_AUTO_RENEW": "true",
-    "TLS_MINIMUM_VERSION": "TLS1.2",
-    "TLS_CIPHERS": "ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-RSA-AES128-GCM-SHA256",
-}
 SLO_TAGS = {"slo-apdex": "0.99", "slo-error-budget-percent": "0.1", "slo-error-budget-window": "30d"}
-DR_TAGS = {
-    "dr-rpo": "1h",
-    "dr-rto": "15m",
-    "dr-database-failover": "automatic",
-    "dr-region-failover": "manual",
-    "dr-data-reconciliation": "automated",
-}
 
 
 def variables(stack: str = "prod", **changed: Any) -> list[PolicyResource]:
-    values = {**SPEC_VARIABLES, **changed}
+    values = {**SPEC_PIPELINE_VARIABLES, **changed}
     return [
         resource(GITHUB_ENV_VARIABLE, f"var-{name.lower()}", {"variableName": name, "value": value}, stack=stack)
         for name, value in values.items()
@@ -75,7 +54,7 @@ def latency_alarms(p95: Any = 200, p99: Any = 500, **tags: Any) -> list[PolicyRe
 
 
 def buckets(stack: str = "prod", replica_region: str = "us-west-2", **tags: Any) -> list[PolicyResource]:
-    database_tags = {"backup-kind": "database", "backup-type": "incremental", "pitr": "enabled", **DR_TAGS}
+    database_tags = {"backup-kind": "database", "backup-type": "incremental", "pitr": "enabled", **SPEC_RECOVERY_TAGS}
     database_tags.update({k.replace("_", "-"): v for k, v in tags.items()})
     return [
         resource(BUCKET, "database", {"region": "us-east-1", "tags": database_tags}, stack=stack),
@@ -113,7 +92,12 @@ def test_the_spec_values_pass(policy: Any) -> None:
         (tls_floors, "TLS_AUTO_RENEW", "false", "tlsAutoRenew"),
         (tls_floors, "TLS_MINIMUM_VERSION", "TLS1.1", "tlsMinimumVersion"),
         (tls_floors, "TLS_CIPHERS", "ECDHE-RSA-AES128-GCM-SHA256", "tlsPreferredCiphers"),
-        (tls_floors, "TLS_CIPHERS", SPEC_VARIABLES["TLS_CIPHERS"] + ",ECDHE-RSA-AES128-SHA256", "tlsPreferredCiphers"),
+        (
+            tls_floors,
+            "TLS_CIPHERS",
+            SPEC_PIPELINE_VARIABLES["TLS_CIPHERS"] + ",ECDHE-RSA-AES128-SHA256",
+            "tlsPreferredCiphers",
+        ),
     ],
 )
 def test_a_looser_value_is_reported_with_key_value_and_floor(policy: Any, variable: str, value: str, key: str) -> None:
@@ -131,7 +115,7 @@ def test_a_looser_value_is_reported_with_key_value_and_floor(policy: Any, variab
         (health_check_floors, "HEALTH_CHECK_INTERVAL", "10s"),
         (health_check_floors, "ROLLBACK_CONSECUTIVE", "1"),
         (tls_floors, "TLS_MINIMUM_VERSION", "TLS1.3"),
-        (tls_floors, "TLS_CIPHERS", SPEC_VARIABLES["TLS_CIPHERS"] + ",ECDHE-RSA-CHACHA20-POLY1305"),
+        (tls_floors, "TLS_CIPHERS", SPEC_PIPELINE_VARIABLES["TLS_CIPHERS"] + ",ECDHE-RSA-CHACHA20-POLY1305"),
     ],
 )
 def test_a_tighter_value_passes(policy: Any, variable: str, value: str) -> None:
