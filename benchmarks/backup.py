@@ -366,6 +366,32 @@ def text(rng: random.Random, corpus: str, mean: int) -> str:
 # ---------------------------------------------------------------------------------------------- main
 
 
+def bench_database(dsn: str, size_mib: int) -> tuple[float, int]:
+    """Create the `bench` database and fill it: (seconds the generation took, its size in bytes)."""
+    with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
+        admin.execute("CREATE DATABASE bench")
+    started = time.perf_counter()
+    generate(f"{dsn}/bench", size_mib)
+    generation = time.perf_counter() - started
+    with psycopg.connect(f"{dsn}/bench") as conn:
+        row = conn.execute("SELECT pg_database_size('bench')").fetchone()
+    return generation, int(row[0]) if row else 0
+
+
+def tool_env(endpoint: str, bindir: str) -> dict[str, str]:
+    """The environment the chefchatz tool runs in: moto as AWS (none of the caller's AWS settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_REGION="us-east-1",
+        PG_BINDIR=bindir,
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mib", type=int, default=200, help="approximate size of generated data")
@@ -377,24 +403,8 @@ def main() -> None:
     pg_dump, pg_restore = f"{bindir}/pg_dump", f"{bindir}/pg_restore"
     with postgres(bindir) as port, moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as scratch:
         dsn = f"postgresql://postgres@127.0.0.1:{port}"
-        with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
-        t0 = time.perf_counter()
-        generate(f"{dsn}/bench", args.size_mib)
-        generation = time.perf_counter() - t0
-        with psycopg.connect(f"{dsn}/bench") as conn:
-            row = conn.execute("SELECT pg_database_size('bench')").fetchone()
-            db_bytes = int(row[0]) if row else 0
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-            AWS_REGION="us-east-1",
-            PG_BINDIR=bindir,
-            PYTHONPATH=str(REPO),
-        )
+        generation, db_bytes = bench_database(dsn, args.size_mib)
+        env = tool_env(endpoint, bindir)
         s3 = boto3.client(
             "s3",
             endpoint_url=endpoint,

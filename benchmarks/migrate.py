@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -34,11 +33,10 @@ import time
 from pathlib import Path
 
 import boto3
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 # The sibling benchmark's server, moto and data helpers (benchmarks/ is not a package).
-from backup import REPO, MiB, generate, moto_server, pg_bindir, postgres
+from backup import MiB, bench_database, moto_server, pg_bindir, postgres, tool_env
 
 MIGRATIONS = {
     "20261201090000_messages_edited_at.sql": "ALTER TABLE public.chat_messages ADD COLUMN edited_at timestamptz;\n",
@@ -61,24 +59,8 @@ def main() -> None:
     bindir = pg_bindir()
     with postgres(bindir) as port, moto_server() as (endpoint, _), tempfile.TemporaryDirectory() as work:
         dsn = f"postgresql://postgres@127.0.0.1:{port}"
-        with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
-            admin.execute("CREATE DATABASE bench")
-        clock = time.perf_counter()
-        generate(f"{dsn}/bench", args.size_mib)
-        generation = time.perf_counter() - clock
-        with psycopg.connect(f"{dsn}/bench") as conn:
-            row = conn.execute("SELECT pg_database_size('bench')").fetchone()
-            db_bytes = int(row[0]) if row else 0
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(
-            AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="bench",
-            AWS_SECRET_ACCESS_KEY="bench",
-            AWS_REGION="us-east-1",
-            PG_BINDIR=bindir,
-            PYTHONPATH=str(REPO),
-        )
+        generation, db_bytes = bench_database(dsn, args.size_mib)
+        env = tool_env(endpoint, bindir)
         boto3.client(
             "s3",
             endpoint_url=endpoint,
