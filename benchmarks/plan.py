@@ -10,7 +10,10 @@ Prints, measured in this one run (medians of ``--runs``, each a fresh process):
    same command and the whole policy pack (goal <= 1 ms per resource, and linear: the per-resource
    cost at 5,000 about the one at 1,000). The synthetic program registers the program's own mix of
    resource types (S3 buckets, CloudWatch alarms, GitHub environment variables, Vercel variables),
-   so every resource also passes through the rules that read that type.
+   so every resource also passes through the rules that read that type;
+5. for the same synthetic programs, the floor under that cost: Pulumi's Python SDK alone registering
+   the resources under its own ``MockMonitor`` (no recording, no policy gate, garbage collection off),
+   and the plan's cost per resource as a multiple of it.
 
     .venv/bin/python benchmarks/plan.py --runs 5
 """
@@ -58,6 +61,35 @@ SYNTHETIC_PROGRAM = textwrap.dedent(
                 targets=["preview"], sensitive=False,
             )
     pulumi.export("count", count)
+    """
+)
+
+
+# Pulumi's SDK alone: the synthetic program under Pulumi's own mocks, nothing recorded, no gate.
+SDK_ALONE = textwrap.dedent(
+    """
+    import gc, runpy, sys
+    from pathlib import Path
+    import pulumi
+    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.sync_await import _sync_await
+    from ops.plan.offline import preload
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args):
+            return "", dict(args.inputs)
+
+        def call(self, args):
+            return {}
+
+    project = Path(sys.argv[1])
+    preload(project)
+    pulumi.runtime.set_all_config({"synthetic:count": sys.argv[2]}, [])
+    pulumi.runtime.set_mocks(Mocks(), project="synthetic", stack="synthetic", preview=True)
+    gc.freeze()
+    gc.disable()
+    runpy.run_path(str(project / "__main__.py"), run_name="__main__")
+    _sync_await(wait_for_rpcs())
     """
 )
 
@@ -126,6 +158,7 @@ def main() -> None:
             ROOT,
         )
         print(f"synthetic stack, 0 resources   : {base:6.2f} s (start-up, imports, policy pack)")
+        sdk_base = median_of(args.runs, [sys.executable, "-c", SDK_ALONE, str(empty), "0"], ROOT)
         per_resource = []
         for size in args.sizes:
             project = synthetic_project(Path(scratch), size)
@@ -140,6 +173,12 @@ def main() -> None:
             print(
                 f"synthetic stack, {registered:>5} resources: {total:6.2f} s -> {cost:.3f} ms per resource "
                 f"(goal <= 1 ms: {'yes' if cost <= 1 else 'NO'})"
+            )
+            alone = median_of(args.runs, [sys.executable, "-c", SDK_ALONE, str(project), str(size)], ROOT)
+            floor = (alone - sdk_base) / size * 1000
+            print(
+                f"  Pulumi's SDK alone, same program: {floor:.3f} ms per resource; "
+                f"the plan costs {cost / floor:.2f}x that"
             )
         if len(per_resource) > 1:
             print(f"linearity (last / first per-resource cost): {per_resource[-1] / per_resource[0]:.2f}")

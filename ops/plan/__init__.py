@@ -9,7 +9,7 @@ request comment (`render`, `markdown`). `cli` is `chefchatz plan`.
 from ops.plan.markdown import to_markdown
 from ops.plan.model import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, StackPlan, Violation, exit_code
 from ops.plan.render import display_value, resources_json, to_json, to_text, type_counts
-from ops.plan.run import resolve_stacks, run_plan
+from ops.plan.run import resolve_stacks, run_plan, run_plans
 from ops.plan.stack_config import StackConfigError, load_project, load_stack_config, load_stack_settings, stack_names
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "resolve_stacks",
     "resources_json",
     "run_plan",
+    "run_plans",
     "stack_names",
     "to_json",
     "to_markdown",

@@ -6,11 +6,12 @@ secrets wrapped in secret signatures, unknowns as the engine's sentinels). Like 
 no resource exists yet: ids and computed outputs are unknown. Look-ups that would query a provider
 (GitHub team ids) return marked stand-in values.
 
-The Pulumi runtime is process-global, so each stack runs in a process of its own: `plan_stacks`
-starts one fresh process (`python -m ops.plan.offline`) that imports the SDK modules the program
-uses once (`preload`), then forks one child per stack (two at a time, one per core). A child starts
-warm and exits when its stack is recorded; nothing it does can leak into another stack's run, and
-nothing of the caller (threads, an event loop, a runtime a test configured) leaks into it.
+The Pulumi runtime is process-global, so each stack runs in a process of its own: `plan_jobs`
+starts one fresh process (`python -m ops.plan.offline`) that imports the SDK modules the programs
+use once (`preload`), and the policy pack, then forks one child per (project, stack) job (two at a
+time, one per core). A child starts warm, records its stack, runs the policy gate over it and exits;
+nothing it does can leak into another stack's run, and nothing of the caller (threads, an event
+loop, a runtime a test configured) leaks into it.
 `chefchatz --debug plan` shows a failing child's traceback.
 """
 
@@ -27,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from google.protobuf import json_format
@@ -42,6 +43,9 @@ from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
 from ops.plan.model import LOOKUP_ID_BASE
 from ops.plan.stack_config import StackConfigError, load_project, load_stack_config
+
+if TYPE_CHECKING:
+    from ops.plan.policy_gate import PolicyConfigs
 
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
@@ -213,6 +217,9 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
 # import); these are the ones whose attribute chains `preload` follows in the program's sources.
 SDK_PACKAGES = ("pulumi_aws", "pulumi_github", "pulumiverse_vercel")
 
+# One run of the program: (project directory, stack).
+Job = tuple[Path, str]
+
 
 def _sdk_references(source: str) -> set[tuple[str, ...]]:
     """(package, attr, attr...) chains such as ("pulumi_aws", "ec2", "SecurityGroup") in one module."""
@@ -235,18 +242,19 @@ def _sdk_references(source: str) -> set[tuple[str, ...]]:
     return chains
 
 
-def preload(project_dir: Path) -> None:
-    """Import the SDK modules the program's sources name, so that every forked stack starts warm.
+def preload(*project_dirs: Path) -> None:
+    """Import the SDK modules the programs' sources name, so that every forked stack starts warm.
 
-    Only SDK code is loaded here, never the project's own modules. A chain that does not resolve is
+    Only SDK code is loaded here, never a project's own modules. A chain that does not resolve is
     skipped: the child imports whatever it really needs anyway.
     """
     importlib.import_module("pulumi.runtime.mocks")
-    sources = [project_dir / "__main__.py", *sorted((project_dir / "components").glob("*.py"))]
     chains: set[tuple[str, ...]] = set()
-    for path in sources:
-        if path.is_file():
-            chains |= _sdk_references(path.read_text())
+    for project_dir in dict.fromkeys(project_dirs):
+        sources = [project_dir / "__main__.py", *sorted((project_dir / "components").glob("*.py"))]
+        for path in sources:
+            if path.is_file():
+                chains |= _sdk_references(path.read_text())
     for package, *attrs in sorted(chains):
         value: Any = importlib.import_module(package)
         for attr in attrs:
@@ -256,18 +264,32 @@ def preload(project_dir: Path) -> None:
 
 
 def plan_stacks(project_dir: Path, stacks: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Record every stack's plan; yields (stack, recorded plan) in the order given.
+    """Record every stack's plan, without the policy gate; yields (stack, recorded plan) in the order given."""
+    for (_, stack), data in plan_jobs([(project_dir, stack) for stack in stacks]):
+        yield stack, data
 
-    One fresh process (`python -m ops.plan.offline`) preloads the SDKs and forks a child per stack:
-    the caller's own state (threads, an event loop, a Pulumi runtime a test configured) never
-    reaches a stack's run. Raises RuntimeError naming the stack, with its output as a note.
+
+def plan_jobs(jobs: Sequence[Job], policies: PolicyConfigs | None = None) -> Iterator[tuple[Job, dict[str, Any]]]:
+    """Record the plan of every (project, stack) job; yields (job, recorded plan) in the order given.
+
+    One fresh process (`python -m ops.plan.offline`) preloads the SDKs (and the policy pack when
+    `policies`, each policy's level and properties, is given) and forks a child per job: the caller's
+    own state (threads, an event loop, a Pulumi runtime a test configured) never reaches a run. With
+    `policies`, each child also runs the policy gate over its own stack, so the gate of one stack runs
+    beside the program of the next; its violations are in the recorded plan. Raises RuntimeError
+    naming the stack, with its output as a note.
     """
     with tempfile.TemporaryDirectory(prefix="chefchatz-plan-") as scratch:
+        request = Path(scratch) / "jobs.json"
+        request.write_text(
+            json.dumps({"jobs": [[str(directory), stack] for directory, stack in jobs], "policies": policies}),
+            encoding="utf-8",
+        )
         proc = subprocess.run(
-            [sys.executable, "-m", "ops.plan.offline", "--project-dir", str(project_dir), "--out", scratch, *stacks],
+            [sys.executable, "-m", "ops.plan.offline", "--jobs", str(request), "--out", scratch],
             capture_output=True,
             text=True,
-            cwd=project_dir,
+            cwd=jobs[0][0] if jobs else None,
             check=False,
         )
         if proc.returncode != EXIT_OK:
@@ -275,45 +297,62 @@ def plan_stacks(project_dir: Path, stacks: list[str]) -> Iterator[tuple[str, dic
             error = RuntimeError(f"offline plan failed (exit {proc.returncode}): {last}")
             error.add_note(proc.stderr.strip())
             raise error
-        for stack in stacks:
-            result = Path(scratch) / f"{stack}.json"
+        for index, job in enumerate(jobs):
+            result = Path(scratch) / f"{index}.json"
             if not result.is_file():
-                log = (Path(scratch) / f"{stack}.log").read_text(errors="replace").strip()
+                log = (Path(scratch) / f"{index}.log").read_text(errors="replace").strip()
                 last = (log.splitlines() or ["no output"])[-1]
-                error = RuntimeError(f"offline run of stack {stack!r} failed: {last}")
+                error = RuntimeError(f"offline run of stack {job[1]!r} failed: {last}")
                 # The program's own traceback, shown by `chefchatz --debug` with this error's.
                 error.add_note(log)
                 raise error
-            yield stack, json.loads(result.read_text())
+            yield job, json.loads(result.read_text())
 
 
-def fork_stacks(project_dir: Path, stacks: list[str], scratch: Path, workers: int = 2) -> None:
-    """In this (fresh) process: preload, then run each stack in a forked child, `workers` at a time.
+def _largest_first(jobs: Sequence[Job]) -> list[int]:
+    """Job indexes, the largest stack file first: the longest run starts at once instead of last."""
 
-    A child writes `<stack>.json` when its stack is recorded and `<stack>.log` in any case.
+    def size(index: int) -> int:
+        directory, stack = jobs[index]
+        path = directory / f"Pulumi.{stack}.yaml"
+        return path.stat().st_size if path.is_file() else 0
+
+    return sorted(range(len(jobs)), key=size, reverse=True)
+
+
+def fork_jobs(jobs: Sequence[Job], scratch: Path, policies: PolicyConfigs | None, workers: int = 2) -> None:
+    """In this (fresh) process: preload, then run each job in a forked child, `workers` at a time.
+
+    The child of job i writes `i.json` when its stack is recorded (and gated) and `i.log` in any case.
     """
-    preload(project_dir)
-    running: dict[int, str] = {}
-    pending = list(stacks)
+    preload(*(directory for directory, _ in jobs))
+    if policies is not None:
+        # The pack and the analyzer, imported once here instead of once per child.
+        importlib.import_module("ops.plan.policy_gate")
+    running: dict[int, int] = {}
+    pending = _largest_first(jobs)
     while pending or running:
         while pending and len(running) < workers:
-            stack = pending.pop(0)
-            running[_fork_child(project_dir, stack, scratch)] = stack
+            index = pending.pop(0)
+            running[_fork_child(jobs[index], policies, scratch, str(index))] = index
         pid, _status = os.wait()
         running.pop(pid, None)
 
 
-def _child(project_dir: Path, stack: str, result_path: Path) -> int:
-    """The body of one forked stack run: record the plan into `result_path`, return the exit status."""
+def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
+    """The body of one forked run: record (and gate) the plan into `result_path`, return the exit status."""
     # The child lives for one stack: collecting garbage would only re-scan the preloaded SDK
     # (about half of a run's time), and the process's memory is returned when it exits.
     gc.freeze()
     gc.disable()
+    project_dir, stack = job
     sys.path.insert(0, str(project_dir))
     try:
         result: dict[str, Any] = run_stack(project_dir, stack)
     except (StackConfigError, settings_error_type()) as exc:
         result = {"stack": stack, "configError": str(exc)}
+    if policies is not None and "configError" not in result:
+        result.update(_gate(result, policies))
     # Written whole, then renamed: the parent never reads half a plan.
     partial = result_path.with_suffix(".partial")
     partial.write_text(json.dumps(result), encoding="utf-8")
@@ -321,8 +360,22 @@ def _child(project_dir: Path, stack: str, result_path: Path) -> int:
     return EXIT_OK
 
 
-def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
-    log = os.open(scratch / f"{stack}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _gate(recorded: dict[str, Any], policies: PolicyConfigs) -> dict[str, Any]:
+    """The policy gate's verdict on one recorded stack, as the plan's JSON carries it."""
+    from ops.plan.model import StackPlan
+    from ops.plan.policy_gate import evaluate
+
+    plan = StackPlan(recorded["stack"], resources=recorded["resources"])
+    evaluate(plan, policies)
+    return {
+        "violations": [v.as_json() for v in plan.violations],
+        "policyPack": plan.policy_pack,
+        "policiesEvaluated": plan.policies_evaluated,
+    }
+
+
+def _fork_child(job: Job, policies: PolicyConfigs | None, scratch: Path, name: str) -> int:
+    log = os.open(scratch / f"{name}.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -335,7 +388,7 @@ def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
     try:
         os.dup2(log, 1)
         os.dup2(log, 2)
-        code = _child(project_dir, stack, scratch / f"{stack}.json")
+        code = _child(job, policies, scratch / f"{name}.json")
     except BaseException:
         traceback.print_exc()
     finally:
@@ -345,12 +398,16 @@ def _fork_child(project_dir: Path, stack: str, scratch: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Record stacks of the program offline (for chefchatz plan).")
-    parser.add_argument("stacks", nargs="+")
-    parser.add_argument("--project-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="directory for <stack>.json and <stack>.log")
+    parser = argparse.ArgumentParser(description="Record stacks of programs offline (for chefchatz plan).")
+    parser.add_argument(
+        "--jobs", type=Path, required=True, help='JSON: {"jobs": [[project_dir, stack], ...], "policies": ...}'
+    )
+    parser.add_argument("--out", type=Path, required=True, help="directory for <job>.json and <job>.log")
     args = parser.parse_args(argv)
-    fork_stacks(args.project_dir.resolve(), args.stacks, args.out)
+    request = json.loads(args.jobs.read_text(encoding="utf-8"))
+    jobs = [(Path(directory).resolve(), stack) for directory, stack in request["jobs"]]
+    policies = request.get("policies")
+    fork_jobs(jobs, args.out, None if policies is None else {k: (v[0], v[1]) for k, v in policies.items()})
     return EXIT_OK
 
 

@@ -9,11 +9,14 @@ policies run behind the same unknown-checking proxy as under `pulumi preview`.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pulumi_policy.policy
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
@@ -185,6 +188,53 @@ def _diagnostics(response: Any, default_urn: str = "") -> list[Violation]:
     return found
 
 
+class _ConvertOnce:
+    """`json_format` as the analyzer sees it during one evaluation: the same answers, one conversion per Struct.
+
+    `_PolicyAnalyzerServicer` turns a resource's properties Struct into a dict again for every policy
+    (`deserialize_properties(json_format.MessageToDict(...))`, 35 times per resource), which was most of
+    a large stack's gate time. `deserialize_properties`, the only reader of the result, copies it and
+    never changes it, so the first conversion of a Struct (keyed by its deterministic encoding) serves
+    every later policy. Anything but a plain `MessageToDict(struct)` goes to `json_format` itself.
+    """
+
+    def __init__(self) -> None:
+        self.converted: dict[bytes, dict[str, Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(json_format, name)
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not isinstance(message, struct_pb2.Struct):
+            return json_format.MessageToDict(message, *args, **kwargs)
+        key = message.SerializeToString(deterministic=True)
+        found = self.converted.get(key)
+        if found is None:
+            found = self.converted[key] = json_format.MessageToDict(message)
+        return found
+
+
+@contextlib.contextmanager
+def _analyzer_run() -> Iterator[_ConvertOnce]:
+    """While the analyzer runs: each Struct converted once, and no garbage collection.
+
+    The analyzer builds a proxy per resource per policy; a collection pass would re-scan all of them
+    (and the loaded SDKs) many times over a large stack. Everything is restored afterwards.
+    """
+    converter = _ConvertOnce()
+    module: Any = pulumi_policy.policy
+    original = module.json_format
+    collecting = gc.isenabled()
+    module.json_format = converter
+    gc.disable()
+    try:
+        yield converter
+    finally:
+        module.json_format = original
+        if collecting:
+            gc.enable()
+
+
 def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None) -> None:
     """Run every policy of the pack on a stack's planned resources; fills `plan.violations`.
 
@@ -198,6 +248,20 @@ def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None) -> None:
     # Each resource's properties become a protobuf Struct once; both kinds of request carry it.
     structs = [_struct(r["properties"]) for r in resources]
     violations: list[Violation] = []
+    with _analyzer_run():
+        _analyze(servicer, resources, structs, violations)
+    plan.violations = violations
+    plan.policy_pack = f"{PACK_NAME}@v{version}"
+    plan.policies_evaluated = sum(level != "disabled" for level, _ in configs.values())
+
+
+def _analyze(
+    servicer: _PolicyAnalyzerServicer,
+    resources: list[dict[str, Any]],
+    structs: list[struct_pb2.Struct],
+    violations: list[Violation],
+) -> None:
+    """One `Analyze` per resource, then one `AnalyzeStack` with all of them, as the engine calls them."""
     for resource, properties in zip(resources, structs, strict=True):
         request = analyzer_pb2.AnalyzeRequest(
             type=resource["type"],
@@ -226,6 +290,3 @@ def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None) -> None:
         ]
     )
     violations.extend(_diagnostics(servicer.AnalyzeStack(stack_request, None)))
-    plan.violations = violations
-    plan.policy_pack = f"{PACK_NAME}@v{version}"
-    plan.policies_evaluated = sum(level != "disabled" for level, _ in configs.values())

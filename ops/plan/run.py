@@ -1,14 +1,15 @@
 """Run the offline plan: each stack's program in a forked process of its own under Pulumi's mocks
-(`ops.plan.offline`), then the policy pack over the recorded registrations (`ops.plan.policy_gate`),
-exactly as the engine hands them to an analyzer.
+(`ops.plan.offline`), and in the same process the policy pack over the recorded registrations
+(`ops.plan.policy_gate`), exactly as the engine hands them to an analyzer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ops.plan.model import StackPlan
+from ops.plan.model import StackPlan, Violation
 from ops.plan.stack_config import stack_names
 
 
@@ -32,29 +33,32 @@ def _stack_plan(stack: str, data: dict[str, Any]) -> StackPlan:
         outputs=data["outputs"],
         placeholders=data["placeholders"],
         lookups=data["lookups"],
+        violations=[Violation(**v) for v in data.get("violations", [])],
+        policies_evaluated=data.get("policiesEvaluated", 0),
+        policy_pack=data.get("policyPack", ""),
     )
 
 
 def run_plan(
     project_dir: Path, stacks: list[str], evaluate_policies: bool = True, pack_config: Path | None = None
 ) -> list[StackPlan]:
-    """Plan every stack (two at a time: the machines have two cores) and run the policy gate.
+    """Plan every stack of one project (two at a time: the machines have two cores) and run the policy gate.
 
     `pack_config` is a `--policy-pack-config` file; a bad one raises `PackConfigError` before any
     stack runs.
     """
+    return run_plans([(project_dir, stack) for stack in stacks], evaluate_policies, pack_config)
+
+
+def run_plans(
+    jobs: Sequence[tuple[Path, str]], evaluate_policies: bool = True, pack_config: Path | None = None
+) -> list[StackPlan]:
+    """`run_plan` for any (project directory, stack) pairs at once: the SDKs and the pack load once."""
     configs = None
     if evaluate_policies:
         from ops.plan.policy_gate import pack_configs
 
         configs = pack_configs(pack_config)
-    from ops.plan.offline import plan_stacks
+    from ops.plan.offline import plan_jobs
 
-    plans = [_stack_plan(stack, data) for stack, data in plan_stacks(project_dir, stacks)]
-    if configs is not None:
-        from ops.plan.policy_gate import evaluate
-
-        for plan in plans:
-            if plan.config_error is None:
-                evaluate(plan, configs)
-    return plans
+    return [_stack_plan(stack, data) for (_, stack), data in plan_jobs(list(jobs), configs)]

@@ -7,14 +7,13 @@ import json
 import shutil
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ops.plan import StackPlan, Violation
+from ops.plan import StackPlan, Violation, exit_code, run_plans
 from ops.plan.markdown import LIMIT, MARKER, to_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,7 +184,7 @@ def _weakened_secret(project: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def weakened_runs(tmp_path_factory) -> dict[str, Run]:
+def weakened_projects(tmp_path_factory) -> dict[str, Path]:
     jobs: dict[str, Path] = {}
     for name, (key, value, _) in WEAKENINGS.items():
         project = project_copy(tmp_path_factory.mktemp(name))
@@ -208,50 +207,61 @@ def weakened_runs(tmp_path_factory) -> dict[str, Run]:
     set_config(drain_and_rollout_off, "prod", "sloDrainEnabled", "false")
     set_config(drain_and_rollout_off, "prod", "rolloutStages", "[]")
     jobs["slo-drain-and-rollout-off"] = drain_and_rollout_off
-
-    def run(item: tuple[str, Path]) -> tuple[str, Run]:
-        name, project = item
-        return name, chefchatz("plan", "--stack", "prod", "--format", "json", "--project-dir", str(project))
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(pool.map(run, jobs.items()))
+    return jobs
 
 
-def _policies(run: Run) -> set[str]:
-    return {v["policy"] for v in run.json["stacks"][0]["violations"] if v["enforcement"] == "mandatory"}
+@pytest.fixture(scope="session")
+def weakened_plans(weakened_projects) -> dict[str, StackPlan]:
+    """Every weakened copy's prod stack, planned and gated in one batch (the library `chefchatz plan` calls)."""
+    plans = run_plans([(project, "prod") for project in weakened_projects.values()])
+    return dict(zip(weakened_projects, plans, strict=True))
 
 
+def _policies(plan: StackPlan) -> set[str]:
+    return {v.policy for v in plan.mandatory_violations}
+
+
+# The weakened copies are planned once, on one worker (see `./dev test`: --dist loadgroup).
+weakened_group = pytest.mark.xdist_group("plan-weakened")
+
+
+@weakened_group
 @pytest.mark.parametrize("name", sorted(WEAKENINGS))
-def test_weakening_a_production_guarantee_in_the_stack_file_fails_naming_the_policy(weakened_runs, name):
-    run = weakened_runs[name]
+def test_weakening_a_production_guarantee_in_the_stack_file_fails_naming_the_policy(weakened_plans, name):
+    plan = weakened_plans[name]
     policy = WEAKENINGS[name][2]
-    assert run.code == 1, f"{name}: exit {run.code}\n{run.stderr[-2000:]}"
-    assert policy in _policies(run), f"{name}: {run.json['stacks'][0]['violations']}"
+    assert exit_code([plan]) == 1, f"{name}: {plan.config_error}"
+    assert policy in _policies(plan), f"{name}: {plan.violations}"
 
 
-def test_turning_the_slo_drain_off_in_production_is_blocked(weakened_runs):
-    alone = weakened_runs["slo-drain-off"]
-    assert alone.code == 2, alone.stdout[-2000:]
-    assert "chefchatz:sloDrainEnabled" in alone.json["stacks"][0]["configError"]
-    with_rollout_off = weakened_runs["slo-drain-and-rollout-off"]
-    assert with_rollout_off.code == 1, with_rollout_off.stdout[-2000:]
+@weakened_group
+def test_turning_the_slo_drain_off_in_production_is_blocked(weakened_plans):
+    alone = weakened_plans["slo-drain-off"]
+    assert exit_code([alone]) == 2, alone.violations
+    assert "chefchatz:sloDrainEnabled" in (alone.config_error or "")
+    with_rollout_off = weakened_plans["slo-drain-and-rollout-off"]
+    assert exit_code([with_rollout_off]) == 1, with_rollout_off.config_error
     assert {"slo-drain-in-production", "rolling-release-in-production"} <= _policies(with_rollout_off)
 
 
-def test_a_secret_made_non_sensitive_fails_naming_the_policy(weakened_runs):
-    run = weakened_runs["secret-made-public"]
-    assert run.code == 1
-    assert "secret-variables-are-sensitive" in _policies(run)
+@weakened_group
+def test_a_secret_made_non_sensitive_fails_naming_the_policy(weakened_plans):
+    plan = weakened_plans["secret-made-public"]
+    assert exit_code([plan]) == 1
+    assert "secret-variables-are-sensitive" in _policies(plan)
 
 
-def test_the_issue_example_fails_with_all_three_policy_names(weakened_runs):
-    run = weakened_runs["issue-example"]
-    assert run.code == 1
-    assert {
-        "production-needs-every-approver",
-        "secret-variables-are-sensitive",
-        "backup-frequency-and-retention",
-    } <= _policies(run)
+@weakened_group
+def test_the_issue_example_fails_with_all_three_policy_names_end_to_end(weakened_projects, weakened_plans):
+    """Through the command itself: exit 1, the JSON names all three policies, as the batch does."""
+    run = chefchatz(
+        "plan", "--stack", "prod", "--format", "json", "--project-dir", str(weakened_projects["issue-example"])
+    )
+    assert run.code == 1, run.stderr[-2000:]
+    named = {v["policy"] for v in run.json["stacks"][0]["violations"] if v["enforcement"] == "mandatory"}
+    expected = {"production-needs-every-approver", "secret-variables-are-sensitive", "backup-frequency-and-retention"}
+    assert expected <= named
+    assert named == _policies(weakened_plans["issue-example"])
 
 
 def test_invalid_configuration_exits_2_naming_every_bad_key(tmp_path):

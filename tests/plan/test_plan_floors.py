@@ -4,6 +4,8 @@ policy pack config can lower a floor but a stack file still cannot go below the 
 
 Each case runs the real program of one stack offline (its own process) and the real policy gate,
 through the same library calls `chefchatz plan` makes; `test_exit_codes.py` covers the CLI itself.
+The weakenings of the table are planned in one batch (`run_plans`: the SDKs and the pack load once,
+each case still in a fresh process of its own), on one test worker (the `plan-floors` group).
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from pathlib import Path
 import pytest
 
 from ops import plan as planlib
+from ops.plan import StackPlan
 from ops.plan.policy_gate import PackConfigError
 from tests.plan.test_plan import project_copy, set_config
+
+# One worker plans the whole table in one batch (see `./dev test`: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("plan-floors")
 
 
 @dataclass(frozen=True)
@@ -137,11 +143,14 @@ class Outcome:
         return {policy for policy, _ in self.violations}
 
 
-def plan_once(project: Path, stack: str, pack_config: Path | None = None) -> Outcome:
-    plans = planlib.run_plan(project, [stack], pack_config=pack_config)
-    (plan,) = plans
+def outcome_of(plan: StackPlan) -> Outcome:
     mandatory = [(v.policy, v.message) for v in plan.mandatory_violations]
-    return Outcome(planlib.exit_code(plans), mandatory, plan.config_error or "")
+    return Outcome(planlib.exit_code([plan]), mandatory, plan.config_error or "")
+
+
+def plan_once(project: Path, stack: str, pack_config: Path | None = None) -> Outcome:
+    (plan,) = planlib.run_plan(project, [stack], pack_config=pack_config)
+    return outcome_of(plan)
 
 
 def weakened_copy(tmp_path: Path, stack: str, values: dict[str, str]) -> Path:
@@ -157,10 +166,29 @@ def test_the_table_has_at_least_40_weakenings_across_all_three_stacks() -> None:
     assert {case.stack for case in WEAKENINGS.values()} == {"dev", "staging", "prod"}
 
 
-@pytest.mark.parametrize("name", sorted(WEAKENINGS))
-def test_a_stack_file_cannot_loosen_a_spec_value(tmp_path: Path, name: str) -> None:
+@pytest.fixture(scope="module")
+def weakened(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    """Every case of the table planned in one batch: name -> outcome."""
+    jobs = {
+        name: (weakened_copy(tmp_path_factory.mktemp(name), case.stack, {case.key: case.value}), case.stack)
+        for name, case in WEAKENINGS.items()
+    }
+    plans = planlib.run_plans(list(jobs.values()))
+    return {name: outcome_of(plan) for name, plan in zip(jobs, plans, strict=True)}
+
+
+def test_a_batch_plans_each_case_as_if_alone(tmp_path: Path, weakened: dict[str, Outcome]) -> None:
+    """The batch is not a shortcut: one case planned alone gives the very same outcome."""
+    name = "prod-db-retention-7d"
     case = WEAKENINGS[name]
-    outcome = plan_once(weakened_copy(tmp_path, case.stack, {case.key: case.value}), case.stack)
+    alone = plan_once(weakened_copy(tmp_path, case.stack, {case.key: case.value}), case.stack)
+    assert alone == weakened[name]
+
+
+@pytest.mark.parametrize("name", sorted(WEAKENINGS))
+def test_a_stack_file_cannot_loosen_a_spec_value(weakened: dict[str, Outcome], name: str) -> None:
+    case = WEAKENINGS[name]
+    outcome = weakened[name]
     assert outcome.code == case.code, f"{name}: exit {outcome.code}, {outcome.violations or outcome.config_error}"
     if case.code == 2:
         assert case.named in outcome.config_error, f"{name}: {outcome.config_error}"
