@@ -366,7 +366,8 @@ def _gate(recorded: dict[str, Any], policies: PolicyConfigs) -> dict[str, Any]:
     from ops.plan.policy_gate import evaluate
 
     plan = StackPlan(recorded["stack"], resources=recorded["resources"])
-    evaluate(plan, policies)
+    # This process may fork: a large stack's gate uses both cores.
+    evaluate(plan, policies, workers=2)
     return {
         "violations": [v.as_json() for v in plan.violations],
         "policyPack": plan.policy_pack,

@@ -10,9 +10,13 @@ policies run behind the same unknown-checking proxy as under `pulumi preview`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
-from collections.abc import Iterator, Mapping
+import os
+import pickle
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -235,34 +239,91 @@ def _analyzer_run() -> Iterator[_ConvertOnce]:
             gc.enable()
 
 
-def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None) -> None:
+# From this many resources on, `evaluate(..., workers=2)` splits the policies over two processes.
+SPLIT_AT = 1000
+
+# Where a violation stands in the analyzer's own order: (0, resource index, policy index) for
+# `Analyze`, (1, 0, policy index) for `AnalyzeStack`.
+_Keyed = list[tuple[tuple[int, int, int], Violation]]
+
+
+def evaluate(plan: StackPlan, configs: PolicyConfigs | None = None, workers: int = 1) -> None:
     """Run every policy of the pack on a stack's planned resources; fills `plan.violations`.
 
     `configs` (from `pack_configs`) are the policies' levels and properties; the pack's defaults
-    when omitted.
+    when omitted. With `workers` > 1 and at least `SPLIT_AT` resources, the policies are dealt out
+    to that many processes (forked: call it only from a process that may fork, as a plan's stack
+    process), each running the pack's analyzer with the others' policies disabled; the violations
+    come back in the order one analyzer gives them.
     """
     configs = configs if configs is not None else default_configs()
     version = pack_version()
-    servicer = make_servicer(configs, version)
     resources = [r for r in plan.resources if r["type"] != "pulumi:pulumi:Stack"]
     # Each resource's properties become a protobuf Struct once; both kinds of request carry it.
     structs = [_struct(r["properties"]) for r in resources]
-    violations: list[Violation] = []
+    enabled = [p.name for p in POLICIES if configs[p.name][0] != "disabled"]
+    shares = max(1, min(workers if len(resources) >= SPLIT_AT else 1, len(enabled)))
+    groups = [set(enabled[i::shares]) for i in range(shares)]
+
+    # Configured before the analyzer runs: each policy gets a config dict of its own.
+    servicers = [
+        make_servicer(
+            {name: (level if name in group else "disabled", props) for name, (level, props) in configs.items()},
+            version,
+        )
+        for group in groups
+    ]
     with _analyzer_run():
-        _analyze(servicer, resources, structs, violations)
-    plan.violations = violations
+        others = [_forked(functools.partial(_analyze, servicer, resources, structs)) for servicer in servicers[1:]]
+        keyed = _analyze(servicers[0], resources, structs)
+        for collect in others:
+            keyed.extend(collect())
+    keyed.sort(key=lambda item: item[0])
+    plan.violations = [violation for _, violation in keyed]
     plan.policy_pack = f"{PACK_NAME}@v{version}"
     plan.policies_evaluated = sum(level != "disabled" for level, _ in configs.values())
 
 
+def _forked(work: Callable[[], _Keyed]) -> Callable[[], _Keyed]:
+    """Start `work` in a forked process now; the returned function waits for its result."""
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reading)
+        code = 0
+        try:
+            try:
+                outcome: tuple[str, Any] = ("ok", work())
+            except BaseException:
+                outcome = ("error", traceback.format_exc())
+                code = 1
+            with os.fdopen(writing, "wb") as pipe:
+                pickle.dump(outcome, pipe)
+        finally:
+            os._exit(code)
+    os.close(writing)
+
+    def collect() -> _Keyed:
+        with os.fdopen(reading, "rb") as pipe:
+            data = pipe.read()
+        os.waitpid(pid, 0)
+        if not data:
+            raise RuntimeError("a policy gate process ended without a result")
+        status, value = pickle.loads(data)  # noqa: S301 - our own forked process's result
+        if status != "ok":
+            raise RuntimeError(f"a policy gate process failed:\n{value}")
+        return list(value)
+
+    return collect
+
+
 def _analyze(
-    servicer: _PolicyAnalyzerServicer,
-    resources: list[dict[str, Any]],
-    structs: list[struct_pb2.Struct],
-    violations: list[Violation],
-) -> None:
+    servicer: _PolicyAnalyzerServicer, resources: list[dict[str, Any]], structs: list[struct_pb2.Struct]
+) -> _Keyed:
     """One `Analyze` per resource, then one `AnalyzeStack` with all of them, as the engine calls them."""
-    for resource, properties in zip(resources, structs, strict=True):
+    order = {p.name: i for i, p in enumerate(POLICIES)}
+    keyed: _Keyed = []
+    for index, (resource, properties) in enumerate(zip(resources, structs, strict=True)):
         request = analyzer_pb2.AnalyzeRequest(
             type=resource["type"],
             properties=properties,
@@ -270,7 +331,7 @@ def _analyze(
             name=resource["name"],
             options=_options(resource),
         )
-        violations.extend(_diagnostics(servicer.Analyze(request, None)))
+        keyed.extend(((0, index, order[v.policy]), v) for v in _diagnostics(servicer.Analyze(request, None)))
     stack_request = analyzer_pb2.AnalyzeStackRequest(
         resources=[
             analyzer_pb2.AnalyzerResource(
@@ -289,4 +350,5 @@ def _analyze(
             for r, properties in zip(resources, structs, strict=True)
         ]
     )
-    violations.extend(_diagnostics(servicer.AnalyzeStack(stack_request, None)))
+    keyed.extend(((1, 0, order[v.policy]), v) for v in _diagnostics(servicer.AnalyzeStack(stack_request, None)))
+    return keyed

@@ -4,6 +4,7 @@ its forked process) says exactly what the gate run afterwards in this process sa
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pulumi_policy.policy
@@ -87,3 +88,31 @@ def test_the_gate_beside_the_program_says_what_the_gate_afterwards_says(recorded
     assert gated.violations == afterwards.violations
     assert gated.policies_evaluated == afterwards.policies_evaluated > 30
     assert gated.policy_pack == afterwards.policy_pack
+
+
+def test_a_large_stacks_gate_split_over_two_processes_says_the_same(
+    recorded: StackPlan, monkeypatch: pytest.MonkeyPatch
+):
+    alone = _copy(recorded)
+    gate.evaluate(alone)
+    monkeypatch.setattr(gate, "SPLIT_AT", 10)
+    split = _copy(recorded)
+    gate.evaluate(split, workers=2)
+    assert split.violations == alone.violations and len(alone.violations) >= 2
+    assert split.policies_evaluated == alone.policies_evaluated
+
+
+def test_a_failing_gate_process_is_an_error_naming_what_failed(recorded: StackPlan, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(gate, "SPLIT_AT", 10)
+    real = gate._analyze
+    parent = os.getpid()
+
+    def fails_in_the_forked_process(servicer, resources, structs):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            raise ValueError("policy exploded")
+        return real(servicer, resources, structs)
+
+    monkeypatch.setattr(gate, "_analyze", fails_in_the_forked_process)
+    with pytest.raises(RuntimeError, match="a policy gate process failed") as raised:
+        gate.evaluate(_copy(recorded), workers=2)
+    assert "policy exploded" in str(raised.value)
