@@ -37,6 +37,7 @@ from google.protobuf import json_format
 from pulumi.output import Unknown
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
@@ -59,6 +60,7 @@ class OfflineMocks(pulumi.runtime.Mocks):
         self.lookups: dict[int, str] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
+        # Only `Resource.get` reaches this (`RecordingMonitor` answers registrations itself).
         # First preview: the id is unknown (empty) and only the inputs are known.
         return "", dict(args.inputs)
 
@@ -110,7 +112,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[dict[str, Any]] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        # What the engine answers in a first preview: the resource's URN, no id yet, and its inputs
+        # as its outputs (every computed output unknown). Pulumi's MockMonitor would reach the same
+        # answer through `Mocks.new_resource` by decoding the inputs and encoding them again.
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            response = resource_pb2.RegisterResourceResponse(urn=urn)
+        else:
+            response = resource_pb2.RegisterResourceResponse(urn=urn, id="", object=request.object)
+            self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, "", {})
         options = {
             "protect": request.protect,
             "ignoreChanges": list(request.ignoreChanges),
