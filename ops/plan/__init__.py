@@ -1,21 +1,61 @@
 """The offline plan: what `pulumi preview` would create for each stack, and the policy gate over it.
 
-Owns: preparing stack configuration like the Pulumi CLI (`stack_config`), running the real program of
-each stack under Pulumi's mocks in a forked process (`offline`), feeding the recorded registrations to
-the policy pack's own analyzer (`policy_gate`), and rendering the result as text, JSON and the pull
-request comment (`render`, `markdown`). `cli` is `chefchatz plan`.
+Owns: preparing stack configuration like the Pulumi CLI (`stack_config`), starting the process that
+runs the stacks and collecting their results (`jobs`), running the real program of each stack under
+Pulumi's mocks in a forked process (`offline`), feeding the recorded registrations to the policy
+pack's own analyzer (`policy_gate`), and rendering the result as text, JSON and the pull request
+comment (`render`, `markdown`). `cli` is `chefchatz plan`.
+
+Each name loads its module on first use, not when the package is imported: `chefchatz plan` starts
+the stacks' process before it loads the policy SDK and the pack, and other commands that read only
+stack settings never load them.
 """
 
-from ops.plan.markdown import to_markdown
-from ops.plan.model import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, StackPlan, Violation, exit_code
-from ops.plan.render import display_value, resources_json, to_json, to_text, type_counts
-from ops.plan.run import resolve_stacks, run_plan, run_plans
-from ops.plan.stack_config import StackConfigError, load_project, load_stack_config, load_stack_settings, stack_names
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ops.plan.markdown import to_markdown
+    from ops.plan.model import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, StackPlan, Violation, exit_code
+    from ops.plan.render import display_value, resources_json, to_json, to_text, type_counts
+    from ops.plan.run import resolve_stacks, run_plan, run_plans
+    from ops.plan.stack_config import (
+        PackConfigError,
+        StackConfigError,
+        load_project,
+        load_stack_config,
+        load_stack_settings,
+        stack_names,
+    )
+
+# Public name -> the module that defines it.
+_HOMES = {
+    "to_markdown": "ops.plan.markdown",
+    **dict.fromkeys(
+        ("EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "StackPlan", "Violation", "exit_code"), "ops.plan.model"
+    ),
+    **dict.fromkeys(("display_value", "resources_json", "to_json", "to_text", "type_counts"), "ops.plan.render"),
+    **dict.fromkeys(("resolve_stacks", "run_plan", "run_plans"), "ops.plan.run"),
+    **dict.fromkeys(
+        (
+            "PackConfigError",
+            "StackConfigError",
+            "load_project",
+            "load_stack_config",
+            "load_stack_settings",
+            "stack_names",
+        ),
+        "ops.plan.stack_config",
+    ),
+}
 
 __all__ = [
     "EXIT_CONFIG",
     "EXIT_OK",
     "EXIT_VIOLATIONS",
+    "PackConfigError",
     "StackConfigError",
     "StackPlan",
     "Violation",
@@ -34,3 +74,10 @@ __all__ = [
     "to_text",
     "type_counts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'ops.plan' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -41,8 +41,6 @@ def plan(
     Exit codes: 0 no mandatory violation, 1 a mandatory policy violation (named), 2 invalid input
     (stack file, Pulumi.yaml, a value the platform cannot do, policy pack config; named), 3 internal error.
     """
-    from ops.plan.policy_gate import PackConfigError
-
     directory = project_dir.resolve()
     try:
         stacks = planlib.resolve_stacks(directory, stack)
@@ -52,7 +50,7 @@ def plan(
     started = time.monotonic()
     try:
         plans = planlib.run_plan(directory, stacks, evaluate_policies=policies, pack_config=pack_config)
-    except PackConfigError as exc:
+    except planlib.PackConfigError as exc:
         typer.echo(f"error: --policy-pack-config {exc}", err=True)
         raise typer.Exit(planlib.EXIT_CONFIG) from None
     elapsed = time.monotonic() - started

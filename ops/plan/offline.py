@@ -6,8 +6,8 @@ secrets wrapped in secret signatures, unknowns as the engine's sentinels). Like 
 no resource exists yet: ids and computed outputs are unknown. Look-ups that would query a provider
 (GitHub team ids) return marked stand-in values.
 
-The Pulumi runtime is process-global, so each stack runs in a process of its own: `plan_jobs`
-starts one fresh process (`python -m ops.plan.offline`) that imports the SDK modules the programs
+The Pulumi runtime is process-global, so each stack runs in a process of its own: `ops.plan.jobs`
+starts one fresh process (`python -m ops.plan.offline`, `main` here) that imports the SDK modules the programs
 use once (`preload`), and the policy pack, then forks one child per (project, stack) job (two at a
 time, one per core). A child starts warm, records its stack, runs the policy gate over it and exits;
 nothing it does can leak into another stack's run, and nothing of the caller (threads, an event
@@ -24,11 +24,9 @@ import importlib
 import json
 import os
 import runpy
-import subprocess
 import sys
-import tempfile
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,52 +271,6 @@ def preload(*project_dirs: Path) -> None:
                 break
 
 
-def plan_stacks(project_dir: Path, stacks: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Record every stack's plan, without the policy gate; yields (stack, recorded plan) in the order given."""
-    for (_, stack), data in plan_jobs([(project_dir, stack) for stack in stacks]):
-        yield stack, data
-
-
-def plan_jobs(jobs: Sequence[Job], policies: PolicyConfigs | None = None) -> Iterator[tuple[Job, dict[str, Any]]]:
-    """Record the plan of every (project, stack) job; yields (job, recorded plan) in the order given.
-
-    One fresh process (`python -m ops.plan.offline`) preloads the SDKs (and the policy pack when
-    `policies`, each policy's level and properties, is given) and forks a child per job: the caller's
-    own state (threads, an event loop, a Pulumi runtime a test configured) never reaches a run. With
-    `policies`, each child also runs the policy gate over its own stack, so the gate of one stack runs
-    beside the program of the next; its violations are in the recorded plan. Raises RuntimeError
-    naming the stack, with its output as a note.
-    """
-    with tempfile.TemporaryDirectory(prefix="chefchatz-plan-") as scratch:
-        request = Path(scratch) / "jobs.json"
-        request.write_text(
-            json.dumps({"jobs": [[str(directory), stack] for directory, stack in jobs], "policies": policies}),
-            encoding="utf-8",
-        )
-        proc = subprocess.run(
-            [sys.executable, "-m", "ops.plan.offline", "--jobs", str(request), "--out", scratch],
-            capture_output=True,
-            text=True,
-            cwd=jobs[0][0] if jobs else None,
-            check=False,
-        )
-        if proc.returncode != EXIT_OK:
-            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            error = RuntimeError(f"offline plan failed (exit {proc.returncode}): {last}")
-            error.add_note(proc.stderr.strip())
-            raise error
-        for index, job in enumerate(jobs):
-            result = Path(scratch) / f"{index}.json"
-            if not result.is_file():
-                log = (Path(scratch) / f"{index}.log").read_text(errors="replace").strip()
-                last = (log.splitlines() or ["no output"])[-1]
-                error = RuntimeError(f"offline run of stack {job[1]!r} failed: {last}")
-                # The program's own traceback, shown by `chefchatz --debug` with this error's.
-                error.add_note(log)
-                raise error
-            yield job, json.loads(result.read_text())
-
-
 def _largest_first(jobs: Sequence[Job]) -> list[int]:
     """Job indexes, the largest stack file first: the longest run starts at once instead of last."""
 
@@ -331,11 +283,10 @@ def _largest_first(jobs: Sequence[Job]) -> list[int]:
 
 
 def fork_jobs(jobs: Sequence[Job], scratch: Path, policies: PolicyConfigs | None, workers: int = 2) -> None:
-    """In this (fresh) process: preload, then run each job in a forked child, `workers` at a time.
+    """In this (fresh, preloaded) process: run each job in a forked child, `workers` at a time.
 
     The child of job i writes `i.json` when its stack is recorded (and gated) and `i.log` in any case.
     """
-    preload(*(directory for directory, _ in jobs))
     if policies is not None:
         # The pack and the analyzer, imported once here instead of once per child.
         importlib.import_module("ops.plan.policy_gate")
@@ -409,15 +360,22 @@ def _fork_child(job: Job, policies: PolicyConfigs | None, scratch: Path, name: s
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m ops.plan.offline --jobs FILE --out DIR`, started by `ops.plan.jobs`.
+
+    FILE is JSON `[[project_dir, stack], ...]`. The SDKs load first; then the gate's configuration
+    arrives on standard input (JSON `{"policies": {name: [level, properties]} or null}`: the caller
+    checks the pack config meanwhile), and an empty input means the caller gave up: nothing runs.
+    """
     parser = argparse.ArgumentParser(description="Record stacks of programs offline (for chefchatz plan).")
-    parser.add_argument(
-        "--jobs", type=Path, required=True, help='JSON: {"jobs": [[project_dir, stack], ...], "policies": ...}'
-    )
+    parser.add_argument("--jobs", type=Path, required=True, help="JSON: [[project_dir, stack], ...]")
     parser.add_argument("--out", type=Path, required=True, help="directory for <job>.json and <job>.log")
     args = parser.parse_args(argv)
-    request = json.loads(args.jobs.read_text(encoding="utf-8"))
-    jobs = [(Path(directory).resolve(), stack) for directory, stack in request["jobs"]]
-    policies = request.get("policies")
+    jobs = [(Path(directory).resolve(), stack) for directory, stack in json.loads(args.jobs.read_text("utf-8"))]
+    preload(*(directory for directory, _ in jobs))
+    go = sys.stdin.read()
+    if not go.strip():
+        return EXIT_OK
+    policies = json.loads(go)["policies"]
     fork_jobs(jobs, args.out, None if policies is None else {k: (v[0], v[1]) for k, v in policies.items()})
     return EXIT_OK
 

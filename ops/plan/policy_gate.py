@@ -27,6 +27,7 @@ from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from ops.plan.model import StackPlan, Violation
+from ops.plan.stack_config import PackConfigError
 from policies.pack import PACK_NAME, POLICIES, pack_version
 
 _LEVELS = {
@@ -51,9 +52,7 @@ def _struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
 
 PolicyConfigs = dict[str, tuple[str, dict[str, Any]]]
 
-
-class PackConfigError(Exception):
-    """A `--policy-pack-config` file the CLI would reject; the message names the file and the key."""
+__all__ = ["PackConfigError", "PolicyConfigs", "default_configs", "evaluate", "pack_configs"]
 
 
 def policy_config(policy: Policy) -> tuple[str, dict[str, Any]]:

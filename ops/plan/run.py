@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ops.plan.model import StackPlan, Violation
+import ops.plan.jobs
 from ops.plan.stack_config import stack_names
+
+if TYPE_CHECKING:
+    from ops.plan.model import StackPlan
 
 
 def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
@@ -25,6 +28,8 @@ def resolve_stacks(project_dir: Path, stack: str) -> list[str]:
 
 
 def _stack_plan(stack: str, data: dict[str, Any]) -> StackPlan:
+    from ops.plan.model import StackPlan, Violation
+
     if "configError" in data:
         return StackPlan(stack, config_error=data["configError"])
     return StackPlan(
@@ -53,12 +58,19 @@ def run_plan(
 def run_plans(
     jobs: Sequence[tuple[Path, str]], evaluate_policies: bool = True, pack_config: Path | None = None
 ) -> list[StackPlan]:
-    """`run_plan` for any (project directory, stack) pairs at once: the SDKs and the pack load once."""
-    configs = None
-    if evaluate_policies:
-        from ops.plan.policy_gate import pack_configs
+    """`run_plan` for any (project directory, stack) pairs at once: the SDKs and the pack load once.
 
-        configs = pack_configs(pack_config)
-    from ops.plan.offline import plan_jobs
+    The process that runs the stacks starts first and loads the SDKs while this one checks the pack
+    config (and loads the pack); a bad pack config stops it before any stack runs.
+    """
+    started = ops.plan.jobs.start(jobs)
+    try:
+        configs = None
+        if evaluate_policies:
+            from ops.plan.policy_gate import pack_configs
 
-    return [_stack_plan(stack, data) for (_, stack), data in plan_jobs(list(jobs), configs)]
+            configs = pack_configs(pack_config)
+    except BaseException:
+        started.cancel()
+        raise
+    return [_stack_plan(stack, data) for (_, stack), data in started.results(configs)]

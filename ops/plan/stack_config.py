@@ -31,6 +31,10 @@ class StackConfigError(Exception):
         )
 
 
+class PackConfigError(Exception):
+    """A `--policy-pack-config` file the CLI would reject; the message names the file and the key."""
+
+
 PROMOTION_ORDER = ("dev", "staging", "prod")
 
 
