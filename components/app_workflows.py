@@ -42,6 +42,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+from urllib.parse import urlsplit
 
 ReleaseSchedule = Literal["weekly", "bi-weekly", "monthly"]
 
@@ -401,6 +402,14 @@ def _run(script: str) -> str:
     return "run: |\n" + _indent(script, 2)
 
 
+def _host(url: str) -> str:
+    """The host name of an environment's origin (`https://chefchatz.com` -> `chefchatz.com`)."""
+    host = urlsplit(url).hostname
+    if not host:
+        raise ValueError(f"environment url {url!r} has no host name")
+    return host
+
+
 def _quote(value: str) -> str:
     return json.dumps(value)
 
@@ -710,6 +719,10 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             'if [ "$ROLLBACK_AUTOMATIC" = "true" ]; then automatic=--automatic; fi\n' + watch,
         ),
         _step(
+            "TLS check (the live domain against the spec: TLS >= 1.2, allowed ciphers, trusted certificate)",
+            run=f"chefchatz tls-check {_quote(_host(env.url))} --platform-exception vercel",
+        ),
+        _step(
             "Notify",
             condition="always()",
             env={
@@ -832,8 +845,8 @@ def deploy_workflow(args: AppPipelineArgs) -> str:
             _header(
                 "Deploy",
                 f"Every push to {args.default_branch}: test -> {order}. Each environment: build ->\n"
-                "pre-migration backup -> migrations -> deploy (prebuilt) -> rollback watch -> notify;\n"
-                "the next one starts only after the previous passed its watch (promotion). Production\n"
+                "pre-migration backup -> migrations -> deploy (prebuilt) -> rollback watch -> TLS check ->\n"
+                "notify; the next one starts only after the previous passed its watch (promotion). Production\n"
                 "deploys from releases (deploy-production.yml).",
             ),
             "",

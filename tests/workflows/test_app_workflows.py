@@ -6,6 +6,7 @@ import dataclasses
 import importlib.metadata
 import json
 import re
+import shlex
 import subprocess
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,6 +84,7 @@ def test_each_deploy_runs_build_backup_migrate_deploy_watch_notify_in_order(
         step_index(job, "supabase db push"),
         step_index(job, "vercel deploy --prebuilt --prod"),
         step_index(job, "chefchatz rollback watch"),
+        step_index(job, "chefchatz tls-check"),
         step_index(job, "Notify"),
     ]
     assert order == sorted(order), f"{workflow}:{job_id} runs its stages as {order}"
@@ -512,3 +514,24 @@ def test_the_tool_the_pipeline_installs_brings_its_runtime_dependencies() -> Non
         if line.strip() and not line.startswith("#")
     }
     assert runtime and runtime <= declared, f"not declared by the package: {sorted(runtime - declared)}"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job_id", "domain"),
+    [
+        ("deploy.yml", "deploy-dev", "dev.chefchatz.com"),
+        ("deploy.yml", "deploy-staging", "staging.chefchatz.com"),
+        ("deploy-production.yml", "deploy-production", "chefchatz.com"),
+    ],
+)
+def test_each_deploy_verifies_its_live_domains_tls_after_the_watch(
+    app_files: dict[str, str], workflow: str, job_id: str, domain: str
+) -> None:
+    job = load(app_files[f".github/workflows/{workflow}"])["jobs"][job_id]
+    check = step_index(job, "chefchatz tls-check")
+    assert step_index(job, "chefchatz rollback watch") < check < step_index(job, "Notify")
+    command = job["steps"][check]["run"]
+    # The spec's checks (TLS >= 1.2, allowed ciphers, certificate, issuer, expiry) with Vercel's
+    # documented cipher list as the one explicit, reported exception; any failure fails the job.
+    assert shlex.split(command) == ["chefchatz", "tls-check", domain, "--platform-exception", "vercel"]
+    assert "if" not in job["steps"][check] and "continue-on-error" not in job["steps"][check]
