@@ -288,6 +288,17 @@ class TlsSettings(_Model):
     preferred_ciphers: tuple[str, ...] = Field(min_length=1)
     allow_custom_certificate: bool
 
+    @field_validator("minimum_version")
+    @classmethod
+    def _vercel_serves_tls12(cls, value: str) -> str:
+        # A minimum the deploy's TLS check could never confirm is refused here, not promised.
+        if value != "TLS1.2":
+            raise ValueError(
+                f"Vercel's edge serves TLS 1.2 and 1.3 on every domain and a project cannot turn TLS 1.2 off, "
+                f"so {value} cannot be the minimum (allowed: TLS1.2)"
+            )
+        return value
+
     @field_validator("preferred_ciphers")
     @classmethod
     def _openssl_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -208,13 +208,13 @@ def test_pipeline_variables_carry_the_rollback_triggers_and_probe_settings():
 
 
 def test_pipeline_variables_carry_approvers_notification_targets_and_tls_for_the_floors():
-    variables = pipeline_variables(settings_for("staging", tlsMinimumVersion="TLS1.3"))
+    variables = pipeline_variables(settings_for("staging"))
     assert variables["RELEASE_APPROVERS"] == "tech-lead,product-owner"
     assert variables["ROLLBACK_NOTIFICATIONS"] == "email:oncall@chefchatz.com,slack:#chefchatz-releases"
     assert (variables["TLS_PROVIDER"], variables["TLS_AUTO_RENEW"], variables["TLS_MINIMUM_VERSION"]) == (
         "letsencrypt",
         "true",
-        "TLS1.3",
+        "TLS1.2",
     )
     assert variables["TLS_CIPHERS"] == "ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-RSA-AES128-GCM-SHA256"
 

@@ -183,6 +183,7 @@ INVALID = [
     ("healthCheckUnhealthyThreshold", "0", "healthCheckUnhealthyThreshold", "greater than or equal to 1"),
     ("sloApdex", "1.5", "sloApdex", "less than or equal to 1"),
     ("tlsMinimumVersion", "TLS1.0", "tlsMinimumVersion", "TLS1.2"),
+    ("tlsMinimumVersion", "TLS1.3", "tlsMinimumVersion", "cannot turn TLS 1.2 off"),
     ("tlsPreferredCiphers", '["rc4 md5"]', "tlsPreferredCiphers", "cipher suite"),
     ("backupDatabaseFrequency", "often", "backupDatabaseFrequency", "duration"),
     ("backupDatabaseType", "differential", "backupDatabaseType", "incremental"),

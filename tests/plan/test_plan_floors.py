@@ -109,6 +109,7 @@ WEAKENINGS: dict[str, Weakening] = {
 }
 
 # Every value tightened at once: the stack is stricter than the spec, which is always allowed.
+# (Not tlsMinimumVersion: Vercel cannot turn TLS 1.2 off, so TLS1.3 is refused as input, exit 2.)
 TIGHTENED = {
     "rollbackErrorRate": "0.5%",
     "rollbackResponseTime": "800ms",
@@ -124,7 +125,6 @@ TIGHTENED = {
     "drRpo": "30m",
     "drRto": "10m",
     "drRegionFailover": "automatic",
-    "tlsMinimumVersion": "TLS1.3",
     "tlsPreferredCiphers": SPEC_CIPHERS[:-1] + ", ECDHE-ECDSA-CHACHA20-POLY1305]",
     "backupDatabaseFrequency": "3h",
     "backupDatabaseRetention": "60d",
