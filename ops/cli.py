@@ -15,7 +15,9 @@ import traceback
 
 import typer
 
-EXIT_INTERNAL = 3
+from ops import ExitStatus
+
+EXIT_INTERNAL = ExitStatus.INTERNAL
 DEBUG_FLAG = "--debug"
 
 app = typer.Typer(

@@ -223,3 +223,19 @@ def test_every_command_declares_the_shared_exit_codes_in_the_readme() -> None:
     table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     for code, meaning in (("0", "ok"), ("1", "failed"), ("2", "invalid input"), ("3", "internal error")):
         assert f"| {code} |" in table and meaning in table.lower(), f"README exit-code table lacks {code} {meaning}"
+
+
+def test_the_readme_table_is_the_shared_exit_statuses_and_every_command_uses_them() -> None:
+    from ops import ExitStatus
+    from ops.rollback import ExitCode as RollbackExit
+    from ops.rollout import ExitCode as RolloutExit
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [str(status.value) for status in ExitStatus], "one README row per shared exit status"
+    # A command's own names for its outcomes are the shared statuses, never a number of its own.
+    for command in (RollbackExit, RolloutExit):
+        assert {member.value for member in command} <= {status.value for status in ExitStatus}, command
+    assert RollbackExit.ROLLED_BACK == RolloutExit.ABORTED == ExitStatus.BACK_ON_EARLIER
+    assert RollbackExit.NOTIFIED == ExitStatus.NOTIFIED and RolloutExit.HELD == ExitStatus.HELD

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from ops import ExitStatus
+
 if TYPE_CHECKING:
     from ops.backup.core import BackupError, Kind, Location
 
@@ -323,7 +325,7 @@ def backup_verify(
         if result.ok:
             typer.echo("OK")
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 @restore_app.command("db")
@@ -448,7 +450,7 @@ def drill(
         if result.ok:
             typer.echo("OK")
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from ops import ExitStatus
 from ops import backup as backups
 from ops import migrate as lib
 
@@ -122,7 +123,7 @@ def rehearse(
     else:
         _print(result, document)
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitStatus.FAILED)
 
 
 def _print(result: lib.Rehearsal, document: dict[str, Any]) -> None:

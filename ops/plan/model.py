@@ -7,6 +7,8 @@ from typing import Any
 
 from pulumi_policy import proxy
 
+from ops import ExitStatus
+
 # The engine's markers, as the policy SDK reads them: a secret's signature and the unknowns.
 UNKNOWN_SENTINELS = frozenset(
     {
@@ -22,9 +24,9 @@ UNKNOWN_SENTINELS = frozenset(
 # Stand-in ids for offline look-ups, from a range no real object uses, so renderers can label them.
 LOOKUP_ID_BASE = 990_000_000
 
-EXIT_OK = 0
-EXIT_VIOLATIONS = 1
-EXIT_CONFIG = 2
+EXIT_OK = ExitStatus.OK
+EXIT_VIOLATIONS = ExitStatus.FAILED
+EXIT_CONFIG = ExitStatus.BAD_INPUT
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from ops import ExitStatus
+
 
 def reconcile(
     source_url: Annotated[
@@ -84,7 +86,7 @@ def reconcile(
             typer.echo(json.dumps({"ok": False, "exit_code": 2, "error": str(exc)}, indent=2))
         else:
             typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitStatus.BAD_INPUT) from None
     document = report.to_json()
     if report_file is not None:
         report_file.write_text(json.dumps(document, indent=2, default=str) + "\n")

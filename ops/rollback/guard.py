@@ -77,6 +77,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 import ops.rollback.evidence as stats
+from ops import ExitStatus
 from ops.rollback.vercel_api import (
     Deployment,
     Project,
@@ -105,12 +106,11 @@ DEFAULT_SAMPLES = 30
 class ExitCode(enum.IntEnum):
     """Exit codes of ``chefchatz rollback`` (also documented in the command help)."""
 
-    HEALTHY = 0  # watch window passed without a trigger
-    FAILED = 1  # rollback failed, API error, no earlier deployment, rollback not verified
-    USAGE = 2  # bad options or missing configuration (for example VERCEL_TOKEN)
-    # 3 is every chefchatz command's "internal error" (ops/cli.py), so the outcomes start at 4.
-    ROLLED_BACK = 4  # production now serves the earlier deployment (this run, or already before it)
-    NOTIFIED = 5  # a trigger fired with automatic rollback off: targets notified with the command
+    HEALTHY = ExitStatus.OK  # watch window passed without a trigger
+    FAILED = ExitStatus.FAILED  # rollback failed, API error, no earlier deployment, rollback not verified
+    USAGE = ExitStatus.BAD_INPUT  # bad options or missing configuration (for example VERCEL_TOKEN)
+    ROLLED_BACK = ExitStatus.BACK_ON_EARLIER  # production now serves the earlier deployment (now, or already)
+    NOTIFIED = ExitStatus.NOTIFIED  # a trigger fired with automatic rollback off: targets notified
 
 
 class Trigger(enum.StrEnum):

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ops import ExitStatus
 from ops import rollback as rb
 from ops.rollback import RollingRelease, VercelClient, VercelError
 from ops.rollout.compare import Action, Judgement, Rules, judge, next_action
@@ -42,11 +43,11 @@ Traffic = Callable[[str, float], Counts]
 class ExitCode(enum.IntEnum):
     """Exit codes of ``chefchatz rollout watch``; 3 is the CLI's internal error, so outcomes start at 4."""
 
-    PROMOTED = 0  # the canary serves 100 % (this run, or it already did)
-    FAILED = 1  # API error or an action not confirmed: the output says at which stage the rollout is
-    USAGE = 2
-    ABORTED = 4  # the canary was worse than stable or over a ceiling: production is back on stable
-    HELD = 6  # too little traffic to judge a stage after every hold: left at that stage, not promoted
+    PROMOTED = ExitStatus.OK  # the canary serves 100 % (this run, or it already did)
+    FAILED = ExitStatus.FAILED  # API error or an action not confirmed: the output says at which stage it is
+    USAGE = ExitStatus.BAD_INPUT
+    ABORTED = ExitStatus.BACK_ON_EARLIER  # the canary was worse than stable or over a ceiling: back on stable
+    HELD = ExitStatus.HELD  # too little traffic to judge a stage after every hold: left there, not promoted
 
 
 @dataclass(frozen=True)

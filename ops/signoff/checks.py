@@ -92,6 +92,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from components.app_workflows import default_environments
+from ops import ExitStatus
 from ops import backup as backuplib
 from ops.plan import StackPlan, load_stack_settings, run_plan
 from policies import approvals, monitoring, pipelines, secrets, tls
@@ -105,9 +106,9 @@ if TYPE_CHECKING:
 IMPLEMENTATION = "Implementation Verification"
 SIGNOFF = "Sign-off Checklist"
 
-EXIT_VERIFIED = 0
-EXIT_NOT_VERIFIED = 1
-EXIT_USAGE = 2
+EXIT_VERIFIED = ExitStatus.OK
+EXIT_NOT_VERIFIED = ExitStatus.FAILED
+EXIT_USAGE = ExitStatus.BAD_INPUT
 
 EVIDENCE_FILES = {
     "test_report": "junit.xml",

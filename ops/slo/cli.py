@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from ops import ExitStatus
 from ops.slo.report import Targets, build_report, to_markdown, to_text
 
-EXIT_OK, EXIT_SPENT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_SPENT, EXIT_USAGE = ExitStatus.OK, ExitStatus.FAILED, ExitStatus.BAD_INPUT
 
 slo_app = typer.Typer(
     name="slo",

@@ -13,11 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ops import ExitStatus
 from ops.tls import check as tlscheck
 
-EXIT_PASSED = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_PASSED = ExitStatus.OK
+EXIT_FAILED = ExitStatus.FAILED
+EXIT_USAGE = ExitStatus.BAD_INPUT
 
 
 def tls_check(
