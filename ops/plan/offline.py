@@ -18,6 +18,7 @@ loop, a runtime a test configured) leaks into it.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import ast
 import gc
 import importlib
@@ -313,6 +314,8 @@ def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
     except (StackConfigError, settings_error_type()) as exc:
         result = {"stack": stack, "configError": str(exc)}
     if policies is not None and "configError" not in result:
+        # The SDK's RPC threads are done: stop them, so the gate may fork a single-threaded process.
+        _sync_await(asyncio.get_event_loop().shutdown_default_executor())
         result.update(_gate(result, policies))
     # Written whole, then renamed: the parent never reads half a plan.
     partial = result_path.with_suffix(".partial")
