@@ -18,8 +18,8 @@ loop, a runtime a test configured) leaks into it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ast
+import asyncio
 import gc
 import importlib
 import json
