@@ -16,10 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ops import ExitStatus
+
 # One run of a program: (project directory, stack).
 Job = tuple[Path, str]
-
-EXIT_OK = 0
 
 
 class Runs:
@@ -49,7 +49,7 @@ class Runs:
         """
         try:
             _, stderr = self.process.communicate(json.dumps({"policies": policies}))
-            if self.process.returncode != EXIT_OK:
+            if self.process.returncode != ExitStatus.OK:
                 last = (stderr.strip().splitlines() or ["no output"])[-1]
                 error = RuntimeError(f"offline plan failed (exit {self.process.returncode}): {last}")
                 error.add_note(stderr.strip())

@@ -7,9 +7,9 @@ no resource exists yet: ids and computed outputs are unknown. Look-ups that woul
 (GitHub team ids) return marked stand-in values.
 
 The Pulumi runtime is process-global, so each stack runs in a process of its own: `ops.plan.jobs`
-starts one fresh process (`python -m ops.plan.offline`, `main` here) that imports the SDK modules the programs
-use once (`preload`), and the policy pack, then forks one child per (project, stack) job (two at a
-time, one per core). A child starts warm, records its stack, runs the policy gate over it and exits;
+starts one fresh process (`python -m ops.plan.offline`, `main` here) that imports the SDK modules
+the programs use once (`preload`), and the policy pack, then forks one child per (project, stack)
+job (two at a time, one per core). A child starts warm, records its stack, runs the policy gate over it and exits;
 nothing it does can leak into another stack's run, and nothing of the caller (threads, an event
 loop, a runtime a test configured) leaks into it.
 `chefchatz --debug plan` shows a failing child's traceback.
@@ -41,6 +41,8 @@ from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
+from ops import ExitStatus
+from ops.plan.jobs import Job
 from ops.plan.model import LOOKUP_ID_BASE
 from ops.plan.stack_config import StackConfigError, load_project, load_stack_config
 
@@ -50,8 +52,6 @@ if TYPE_CHECKING:
 GET_TEAM = "github:index/getTeam:getTeam"
 GET_CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
 GET_ENDPOINT_VERIFICATION = "vercel:index/getEndpointVerification:getEndpointVerification"
-
-EXIT_OK = 0
 
 
 class OfflineMocks(pulumi.runtime.Mocks):
@@ -226,9 +226,6 @@ def run_stack(project_dir: Path, stack: str) -> dict[str, Any]:
 # import); these are the ones whose attribute chains `preload` follows in the program's sources.
 SDK_PACKAGES = ("pulumi_aws", "pulumi_github", "pulumiverse_vercel")
 
-# One run of the program: (project directory, stack).
-Job = tuple[Path, str]
-
 
 def _sdk_references(source: str) -> set[tuple[str, ...]]:
     """(package, attr, attr...) chains such as ("pulumi_aws", "ec2", "SecurityGroup") in one module."""
@@ -321,7 +318,7 @@ def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
     partial = result_path.with_suffix(".partial")
     partial.write_text(json.dumps(result), encoding="utf-8")
     partial.rename(result_path)
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def _gate(recorded: dict[str, Any], policies: PolicyConfigs) -> dict[str, Any]:
@@ -377,10 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     preload(*(directory for directory, _ in jobs))
     go = sys.stdin.read()
     if not go.strip():
-        return EXIT_OK
+        return ExitStatus.OK
     policies = json.loads(go)["policies"]
     fork_jobs(jobs, args.out, None if policies is None else {k: (v[0], v[1]) for k, v in policies.items()})
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 if __name__ == "__main__":

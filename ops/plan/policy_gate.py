@@ -218,20 +218,19 @@ class _ConvertOnce:
 
 
 @contextlib.contextmanager
-def _analyzer_run() -> Iterator[_ConvertOnce]:
+def _analyzer_run() -> Iterator[None]:
     """While the analyzer runs: each Struct converted once, and no garbage collection.
 
     The analyzer builds a proxy per resource per policy; a collection pass would re-scan all of them
     (and the loaded SDKs) many times over a large stack. Everything is restored afterwards.
     """
-    converter = _ConvertOnce()
     module: Any = pulumi_policy.policy
     original = module.json_format
     collecting = gc.isenabled()
-    module.json_format = converter
+    module.json_format = _ConvertOnce()
     gc.disable()
     try:
-        yield converter
+        yield
     finally:
         module.json_format = original
         if collecting:
