@@ -25,6 +25,7 @@ from typing import Any
 
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs
 
+from policies.ciphers import MOZILLA_INTERMEDIATE_TLS12_CIPHERS, SPEC_PREFERRED_CIPHERS
 from policies.common import (
     ALARM,
     BUCKET,
@@ -44,20 +45,9 @@ from policies.common import (
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
-# Mozilla "intermediate" (server side TLS v5): the TLS 1.2 suites, all forward secret (ECDHE/DHE)
-# and AEAD (GCM/ChaCha20-Poly1305). https://wiki.mozilla.org/Security/Server_Side_TLS
-MOZILLA_INTERMEDIATE_TLS12 = [
-    "ECDHE-ECDSA-AES128-GCM-SHA256",
-    "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384",
-    "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305",
-    "ECDHE-RSA-CHACHA20-POLY1305",
-    "DHE-RSA-AES128-GCM-SHA256",
-    "DHE-RSA-AES256-GCM-SHA384",
-    "DHE-RSA-CHACHA20-POLY1305",
-]
-SPEC_CIPHERS = ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256"]
+# The policy config defaults are JSON arrays.
+MOZILLA_INTERMEDIATE_TLS12 = list(MOZILLA_INTERMEDIATE_TLS12_CIPHERS)
+SPEC_CIPHERS = list(SPEC_PREFERRED_CIPHERS)
 NOTIFICATION_TARGET = re.compile(r"email:[^@\s]+@[^@\s]+\.[a-z]{2,}|slack:#[a-z0-9_-]+")
 # How automated a recovery step is: more automation is the stronger promise (faster, no one paged).
 AUTOMATION = {"manual": 0, "automatic": 1, "automated": 1}
