@@ -304,6 +304,7 @@ def required_variables(args: AppPipelineArgs) -> tuple[str, ...]:
         "BACKUP_BUCKET",
         "BACKUP_ROLE_ARN",
         "AWS_REGION",
+        "ALERTS_TOPIC_ARN",
         "ROLLBACK_CONSECUTIVE",
         "ROLLBACK_ERROR_RATE",
         "ROLLBACK_RESPONSE_TIME",
@@ -412,6 +413,11 @@ def _host(url: str) -> str:
 
 def _quote(value: str) -> str:
     return json.dumps(value)
+
+
+# Where the guards (rollback watch, rollout watch) send what they did: the chat webhook, and the stack's
+# alerts topic, whose subscribers are its email targets (space-separated, as `--notify`'s env var takes).
+GUARD_NOTIFY = _quote(f"{_expr('secrets.NOTIFY_WEBHOOK_URL')} sns:{_expr('vars.ALERTS_TOPIC_ARN')}")
 
 
 def _step(
@@ -605,7 +611,7 @@ def _rollout_steps(args: AppPipelineArgs, env: AppEnvironment) -> list[str]:
             "Rollout (canary stages judged on real traffic; aborts and fails the job on a regression)",
             env={
                 "VERCEL_TOKEN": _expr("secrets.VERCEL_TOKEN"),
-                "CHEFCHATZ_ROLLBACK_NOTIFY": _expr("secrets.NOTIFY_WEBHOOK_URL"),
+                "CHEFCHATZ_ROLLBACK_NOTIFY": GUARD_NOTIFY,
                 "DEPLOYMENT_URL": _expr("steps.deploy.outputs.url"),
                 **{
                     name: _expr(f"vars.{name}")
@@ -701,7 +707,7 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             "Rollback watch (the spec's triggers; rolls back and fails the job on a breach)",
             env={
                 **vercel_env,
-                "CHEFCHATZ_ROLLBACK_NOTIFY": _expr("secrets.NOTIFY_WEBHOOK_URL"),
+                "CHEFCHATZ_ROLLBACK_NOTIFY": GUARD_NOTIFY,
                 **{
                     name: _expr(f"vars.{name}")
                     for name in (

@@ -601,8 +601,10 @@ class Backups(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-pipeline-policy",
             role=self.pipeline_role.id,
-            policy=self.key.arn.apply(
-                lambda key: json.dumps(pipeline_policy([args.naming.name("database-backups")], key))
+            policy=pulumi.Output.all(self.key.arn, args.alarm_topic_arn or "").apply(
+                lambda values: json.dumps(
+                    pipeline_policy([args.naming.name("database-backups")], values[0], values[1] or None)
+                )
             ),
             opts=child,
         )
@@ -688,14 +690,28 @@ def tls_only_policy(bucket_name: str) -> dict[str, object]:
     }
 
 
-def pipeline_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
-    """The deploy job's role: the backup task's rights, and reading the SLO metrics for ``rollout watch`` and
-    ``rollback watch --source metrics`` (GetMetricData has no resource-level permissions, hence "*")."""
+def pipeline_policy(bucket_names: list[str], key_arn: str, alerts_topic_arn: str | None = None) -> dict[str, object]:
+    """The deploy job's role: the backup task's rights, reading the SLO metrics for ``rollout watch`` and
+    ``rollback watch --source metrics`` (GetMetricData has no resource-level permissions, hence "*"), and
+    publishing the guards' notifications to the alerts topic (whose subscribers are the stack's email
+    targets)."""
     policy = task_policy(bucket_names, key_arn)
     statements = policy["Statement"]
     assert isinstance(statements, list)
     read = {"Sid": "ReadSloMetrics", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}
-    return {**policy, "Statement": [*statements, read]}
+    publish = (
+        [
+            {
+                "Sid": "PublishRollbackNotifications",
+                "Effect": "Allow",
+                "Action": "sns:Publish",
+                "Resource": alerts_topic_arn,
+            }
+        ]
+        if alerts_topic_arn
+        else []
+    )
+    return {**policy, "Statement": [*statements, read, *publish]}
 
 
 def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:

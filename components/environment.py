@@ -282,6 +282,8 @@ class Environment(pulumi.ComponentResource):
         variables: dict[str, pulumi.Input[str]] = dict(pipeline_variables(settings))
         variables["VERCEL_PROJECT_ID"] = self.web_app.project.id
         variables["AWS_REGION"] = settings.aws_region
+        # The guards' notifications reach the stack's email targets through the alerts topic.
+        variables["ALERTS_TOPIC_ARN"] = self.monitoring.topic.arn
         if self.backups is not None:
             variables["BACKUP_BUCKET"] = self.backups.buckets["database"].bucket
             if self.backups.pipeline_role is not None:

@@ -415,13 +415,18 @@ def test_the_backup_task_can_write_backups_but_never_delete_them():
     assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
 
 
-def test_the_deploy_job_can_also_read_the_slo_metrics_but_delete_nothing():
-    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
+def test_the_deploy_job_can_also_read_the_slo_metrics_and_notify_but_delete_nothing():
+    topic = "arn:aws:sns:us-east-1:111111111111:chefchatz-prod-alerts"
+    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic)
     actions = [
         a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
     assert "cloudwatch:GetMetricData" in actions and "s3:PutObject" in actions, actions
     assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
+    (publish,) = [s for s in document["Statement"] if s["Action"] == "sns:Publish"]
+    assert publish["Resource"] == topic, "publishing only to the stack's own alerts topic"
+    without: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
+    assert not [s for s in without["Statement"] if s["Action"] == "sns:Publish"]
 
 
 def test_backup_buckets_refuse_requests_without_tls_1_2():

@@ -39,8 +39,8 @@ Notify = Annotated[
     typer.Option(
         "--notify",
         envvar="CHEFCHATZ_ROLLBACK_NOTIFY",
-        help='Webhook URL to notify (Slack-compatible JSON {"text": ...}); repeatable. '
-        "Env: CHEFCHATZ_ROLLBACK_NOTIFY (space-separated).",
+        help='Webhook URL to notify (Slack-compatible JSON {"text": ...}), or sns:<topic ARN> (its email '
+        "subscribers get the text); repeatable. Env: CHEFCHATZ_ROLLBACK_NOTIFY (space-separated).",
     ),
 ]
 AuditFile = Annotated[
@@ -82,7 +82,7 @@ def _context(
         team_id=team_id,
         deployment_url=deployment_url,
         deployment_id=deployment_id,
-        notify_urls=tuple(notify or ()),
+        notify_urls=tuple(_parse("--notify", target, rb.check_notify_target) for target in notify or ()),
         audit_file=audit_file,
         actor=rb.default_actor(),
         verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),

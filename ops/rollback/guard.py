@@ -987,11 +987,44 @@ def target_label(url: str) -> str:
     return urlsplit(url).netloc or "<invalid url>"
 
 
+# An SNS topic as a notification target: `sns:` and the topic's ARN (its email subscribers get the text).
+SNS_TARGET = re.compile(r"sns:(arn:aws[a-z-]*:sns:([a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,256})")
+
+
+def check_notify_target(value: str) -> str:
+    """A `--notify` value: a webhook URL, or `sns:<topic ARN>`; a malformed `sns:` target is refused."""
+    if value.startswith("sns:") and not SNS_TARGET.fullmatch(value):
+        raise ValueError(f"{value!r} is not sns:arn:aws:sns:REGION:ACCOUNT:TOPIC")
+    return value
+
+
+def publish_to_topic(target: str, payload: dict[str, str]) -> dict[str, Any]:
+    """Publish the notification text to an `sns:<topic ARN>` target; a failure is reported, not raised."""
+    import boto3
+
+    match = SNS_TARGET.fullmatch(target)
+    label = target if match is None else f"sns:{match.group(1).rsplit(':', 1)[1]}"
+    if match is None:
+        return {"target": label, "ok": False, "error": "not sns:<topic ARN>"}
+    arn, region = match.group(1), match.group(2)
+    try:
+        boto3.client("sns", region_name=region).publish(
+            TopicArn=arn, Subject="chefchatz: production rollback guard", Message=payload["text"]
+        )
+    except (BotoCoreError, ClientError) as exc:
+        return {"target": label, "ok": False, "error": type(exc).__name__}
+    return {"target": label, "ok": True, "error": None}
+
+
 def send_notifications(urls: Sequence[str], payload: dict[str, str], timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """POST the payload to every target; transient failures are retried, others reported (never raised)."""
+    """Send the payload to every target: POST it to a webhook URL (transient failures retried), publish
+    its text to an `sns:<topic ARN>`; each failure is reported in the result, never raised."""
     results: list[dict[str, Any]] = []
     with httpx.Client(timeout=timeout_s) as http:
         for url in urls:
+            if url.startswith("sns:"):
+                results.append(publish_to_topic(url, payload))
+                continue
             label = target_label(url)
 
             def post(target: str = url) -> httpx.Response:

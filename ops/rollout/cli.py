@@ -141,7 +141,11 @@ def watch_command(
     ] = "0.1%",
     notify: Annotated[
         list[str] | None,
-        typer.Option("--notify", envvar="CHEFCHATZ_ROLLBACK_NOTIFY", help="Webhook URL to notify; repeatable."),
+        typer.Option(
+            "--notify",
+            envvar="CHEFCHATZ_ROLLBACK_NOTIFY",
+            help="Webhook URL or sns:<topic ARN> to notify; repeatable.",
+        ),
     ] = None,
     audit_file: Annotated[
         Path | None, typer.Option("--audit-file", help="Append JSON-lines audit records here.")
@@ -196,7 +200,7 @@ def watch_command(
         max_holds=max_holds,
         rules=rules,
         canary_id=deployment_id,
-        notify_urls=tuple(notify or ()),
+        notify_urls=tuple(_parse("--notify", target, rb.check_notify_target) for target in notify or ()),
         audit_file=audit_file,
         actor=rb.default_actor(),
     )

@@ -535,3 +535,24 @@ def test_each_deploy_verifies_its_live_domains_tls_after_the_watch(
     # documented cipher list as the one explicit, reported exception; any failure fails the job.
     assert shlex.split(command) == ["chefchatz", "tls-check", domain, "--platform-exception", "vercel"]
     assert "if" not in job["steps"][check] and "continue-on-error" not in job["steps"][check]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job_id", "guard"),
+    [
+        ("deploy.yml", "deploy-dev", "chefchatz rollback watch"),
+        ("deploy.yml", "deploy-staging", "chefchatz rollback watch"),
+        ("deploy-production.yml", "deploy-production", "chefchatz rollback watch"),
+        ("deploy-production.yml", "deploy-production", "chefchatz rollout watch"),
+    ],
+)
+def test_the_guards_notify_the_chat_webhook_and_the_stacks_alerts_topic(
+    app_files: dict[str, str], workflow: str, job_id: str, guard: str
+) -> None:
+    """The stack's email targets subscribe to its alerts topic; the guards publish there too."""
+    job = load(app_files[f".github/workflows/{workflow}"])["jobs"][job_id]
+    step = job["steps"][step_index(job, guard)]
+    # Space-separated, as --notify's environment variable takes them; an unset webhook secret leaves the topic.
+    assert (
+        step["env"]["CHEFCHATZ_ROLLBACK_NOTIFY"] == "${{ secrets.NOTIFY_WEBHOOK_URL }} sns:${{ vars.ALERTS_TOPIC_ARN }}"
+    )
