@@ -1009,7 +1009,7 @@ def publish_to_topic(target: str, payload: dict[str, str]) -> dict[str, Any]:
     arn, region = match.group(1), match.group(2)
     try:
         boto3.client("sns", region_name=region).publish(
-            TopicArn=arn, Subject="chefchatz: production rollback guard", Message=payload["text"]
+            TopicArn=arn, Subject="chefchatz: deploy guard", Message=payload["text"]
         )
     except (BotoCoreError, ClientError) as exc:
         return {"target": label, "ok": False, "error": type(exc).__name__}
