@@ -12,11 +12,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops import ExitStatus
+
+if TYPE_CHECKING:
+    from ops.plan.policy_gate import PolicyConfigs
 
 # One run of a program: (project directory, stack).
 Job = tuple[Path, str]
@@ -39,9 +42,7 @@ class Runs:
             cwd=self.jobs[0][0] if self.jobs else None,
         )
 
-    def results(
-        self, policies: Mapping[str, tuple[str, dict[str, Any]]] | None
-    ) -> Iterator[tuple[Job, dict[str, Any]]]:
+    def results(self, policies: PolicyConfigs | None) -> Iterator[tuple[Job, dict[str, Any]]]:
         """Let the stacks run, with the policy gate when `policies` (each policy's level and
         properties) is given; yields (job, recorded plan) in the order given.
 
@@ -50,19 +51,12 @@ class Runs:
         try:
             _, stderr = self.process.communicate(json.dumps({"policies": policies}))
             if self.process.returncode != ExitStatus.OK:
-                last = (stderr.strip().splitlines() or ["no output"])[-1]
-                error = RuntimeError(f"offline plan failed (exit {self.process.returncode}): {last}")
-                error.add_note(stderr.strip())
-                raise error
+                raise _failure(f"offline plan failed (exit {self.process.returncode})", stderr)
             for index, job in enumerate(self.jobs):
                 result = self.scratch / f"{index}.json"
                 if not result.is_file():
-                    log = (self.scratch / f"{index}.log").read_text(errors="replace").strip()
-                    last = (log.splitlines() or ["no output"])[-1]
-                    error = RuntimeError(f"offline run of stack {job[1]!r} failed: {last}")
-                    # The program's own traceback, shown by `chefchatz --debug` with this error's.
-                    error.add_note(log)
-                    raise error
+                    log = (self.scratch / f"{index}.log").read_text(errors="replace")
+                    raise _failure(f"offline run of stack {job[1]!r} failed", log)
                 yield job, json.loads(result.read_text())
         finally:
             self.cancel()
@@ -73,6 +67,15 @@ class Runs:
             self.process.kill()
             self.process.communicate()
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _failure(what: str, output: str) -> RuntimeError:
+    """`what` and the output's last line; the whole output (the program's own traceback) rides along as
+    a note, which `chefchatz --debug` prints with the error's."""
+    output = output.strip()
+    error = RuntimeError(f"{what}: {(output.splitlines() or ['no output'])[-1]}")
+    error.add_note(output)
+    return error
 
 
 def start(jobs: Sequence[Job]) -> Runs:
