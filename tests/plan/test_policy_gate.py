@@ -19,14 +19,19 @@ pytestmark = pytest.mark.xdist_group("plan-weakened")
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> StackPlan:
-    """Prod with two floors loosened, recorded without the gate."""
+def weakened_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project whose prod stack loosens two floors."""
     project = project_copy(tmp_path_factory.mktemp("gate"))
     set_config(project, "prod", "rollbackErrorRate", "2%")
     set_config(project, "prod", "backupDatabaseRetention", "7d")
-    (plan,) = run_plan(project, ["prod"], evaluate_policies=False)
+    return project
+
+
+@pytest.fixture(scope="module")
+def recorded(weakened_project: Path) -> StackPlan:
+    """That prod stack, recorded without the gate."""
+    (plan,) = run_plan(weakened_project, ["prod"], evaluate_policies=False)
     assert plan.violations == [] and plan.policies_evaluated == 0
-    plan.project = project  # type: ignore[attr-defined]
     return plan
 
 
@@ -80,9 +85,8 @@ def test_json_format_is_restored_even_when_a_policy_fails(recorded: StackPlan, m
     assert pulumi_policy.policy.json_format is json_format
 
 
-def test_the_gate_beside_the_program_says_what_the_gate_afterwards_says(recorded: StackPlan):
-    project: Path = recorded.project  # type: ignore[attr-defined]
-    (gated,) = run_plan(project, ["prod"])
+def test_the_gate_beside_the_program_says_what_the_gate_afterwards_says(weakened_project: Path, recorded: StackPlan):
+    (gated,) = run_plan(weakened_project, ["prod"])
     afterwards = _copy(recorded)
     gate.evaluate(afterwards)
     assert gated.violations == afterwards.violations
