@@ -16,7 +16,6 @@ but never delete them (and production buckets are Object Locked, so not even an 
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 
@@ -92,6 +91,8 @@ class BackupsArgs:
     storage_access_key_id: pulumi.Input[str]
     storage_secret_access_key: pulumi.Input[str]
     alarm_topic_arn: pulumi.Input[str] | None = None
+    # The topic's own key: publishing to an encrypted topic needs it (the deploy job notifies there).
+    alarm_topic_key_arn: pulumi.Input[str] | None = None
     # GitHub Actions jobs (OIDC subjects, e.g. repo:chefchatz/chefchatz:environment:production) that
     # take a pre-migration backup with the pipeline role; empty: no pipeline role.
     github_subjects: tuple[str, ...] = ()
@@ -121,6 +122,7 @@ class Backups(pulumi.ComponentResource):
             opts=child,
         )
         self.buckets: dict[str, aws.s3.Bucket] = {}
+        self.versionings: dict[str, aws.s3.BucketVersioning] = {}
         for spec in (args.database, args.assets):
             self.buckets[spec.kind] = self._bucket(spec, child)
 
@@ -165,23 +167,29 @@ class Backups(pulumi.ComponentResource):
             tags={**args.naming.tags, **plan_tags},
             opts=child,
         )
-        self._harden(f"{name}-{spec.kind}", bucket_name, bucket, self.key.arn)
+        self.versionings[spec.kind] = self._harden(f"{name}-{spec.kind}", bucket_name, bucket, self.key.arn)
         self._lifecycle(f"{name}-{spec.kind}", bucket_name, bucket, spec.retention_days)
         if args.is_production:
-            aws.s3.BucketObjectLockConfiguration(
-                f"{name}-{spec.kind}-object-lock",
-                bucket=bucket_name,
-                object_lock_enabled="Enabled",
-                rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
-                    default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
-                        # COMPLIANCE: nobody, root included, can delete a backup before it expires.
-                        mode="COMPLIANCE",
-                        days=spec.retention_days,
-                    )
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]),
-            )
+            self._object_lock(f"{name}-{spec.kind}", bucket_name, bucket, spec.retention_days)
         return bucket
+
+    def _object_lock(
+        self, prefix: str, bucket_name: str, bucket: aws.s3.Bucket, days: int, region: str | None = None
+    ) -> None:
+        aws.s3.BucketObjectLockConfiguration(
+            f"{prefix}-object-lock",
+            bucket=bucket_name,
+            region=region,
+            object_lock_enabled="Enabled",
+            rule=aws.s3.BucketObjectLockConfigurationRuleArgs(
+                default_retention=aws.s3.BucketObjectLockConfigurationRuleDefaultRetentionArgs(
+                    # COMPLIANCE: nobody, root included, can delete a backup before it expires.
+                    mode="COMPLIANCE",
+                    days=days,
+                )
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket]),
+        )
 
     def _lifecycle(
         self, prefix: str, bucket_name: str, bucket: aws.s3.Bucket, days: int, region: str | None = None
@@ -217,9 +225,9 @@ class Backups(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         key_arn: pulumi.Input[str],
         region: str | None = None,
-    ) -> None:
+    ) -> aws.s3.BucketVersioning:
         after = pulumi.ResourceOptions(parent=self, depends_on=[bucket])
-        aws.s3.BucketVersioning(
+        versioning = aws.s3.BucketVersioning(
             f"{prefix}-versioning",
             bucket=bucket_name,
             region=region,
@@ -264,6 +272,7 @@ class Backups(pulumi.ComponentResource):
             policy=json.dumps(tls_only_policy(bucket_name)),
             opts=after,
         )
+        return versioning
 
     def _replicas(self, child: pulumi.ResourceOptions) -> None:
         name, args = self._name, self._args
@@ -287,23 +296,36 @@ class Backups(pulumi.ComponentResource):
         for kind, source in self.buckets.items():
             spec = args.database if kind == "database" else args.assets
             replica_name = args.naming.name(f"{kind}-backups-replica")
+            # S3 replicates Object-Locked objects only into a bucket with Object Lock enabled (S3 user
+            # guide, "Using Object Lock with S3 Replication"; otherwise every copy fails with
+            # DstBucketObjectLockConfigMissing). The replica keeps the primary's retention too.
             replica = aws.s3.Bucket(
                 f"{name}-{kind}-replica-bucket",
                 bucket=replica_name,
                 region=region,
+                object_lock_enabled=True,
                 force_destroy=False,
                 tags={**args.naming.tags, "backup-replica-of": kind},
                 opts=child,
             )
-            self._harden(f"{name}-{kind}-replica", replica_name, replica, self.replica_key.arn, region)
+            replica_versioning = self._harden(
+                f"{name}-{kind}-replica", replica_name, replica, self.replica_key.arn, region
+            )
             self._lifecycle(f"{name}-{kind}-replica", replica_name, replica, spec.retention_days, region)
+            self._object_lock(f"{name}-{kind}-replica", replica_name, replica, spec.retention_days, region)
             source_name = args.naming.name(f"{kind}-backups")
-            aws.iam.RolePolicy(
+            # Two documents: the S3 rights are known before the first deployment (a policy checks them
+            # then); the key rights name keys that do not exist yet.
+            s3_rights = aws.iam.RolePolicy(
                 f"{name}-{kind}-replication-policy",
                 role=role.id,
-                policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(
-                    functools.partial(_replication_document, source_name, replica_name)
-                ),
+                policy=json.dumps(replication_policy(source_name, replica_name)),
+                opts=child,
+            )
+            key_rights = aws.iam.RolePolicy(
+                f"{name}-{kind}-replication-keys",
+                role=role.id,
+                policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(_replication_key_document),
                 opts=child,
             )
             aws.s3.BucketReplicationConfig(
@@ -332,7 +354,12 @@ class Backups(pulumi.ComponentResource):
                         ),
                     )
                 ],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[source, replica]),
+                # S3 refuses a replication rule while either bucket's versioning is not yet enabled
+                # ("Destination bucket must have versioning enabled"), and copies fail without the rights.
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[source, replica, self.versionings[kind], replica_versioning, s3_rights, key_rights],
+                ),
             )
             self.replicas[kind] = replica
 
@@ -601,9 +628,11 @@ class Backups(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-pipeline-policy",
             role=self.pipeline_role.id,
-            policy=pulumi.Output.all(self.key.arn, args.alarm_topic_arn or "").apply(
+            policy=pulumi.Output.all(self.key.arn, args.alarm_topic_arn or "", args.alarm_topic_key_arn or "").apply(
                 lambda values: json.dumps(
-                    pipeline_policy([args.naming.name("database-backups")], values[0], values[1] or None)
+                    pipeline_policy(
+                        [args.naming.name("database-backups")], values[0], values[1] or None, values[2] or None
+                    )
                 )
             ),
             opts=child,
@@ -690,11 +719,14 @@ def tls_only_policy(bucket_name: str) -> dict[str, object]:
     }
 
 
-def pipeline_policy(bucket_names: list[str], key_arn: str, alerts_topic_arn: str | None = None) -> dict[str, object]:
+def pipeline_policy(
+    bucket_names: list[str], key_arn: str, alerts_topic_arn: str | None = None, alerts_key_arn: str | None = None
+) -> dict[str, object]:
     """The deploy job's role: the backup task's rights, reading the SLO metrics for ``rollout watch`` and
     ``rollback watch --source metrics`` (GetMetricData has no resource-level permissions, hence "*"), and
     publishing the guards' notifications to the alerts topic (whose subscribers are the stack's email
-    targets)."""
+    targets). A publisher to an encrypted topic needs its key too (AWS SNS developer guide, "Key
+    management": kms:GenerateDataKey* and kms:Decrypt)."""
     policy = task_policy(bucket_names, key_arn)
     statements = policy["Statement"]
     assert isinstance(statements, list)
@@ -706,7 +738,19 @@ def pipeline_policy(bucket_names: list[str], key_arn: str, alerts_topic_arn: str
                 "Effect": "Allow",
                 "Action": "sns:Publish",
                 "Resource": alerts_topic_arn,
-            }
+            },
+            *(
+                [
+                    {
+                        "Sid": "EncryptRollbackNotifications",
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                        "Resource": alerts_key_arn,
+                    }
+                ]
+                if alerts_key_arn
+                else []
+            ),
         ]
         if alerts_topic_arn
         else []
@@ -748,11 +792,33 @@ def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
     }
 
 
-def _replication_document(source: str, replica: str, key_arns: list[str]) -> str:
-    return json.dumps(_replication_policy(source, replica, key_arns[0], key_arns[1]))
+# What S3 replication needs to read on the source objects; the last two are needed only because the
+# source uses Object Lock, whose retention and legal hold travel with each copy (S3 user guide, "Using
+# Object Lock with S3 Replication").
+REPLICATION_SOURCE_ACTIONS = [
+    "s3:GetObjectVersionForReplication",
+    "s3:GetObjectVersionAcl",
+    "s3:GetObjectVersionTagging",
+    "s3:GetObjectRetention",
+    "s3:GetObjectLegalHold",
+]
 
 
-def _replication_policy(source: str, replica: str, source_key: str, replica_key: str) -> dict[str, object]:
+def _replication_key_document(key_arns: list[str]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns[0]},
+                {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key_arns[1]},
+            ],
+        }
+    )
+
+
+def replication_policy(source: str, replica: str) -> dict[str, object]:
+    """The replication role's S3 rights: read the source's object versions (with their locks), write
+    the replica."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -763,7 +829,7 @@ def _replication_policy(source: str, replica: str, source_key: str, replica_key:
             },
             {
                 "Effect": "Allow",
-                "Action": ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+                "Action": REPLICATION_SOURCE_ACTIONS,
                 "Resource": f"arn:aws:s3:::{source}/*",
             },
             {
@@ -771,7 +837,5 @@ def _replication_policy(source: str, replica: str, source_key: str, replica_key:
                 "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
                 "Resource": f"arn:aws:s3:::{replica}/*",
             },
-            {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": source_key},
-            {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": replica_key},
         ],
     }

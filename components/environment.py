@@ -242,6 +242,7 @@ class Environment(pulumi.ComponentResource):
                     storage_access_key_id=secrets.storage_access_key_id,
                     storage_secret_access_key=secrets.storage_secret_access_key,
                     alarm_topic_arn=self.monitoring.topic.arn,
+                    alarm_topic_key_arn=self.monitoring.topic_key.arn,
                     github_subjects=(
                         f"repo:{settings.platform.github_owner}/{settings.platform.app_repository}"
                         f":environment:{settings.environment.github_environment}",

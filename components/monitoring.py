@@ -11,10 +11,15 @@ What the platforms cannot do exactly, and the nearest honest setting (README "Mo
   seen by users (it includes the network), alarmed at the SLO thresholds.
 - Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live
   there whatever the stack's region.
+- CloudWatch can publish to an encrypted topic only when the topic's key is customer managed and its
+  key policy lets `cloudwatch.amazonaws.com` use it (AWS SNS developer guide, "Key management":
+  compatibility with AWS services); the AWS-managed `alias/aws/sns` key's policy cannot say so, and
+  alarms on a topic encrypted with it change state and send nothing. Hence a key of our own.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pulumi
@@ -26,6 +31,41 @@ from components.settings import ROUTE53_INTERVALS
 
 METRICS_REGION = "us-east-1"
 CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]
+# Vercel's error-anomaly trigger needs a filter naming the status group it watches
+# (pulumiverse-vercel AlertRule, "Trigger filters"); 5xx are the app's own failures, the ones the
+# error-rate SLO and the rollback trigger count.
+ERROR_ANOMALY_FILTER = "statusGroup:5xx"
+# What a service that publishes to an encrypted topic must be allowed to do with its key.
+TOPIC_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def topic_key_policy(account_id: str, region: str) -> dict[str, object]:
+    """The alerts topic's key: the account administers it (as a default key policy does); CloudWatch
+    alarms in this account and region may encrypt what they publish (AWS SNS developer guide, "Key
+    management"). Publishers inside the account get the same actions through their own IAM policy."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "CloudWatchAlarmsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                "Action": TOPIC_KEY_ACTIONS,
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:*"},
+                },
+            },
+        ],
+    }
 
 
 def route53_interval(interval_s: float) -> int:
@@ -60,11 +100,22 @@ class Monitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = args.naming.tags
 
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.topic_key = aws.kms.Key(
+            f"{name}-alerts-key",
+            description=f"Alerts topic of {args.naming.project} {args.naming.stack} (CloudWatch alarms publish)",
+            region=METRICS_REGION,
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=account.apply(lambda a: json.dumps(topic_key_policy(a, METRICS_REGION))),
+            tags=tags,
+            opts=child,
+        )
         self.topic = aws.sns.Topic(
             f"{name}-alerts",
             name=args.naming.name("alerts"),
             region=METRICS_REGION,
-            kms_master_key_id="alias/aws/sns",
+            kms_master_key_id=self.topic_key.arn,
             tags=tags,
             opts=child,
         )
@@ -156,7 +207,9 @@ class Monitoring(pulumi.ComponentResource):
             type="built-in",
             match_minimum_severity_level="medium",
             rule_scope=vercel.AlertRuleRuleScopeArgs(type="include", project_ids=[args.vercel_project_id]),
-            triggers=[vercel.AlertRuleTriggerArgs(type="error_anomaly")],
+            triggers=[vercel.AlertRuleTriggerArgs(type="error_anomaly", filter=ERROR_ANOMALY_FILTER)],
+            # Reaches people outside the dashboard: Vercel e-mails (and notifies) the team's owners.
+            notification_settings=vercel.AlertRuleNotificationSettingsArgs(enable_team_owner_notifications=True),
             opts=child,
         )
 

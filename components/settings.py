@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -136,7 +137,10 @@ class EnvironmentSettings(_Model):
 
 
 class PlatformSettings(_Model):
-    vercel_team_id: str = Field(min_length=1)
+    # The team's id, not its slug: the Vercel CLI (`vercel pull`, VERCEL_ORG_ID) takes an org id that
+    # starts with `team_` as a team and anything else as a user id, so a slug makes every deploy fail
+    # "Project not found" (vercel/vercel, packages/cli/src/util/projects/link.ts).
+    vercel_team_id: str
     node_version: str = Field(pattern=r"^\d{2}\.x$")
     supabase_url: str
     # Supabase project refs are 20 lower-case letters and digits.
@@ -148,6 +152,16 @@ class PlatformSettings(_Model):
     create_oidc_provider: bool
     ops_tool_repository: str = Field(pattern=r"^https://[^\s@]+$")
     ops_tool_commit: str = Field(pattern=r"^([0-9a-f]{40})?$")
+
+    @field_validator("vercel_team_id")
+    @classmethod
+    def _team_id(cls, value: str) -> str:
+        if not re.fullmatch(r"team_[A-Za-z0-9]{8,64}", value):
+            raise ValueError(
+                f"{value!r} is not a Vercel team id: it starts with 'team_' (Vercel dashboard: Team Settings "
+                "> General > Team ID); a team slug is not accepted by the Vercel CLI as VERCEL_ORG_ID"
+            )
+        return value
 
     @field_validator("supabase_url")
     @classmethod
@@ -617,6 +631,29 @@ def secret_problems(missing: list[str]) -> list[str]:
 
 # --- reading from the Pulumi runtime -------------------------------------------------------------
 
+# Supabase's direct connection (db.<ref>.supabase.co) is served over IPv6 only unless the project
+# buys the IPv4 add-on; the backup task's network and Vercel's functions reach IPv4 only. The session
+# pooler (Supavisor, port 5432, user postgres.<ref>) is the IPv4 path (Supabase docs, "Connect to your
+# database": direct connection vs. session pooler).
+_SUPABASE_DIRECT_HOST = re.compile(r"db\.([a-z0-9]{20})\.supabase\.co")
+
+
+def database_url_problem(url: str) -> str | None:
+    """Why this DATABASE_URL cannot be reached from an IPv4-only network, or None.
+
+    Names the host, never the URL (it carries the password)."""
+    host = urlsplit(url.strip()).hostname or ""
+    match = _SUPABASE_DIRECT_HOST.fullmatch(host)
+    if not match:
+        return None
+    ref = match.group(1)
+    return (
+        f"chefchatz:databaseUrl: {host} is Supabase's direct connection, served over IPv6 only; the backup "
+        "task and Vercel's functions reach IPv4 only. Use the session pooler's URL (Supabase dashboard > "
+        f"Connect > Session pooler): postgresql://postgres.{ref}:<password>@aws-0-<region>.pooler.supabase.com"
+        ":5432/postgres"
+    )
+
 
 def from_pulumi() -> tuple[Settings, Secrets]:
     """Read and validate this stack's configuration from the running Pulumi program."""
@@ -641,8 +678,14 @@ def from_pulumi() -> tuple[Settings, Secrets]:
     except SettingsError as exc:
         settings_error = exc
     missing = missing_secrets(present_secrets)
-    if settings_error or missing:
-        problems = (settings_error.problems if settings_error else []) + secret_problems(missing)
+    # Secrets are plain text to the program (and marked placeholders offline): checked here, never echoed.
+    database_problem = database_url_problem(pulumi.runtime.get_config(f"{NAMESPACE}:databaseUrl") or "")
+    if settings_error or missing or database_problem:
+        problems = (
+            (settings_error.problems if settings_error else [])
+            + secret_problems(missing)
+            + ([database_problem] if database_problem else [])
+        )
         raise SettingsError(stack, problems, secrets_hint(stack, missing) if missing else "")
     assert settings is not None
     config = pulumi.Config(NAMESPACE)

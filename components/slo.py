@@ -369,7 +369,7 @@ class Slo(pulumi.ComponentResource):
             opts=child,
         )
         # Function URLs with auth NONE need both grants (AWS Lambda, October 2025 permission model).
-        aws.lambda_.Permission(
+        public_url = aws.lambda_.Permission(
             f"{name}-receiver-public-url",
             region=METRICS_REGION,
             function=self.function.name,
@@ -378,7 +378,7 @@ class Slo(pulumi.ComponentResource):
             function_url_auth_type="NONE",
             opts=child,
         )
-        aws.lambda_.Permission(
+        public_invoke = aws.lambda_.Permission(
             f"{name}-receiver-public-invoke",
             region=METRICS_REGION,
             function=self.function.name,
@@ -397,7 +397,9 @@ class Slo(pulumi.ComponentResource):
             sources=list(DRAIN_SOURCES),
             project_ids=[args.vercel_project_id],
             secret=pulumi.Output.secret(args.drain_secret),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function]),
+            # Vercel verifies the endpoint with a request when the drain is created: the URL must
+            # answer by then, which it does only once both public grants exist (otherwise 403).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.function, public_url, public_invoke]),
         )
 
         actions = [args.alarm_topic_arn]

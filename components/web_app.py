@@ -126,7 +126,10 @@ class WebApp(pulumi.ComponentResource):
                 sensitive=var.sensitive,
                 targets=list(var.targets),
                 comment=var.comment or None,
-                opts=child,
+                # A new target or `sensitive` flag replaces the variable, and Vercel refuses a second
+                # variable with the same key and target (ENV_ALREADY_EXISTS, pulumiverse/pulumi-vercel
+                # issue 118): the old one must go first.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             for var in args.variables
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import approvals, backups, floors, monitoring, pipelines, rollout, secrets, slo, tls
+from policies import approvals, backups, floors, monitoring, pipelines, platform, rollout, secrets, slo, tls
 
 PACK_NAME = "chefchatz-policies"
 
@@ -18,6 +18,7 @@ POLICIES: list[Policy] = [
     *slo.POLICIES,
     *floors.POLICIES,
     *rollout.POLICIES,
+    *platform.POLICIES,
 ]
 
 

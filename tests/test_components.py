@@ -44,6 +44,8 @@ class Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[Any, Any]]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
+        if args.typ == "aws:kms/key:Key":  # an ARN to follow where a key is used
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:kms:us-east-1:123456789012:key/{args.name}"}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
@@ -517,3 +519,83 @@ def test_prod_commits_the_app_pipeline_and_a_release_environment_that_only_main_
     assert envs["release"]["canAdminsBypass"] is False
     roles = [r for r in recorded.of_type("iam/role:Role") if r.name.endswith("pipeline-role")]
     assert len(roles) == 1 and recorded.of_type("OpenIdConnectProvider")
+
+
+# --- what the platforms do with these inputs (issue 23) ---------------------------------------------
+
+
+def _monitoring() -> Recorder:
+    args = MonitoringArgs(
+        NAMING, ("chefchatz.com",), "/api/health", 30, 2, 200, 500, ("oncall@chefchatz.com",), "team_x", "prj"
+    )
+    return build(lambda: Monitoring("mon", args))
+
+
+def test_the_vercel_alert_rule_filters_on_server_errors_and_notifies_the_team_owners():
+    # Vercel refuses an error_anomaly trigger without a statusGroup filter (pulumiverse-vercel AlertRule).
+    (rule,) = _monitoring().of_type("AlertRule")
+    (trigger,) = rule.inputs["triggers"]
+    assert trigger == {"type": "error_anomaly", "filter": "statusGroup:5xx"}, trigger
+    assert rule.inputs["notificationSettings"] == {"enableTeamOwnerNotifications": True}
+
+
+def test_the_alerts_topic_is_encrypted_with_its_own_key_that_cloudwatch_alarms_may_use():
+    recorded = _monitoring()
+    (topic,) = recorded.of_type("sns/topic:Topic")
+    (key,) = recorded.of_type("kms/key:Key")
+    assert topic.inputs["kmsMasterKeyId"] == f"arn:aws:kms:us-east-1:123456789012:key/{key.name}", (
+        "the AWS-managed alias/aws/sns key cannot allow CloudWatch"
+    )
+    assert key.inputs["region"] == "us-east-1" and key.inputs["enableKeyRotation"] is True
+    statements = json.loads(key.inputs["policy"])["Statement"]
+    (cloudwatch,) = [s for s in statements if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert cloudwatch["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert cloudwatch["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+    assert any(s["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"} for s in statements), "admin kept"
+
+
+def test_the_deploy_job_may_encrypt_what_it_publishes_to_the_alerts_topic():
+    topic, key = "arn:aws:sns:us-east-1:1:alerts", "arn:aws:kms:us-east-1:1:key/alerts"
+    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic, key)
+    (encrypt,) = [s for s in document["Statement"] if s.get("Sid") == "EncryptRollbackNotifications"]
+    assert encrypt["Resource"] == key and set(encrypt["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
+
+
+def test_production_replicas_are_object_locked_like_their_sources():
+    recorded = build(lambda: Backups("bk", _backups_args(production=True)))
+    buckets = {b.inputs["bucket"]: b.inputs for b in recorded.of_type("s3/bucket:Bucket")}
+    for kind, days in (("database", 30), ("assets", 90)):
+        replica = buckets[f"chefchatz-prod-{kind}-backups-replica"]
+        assert replica["objectLockEnabled"] is True, f"{kind} replica: S3 fails DstBucketObjectLockConfigMissing"
+        locks = [
+            lk.inputs
+            for lk in recorded.of_type("BucketObjectLockConfiguration")
+            if lk.inputs["bucket"] == f"chefchatz-prod-{kind}-backups-replica"
+        ]
+        assert [lk["rule"]["defaultRetention"] for lk in locks] == [{"mode": "COMPLIANCE", "days": days}], kind
+        assert locks[0]["region"] == "us-west-2"
+
+
+def test_the_replication_role_may_read_each_objects_retention_and_legal_hold():
+    document: Any = backups_module.replication_policy("src", "dst")
+    (read,) = [s for s in document["Statement"] if s["Resource"] == "arn:aws:s3:::src/*"]
+    assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:GetObjectVersionForReplication"} <= set(
+        read["Action"]
+    )
+    assert not [a for s in document["Statement"] for a in s["Action"] if "Delete" in a]
+
+
+def test_each_version_of_the_managed_files_gets_a_fresh_branch_and_pull_request():
+    from components.repository import MANAGED_FILES_BRANCH, managed_files_branch
+
+    first = managed_files_branch({".github/CODEOWNERS": "* @a"})
+    assert first.startswith(f"{MANAGED_FILES_BRANCH}-")
+    assert first == managed_files_branch({".github/CODEOWNERS": "* @a"}), "same files, same branch"
+    assert first != managed_files_branch({".github/CODEOWNERS": "* @b"}), "a change is a new branch"
+    assert managed_files_branch({"a": "bc"}) != managed_files_branch({"ab": "c"})
+    recorded = build(lambda: Repository("gh", _repository_args()))
+    (branch,) = recorded.of_type("github:index/branch:Branch")
+    (pr,) = recorded.of_type("RepositoryPullRequest")
+    expected = managed_files_branch({".github/CODEOWNERS": "* @chefchatz/tech-lead\n"})
+    assert branch.inputs["branch"] == pr.inputs["headRef"] == expected
+    assert branch.inputs["sourceBranch"] == "main"

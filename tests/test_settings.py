@@ -12,6 +12,7 @@ from components.settings import (
     SECRET_KEYS,
     Settings,
     SettingsError,
+    database_url_problem,
     format_duration,
     load_settings,
     missing_secrets,
@@ -170,6 +171,9 @@ INVALID = [
     ("featureDebug", "yes", "featureDebug", "boolean"),
     ("featureAiLimits", "unlimited", "featureAiLimits", "relaxed"),
     ("nodeVersion", "18", "nodeVersion", "must match"),
+    # The Vercel CLI takes a VERCEL_ORG_ID without `team_` as a user id: every deploy would fail.
+    ("vercelTeamId", "chefchatz", "vercelTeamId", "starts with 'team_'"),
+    ("vercelTeamId", "team_", "vercelTeamId", "Team ID"),
     ("supabaseUrl", "http://chefchatz.supabase.co", "supabaseUrl", "https://"),
     ("releaseApprovals", "tech-lead", "releaseApprovals", "list"),
     ("releaseApprovals", '["Tech Lead"]', "releaseApprovals", "team slug"),
@@ -227,6 +231,37 @@ def test_the_supabase_url_must_belong_to_the_project_ref():
         settings_for("prod", supabaseUrl="https://otherprojectref0000000.supabase.co")
     with pytest.raises(SettingsError, match="chefchatz:supabaseProjectRef"):
         settings_for("prod", supabaseProjectRef="chefchatz-prod")
+
+
+def test_a_vercel_team_id_is_accepted():
+    settings = settings_for("prod", vercelTeamId="team_a1B2c3D4e5F6g7H8i9J0k1L2")
+    assert settings.platform.vercel_team_id == "team_a1B2c3D4e5F6g7H8i9J0k1L2"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:pw@db.chefchatzprodproject.supabase.co:5432/postgres",
+        "postgres://postgres:pw@db.chefchatzprodproject.supabase.co/postgres?sslmode=require",
+    ],
+)
+def test_supabases_ipv6_only_direct_connection_is_refused_without_echoing_the_password(url):
+    problem = database_url_problem(url)
+    assert problem is not None and "chefchatz:databaseUrl" in problem and "session pooler" in problem
+    assert "postgres.chefchatzprodproject" in problem and "pw" not in problem.replace("password", "")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres.chefchatzprodproject:pw@aws-0-us-east-1.pooler.supabase.com:5432/postgres",
+        "postgresql://app:pw@10.0.0.5:5432/chefchatz",
+        "[offline placeholder for secret chefchatz:databaseUrl]",
+        "",
+    ],
+)
+def test_ipv4_reachable_database_urls_pass(url):
+    assert database_url_problem(url) is None
 
 
 def test_prod_rolls_out_in_stages_and_other_stacks_deploy_at_once():

@@ -124,8 +124,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "protect": request.protect,
             "ignoreChanges": list(request.ignoreChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace,
+            "deleteBeforeReplaceDefined": request.deleteBeforeReplaceDefined,
             "aliases": [a.urn for a in request.aliases if a.urn],
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "replaceOnChanges": list(request.replaceOnChanges),
+            "retainOnDelete": request.retainOnDelete,
         }
         self.registrations.append(
             {

@@ -173,6 +173,8 @@ def _options(resource: Mapping[str, Any]) -> analyzer_pb2.AnalyzerResourceOption
         protect=bool(options.get("protect")),
         ignoreChanges=options.get("ignoreChanges", []),
         deleteBeforeReplace=bool(options.get("deleteBeforeReplace")),
+        # As the engine sends it: "defined" when the program set the option at all.
+        deleteBeforeReplaceDefined=bool(options.get("deleteBeforeReplaceDefined")),
         aliases=options.get("aliases", []),
         additionalSecretOutputs=options.get("additionalSecretOutputs", []),
         parent=resource.get("parent") or "",
@@ -329,7 +331,9 @@ def _analyze(
             name=resource["name"],
             options=_options(resource),
         )
-        keyed.extend(((0, index, order[v.policy]), v) for v in _diagnostics(servicer.Analyze(request, None)))
+        # A resource policy's finding belongs to the resource analyzed, as the engine shows it.
+        findings = _diagnostics(servicer.Analyze(request, None), resource["urn"])
+        keyed.extend(((0, index, order[v.policy]), v) for v in findings)
     stack_request = analyzer_pb2.AnalyzeStackRequest(
         resources=[
             analyzer_pb2.AnalyzerResource(

@@ -47,6 +47,7 @@ __all__ = [
     "Findings",
     "config_for",
     "engine_props",
+    "options",
     "resource",
     "run_resource_policy",
     "run_stack_policy",
@@ -92,6 +93,11 @@ def config_for(policy: ResourceValidationPolicy | StackValidationPolicy, **overr
 
 
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+
+def options(*, delete_before_replace: bool | None = None) -> PolicyResourceOptions:
+    """Resource options as the engine sends them (`delete_before_replace` None: not set by the program)."""
+    return PolicyResourceOptions(False, [], delete_before_replace, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
 class _Anywhere:
@@ -151,6 +157,7 @@ def run_resource_policy(
     stack: str = "prod",
     name: str = "chefchatz-test",
     config: Mapping[str, Any] | None = None,
+    opts: PolicyResourceOptions = OPTS,
 ) -> Findings:
     """Validate one resource's inputs (plain camelCase dict) with `policy` and its default config."""
     assert isinstance(policy, ResourceValidationPolicy), f"{policy.name} is not a resource policy"
@@ -159,7 +166,7 @@ def run_resource_policy(
         engine_props(props),
         urn(resource_type, name, stack),
         name,
-        OPTS,
+        opts,
         None,
         config if config is not None else config_for(policy),
         {},
@@ -177,12 +184,15 @@ def resource(
     *,
     stack: str = "prod",
     property_dependencies: Mapping[str, Sequence[PolicyResource]] | None = None,
+    after: Sequence[PolicyResource] = (),
+    opts: PolicyResourceOptions = OPTS,
 ) -> PolicyResource:
-    """One resource of a stack validation, with its property dependencies (e.g. `dimensions`)."""
+    """One resource of a stack validation, with its property dependencies (e.g. `dimensions`) and the
+    resources it was told to wait for (`depends_on`): the engine's `dependencies` are both."""
     deps = {key: list(value) for key, value in (property_dependencies or {}).items()}
-    dependencies = [d for value in deps.values() for d in value]
+    dependencies = [*(d for value in deps.values() for d in value), *after]
     return PolicyResource(
-        resource_type, engine_props(props), urn(resource_type, name, stack), name, OPTS, None, None, dependencies, deps
+        resource_type, engine_props(props), urn(resource_type, name, stack), name, opts, None, None, dependencies, deps
     )
 
 

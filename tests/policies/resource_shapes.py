@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy_harness import UNKNOWN_STRING_VALUE, resource, urn
-from pulumi_policy import PolicyResource
+from policy_harness import UNKNOWN_STRING_VALUE, options, resource, urn
+from pulumi_policy import PolicyResource, PolicyResourceOptions
 
 from policies.common import (
     ALARM,
@@ -85,6 +85,12 @@ class Planned:
     props: dict[str, Any]
     # property -> names of the planned resources it was computed from (e.g. alarm dimensions)
     depends: dict[str, list[str]] = field(default_factory=dict)
+    # names of the planned resources it waits for (`depends_on`)
+    after: list[str] = field(default_factory=list)
+    delete_before_replace: bool | None = None
+
+    def opts(self) -> PolicyResourceOptions:
+        return options(delete_before_replace=self.delete_before_replace)
 
 
 class StackPlan(dict[str, Planned]):
@@ -92,8 +98,17 @@ class StackPlan(dict[str, Planned]):
         super().__init__()
         self.stack = stack
 
-    def add(self, name: str, resource_type: str, props: dict[str, Any], **depends: list[str]) -> StackPlan:
-        self[name] = Planned(resource_type, props, dict(depends))
+    def add(
+        self,
+        name: str,
+        resource_type: str,
+        props: dict[str, Any],
+        *,
+        after: Iterable[str] = (),
+        delete_before_replace: bool | None = None,
+        **depends: list[str],
+    ) -> StackPlan:
+        self[name] = Planned(resource_type, props, dict(depends), list(after), delete_before_replace)
         return self
 
     def set(self, name: str, path: str, value: Any) -> StackPlan:
@@ -121,7 +136,15 @@ class StackPlan(dict[str, Planned]):
         built: dict[str, PolicyResource] = {}
         for name, planned in self.items():
             deps = {key: [built[d] for d in names if d in built] for key, names in planned.depends.items()}
-            built[name] = resource(planned.type, name, planned.props, stack=self.stack, property_dependencies=deps)
+            built[name] = resource(
+                planned.type,
+                name,
+                planned.props,
+                stack=self.stack,
+                property_dependencies=deps,
+                after=[built[d] for d in planned.after if d in built],
+                opts=planned.opts(),
+            )
         return list(built.values())
 
     def urn_of(self, name: str) -> str:
@@ -163,6 +186,7 @@ def web_plan(stack: str = "prod", domain: str = "chefchatz.com") -> StackPlan:
             f"chefchatz-{stack}-web-env-{key.lower().replace('_', '-')}",
             VERCEL_ENV_VAR,
             vercel_variable(key, value, sensitive=sensitive, targets=targets),
+            delete_before_replace=True,
         )
     domains = [domain, f"www.{domain}"] if production else [domain]
     for name in domains:
@@ -343,6 +367,36 @@ SPEC_RECOVERY_TAGS = {
 BACKUP_IMAGE = "ghcr.io/chefchatz/chefchatz-infra:0.1.0@sha256:" + "0" * 64
 
 
+def replication_policy(source: str, replica: str) -> dict[str, Any]:
+    """The replication role's S3 rights, as components/backups.py writes them."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
+                "Resource": f"arn:aws:s3:::{source}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObjectVersionForReplication",
+                    "s3:GetObjectVersionAcl",
+                    "s3:GetObjectVersionTagging",
+                    "s3:GetObjectRetention",
+                    "s3:GetObjectLegalHold",
+                ],
+                "Resource": f"arn:aws:s3:::{source}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
+                "Resource": f"arn:aws:s3:::{replica}/*",
+            },
+        ],
+    }
+
+
 def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
     """Both backup buckets, hardened; Object Lock and replication in prod; schedules and freshness alarms."""
     production = stack == "prod"
@@ -419,10 +473,21 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
             },
         )
         if production:
+            replica_name = f"{bucket_name}-replica"
             plan.add(
                 f"{prefix}-{kind}-replica-bucket",
                 BUCKET,
-                {"bucket": f"{bucket_name}-replica", "region": "us-west-2", "tags": {"backup-replica-of": kind}},
+                {
+                    "bucket": replica_name,
+                    "region": "us-west-2",
+                    "objectLockEnabled": True,
+                    "tags": {"backup-replica-of": kind},
+                },
+            )
+            plan.add(
+                f"{prefix}-{kind}-replica-versioning",
+                VERSIONING,
+                {"bucket": replica_name, "region": "us-west-2", "versioningConfiguration": {"status": "Enabled"}},
             )
             plan.add(
                 f"{prefix}-{kind}-object-lock",
@@ -433,13 +498,35 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
                     "rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": retention_days}},
                 },
             )
+            plan.add(f"{prefix}-replication-role", "aws:iam/role:Role", {"assumeRolePolicy": "{}"})
+            plan.add(
+                f"{prefix}-{kind}-replication-policy",
+                "aws:iam/rolePolicy:RolePolicy",
+                {"role": UNKNOWN_STRING_VALUE, "policy": json.dumps(replication_policy(bucket_name, replica_name))},
+                role=[f"{prefix}-replication-role"],
+            )
+            plan.add(
+                f"{prefix}-{kind}-replication-keys",
+                "aws:iam/rolePolicy:RolePolicy",
+                {"role": UNKNOWN_STRING_VALUE, "policy": UNKNOWN_STRING_VALUE},
+                role=[f"{prefix}-replication-role"],
+            )
             plan.add(
                 f"{prefix}-{kind}-replication",
                 REPLICATION,
                 {
                     "bucket": bucket_name,
-                    "rules": [{"id": "region-failover", "status": "Enabled", "destination": {"bucket": "arn:r"}}],
+                    "role": UNKNOWN_STRING_VALUE,
+                    "rules": [
+                        {
+                            "id": "region-failover",
+                            "status": "Enabled",
+                            "destination": {"bucket": f"arn:aws:s3:::{replica_name}"},
+                        }
+                    ],
                 },
+                after=[f"{prefix}-{kind}-versioning", f"{prefix}-{kind}-replica-versioning"],
+                role=[f"{prefix}-replication-role"],
             )
         plan.add(
             f"{prefix}-{kind}-schedule",

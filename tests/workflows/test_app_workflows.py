@@ -230,6 +230,18 @@ def test_no_job_shares_its_workflows_concurrency_group(app_files: dict[str, str]
         assert job.get("concurrency", {}).get("group") != top or top is None, f"{path}:{job_id}"
 
 
+def test_a_push_waiting_for_an_approval_never_holds_back_a_later_pushs_deploys(app_files: dict[str, str]) -> None:
+    # GitHub keeps one running and one pending run per concurrency group and cancels the pending one
+    # when a newer run arrives ("Using concurrency"): a workflow-wide group would drop pushes and let
+    # a run waiting for a staging approval block every later dev deploy.
+    text = app_files[".github/workflows/deploy.yml"]
+    workflow = load(text)
+    assert "concurrency" not in workflow, workflow.get("concurrency")
+    groups = {job_id: job.get("concurrency", {}).get("group") for job_id, job in workflow["jobs"].items()}
+    assert groups["deploy-dev"] == "environment-dev" and groups["deploy-staging"] == "environment-staging", groups
+    assert "queue behind" not in text, "GitHub does not queue runs of a group: it keeps one pending"
+
+
 def test_staging_is_promoted_only_after_dev_passed_its_watch(app_files: dict[str, str]) -> None:
     jobs = load(app_files[".github/workflows/deploy.yml"])["jobs"]
     assert list(jobs) == ["test", "deploy-dev", "deploy-staging"]
