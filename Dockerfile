@@ -28,5 +28,6 @@ RUN pip install --no-cache-dir --no-deps .
 # No root needed: the tool only streams between PostgreSQL, S3 and CloudWatch.
 RUN useradd --uid 10001 --no-create-home chefchatz
 USER 10001
+# No default command: a run that names no command (a scheduler that dropped its overrides) exits 2,
+# a failure, instead of printing help and "succeeding" without a backup.
 ENTRYPOINT ["chefchatz"]
-CMD ["--help"]

@@ -19,3 +19,6 @@ pulumi.export("database", settings.environment.database_name)
 pulumi.export("vercelProjectId", environment.web_app.project.id)
 pulumi.export("domains", [d.domain for d in environment.web_app.domains])
 pulumi.export("githubEnvironments", [e.environment for e in environment.repository.environments])
+if environment.backups is not None:
+    # The role on-call assumes to verify and restore backups, the replicas too (docs/disaster-recovery.md).
+    pulumi.export("restoreRoleArn", environment.backups.restore_role.arn)

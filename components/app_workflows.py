@@ -623,6 +623,22 @@ def _rollout_steps(args: AppPipelineArgs, env: AppEnvironment) -> list[str]:
     ]
 
 
+# `vercel pull` writes KEY="[SENSITIVE]" for every sensitive variable (a sensitive value cannot be
+# read back) and `vercel build` then loads that literal as the value (vercel/vercel issue 17514, CLI
+# `env/pull.ts` SENSITIVE_PLACEHOLDER). The lines are dropped so the build sees such a variable unset
+# and fails loudly if it needs one, instead of baking "[SENSITIVE]" in; the deployment itself gets
+# the real values from the project at run time. A value the build truly needs goes into this
+# step's env from a GitHub environment secret (it wins over the file).
+SENSITIVE_PLACEHOLDERS_DROPPED = (
+    "env_file=.vercel/.env.production.local\n"
+    'if grep -q \'="\\[SENSITIVE\\]"$\' "$env_file"; then\n'
+    '  echo "Sensitive variables are left to run time (unset during the build):"\n'
+    '  grep \'="\\[SENSITIVE\\]"$\' "$env_file" | cut -d= -f1\n'
+    '  sed -i \'/="\\[SENSITIVE\\]"$/d\' "$env_file"\n'
+    "fi\n"
+)
+
+
 def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple[str, str]:
     job_id = f"deploy-{env.name}"
     rollout = env.production and args.production_rollout
@@ -655,7 +671,8 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             "Build (vercel build --prod)",
             env=vercel_env,
             run='vercel pull --yes --environment=production --token "$VERCEL_TOKEN"\n'
-            'vercel build --prod --token "$VERCEL_TOKEN"',
+            + SENSITIVE_PLACEHOLDERS_DROPPED
+            + 'vercel build --prod --token "$VERCEL_TOKEN"',
         ),
         _step(
             "Set up Python for the chefchatz tool",
@@ -755,11 +772,14 @@ def _deploy_job(args: AppPipelineArgs, env: AppEnvironment, needs: str) -> tuple
             "    environment:",
             f"      name: {env.github_environment}",
             f"      url: {env.url}",
-            "    # One deployment per environment at a time, and never cancelled halfway. (The group",
-            "    # differs from the workflow's own: sharing it would deadlock the run.)",
+            "    # One deployment per environment at a time, never cancelled halfway, and every waiting",
+            "    # one deploys in turn (queue: max, first in first out; GitHub's default keeps one pending",
+            "    # and cancels it when a newer one arrives). The group differs from the workflow's own:",
+            "    # sharing it would deadlock the run.",
             "    concurrency:",
             f"      group: environment-{env.github_environment}",
             "      cancel-in-progress: false",
+            "      queue: max",
             "    permissions:",
             "      contents: read",
             "      id-token: write # OIDC for the backup role: no stored AWS keys",

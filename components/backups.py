@@ -16,6 +16,7 @@ but never delete them (and production buckets are Object Locked, so not even an 
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -130,6 +131,7 @@ class Backups(pulumi.ComponentResource):
             self._replicas(child)
 
         self._task(child)
+        self._restore_role(child)
         self.pipeline_role: aws.iam.Role | None = None
         if args.github_subjects:
             self._pipeline_role(child)
@@ -140,6 +142,7 @@ class Backups(pulumi.ComponentResource):
                 "databaseBucket": self.buckets["database"].bucket,
                 "assetsBucket": self.buckets["assets"].bucket,
                 "taskRoleArn": self.task_role.arn,
+                "restoreRoleArn": self.restore_role.arn,
                 "pipelineRoleArn": self.pipeline_role.arn if self.pipeline_role else None,
             }
         )
@@ -480,77 +483,10 @@ class Backups(pulumi.ComponentResource):
             f"{name}-task-logs", name=f"/chefchatz/{naming.stack}/backups", retention_in_days=90, tags=tags, opts=child
         )
         self.cluster = aws.ecs.Cluster(f"{name}-cluster", name=naming.name("backups"), tags=tags, opts=child)
-        container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
-            lambda values: json.dumps(
-                [
-                    {
-                        "name": "chefchatz",
-                        "image": args.image,
-                        "essential": True,
-                        "command": ["--help"],
-                        "environment": [
-                            # No key prefix: every stack has its own buckets, and the documented
-                            # commands (verify, restore, drill) read them without one.
-                            {"name": "CHEFCHATZ_STACK", "value": naming.stack},
-                            {"name": "SOURCE_S3_ENDPOINT", "value": args.storage_endpoint},
-                        ],
-                        "secrets": [
-                            {"name": key, "valueFrom": f"{values[0]}:{key}::"}
-                            for key in ("DATABASE_URL", "SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY")
-                        ],
-                        "readonlyRootFilesystem": False,
-                        "logConfiguration": {
-                            "logDriver": "awslogs",
-                            "options": {
-                                "awslogs-group": values[1],
-                                "awslogs-region": aws.config.region or "us-east-1",
-                                "awslogs-stream-prefix": "backup",
-                            },
-                        },
-                    }
-                ]
-            )
-        )
-        self.task = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=naming.name("backup"),
-            requires_compatibilities=["FARGATE"],
-            network_mode="awsvpc",
-            cpu="1024",
-            memory="2048",
-            # Dumps stream through memory; the disk only holds the image.
-            ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=21),
-            task_role_arn=self.task_role.arn,
-            execution_role_arn=execution_role.arn,
-            container_definitions=container,
-            # The container definitions are unknown until the secret exists; the image is known
-            # now, and a tag lets the policy pack check it is pinned by digest before deploying.
-            tags={**tags, "backup-image": args.image},
-            opts=child,
-        )
-
-        scheduler_role = aws.iam.Role(
-            f"{name}-scheduler-role",
-            assume_role_policy=json.dumps(_assume("scheduler.amazonaws.com")),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-scheduler-policy",
-            role=scheduler_role.id,
-            policy=pulumi.Output.all(self.task.arn_without_revision, self.task_role.arn, execution_role.arn).apply(
-                lambda values: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {"Effect": "Allow", "Action": "ecs:RunTask", "Resource": f"{values[0]}:*"},
-                            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": [values[1], values[2]]},
-                        ],
-                    }
-                )
-            ),
-            opts=child,
-        )
+        # One task definition per kind, its command in it. EventBridge Scheduler's ECS target has no
+        # overrides (Scheduler API `EcsParameters`) and documents no reading of `Input` as RunTask
+        # overrides: a shared definition run with "overrides" in `Input` could run its default command
+        # and exit 0 without a backup. With no command of its own the tool prints help and exits 2.
         commands = {
             "database": ["backup", "db", "--bucket", bucket_names[0], "--json"],
             "assets": [
@@ -563,6 +499,60 @@ class Backups(pulumi.ComponentResource):
                 "--json",
             ],
         }
+        self.tasks: dict[str, aws.ecs.TaskDefinition] = {}
+        for kind in KINDS:
+            container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
+                functools.partial(_backup_container, args.image, naming.stack, args.storage_endpoint, commands[kind])
+            )
+            self.tasks[kind] = aws.ecs.TaskDefinition(
+                f"{name}-{kind}-task",
+                family=naming.name(f"backup-{kind}"),
+                requires_compatibilities=["FARGATE"],
+                network_mode="awsvpc",
+                cpu="1024",
+                memory="2048",
+                # Dumps stream through memory; the disk only holds the image.
+                ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=21),
+                task_role_arn=self.task_role.arn,
+                execution_role_arn=execution_role.arn,
+                container_definitions=container,
+                # The container definitions are unknown until the secret exists; the image is known
+                # now, and a tag lets the policy pack check it is pinned by digest before deploying.
+                tags={**tags, "backup-image": args.image, "backup-kind": kind},
+                opts=child,
+            )
+
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            assume_role_policy=json.dumps(_assume("scheduler.amazonaws.com")),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-scheduler-policy",
+            role=scheduler_role.id,
+            policy=pulumi.Output.all(
+                self.tasks["database"].arn_without_revision,
+                self.tasks["assets"].arn_without_revision,
+                self.task_role.arn,
+                execution_role.arn,
+            ).apply(
+                lambda values: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": "ecs:RunTask",
+                                "Resource": [f"{values[0]}:*", f"{values[1]}:*"],
+                            },
+                            {"Effect": "Allow", "Action": "iam:PassRole", "Resource": [values[2], values[3]]},
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
         self.schedules = []
         for spec in (args.database, args.assets):
             self.schedules.append(
@@ -578,7 +568,7 @@ class Backups(pulumi.ComponentResource):
                         arn=self.cluster.arn,
                         role_arn=scheduler_role.arn,
                         ecs_parameters=aws.scheduler.ScheduleTargetEcsParametersArgs(
-                            task_definition_arn=self.task.arn,
+                            task_definition_arn=self.tasks[spec.kind].arn,
                             launch_type="FARGATE",
                             task_count=1,
                             network_configuration=aws.scheduler.ScheduleTargetEcsParametersNetworkConfigurationArgs(
@@ -587,9 +577,6 @@ class Backups(pulumi.ComponentResource):
                                 assign_public_ip=True,
                             ),
                         ),
-                        input=json.dumps(
-                            {"containerOverrides": [{"name": "chefchatz", "command": commands[spec.kind]}]}
-                        ),
                         retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
                             maximum_retry_attempts=2, maximum_event_age_in_seconds=3600
                         ),
@@ -597,6 +584,50 @@ class Backups(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+
+    def _restore_role(self, child: pulumi.ResourceOptions) -> None:
+        """The role an operator assumes to verify and restore backups, the replicas too.
+
+        It must exist before an incident: during a region failover the replicas are the only copy,
+        the task's and the deploy job's roles cannot read them, and the replica key's default policy
+        leaves access to IAM (KMS developer guide, "Default key policy"). Trusted by the account, so
+        whoever its administrators allow to assume it (an on-call SSO role) can; read-only.
+        """
+        name, args = self._name, self._args
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+        self.restore_role = aws.iam.Role(
+            f"{name}-restore-role",
+            description="Assumed by on-call to verify and restore backups, the cross-region replicas included",
+            max_session_duration=3600,
+            assume_role_policy=account.apply(
+                lambda a: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"AWS": f"arn:aws:iam::{a}:root"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    }
+                )
+            ),
+            tags=args.naming.tags,
+            opts=child,
+        )
+        buckets = [args.naming.name(f"{kind}-backups") for kind in KINDS]
+        if args.is_production:
+            buckets += [args.naming.name(f"{kind}-backups-replica") for kind in KINDS]
+        keys: list[pulumi.Input[str]] = [self.key.arn]
+        if args.is_production:
+            keys.append(self.replica_key.arn)
+        aws.iam.RolePolicy(
+            f"{name}-restore-policy",
+            role=self.restore_role.id,
+            policy=pulumi.Output.all(*keys).apply(lambda arns: json.dumps(restore_policy(buckets, arns))),
+            opts=child,
+        )
 
     def _pipeline_role(self, child: pulumi.ResourceOptions) -> None:
         """The role the app's deploy job assumes (OIDC, no stored keys) for its pre-migration backup."""
@@ -664,6 +695,41 @@ class Backups(pulumi.ComponentResource):
             tags=self._args.naming.tags,
             opts=child,
         )
+
+
+def _backup_container(image: str, stack: str, storage_endpoint: str, command: list[str], values: list[str]) -> str:
+    """The backup container of one kind: its command, environment, secrets (from the task's secret)
+    and logs."""
+    secret_arn, log_group = values
+    return json.dumps(
+        [
+            {
+                "name": "chefchatz",
+                "image": image,
+                "essential": True,
+                "command": command,
+                "environment": [
+                    # No key prefix: every stack has its own buckets, and the documented
+                    # commands (verify, restore, drill) read them without one.
+                    {"name": "CHEFCHATZ_STACK", "value": stack},
+                    {"name": "SOURCE_S3_ENDPOINT", "value": storage_endpoint},
+                ],
+                "secrets": [
+                    {"name": key, "valueFrom": f"{secret_arn}:{key}::"}
+                    for key in ("DATABASE_URL", "SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY")
+                ],
+                "readonlyRootFilesystem": False,
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": log_group,
+                        "awslogs-region": aws.config.region or "us-east-1",
+                        "awslogs-stream-prefix": "backup",
+                    },
+                },
+            }
+        ]
+    )
 
 
 def _assume(service: str) -> dict[str, object]:
@@ -756,6 +822,28 @@ def pipeline_policy(
         else []
     )
     return {**policy, "Statement": [*statements, read, *publish]}
+
+
+def restore_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
+    """Read backups (every version, with their locks) and decrypt them: nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadBackups",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+                "Resource": [f"arn:aws:s3:::{b}/*" for b in bucket_names],
+            },
+            {
+                "Sid": "ListBackups",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+                "Resource": [f"arn:aws:s3:::{b}" for b in bucket_names],
+            },
+            {"Sid": "DecryptBackups", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns},
+        ],
+    }
 
 
 def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:

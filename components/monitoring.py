@@ -7,8 +7,12 @@ What the platforms cannot do exactly, and the nearest honest setting (README "Mo
   (`chefchatz rollback watch --timeout 5s`), not by Route 53.
 - Route 53 allows request intervals of 10 s or 30 s only (30 s is the spec's) and a failure
   threshold of 1-10 (the spec's 2).
-- Latency is Route 53's TimeToFirstByte from its checker regions: a proxy for the app's p95/p99
-  seen by users (it includes the network), alarmed at the SLO thresholds.
+- Latency is Route 53's TimeToFirstByte from its checker regions, a proxy for what users get (it
+  includes the network). Route 53 publishes it as statistic sets whose valid statistics are Average,
+  Minimum and Maximum (Route 53 developer guide, health-check metrics); CloudWatch cannot compute a
+  percentile from them, so a p95/p99 alarm on it would never leave INSUFFICIENT_DATA. The probes'
+  average is alarmed at the p95 objective and their maximum at the p99 objective; the exact p95/p99
+  of real requests are alarmed from the SLO drain (components/slo.py).
 - Route 53 publishes health-check metrics only in us-east-1, so the alarms and their topic live
   there whatever the stack's region.
 - CloudWatch can publish to an encrypted topic only when the topic's key is customer managed and its
@@ -31,6 +35,9 @@ from components.settings import ROUTE53_INTERVALS
 
 METRICS_REGION = "us-east-1"
 CHECKER_REGIONS = ["us-east-1", "us-west-1", "eu-west-1"]
+# The statistic of the checkers' time to first byte alarmed at each latency objective (Route 53 offers
+# no percentiles): the average against the p95 objective, the slowest probe against the p99 one.
+PROBE_LATENCY_STATISTICS = {"p95": "Average", "p99": "Maximum"}
 # Vercel's error-anomaly trigger needs a filter naming the status group it watches
 # (pulumiverse-vercel AlertRule, "Trigger filters"); 5xx are the app's own failures, the ones the
 # error-rate SLO and the rollback trigger count.
@@ -180,13 +187,14 @@ class Monitoring(pulumi.ComponentResource):
                         name=args.naming.name(f"latency-{percentile}-{slug}"),
                         region=METRICS_REGION,
                         alarm_description=(
-                            f"{percentile} time to first byte of https://{domain}{args.health_path} above the "
-                            f"{threshold:g}ms SLO for 15 minutes"
+                            f"{PROBE_LATENCY_STATISTICS[percentile].lower()} time to first byte of Route 53's probes "
+                            f"of https://{domain}{args.health_path} above the {percentile} objective "
+                            f"({threshold:g}ms) for 15 minutes"
                         ),
                         namespace="AWS/Route53",
                         metric_name="TimeToFirstByte",
                         dimensions={"HealthCheckId": check.id},
-                        extended_statistic=percentile,
+                        statistic=PROBE_LATENCY_STATISTICS[percentile],
                         period=300,
                         evaluation_periods=3,
                         datapoints_to_alarm=3,
@@ -195,7 +203,7 @@ class Monitoring(pulumi.ComponentResource):
                         treat_missing_data="missing",
                         alarm_actions=actions,
                         ok_actions=actions,
-                        tags={**tags, **dict(args.slo_tags)},
+                        tags={**tags, **dict(args.slo_tags), "slo-objective": percentile},
                         opts=child,
                     )
                 )

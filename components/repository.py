@@ -147,6 +147,20 @@ class Repository(pulumi.ComponentResource):
         team_ids: Mapping[str, pulumi.Output[int]],
         child: pulumi.ResourceOptions,
     ) -> None:
+        # A team that owns code must have write access to the repository, or its ownership (and the
+        # code-owner review the rules require) is void (GitHub, "About code owners"); a required
+        # reviewer of an environment needs read access. The rules-owning stack grants each team that
+        # approves anything write access, once for all stacks.
+        self.team_access = [
+            github.TeamRepository(
+                f"{name}-team-{team}",
+                team_id=team_ids[team].apply(str),
+                repository=args.repository,
+                permission="push",
+                opts=child,
+            )
+            for team in dict.fromkeys((*args.pull_request_teams, *args.approval_teams))
+        ]
         self.main_rules = github.RepositoryRuleset(
             f"{name}-main-rules",
             name="default-branch",

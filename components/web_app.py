@@ -103,18 +103,22 @@ class WebApp(pulumi.ComponentResource):
         project_id = self.project.id
 
         self.domains = []
+        added: dict[str, vercel.ProjectDomain] = {}
         for spec in domain_plan(args.domain, args.is_production):
-            self.domains.append(
-                vercel.ProjectDomain(
-                    f"{name}-domain-{spec.name.replace('.', '-')}",
-                    project_id=project_id,
-                    team_id=args.team_id,
-                    domain=spec.name,
-                    redirect=spec.redirect,
-                    redirect_status_code=spec.redirect_status_code,
-                    opts=child,
-                )
+            # A redirect names a domain of the project: it is added after its target (Vercel's own
+            # examples and the dashboard only redirect to a domain the project already has).
+            target = added.get(spec.redirect) if spec.redirect else None
+            domain = vercel.ProjectDomain(
+                f"{name}-domain-{spec.name.replace('.', '-')}",
+                project_id=project_id,
+                team_id=args.team_id,
+                domain=spec.name,
+                redirect=target.domain if target is not None else spec.redirect,
+                redirect_status_code=spec.redirect_status_code,
+                opts=child,
             )
+            added[spec.name] = domain
+            self.domains.append(domain)
 
         self.variables = [
             vercel.ProjectEnvironmentVariable(

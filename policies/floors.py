@@ -378,7 +378,7 @@ def _performance_values(
     if not alarms:
         report(f"stack '{stack_name(args)}' has no latency alarm carrying its SLOs: the floors cannot be checked", None)
     for alarm in alarms:
-        percentile = get(alarm.props, "extendedStatistic")
+        percentile = get(alarm.props, "tags", "slo-objective")
         if percentile in ("p95", "p99"):
             yield str(percentile), alarm.props["threshold"], alarm.urn
         for prop, tag in _SLO_TAGS.items():

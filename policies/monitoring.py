@@ -98,7 +98,7 @@ def _validate_slo_alarms(args: StackValidationArgs, report: ReportViolation) -> 
         alarms = [a for a in _alarms_for(args, check) if get(a.props, "metricName") == "TimeToFirstByte"]
         for percentile, key in (("p95", "p95Ms"), ("p99", "p99Ms")):
             limit = float(str(config[key]))
-            mine = [a for a in alarms if get(a.props, "extendedStatistic") == percentile]
+            mine = [a for a in alarms if get(a.props, "tags", "slo-objective") == percentile]
             if not mine:
                 report(f"no {percentile} latency alarm for {get(check.props, 'fqdn')} (SLO {limit:g}ms)", check.urn)
             for alarm in mine:

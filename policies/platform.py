@@ -169,6 +169,45 @@ alarm_topics_reachable = stack_policy(
 )
 
 
+# Route 53 health-check metrics are statistic sets: these are their valid statistics (Route 53
+# developer guide, "Metrics and dimensions for Route 53 health checks"). CloudWatch computes no
+# percentile from statistic sets, so a pNN alarm on them stays INSUFFICIENT_DATA and never fires.
+ROUTE53_STATISTICS = {
+    "HealthCheckStatus": ("Minimum", "Maximum", "Average"),
+    "HealthCheckPercentageHealthy": ("Average", "Minimum", "Maximum"),
+    "TimeToFirstByte": ("Average", "Minimum", "Maximum"),
+    "ConnectionTime": ("Average", "Minimum", "Maximum"),
+    "SSLHandshakeTime": ("Average", "Minimum", "Maximum"),
+    "ChildHealthCheckHealthyCount": ("Average", "Minimum", "Maximum"),
+}
+
+
+def _validate_route53_statistics(args: StackValidationArgs, report: ReportViolation) -> None:
+    for alarm in of_type(args.resources, ALARM):
+        if get(alarm.props, "namespace") != "AWS/Route53":
+            continue
+        metric = str(get(alarm.props, "metricName", default=""))
+        extended = get(alarm.props, "extendedStatistic")
+        statistic = get(alarm.props, "statistic")
+        valid = ROUTE53_STATISTICS.get(metric, ("Average", "Minimum", "Maximum"))
+        if extended is not None:
+            report(
+                f"alarm {alarm.name} asks for {extended} of {metric}: Route 53 publishes no percentiles "
+                f"({', '.join(valid)} only), so it never leaves INSUFFICIENT_DATA",
+                alarm.urn,
+            )
+        elif statistic not in valid:
+            report(f"alarm {alarm.name} uses {statistic!r} of {metric}; Route 53 offers {', '.join(valid)}", alarm.urn)
+
+
+route53_alarms_evaluable = stack_policy(
+    "route53-alarms-evaluable",
+    "Alarms on Route 53 health-check metrics use a statistic Route 53 publishes (Average, Minimum, "
+    "Maximum; no percentiles), so they can fire (Route 53 developer guide, health-check metrics).",
+    _validate_route53_statistics,
+)
+
+
 # --- AWS: replication -------------------------------------------------------------------------------
 
 
@@ -304,6 +343,7 @@ POLICIES = [
     vercel_alert_rules_deployable,
     vercel_variables_replaceable,
     alarm_topics_reachable,
+    route53_alarms_evaluable,
     object_locked_replicas,
     replication_after_versioning,
     public_function_url_ready,

@@ -393,17 +393,30 @@ def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object
         for b in blocks
         for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     )
-    (task,) = recorded.of_type("TaskDefinition")
-    (container,) = json.loads(task.inputs["containerDefinitions"])
-    env = {e["name"]: e["value"] for e in container["environment"]}
-    assert env["CHEFCHATZ_STACK"] == "prod" and "CHEFCHATZ_BACKUP_PREFIX" not in env, (
-        "scheduled backups must land where `chefchatz backup verify --bucket B` looks (no prefix)"
-    )
-    assert {s["name"] for s in container["secrets"]} == {
-        "DATABASE_URL",
-        "SOURCE_AWS_ACCESS_KEY_ID",
-        "SOURCE_AWS_SECRET_ACCESS_KEY",
-    }
+    tasks = {t.inputs["tags"]["backup-kind"]: t.inputs for t in recorded.of_type("TaskDefinition")}
+    assert set(tasks) == {"database", "assets"}
+    for kind, task in tasks.items():
+        (container,) = json.loads(task["containerDefinitions"])
+        env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["CHEFCHATZ_STACK"] == "prod" and "CHEFCHATZ_BACKUP_PREFIX" not in env, (
+            "scheduled backups must land where `chefchatz backup verify --bucket B` looks (no prefix)"
+        )
+        assert {s["name"] for s in container["secrets"]} == {
+            "DATABASE_URL",
+            "SOURCE_AWS_ACCESS_KEY_ID",
+            "SOURCE_AWS_SECRET_ACCESS_KEY",
+        }, kind
+    # The command is the task's own: EventBridge Scheduler's ECS target has no container overrides.
+    assert json.loads(tasks["database"]["containerDefinitions"])[0]["command"] == [
+        "backup",
+        "db",
+        "--bucket",
+        "chefchatz-prod-database-backups",
+        "--json",
+    ]
+    assert json.loads(tasks["assets"]["containerDefinitions"])[0]["command"][:2] == ["backup", "assets"]
+    for schedule in recorded.of_type("Schedule"):
+        assert "input" not in schedule.inputs["target"], "Scheduler's ECS target would not apply it"
     alarms = {a.inputs["dimensions"]["Kind"]: a.inputs for a in recorded.of_type("MetricAlarm")}
     assert alarms["database"]["evaluationPeriods"] == 7 and alarms["database"]["treatMissingData"] == "breaching"
 
@@ -599,3 +612,27 @@ def test_each_version_of_the_managed_files_gets_a_fresh_branch_and_pull_request(
     expected = managed_files_branch({".github/CODEOWNERS": "* @chefchatz/tech-lead\n"})
     assert branch.inputs["branch"] == pr.inputs["headRef"] == expected
     assert branch.inputs["sourceBranch"] == "main"
+
+
+def test_the_owning_stack_gives_every_approving_team_write_access_so_code_ownership_counts():
+    # GitHub: a code-owner team needs write access; an environment reviewer at least read access.
+    recorded = build(lambda: Repository("gh", _repository_args()))
+    grants = {g.inputs["teamId"]: g.inputs for g in recorded.of_type("TeamRepository")}
+    assert set(grants) == {str(TEAM_IDS["tech-lead"]), str(TEAM_IDS["product-owner"])}, grants
+    assert {g["permission"] for g in grants.values()} == {"push"}
+    assert not build(lambda: Repository("gh", _repository_args(owns_repository_rules=False))).of_type(
+        "TeamRepository"
+    ), "team access is repository-wide: only the rules-owning stack manages it"
+
+
+def test_on_call_can_read_the_replicas_in_a_region_failover_and_delete_nothing():
+    document: Any = backups_module.restore_policy(["p", "p-replica"], ["arn:k1", "arn:k2"])
+    actions = [
+        a for st in document["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    ]
+    assert "s3:GetObject" in actions and "kms:Decrypt" in actions
+    assert not [a for a in actions if a.startswith(("s3:Put", "s3:Delete")) or a.endswith("*")], actions
+    recorded = build(lambda: Backups("bk", _backups_args(production=True)))
+    (policy,) = [p for p in recorded.of_type("RolePolicy") if p.name == "bk-restore-policy"]
+    read = json.loads(policy.inputs["policy"])["Statement"][0]["Resource"]
+    assert "arn:aws:s3:::chefchatz-prod-database-backups-replica/*" in read, read

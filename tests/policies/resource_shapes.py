@@ -632,12 +632,13 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
                 {
                     **copy.deepcopy(common),
                     "metricName": "TimeToFirstByte",
-                    "extendedStatistic": percentile,
+                    "statistic": {"p95": "Average", "p99": "Maximum"}[percentile],
                     "period": 300,
                     "evaluationPeriods": 3,
                     "threshold": threshold,
                     "comparisonOperator": "GreaterThanThreshold",
                     "tags": {
+                        "slo-objective": percentile,
                         "slo-apdex": "0.99",
                         "slo-error-budget-percent": "0.1",
                         "slo-error-budget-window": "30d",

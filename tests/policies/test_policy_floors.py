@@ -44,9 +44,9 @@ def latency_alarms(p95: Any = 200, p99: Any = 500, **tags: Any) -> list[PolicyRe
             f"latency-{percentile}",
             {
                 "metricName": "TimeToFirstByte",
-                "extendedStatistic": percentile,
+                "statistic": "Average",
                 "threshold": threshold,
-                "tags": {**SLO_TAGS, **tags},
+                "tags": {**SLO_TAGS, "slo-objective": percentile, **tags},
             },
         )
         for percentile, threshold in (("p95", p95), ("p99", p99))

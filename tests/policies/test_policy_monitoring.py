@@ -183,7 +183,7 @@ def test_missing_latency_alarm_is_refused(prod_monitoring: StackPlan, name: str,
 @pytest.mark.parametrize(
     ("change", "percentile"),
     [
-        (("extendedStatistic", "p90"), "p95"),
+        (("tags.slo-objective", "p90"), "p95"),
         (("metricName", "HealthCheckStatus"), "p95"),
     ],
     ids=["other-percentile", "other-metric"],
@@ -234,7 +234,7 @@ def test_latency_outside_production_is_not_judged() -> None:
     [
         (APEX_CHECK, "measureLatency", UNKNOWN_BOOLEAN_VALUE),
         (APEX_P95, "metricName", UNKNOWN_STRING_VALUE),
-        (APEX_P95, "extendedStatistic", UNKNOWN_STRING_VALUE),
+        (APEX_P95, "tags.slo-objective", UNKNOWN_STRING_VALUE),
         (APEX_P95, "threshold", UNKNOWN_NUMBER_VALUE),
     ],
 )

@@ -71,6 +71,7 @@ EXPECTED = {
     "vercel-alert-rules-deployable",
     "vercel-variables-replaceable",
     "alarm-topics-reachable",
+    "route53-alarms-evaluable",
     "object-locked-replicas",
     "replication-after-versioning",
     "public-function-url-ready",

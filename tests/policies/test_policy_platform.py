@@ -19,6 +19,7 @@ from policies.platform import (
     object_locked_replicas,
     public_function_url_ready,
     replication_after_versioning,
+    route53_alarms_evaluable,
     vercel_alert_rules_deployable,
     vercel_variables_replaceable,
 )
@@ -217,3 +218,25 @@ def test_a_log_drain_created_before_the_grants_fails() -> None:
     stack = _drain_stack(wait=False)
     found = run_stack_policy(public_function_url_ready, stack)
     found.expect("lambda:InvokeFunctionUrl, lambda:InvokeFunction", on=stack[-1].urn)
+
+
+# --- Route 53 metrics -------------------------------------------------------------------------------
+
+
+def _route53_alarm(**props: Any) -> list[Any]:
+    base = {"namespace": "AWS/Route53", "metricName": "TimeToFirstByte", "threshold": 200}
+    return [resource(ALARM, "latency-p95", {**base, **props})]
+
+
+def test_probe_latency_alarms_on_a_statistic_route53_publishes_pass() -> None:
+    for statistic in ("Average", "Maximum"):
+        assert run_stack_policy(route53_alarms_evaluable, _route53_alarm(statistic=statistic)) == [], statistic
+
+
+def test_a_percentile_of_route53s_time_to_first_byte_never_fires() -> None:
+    # The shape components/monitoring.py registered before: p95/p99 of a statistic set.
+    found = run_stack_policy(route53_alarms_evaluable, _route53_alarm(extendedStatistic="p95"))
+    found.expect("asks for p95 of TimeToFirstByte: Route 53 publishes no percentiles")
+    run_stack_policy(route53_alarms_evaluable, _route53_alarm(statistic="Sum")).expect("uses 'Sum'")
+    other = [resource(ALARM, "slo", {"namespace": "ChefChatz/SLO", "extendedStatistic": "p95"})]
+    assert run_stack_policy(route53_alarms_evaluable, other) == [], "only Route 53's statistic sets are judged"

@@ -214,7 +214,11 @@ def test_every_deploy_runs_in_its_github_environment_with_oidc_and_least_privile
         job = jobs[job_id]
         assert job["environment"]["name"] == environment, job_id
         assert job["permissions"] == {"contents": "read", "id-token": "write"}, job_id
-        assert job["concurrency"] == {"group": f"environment-{environment}", "cancel-in-progress": "false"}
+        assert job["concurrency"] == {
+            "group": f"environment-{environment}",
+            "cancel-in-progress": "false",
+            "queue": "max",
+        }, job_id
 
         aws = job["steps"][step_index(job, "AWS credentials")]
         assert aws["with"]["role-to-assume"] == "${{ vars.BACKUP_ROLE_ARN }}"
@@ -234,12 +238,13 @@ def test_a_push_waiting_for_an_approval_never_holds_back_a_later_pushs_deploys(a
     # GitHub keeps one running and one pending run per concurrency group and cancels the pending one
     # when a newer run arrives ("Using concurrency"): a workflow-wide group would drop pushes and let
     # a run waiting for a staging approval block every later dev deploy.
-    text = app_files[".github/workflows/deploy.yml"]
-    workflow = load(text)
+    workflow = load(app_files[".github/workflows/deploy.yml"])
     assert "concurrency" not in workflow, workflow.get("concurrency")
-    groups = {job_id: job.get("concurrency", {}).get("group") for job_id, job in workflow["jobs"].items()}
-    assert groups["deploy-dev"] == "environment-dev" and groups["deploy-staging"] == "environment-staging", groups
-    assert "queue behind" not in text, "GitHub does not queue runs of a group: it keeps one pending"
+    groups = {job_id: job.get("concurrency", {}) for job_id, job in workflow["jobs"].items()}
+    for job_id, environment in (("deploy-dev", "dev"), ("deploy-staging", "staging")):
+        assert groups[job_id].get("group") == f"environment-{environment}", groups
+        # Without `queue: max` GitHub keeps one pending job and cancels it for a newer one.
+        assert groups[job_id].get("queue") == "max", groups
 
 
 def test_staging_is_promoted_only_after_dev_passed_its_watch(app_files: dict[str, str]) -> None:
@@ -568,3 +573,37 @@ def test_the_guards_notify_the_chat_webhook_and_the_stacks_alerts_topic(
     assert (
         step["env"]["CHEFCHATZ_ROLLBACK_NOTIFY"] == "${{ secrets.NOTIFY_WEBHOOK_URL }} sns:${{ vars.ALERTS_TOPIC_ARN }}"
     )
+
+
+def test_the_build_never_sees_vercels_sensitive_placeholder_as_a_value(
+    app_files: dict[str, str], tmp_path: Path
+) -> None:
+    # `vercel pull` writes KEY="[SENSITIVE]" for sensitive variables (vercel/vercel issue 17514) and
+    # `vercel build` would load the literal. The Build step's own script runs here with a stand-in
+    # `vercel` that writes such a file, then records the file the build would load.
+    job = load(app_files[".github/workflows/deploy.yml"])["jobs"]["deploy-staging"]
+    script = job["steps"][step_index(job, "Build (vercel build")]["run"]
+    stub = (
+        "vercel() {\n"
+        '  if [ "$1" = pull ]; then\n'
+        "    mkdir -p .vercel\n"
+        "    printf '%s\\n' 'NEXT_PUBLIC_APP_ENV=\"staging\"' 'DATABASE_URL=\"[SENSITIVE]\"' "
+        "'OPENAI_API_KEY=\"[SENSITIVE]\"' 'NOTE=\"the [SENSITIVE] word in a value\"' > .vercel/.env.production.local\n"
+        "  else\n"
+        "    cp .vercel/.env.production.local loaded-by-build\n"
+        "  fi\n"
+        "}\n"
+    )
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", stub + script],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "VERCEL_TOKEN": "t"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = (tmp_path / "loaded-by-build").read_text().splitlines()
+    assert loaded == ['NEXT_PUBLIC_APP_ENV="staging"', 'NOTE="the [SENSITIVE] word in a value"'], loaded
+    assert "DATABASE_URL\nOPENAI_API_KEY" in result.stdout, "the keys left to run time are named"
+    assert "[SENSITIVE]\"" not in result.stdout
