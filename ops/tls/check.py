@@ -46,11 +46,14 @@ from policies.ciphers import MOZILLA_INTERMEDIATE_TLS12_CIPHERS, SPEC_PREFERRED_
 
 ALLOWED_TLS12_CIPHERS: frozenset[str] = frozenset(SPEC_PREFERRED_CIPHERS + MOZILLA_INTERMEDIATE_TLS12_CIPHERS)
 
-# Let's Encrypt renews certificates when 30 days are left (certbot's and most ACME clients' default, and
-# Vercel's managed renewal follows the same window). A healthy auto-renewal therefore never shows fewer than
-# ~30 days; below 21 days at least nine days of renewal attempts have failed, which is the point to page a
-# human while there are still three weeks to fix it.
-DEFAULT_MIN_DAYS = 21
+# ACME clients renew when a third of a certificate's lifetime is left (Let's Encrypt's 90-day certificates at
+# 30 days; certbot's and Vercel's managed renewal follow the same window). A healthy auto-renewal therefore never
+# shows less than about a third; below 21 of 90 days (7/30 of the lifetime) renewal has been failing for over a
+# week, the point to page a human while there is still time to fix it. The floor is relative because the
+# lifetime is shrinking: Let's Encrypt issues 64-day certificates from February 2027 and 45-day ones from
+# February 2028 ("Decreasing Certificate Lifetimes to 45 Days"), where a fixed 21 days would fail healthy hosts.
+RENEWAL_FAILING_FRACTION = 7 / 30
+DEFAULT_MIN_DAYS = 21  # for a 90-day certificate; see min_days_for
 DEFAULT_ISSUER_ORGANIZATION = "Let's Encrypt"
 
 REFUSED_PROTOCOLS: tuple[str, ...] = ("SSL 2.0", "SSL 3.0", "TLS 1.0", "TLS 1.1")
@@ -155,12 +158,13 @@ def command_line_exception(cipher_names: Iterable[str]) -> CipherException | Non
 class TlsPolicy:
     """What the host must satisfy. Defaults are the spec's promises."""
 
-    min_days: int = DEFAULT_MIN_DAYS
+    # None: relative to each certificate's lifetime (min_days_for); a number: that many days, whatever the lifetime.
+    min_days: int | None = None
     issuer_organization: str = DEFAULT_ISSUER_ORGANIZATION
     exceptions: tuple[CipherException, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.min_days < 0:
+        if self.min_days is not None and self.min_days < 0:
             raise TlsCheckError(f"min_days must be >= 0, got {self.min_days}")
         if not self.issuer_organization.strip():
             raise TlsCheckError("issuer organization must not be empty")
@@ -177,6 +181,7 @@ class CertificateFacts:
     trust_store: str
     trusted: bool
     validation_error: str | None
+    not_before: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -366,23 +371,48 @@ def days_left(not_after: dt.datetime, now: dt.datetime) -> int:
     return (not_after - now) // dt.timedelta(days=1)
 
 
-def evaluate_expiry(certificates: Sequence[CertificateFacts], min_days: int, now: dt.datetime) -> CheckResult:
-    """Every leaf has at least ``min_days`` whole days left."""
+def min_days_for(certificate: CertificateFacts) -> int:
+    """The days a healthy renewal always leaves this certificate: 7/30 of its lifetime (21 of 90, 14 of
+    64, 10 of 45), at least 1; 21 when the lifetime is unknown."""
+    if certificate.not_before is None:
+        return DEFAULT_MIN_DAYS
+    lifetime = (certificate.not_after - certificate.not_before) / dt.timedelta(days=1)
+    return max(1, int(lifetime * RENEWAL_FAILING_FRACTION))
+
+
+def evaluate_expiry(
+    certificates: Sequence[CertificateFacts], min_days: int | None, now: dt.datetime
+) -> CheckResult:
+    """Every leaf has at least its threshold of whole days left: ``min_days``, or relative to its lifetime."""
     if not certificates:
         return CheckResult("expiry", False, "no certificate to check")
-    soonest = min(certificates, key=lambda cert: cert.not_after)
-    when = soonest.not_after.strftime("%Y-%m-%d %H:%M UTC")
-    if soonest.not_after <= now:
+    expired = [c for c in certificates if c.not_after <= now]
+    if expired:
+        soonest = min(expired, key=lambda cert: cert.not_after)
+        when = soonest.not_after.strftime("%Y-%m-%d %H:%M UTC")
         ago = (now - soonest.not_after) // dt.timedelta(days=1)
         return CheckResult("expiry", False, f"expired {ago} day(s) ago ({when})")
+
+    def threshold(cert: CertificateFacts) -> int:
+        return min_days if min_days is not None else min_days_for(cert)
+
+    def described(cert: CertificateFacts) -> str:
+        if min_days is not None or cert.not_before is None:
+            return f"{threshold(cert)}-day threshold"
+        lifetime = (cert.not_after - cert.not_before) // dt.timedelta(days=1)
+        return f"{threshold(cert)}-day threshold (7/30 of its {lifetime}-day lifetime)"
+
+    short = [c for c in certificates if days_left(c.not_after, now) < threshold(c)]
+    soonest = min(short or certificates, key=lambda cert: cert.not_after)
+    when = soonest.not_after.strftime("%Y-%m-%d %H:%M UTC")
     left = days_left(soonest.not_after, now)
-    if left < min_days:
+    if short:
         return CheckResult(
             "expiry",
             False,
-            f"{left} day(s) left ({when}), below the {min_days}-day threshold: renewal is failing",
+            f"{left} day(s) left ({when}), below the {described(soonest)}: renewal is failing",
         )
-    return CheckResult("expiry", True, f"{left} day(s) left ({when}), threshold {min_days}")
+    return CheckResult("expiry", True, f"{left} day(s) left ({when}), {described(soonest)}")
 
 
 def evaluate(facts: ScanFacts, policy: TlsPolicy, now: dt.datetime | None = None) -> TlsReport:
@@ -439,6 +469,7 @@ def _certificate_facts(deployment: Any, store_name: str, ca_file: Path | None) -
         ),
         issuer=leaf.issuer.rfc4514_string(),
         not_after=leaf.not_valid_after_utc,
+        not_before=leaf.not_valid_before_utc,
         trust_store=store_name,
         trusted=validation.was_validation_successful,
         validation_error=error,

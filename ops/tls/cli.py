@@ -34,14 +34,15 @@ def tls_check(
         ),
     ] = None,
     min_days: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--min-days",
             min=0,
-            help="Fail when the certificate has fewer days left. Let's Encrypt renews at 30 days left, "
-            "so below 21 renewal has been failing for over a week.",
+            help="Fail when the certificate has fewer days left. Default: 7/30 of its lifetime (21 of 90 days, "
+            "10 of 45): ACME clients renew at a third of the lifetime, so below that renewal has been failing "
+            "for a while.",
         ),
-    ] = tlscheck.DEFAULT_MIN_DAYS,
+    ] = None,
     issuer: Annotated[
         str, typer.Option("--issuer", help="Required organization (O=) of the certificate's issuer.")
     ] = tlscheck.DEFAULT_ISSUER_ORGANIZATION,
@@ -71,7 +72,7 @@ def tls_check(
     - preferred-cipher: ECDHE-ECDSA- or ECDHE-RSA-AES128-GCM-SHA256 accepted when TLS 1.2 is offered
     - certificate: chain trusted (Mozilla store, or --ca-file) and valid for the host name
     - issuer: the issuer organization (O=) is --issuer
-    - expiry: at least --min-days days left
+    - expiry: at least --min-days days left (default: 7/30 of the certificate's lifetime)
 
     Exit codes: 0 all checks passed; 1 a check failed (each is named); 2 usage error or host unreachable.
 

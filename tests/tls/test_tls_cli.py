@@ -38,9 +38,7 @@ def test_help_documents_checks_exit_codes_and_an_example() -> None:
 
 def test_good_server_exits_0_with_a_json_report(pki: Pki, serve: ServeFn, tmp_path) -> None:
     server = serve(server_context(issue_leaf(pki.ca, tmp_path, HOST)))
-    result = run(
-        f"{HOST}:{server.port}", "--ca-file", str(pki.ca_file), "--issuer", TEST_ISSUER_ORG, "--json"
-    )
+    result = run(f"{HOST}:{server.port}", "--ca-file", str(pki.ca_file), "--issuer", TEST_ISSUER_ORG, "--json")
     assert result.exit_code == 0, result.output + result.stderr
     report = json.loads(result.stdout)
     assert set(report) == {"host", "port", "checks", "passed"}
@@ -68,14 +66,27 @@ def test_tls10_server_exits_1_naming_the_failed_check(pki: Pki, serve: ServeFn, 
 
 
 def test_near_expiry_exits_1_naming_expiry_and_the_threshold(pki: Pki, serve: ServeFn, tmp_path) -> None:
-    leaf = issue_leaf(
-        pki.ca, tmp_path, HOST, not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=10, hours=1)
-    )
+    # A 90-day certificate (Let's Encrypt's today) with 10 days left: renewal at 30 left has failed.
+    not_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=10, hours=1)
+    leaf = issue_leaf(pki.ca, tmp_path, HOST, not_before=not_after - dt.timedelta(days=90), not_after=not_after)
     server = serve(server_context(leaf))
     result = run(f"{HOST}:{server.port}", "--ca-file", str(pki.ca_file), "--issuer", TEST_ISSUER_ORG)
     assert result.exit_code == 1
     assert "FAILED: expiry" in result.stderr
-    assert "below the 21-day threshold" in result.stdout
+    assert "below the 21-day threshold (7/30 of its 90-day lifetime)" in result.stdout
+
+
+def test_a_short_lived_certificate_with_a_third_of_its_life_left_passes(pki: Pki, serve: ServeFn, tmp_path) -> None:
+    # Let's Encrypt's 45-day certificates (2028) are renewed with 15 days left: 14 left is healthy.
+    not_after = dt.datetime.now(dt.UTC) + dt.timedelta(days=14, hours=1)
+    leaf = issue_leaf(pki.ca, tmp_path, HOST, not_before=not_after - dt.timedelta(days=45), not_after=not_after)
+    server = serve(server_context(leaf))
+    result = run(f"{HOST}:{server.port}", "--ca-file", str(pki.ca_file), "--issuer", TEST_ISSUER_ORG)
+    assert "10-day threshold (7/30 of its 45-day lifetime)" in result.stdout, result.output
+    strict = run(
+        f"{HOST}:{server.port}", "--ca-file", str(pki.ca_file), "--issuer", TEST_ISSUER_ORG, "--min-days", "21"
+    )
+    assert "below the 21-day threshold" in strict.stdout, strict.output
 
 
 def test_allow_cipher_passes_a_cbc_suite_and_shows_it_as_allowed_by_exception(

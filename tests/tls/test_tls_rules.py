@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -173,6 +174,47 @@ def test_expiry_needs_at_least_min_days_whole_days_left(
     result = tlscheck.evaluate_expiry([cert(days=days)], min_days, NOW)
     assert result.passed is passed, result
     assert detail_part in result.detail, result
+
+
+def lived(days_left: float, lifetime: int) -> CertificateFacts:
+    """A certificate issued `lifetime` days before it expires, `days_left` from now."""
+    facts = cert(days=days_left)
+    return dataclasses.replace(facts, not_before=facts.not_after - dt.timedelta(days=lifetime))
+
+
+@pytest.mark.parametrize(
+    ("left", "lifetime", "passed", "detail_part"),
+    [
+        # Let's Encrypt today: 90 days, renewed at 30 left; the floor stays 21.
+        (22, 90, True, "21-day threshold (7/30 of its 90-day lifetime)"),
+        (20, 90, False, "below the 21-day threshold"),
+        # From February 2027: 64 days, renewed at ~21 left; a fixed 21 would fail a healthy host.
+        (20, 64, True, "14-day threshold"),
+        (13, 64, False, "below the 14-day threshold"),
+        # From February 2028: 45 days, renewed at 15 left.
+        (14, 45, True, "10-day threshold"),
+        (9, 45, False, "below the 10-day threshold"),
+        # Six-day certificates: at least a day.
+        (1, 6, True, "1-day threshold"),
+    ],
+)
+def test_the_default_expiry_floor_is_relative_to_the_certificates_lifetime(
+    left: float, lifetime: int, passed: bool, detail_part: str
+) -> None:
+    result = tlscheck.evaluate_expiry([lived(left, lifetime)], None, NOW)
+    assert result.passed is passed, result
+    assert detail_part in result.detail, result
+
+
+def test_an_explicit_min_days_holds_whatever_the_lifetime() -> None:
+    assert not tlscheck.evaluate_expiry([lived(14, 45)], 21, NOW).passed
+    assert tlscheck.evaluate_expiry([lived(14, 45)], 14, NOW).passed
+
+
+def test_the_relative_floor_judges_each_certificate_by_its_own_lifetime() -> None:
+    # A 45-day certificate with 12 days left is healthy; a 90-day one with 20 left is not.
+    result = tlscheck.evaluate_expiry([lived(12, 45), lived(20, 90)], None, NOW)
+    assert not result.passed and "20 day(s) left" in result.detail, result
 
 
 def test_expiry_is_decided_by_the_soonest_expiring_deployment() -> None:
