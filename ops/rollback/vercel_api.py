@@ -10,7 +10,12 @@ Endpoints (paths, parameters and response shapes from Vercel's REST API referenc
   ``lastAliasRequest`` ``{fromDeploymentId, toDeploymentId, jobStatus, requestedAt, type}``
 - ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  request an instant rollback (201 on acceptance)
 - ``GET  /v1/projects/{idOrName}/rolling-release``  the project's rolling release, active, aborted or complete
-  -> ``{"rollingRelease": {state, canaryDeployment, currentDeployment, activeStageIndex, stages, ...} | null}``
+  -> ``{"rollingRelease": {state, canaryDeployment, currentDeployment, activeStage, nextStage, stages, ...} | null}``
+  where each stage is ``{index, targetPercentage, isFinalStage, requireApproval, duration}``; the stage
+  Vercel is at is ``activeStage`` (null once aborted), the one to approve next ``nextStage`` (null unless
+  ACTIVE). There is no top-level stage index: the schema is ``GetRollingReleaseResponseBody`` of Vercel's
+  SDK (``@vercel/sdk`` 1.28.35, ``esm/models/getrollingreleaseop.d.ts``), generated from Vercel's OpenAPI
+  document; start, approve-stage and complete answer with the same document
   (https://vercel.com/docs/rest-api/rolling-release/get-the-active-rolling-release-information-for-a-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/start``  ``{canaryDeploymentId}``; for a canary already
   rolling out it returns the current state without side effects
@@ -150,21 +155,43 @@ class AliasRequest:
 
 
 @dataclass(frozen=True)
-class RollingRelease:
-    """A project's rolling release (Vercel's ``RollingReleaseDocument``): canary vs current, and the stage.
+class ReleaseStage:
+    """One stage of a rolling release as Vercel documents it: its zero-based index and canary share."""
 
-    ``state`` is ACTIVE, COMPLETE or ABORTED; ``stages`` are the target percentages, the last one 100.
+    index: int
+    target_percentage: int
+    is_final: bool  # Vercel's ``isFinalStage``: the stage at 100 %
+
+
+@dataclass(frozen=True)
+class RollingRelease:
+    """A project's rolling release (``rollingRelease`` of Vercel's response): canary vs current, and the stage.
+
+    ``state`` is ACTIVE, COMPLETE or ABORTED. ``active_stage`` is where Vercel is (None once aborted),
+    ``next_stage`` the stage an approval moves to (None unless ACTIVE); ``stages`` are all of them, in order.
     """
 
     state: str
     canary_deployment_id: str
     current_deployment_id: str | None
-    active_stage_index: int
-    stages: tuple[int, ...]
+    active_stage: ReleaseStage | None
+    next_stage: ReleaseStage | None
+    stages: tuple[ReleaseStage, ...]
 
     @property
-    def percentage(self) -> int:
-        return self.stages[self.active_stage_index] if self.stages else 100
+    def active_stage_index(self) -> int | None:
+        return None if self.active_stage is None else self.active_stage.index
+
+    @property
+    def percentage(self) -> int | None:
+        """The canary's share of production now, as Vercel reports it; None when there is no active stage."""
+        return None if self.active_stage is None else self.active_stage.target_percentage
+
+    def where(self) -> str:
+        """Where the rollout stands, in Vercel's own terms, for messages: ``ACTIVE at stage 1 (25 %)``."""
+        if self.active_stage is None:
+            return f"{self.state} with no active stage"
+        return f"{self.state} at stage {self.active_stage.index} ({self.active_stage.target_percentage} %)"
 
 
 @dataclass(frozen=True)
@@ -243,19 +270,45 @@ def _alias_request(raw: Any) -> AliasRequest | None:
     )
 
 
+def _field(raw: dict[str, Any], key: str, what: str) -> Any:
+    """``raw[key]``, a field Vercel's schema requires; its absence means the answer is not what we can read."""
+    if key not in raw:
+        raise VercelError(
+            f"Vercel's {what} has no {key!r}: the answer does not match Vercel's published schema "
+            f"(fields present: {', '.join(sorted(raw)) or 'none'})"
+        )
+    return raw[key]
+
+
+def _stage(raw: Any, what: str) -> ReleaseStage | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise VercelError(f"Vercel's {what} is {raw!r}, not a stage object")
+    return ReleaseStage(
+        index=int(_field(raw, "index", what)),
+        target_percentage=int(_field(raw, "targetPercentage", what)),
+        is_final=bool(_field(raw, "isFinalStage", what)),
+    )
+
+
 def _rolling_release(raw: Any) -> RollingRelease | None:
+    """The documented rolling-release document, read by its documented fields only (see the module doc)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("canaryDeployment"), dict):
         return None
-    current = raw.get("currentDeployment") or {}
+    current = raw.get("currentDeployment")
     stages = tuple(
-        int(stage.get("targetPercentage", 0)) for stage in raw.get("stages") or [] if isinstance(stage, dict)
+        stage
+        for stage in (_stage(item, "rolling-release stage") for item in _field(raw, "stages", "rolling release"))
+        if stage is not None
     )
     return RollingRelease(
-        state=str(raw.get("state", "")),
-        canary_deployment_id=str(raw["canaryDeployment"].get("id", "")),
+        state=str(_field(raw, "state", "rolling release")),
+        canary_deployment_id=str(_field(raw["canaryDeployment"], "id", "rolling release's canaryDeployment")),
         current_deployment_id=current.get("id") if isinstance(current, dict) else None,
-        active_stage_index=int(raw.get("activeStageIndex") or 0),
-        stages=stages,
+        active_stage=_stage(_field(raw, "activeStage", "rolling release"), "rolling release's activeStage"),
+        next_stage=_stage(_field(raw, "nextStage", "rolling release"), "rolling release's nextStage"),
+        stages=tuple(sorted(stages, key=lambda stage: stage.index)),
     )
 
 

@@ -16,8 +16,10 @@ own CLI does for ``vercel rolling-release abort`` (packages/cli/src/commands/rol
 abort-rolling-release.ts): an instant rollback to the rolling release's current (stable) deployment,
 ``POST /v1/projects/{id}/rollback/{currentDeploymentId}``, after which the rolling release reads ABORTED.
 
-Every action is verified by reading the rolling release back; an API failure (after the client's
-retries) is reported with the stage the rollout was left at, never silently.
+Stages are Vercel's documented ones: the stage a rollout is at is the response's ``activeStage``, the
+one to approve ``nextStage`` (its ``index`` is the ``nextStageIndex`` sent, its ``isFinalStage`` says
+to complete instead). Every action is verified by reading the rolling release back; an API failure
+(after the client's retries) is reported with the stage Vercel shows the rollout at, never silently.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 from ops import ExitStatus
 from ops import rollback as rb
-from ops.rollback import RollingRelease, VercelClient, VercelError
+from ops.rollback import ReleaseStage, RollingRelease, VercelClient, VercelError
 from ops.rollout.compare import Action, Judgement, Rules, judge, next_action
 from ops.slo import Counts
 
@@ -216,21 +218,31 @@ def _finish(settings: RolloutSettings, outcome: Outcome, notify: bool = True) ->
 def _poll(
     client: VercelClient,
     settings: RolloutSettings,
-    done: Callable[[RollingRelease | None], bool],
+    done: Callable[[RollingRelease], bool],
     what: str,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
-) -> None:
-    """Read the rolling release back until ``done`` holds; raise RolloutError naming ``what`` otherwise."""
+) -> RollingRelease:
+    """Read the rolling release back until there is one and ``done`` holds; return that reading.
+
+    RolloutError, naming ``what`` and what Vercel showed last, when the time is up.
+    """
     deadline = clock() + settings.verify_timeout_s
     while True:
         release = client.get_rolling_release(settings.project_id)
-        if done(release):
-            return
+        if release is not None and done(release):
+            return release
         if clock() >= deadline:
-            seen = "none" if release is None else f"{release.state} at stage {release.active_stage_index}"
+            seen = "no rolling release" if release is None else release.where()
             raise RolloutError(f"{what} was not confirmed within {settings.verify_timeout_s:g}s (last seen: {seen})")
         sleep(settings.verify_poll_s)
+
+
+def _active(release: RollingRelease) -> ReleaseStage:
+    """The stage Vercel shows the rollout at; a rollout without one cannot be judged or promoted."""
+    if release.active_stage is None:
+        raise RolloutError(f"Vercel shows the rolling release of {release.canary_deployment_id} {release.where()}")
+    return release.active_stage
 
 
 def _promote(
@@ -239,31 +251,38 @@ def _promote(
     release: RollingRelease,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
-) -> None:
-    """Approve the next stage, or complete at 100 %; a failed call is re-read, as it may have taken effect."""
-    nxt = release.active_stage_index + 1
-    final = nxt >= len(release.stages) - 1
-    canary = release.canary_deployment_id
+) -> RollingRelease:
+    """Approve Vercel's next stage, or complete at 100 %; return the reading that confirms it.
 
-    def reached(now: RollingRelease | None) -> bool:
-        if now is None or now.canary_deployment_id != canary:
+    A failed call is re-read, as it may have taken effect with its answer lost.
+    """
+    canary, nxt = release.canary_deployment_id, release.next_stage
+    if nxt is None:
+        raise RolloutError(f"Vercel shows no next stage for the rolling release of {canary} ({release.where()})")
+    what = f"promotion of {canary} to stage {nxt.index} ({nxt.target_percentage} %)"
+
+    def reached(now: RollingRelease) -> bool:
+        if now.canary_deployment_id != canary:
             return False
-        return now.state == "COMPLETE" if final else now.active_stage_index >= nxt
+        if now.state == "COMPLETE":
+            return True
+        return not nxt.is_final and now.active_stage_index is not None and now.active_stage_index >= nxt.index
 
     try:
-        if final:
+        if nxt.is_final:
             client.complete_rolling_release(settings.project_id, canary)
         else:
-            client.approve_rolling_release_stage(settings.project_id, canary, nxt)
+            client.approve_rolling_release_stage(settings.project_id, canary, nxt.index)
     except VercelError as exc:
-        # The call may have been applied with its answer lost: only the read-back says it was not.
         try:
-            _poll(client, settings, reached, f"promotion of {canary} to stage {nxt}", sleep, clock)
+            confirmed = _poll(client, settings, reached, what, sleep, clock)
         except RolloutError:
-            percent = release.stages[min(nxt, len(release.stages) - 1)]
-            raise RolloutError(f"promoting to {percent} % failed and Vercel does not show it applied: {exc}") from exc
-        return
-    _poll(client, settings, reached, f"promotion of {canary} to stage {nxt}", sleep, clock)
+            raise RolloutError(
+                f"promoting to {nxt.target_percentage} % failed and Vercel does not show it applied: {exc}"
+            ) from exc
+    else:
+        confirmed = _poll(client, settings, reached, what, sleep, clock)
+    return confirmed
 
 
 def _abort(
@@ -278,8 +297,8 @@ def _abort(
     stable = release.current_deployment_id or ""
     canary = release.canary_deployment_id
 
-    def aborted(now: RollingRelease | None) -> bool:
-        return now is not None and now.canary_deployment_id == canary and now.state == "ABORTED"
+    def aborted(now: RollingRelease) -> bool:
+        return now.canary_deployment_id == canary and now.state == "ABORTED"
 
     what = f"abort of the rollout of {canary} (instant rollback to {stable})"
     try:
@@ -316,7 +335,7 @@ def _start(
         _poll(
             client,
             settings,
-            lambda now: now is not None and now.canary_deployment_id == canary,
+            lambda now: now.canary_deployment_id == canary,
             f"start of the rolling release of {canary}",
             sleep,
             clock,
@@ -345,10 +364,17 @@ def _start(
         outcome.action, outcome.verified = "already-aborted", True
         outcome.message = f"nothing to do: the rollout of {release.canary_deployment_id} was already aborted"
         return None
-    if release.state != "ACTIVE" or release.current_deployment_id is None or len(release.stages) < 2:
+    if (
+        release.state != "ACTIVE"
+        or release.current_deployment_id is None
+        or release.active_stage is None
+        or release.next_stage is None
+        or len(release.stages) < 2
+    ):
         outcome.message = (
-            f"cannot drive the rolling release of {release.canary_deployment_id}: state {release.state!r}, "
-            f"stable {release.current_deployment_id!r}, stages {list(release.stages)}"
+            f"cannot drive the rolling release of {release.canary_deployment_id}: {release.where()}, "
+            f"next stage {release.next_stage}, stable {release.current_deployment_id!r}, "
+            f"stages {[stage.target_percentage for stage in release.stages]}"
         )
         return None
     return release
@@ -373,9 +399,29 @@ def watch(
     except (VercelError, RolloutError) as exc:
         outcome.action = "failed"
         outcome.error = str(exc)
-        where = "" if outcome.percentage is None else f" It was left at stage {outcome.stage} ({outcome.percentage} %)."
-        outcome.message = f"rollout failed: {exc}.{where} Check it with `vercel rolling-release fetch`."
+        outcome.message = (
+            f"rollout failed: {exc}.{_left_at(client, settings, outcome)} Check it with `vercel rolling-release fetch`."
+        )
         return _finish(settings, outcome)
+
+
+def _left_at(client: VercelClient, settings: RolloutSettings, outcome: Outcome) -> str:
+    """Where Vercel shows the rollout after a failure, read back: a failed call may still have taken effect."""
+    if outcome.canary is None:
+        return ""
+    try:
+        now = client.get_rolling_release(settings.project_id)
+    except VercelError as exc:
+        return (
+            f" Vercel could not be read back ({exc}); it was last seen at stage {outcome.stage} "
+            f"({outcome.percentage} %)."
+        )
+    if now is None or now.canary_deployment_id != outcome.canary:
+        return f" Vercel no longer shows the rolling release of {outcome.canary}."
+    outcome.stage, outcome.percentage = now.active_stage_index, now.percentage
+    if now.active_stage is None:
+        return f" Vercel shows it {now.state} with no active stage."
+    return f" Vercel shows it {now.state}, left at stage {now.active_stage_index} ({now.percentage} %)."
 
 
 def _drive(
@@ -390,7 +436,8 @@ def _drive(
 ) -> Outcome:
     canary, stable = release.canary_deployment_id, release.current_deployment_id or ""
     while True:
-        stage, percentage = release.active_stage_index, release.percentage
+        active = _active(release)
+        stage, percentage = active.index, active.target_percentage
         outcome.stage, outcome.percentage = stage, percentage
         started, tick, holds = clock(), 0, 0
         while True:
@@ -428,15 +475,20 @@ def _drive(
             if action is Action.PROMOTE:
                 break
         latest = client.get_rolling_release(settings.project_id)
-        if latest is None or latest.canary_deployment_id != canary or latest.state != "ACTIVE":
-            state = "gone" if latest is None else latest.state
-            raise RolloutError(f"the rolling release of {canary} changed outside this run (now {state})")
-        _promote(client, settings, latest, sleep, clock)
+        if (
+            latest is None
+            or latest.canary_deployment_id != canary
+            or latest.state != "ACTIVE"
+            or latest.active_stage_index != stage
+        ):
+            seen = "gone" if latest is None else latest.where()
+            raise RolloutError(f"the rolling release of {canary} changed outside this run (now {seen})")
+        confirmed = _promote(client, settings, latest, sleep, clock)
         outcome.stages_promoted.append(stage)
-        _audit(settings, "promoted-stage", outcome, to_stage=stage + 1)
-        if stage + 1 >= len(latest.stages) - 1:
-            outcome.action, outcome.verified = "promoted", True
-            outcome.stage, outcome.percentage = len(latest.stages) - 1, 100
+        outcome.stage, outcome.percentage = confirmed.active_stage_index, confirmed.percentage
+        _audit(settings, "promoted-stage", outcome, to_stage=confirmed.active_stage_index)
+        if confirmed.state == "COMPLETE":
+            outcome.action, outcome.verified, outcome.percentage = "promoted", True, 100
             outcome.message = f"promoted {canary} through every stage: it serves 100 % of production"
             return _finish(settings, outcome)
-        release = RollingRelease(latest.state, canary, stable, stage + 1, latest.stages)
+        release = confirmed

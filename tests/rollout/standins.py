@@ -3,11 +3,13 @@
 The Vercel stand-in listens on 127.0.0.1 only and implements, with the documented paths, bodies and
 response shapes (Vercel REST API reference, "Rolling Release"):
 
-- ``GET  /v1/projects/{idOrName}/rolling-release`` -> ``{"rollingRelease": RollingReleaseDocument | null}``
-  (https://vercel.com/docs/rest-api/rolling-release/get-the-active-rolling-release-information-for-a-project;
-  the document's fields as in Vercel's CLI types: state ACTIVE|COMPLETE|ABORTED, canaryDeployment,
-  currentDeployment, activeStageIndex, activeStage, nextStage, stages[{index, isFinalStage,
-  targetPercentage, requireApproval, duration}])
+- ``GET  /v1/projects/{idOrName}/rolling-release`` -> ``{"rollingRelease": RollingRelease | null}``
+  (https://vercel.com/docs/rest-api/rolling-release/get-the-active-rolling-release-information-for-a-project);
+  the document has exactly the fields of ``GetRollingReleaseRollingRelease`` in Vercel's SDK
+  (``@vercel/sdk`` 1.28.35, ``esm/models/getrollingreleaseop.d.ts``), listed below in ``DOCUMENTED``:
+  the stage is ``activeStage`` (null once aborted), the next one ``nextStage`` (null unless ACTIVE).
+  Start, approve-stage and complete answer with the same document (``startrollingreleaseop``,
+  ``approverollingreleasestageop``, ``completerollingreleaseop``).
 - ``POST /v1/projects/{idOrName}/rolling-release/start`` ``{canaryDeploymentId}``: idempotent for the active
   canary (https://vercel.com/docs/rest-api/rolling-release/start-a-rolling-release-for-the-project)
 - ``POST /v1/projects/{idOrName}/rolling-release/approve-stage`` ``{nextStageIndex, canaryDeploymentId}``
@@ -44,6 +46,48 @@ TOKEN = "rollout-test-token-not-a-secret-0815"
 PROJECT = "prj_chefchatz"
 STABLE = "dpl_stable"
 CANARY = "dpl_canary"
+
+# The fields of the rolling-release document and its parts, from ``@vercel/sdk`` 1.28.35
+# (esm/models/getrollingreleaseop.d.ts: GetRollingReleaseRollingRelease, ActiveStage / NextStage /
+# GetRollingReleaseStages, CanaryDeployment / CurrentDeployment): (required, optional) per object.
+# The stand-in serves nothing else (``documented``), and the client reads nothing else (test_vercel_fields).
+DOCUMENTED: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "rollingRelease": (
+        frozenset(
+            {
+                "activeStage",
+                "advancementType",
+                "canaryDeployment",
+                "currentDeployment",
+                "nextStage",
+                "queuedDeploymentId",
+                "stages",
+                "startedAt",
+                "state",
+                "substate",
+                "updatedAt",
+            }
+        ),
+        frozenset({"currentCanaryPercentage"}),
+    ),
+    "stage": (
+        frozenset({"duration", "index", "isFinalStage", "requireApproval", "targetPercentage"}),
+        frozenset({"linearShift"}),
+    ),
+    "deployment": (
+        frozenset({"createdAt", "id", "name", "readyState", "url"}),
+        frozenset({"readyStateAt", "source", "target"}),
+    ),
+}
+
+
+def documented(kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` when they are exactly what Vercel documents for ``kind``; a ValueError naming the rest."""
+    required, optional = DOCUMENTED[kind]
+    extra, missing = set(fields) - required - optional, required - set(fields)
+    if extra or missing:
+        raise ValueError(f"the stand-in's {kind} has undocumented {sorted(extra)} and lacks {sorted(missing)}")
+    return fields
 
 
 @dataclass
@@ -109,43 +153,54 @@ class FakeRollingRelease:
     # --- the API ----------------------------------------------------------------------------------
 
     def _deployment(self, uid: str) -> dict[str, Any]:
-        return {
-            "id": uid,
-            "name": "chefchatz",
-            "url": f"{uid}.vercel.app",
-            "readyState": "READY",
-            "readyStateAt": 1,
-            "source": "cli",
-            "target": "production",
-            "createdAt": "2026-12-03T10:00:00Z",
-        }
+        return documented(
+            "deployment",
+            {
+                "id": uid,
+                "name": "chefchatz",
+                "url": f"{uid}.vercel.app",
+                "readyState": "READY",
+                "readyStateAt": 1_764_756_060_000,
+                "source": "cli",
+                "target": "production",
+                "createdAt": 1_764_756_000_000,  # epoch milliseconds, as the schema says
+            },
+        )
 
     def _stage(self, index: int) -> dict[str, Any] | None:
         if not 0 <= index < len(self.stages):
             return None
-        return {
-            "index": index,
-            "isFinalStage": index == len(self.stages) - 1,
-            "targetPercentage": self.stages[index],
-            "requireApproval": True,
-            "duration": None,
-        }
+        return documented(
+            "stage",
+            {
+                "index": index,
+                "isFinalStage": index == len(self.stages) - 1,
+                "targetPercentage": self.stages[index],
+                "requireApproval": True,  # advancementType manual-approval (components/web_app.py)
+                "duration": None,
+            },
+        )
 
     def document(self) -> dict[str, Any] | None:
+        """The rolling release as Vercel documents it; ``activeStage`` is null once aborted (the schema's word)."""
         if self.state is None:
             return None
-        return {
-            "state": self.state,
-            "canaryDeployment": self._deployment(self.canary),
-            "currentDeployment": self._deployment(self.stable),
-            "activeStageIndex": self.active_stage_index,
-            "activeStageApproved": False,
-            "activeStage": self._stage(self.active_stage_index),
-            "nextStage": self._stage(self.active_stage_index + 1),
-            "stages": [self._stage(i) for i in range(len(self.stages))],
-            "startedAt": 1,
-            "updatedAt": 1,
-        }
+        return documented(
+            "rollingRelease",
+            {
+                "state": self.state,
+                "substate": None,
+                "advancementType": "manual-approval",
+                "canaryDeployment": self._deployment(self.canary),
+                "currentDeployment": self._deployment(self.stable),
+                "queuedDeploymentId": None,
+                "activeStage": None if self.state == "ABORTED" else self._stage(self.active_stage_index),
+                "nextStage": self._stage(self.active_stage_index + 1) if self.state == "ACTIVE" else None,
+                "stages": [self._stage(i) for i in range(len(self.stages))],
+                "startedAt": 1_764_756_000_000,
+                "updatedAt": 1_764_756_000_000,
+            },
+        )
 
     def handle(self, method: str, raw_path: str, auth: str | None, body: dict[str, Any]) -> tuple[int, Any, dict]:
         parts = urlsplit(raw_path)
@@ -206,8 +261,7 @@ class FakeRollingRelease:
         if method == "GET" and (m := re.fullmatch(r"/v13/deployments/([^/]+)", path)):
             for uid in (self.stable, self.canary):
                 if m.group(1) in (uid, f"{uid}.vercel.app"):
-                    # The v13 deployment shape: createdAt in epoch milliseconds (unlike the summary above).
-                    return 200, {**self._deployment(uid), "createdAt": 1_764_756_000_000}, {}
+                    return 200, self._deployment(uid), {}
             return self._error(404, "not_found", f"Could not find the deployment: {m.group(1)}")
         if method == "POST" and (m := re.fullmatch(rf"/v1/projects/{PROJECT}/rollback/([^/]+)", path)):
             if m.group(1) not in (self.stable, self.canary):

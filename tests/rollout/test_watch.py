@@ -53,6 +53,7 @@ def test_a_healthy_canary_is_promoted_through_every_stage(release: FakeRollingRe
     # Each stage was watched for its whole step (10 one-minute judgements) before it was promoted.
     assert [c.at for c in release.posts("/approve-stage")] == [600.0, 1200.0], "promotions at the end of each step"
     assert outcome.stages_promoted == [0, 1, 2]
+    assert (outcome.stage, outcome.percentage) == (3, 100), "the final stage, as Vercel's activeStage shows it"
 
 
 def test_a_canary_worse_than_stable_is_aborted_at_the_first_stage(
@@ -128,6 +129,24 @@ def test_a_promotion_that_keeps_failing_says_where_the_rollout_was_left(
     assert (outcome.action, outcome.exit_code) == ("failed", ExitCode.FAILED), outcome.message
     assert "left at stage 0 (5 %)" in outcome.message, outcome.message
     assert (release.state, release.active_stage_index) == ("ACTIVE", 0)
+
+
+def test_a_stage_moved_outside_the_run_is_reported_where_vercel_shows_it(
+    release: FakeRollingRelease, clock: VirtualClock
+) -> None:
+    metrics = FakeMetrics(release)
+
+    def someone_approves_by_hand(deployment_id: str, window_s: float) -> Counts:
+        if clock.now >= 300.0 and release.active_stage_index == 0:
+            release.active_stage_index = 1  # e.g. `vercel rolling-release approve` while stage 0 is watched
+        return metrics(deployment_id, window_s)
+
+    outcome = run(clock, someone_approves_by_hand)
+    assert (outcome.action, outcome.exit_code) == ("failed", ExitCode.FAILED), outcome.message
+    assert "changed outside this run (now ACTIVE at stage 1 (25 %))" in outcome.message, outcome.message
+    assert "Vercel shows it ACTIVE, left at stage 1 (25 %)" in outcome.message, outcome.message
+    assert (outcome.stage, outcome.percentage) == (1, 25), "the stage Vercel is at, not the one last judged"
+    assert stage_posts(release) == [], "a stage this run did not judge is never promoted"
 
 
 def test_an_abort_that_keeps_failing_is_reported_not_assumed(release: FakeRollingRelease, clock: VirtualClock) -> None:

@@ -34,6 +34,8 @@ from ops.tls import check as tlscheck
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["dev", "staging", "prod"]
+# The rest of the command drift.yml runs after `--stack S --refresh --expect-no-changes`.
+REST = "--policy-pack policies --json --non-interactive"
 
 
 def iso(moment: dt.datetime) -> str:
@@ -304,14 +306,37 @@ class Evidence:
         return self.write_json("migration-rehearsal.json", self.rehearsal_result(**kwargs).to_json())
 
     def drift_report(
-        self, stack: str, ago: dt.timedelta = dt.timedelta(hours=5), changes: int = 0, exit_code: int = 0
+        self,
+        stack: str,
+        ago: dt.timedelta = dt.timedelta(hours=5),
+        changes: int = 0,
+        exit_code: int = 0,
+        command: str | None = None,
     ) -> dict[str, Any]:
+        """The report drift.yml writes (tests/workflows/test_drift_workflow.py runs its script and checks
+        this shape): ``changes`` resources whose ``bucket`` property differs."""
         prefix = f"urn:pulumi:{stack}::chefchatz::"
-        steps = [
+        steps: list[dict[str, Any]] = [
             {"op": "same", "urn": f"{prefix}pulumi:pulumi:Stack::chefchatz-{stack}"},
             {"op": "same", "urn": f"{prefix}chefchatz:stack:Environment::chefchatz-{stack}"},
         ]
-        steps += [{"op": "update", "urn": f"{prefix}aws:s3/bucket:Bucket::drifted-{n}"} for n in range(changes)]
+        drift = [
+            {
+                "urn": f"{prefix}aws:s3/bucket:Bucket::drifted-{n}",
+                "op": "update",
+                "properties": [{"path": "bucket", "kind": "update"}],
+            }
+            for n in range(changes)
+        ]
+        steps += [
+            {
+                "op": "update",
+                "urn": entry["urn"],
+                "diffReasons": ["bucket"],
+                "detailedDiff": {"bucket": {"kind": "update", "inputDiff": False}},
+            }
+            for entry in drift
+        ]
         summary: dict[str, int] = {"same": 2}
         if changes:
             summary["update"] = changes
@@ -320,9 +345,10 @@ class Evidence:
             "stack": stack,
             "checked_at": iso(self.now - ago).replace("+00:00", "Z"),
             "commit": "0123456789abcdef0123456789abcdef01234567",
-            "command": "pulumi preview --expect-no-changes --policy-pack policies",
+            "command": command or f"pulumi preview --stack {stack} --refresh --expect-no-changes {REST}",
             "exit_code": exit_code,
             "run_url": "https://github.com/chefchatz/chefchatz-infra/actions/runs/7654321",
+            "drift": drift,
             "preview": {"steps": steps, "changeSummary": summary},
             "stderr_tail": "",
         }

@@ -93,7 +93,11 @@ def test_a_fresh_report_without_changes_verifies_the_environment(evidence: Evide
 @pytest.mark.parametrize(
     ("kwargs", "status", "text"),
     [
-        ({"changes": 2, "exit_code": 255}, FAILED, "drifted, 2 changes proposed: update drifted-0, update drifted-1"),
+        (
+            {"changes": 2, "exit_code": 255},
+            FAILED,
+            "drifted, 2 resources differ: update drifted-0 (bucket: update); update drifted-1 (bucket: update)",
+        ),
         ({"exit_code": 255}, FAILED, "exited 255 (a policy failed or the preview errored)"),
         ({"ago": dt.timedelta(days=3)}, UNVERIFIED, "older than 2d"),
         ({"ago": -dt.timedelta(hours=1)}, FAILED, "in the future"),
@@ -104,6 +108,46 @@ def test_drift_a_failed_policy_or_a_stale_report_is_not_ready(
 ) -> None:
     finding = so.check_drift_report(evidence.drift("prod", **kwargs), "prod", evidence.now, NEEDS)
     assert finding.status is status and text in finding.evidence, finding
+
+
+PLAIN_PREVIEW = "pulumi preview --expect-no-changes --policy-pack policies"
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        (PLAIN_PREVIEW, "without --refresh: a preview without --refresh compares the program with Pulumi's recorded"),
+        (
+            "pulumi preview --stack prod --expect-no-changes --policy-pack policies --json --non-interactive",
+            "without --refresh",
+        ),
+        ("pulumi preview --stack prod --refresh --expect-no-changes --json", "without --policy-pack"),
+        ("pulumi preview --stack staging --refresh --expect-no-changes --policy-pack policies", "another stack"),
+        ("pulumi refresh --preview-only --expect-no-changes", "not a `pulumi preview`"),
+        ("", "records no command"),
+    ],
+    ids=["plain-preview", "plain-preview-with-stack", "no-policies", "other-stack", "refresh-command", "none"],
+)
+def test_a_report_of_anything_but_a_refresh_preview_is_not_evidence(evidence: Evidence, command: str, why: str) -> None:
+    # Clean in every other way: exit 0, no changes, fresh. Without --refresh that only says the program
+    # matches Pulumi's recorded state; a reviewer removed in GitHub's UI would not show.
+    path = evidence.drift("prod", command=command or None)
+    if not command:
+        report = json.loads(path.read_text())
+        del report["command"]
+        path = evidence.write_json("drift-prod.json", report)
+    finding = so.check_drift_report(path, "prod", evidence.now, NEEDS)
+    assert finding.status is UNVERIFIED, finding
+    assert f"{path} is not evidence: " in finding.evidence and why in finding.evidence, finding
+    assert "no changes" not in finding.evidence
+
+
+def test_a_report_without_its_drift_list_is_not_evidence(evidence: Evidence) -> None:
+    report = evidence.drift_report("prod")
+    del report["drift"]
+    path = evidence.write_json("drift-prod.json", report)
+    finding = so.check_drift_report(path, "prod", evidence.now, NEEDS)
+    assert finding.status is UNVERIFIED and "lists no drifted resources" in finding.evidence, finding
 
 
 def test_a_report_of_another_stack_or_without_resources_proves_nothing(evidence: Evidence) -> None:
@@ -178,7 +222,8 @@ def test_a_drifting_stack_fails_its_environment_item_and_only_that(
     code, items, score = signoff(cli_app, full_evidence)
     assert (code, score) == (so.EXIT_NOT_VERIFIED, "19/20")
     (key,) = [k for k, s in ENVIRONMENT_ITEMS.items() if s == stack]
-    assert items[key]["status"] == "failed" and "drifted, 1 changes proposed" in " ".join(items[key]["evidence"])
+    assert items[key]["status"] == "failed", items[key]
+    assert "drifted, 1 resources differ: update drifted-0 (bucket: update)" in " ".join(items[key]["evidence"])
     assert f"Drift: stack {stack}" in " ".join(items[key]["needs"])
 
 
@@ -194,6 +239,18 @@ def test_without_drift_reports_the_environments_are_only_configured(
         assert items[key]["status"] == "unverified", items[key]
         assert f"stack {stack} is configured (offline plan), not shown deployed" in " ".join(items[key]["evidence"])
         assert f"--name drift-{stack} --dir {full_evidence.directory}" in " ".join(items[key]["needs"])
+
+
+def test_a_plain_preview_report_leaves_prod_unverified_and_names_the_report(
+    cli_app: Any, served_plans: None, full_evidence: Evidence
+) -> None:
+    path = full_evidence.drift("prod", command=PLAIN_PREVIEW)
+    code, items, score = signoff(cli_app, full_evidence)
+    assert (code, score) == (so.EXIT_NOT_VERIFIED, "19/20")
+    item = items[(so.IMPLEMENTATION, "Production environment ready")]
+    evidence = " ".join(item["evidence"])
+    assert item["status"] == "unverified" and f"{path} is not evidence" in evidence, item
+    assert f"`{PLAIN_PREVIEW}`" in evidence, item
 
 
 def test_a_failed_rehearsal_fails_both_migration_items(

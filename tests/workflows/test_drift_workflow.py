@@ -24,6 +24,10 @@ from ops.signoff import checks as so
 from .conftest import REPO_ROOT, REPO_WORKFLOWS
 
 DRIFT = REPO_WORKFLOWS / "drift.yml"
+PREVIEW_STEP = "pulumi preview --refresh --expect-no-changes --policy-pack policies"
+REFRESH_COMMAND = (
+    "pulumi preview --stack prod --refresh --expect-no-changes --policy-pack policies --json --non-interactive"
+)
 
 
 def workflow() -> dict[str, Any]:
@@ -67,18 +71,10 @@ def test_cloud_credentials_come_from_oidc_only() -> None:
     assert pulumi["with"]["requested-token-type"] == "urn:pulumi:token-type:access_token:organization"
 
 
-def test_the_preview_expects_no_changes_and_runs_the_policy_pack() -> None:
-    run = step("preview", "pulumi preview --expect-no-changes --policy-pack policies")["run"]
-    command = " ".join(run.split("pulumi preview", 1)[1].split("\n", 2)[:2]).replace("\\", " ")
-    assert command.split()[:7] == [
-        "--stack",
-        '"$STACK"',
-        "--expect-no-changes",
-        "--policy-pack",
-        "policies",
-        "--json",
-        "--non-interactive",
-    ]
+def test_drift_is_a_refresh_preview_that_expects_no_changes_and_runs_the_policy_pack(tmp_path: Path) -> None:
+    # Run for real: the arguments the stand-in `pulumi` received are what GitHub's runner would pass.
+    _, _, args = run_preview_script(tmp_path, json.dumps(CLEAN), "", 0)
+    assert args == REFRESH_COMMAND.split()[1:], "a plain preview compares with recorded state, not the cloud"
 
 
 def test_the_issue_job_runs_for_drifting_stacks_but_not_cancelled_runs() -> None:
@@ -89,11 +85,11 @@ def test_the_issue_job_runs_for_drifting_stacks_but_not_cancelled_runs() -> None
 # --- the preview script, run for real against a stand-in `pulumi` ------------------------------------
 
 
-def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> tuple[dict[str, Any], str]:
+def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> tuple[dict[str, Any], str, list[str]]:
     if shutil.which("jq") is None:
         pytest.fail("jq is not installed: the drift workflow's script needs it (GitHub's runners have it)")
     fake = tmp_path / "bin"
-    fake.mkdir()
+    fake.mkdir(parents=True)
     (tmp_path / "out.json").write_text(stdout)
     (tmp_path / "err.txt").write_text(stderr)
     (fake / "pulumi").write_text(
@@ -120,31 +116,48 @@ def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> t
         "GITHUB_RUN_ID": "42",
         "GITHUB_SHA": "0" * 40,
     }
-    script = step("preview", "pulumi preview --expect-no-changes --policy-pack policies")["run"]
+    script = step("preview", PREVIEW_STEP)["run"]
     done = subprocess.run(
         ["bash", "-e", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "args").read_text().split()[:3] == ["preview", "--stack", "prod"]
-    return json.loads((work / "drift-prod.json").read_text()), output.read_text()
+    args = (tmp_path / "args").read_text().split()
+    return json.loads((work / "drift-prod.json").read_text()), output.read_text(), args
 
 
 CLEAN = {
     "steps": [{"op": "same", "urn": "urn:pulumi:prod::chefchatz::pulumi:pulumi:Stack::chefchatz-prod"}],
     "changeSummary": {"same": 1},
 }
+ENVIRONMENT = "urn:pulumi:prod::chefchatz::github:index/repositoryEnvironment:RepositoryEnvironment::production"
+VARIABLE = "urn:pulumi:prod::chefchatz::vercel:index/projectEnvironmentVariable:ProjectEnvironmentVariable::api-url"
+BUCKET = "urn:pulumi:prod::chefchatz::aws:s3/bucket:Bucket::db"
+# The digest of `pulumi preview --refresh --json` (Pulumi's previewStep: op, urn, diffReasons, detailedDiff):
+# a reviewer removed in GitHub's UI (found by the refresh: update with a detailedDiff), a Vercel variable
+# edited in the dashboard (the program would set it back: diffReasons only), a bucket deleted by hand,
+# and a refresh that found the cloud as recorded (op refresh, no detailedDiff: not drift).
 DRIFTED = {
     "steps": [
         {"op": "same", "urn": "urn:pulumi:prod::chefchatz::pulumi:pulumi:Stack::chefchatz-prod"},
-        {"op": "update", "urn": "urn:pulumi:prod::chefchatz::aws:s3/bucket:Bucket::db"},
+        {
+            "op": "update",
+            "urn": ENVIRONMENT,
+            "diffReasons": ["reviewers"],
+            "detailedDiff": {"reviewers[0].users[1]": {"kind": "delete", "inputDiff": False}},
+        },
+        {"op": "update", "urn": VARIABLE, "diffReasons": ["value"]},
+        {"op": "delete", "urn": BUCKET},
+        {"op": "refresh", "urn": "urn:pulumi:prod::chefchatz::aws:sns/topic:Topic::alerts"},
     ],
-    "changeSummary": {"same": 1, "update": 1},
+    "changeSummary": {"same": 2, "update": 2, "delete": 1},
 }
 
 
 def test_a_clean_preview_becomes_a_report_with_exit_code_0(tmp_path: Path) -> None:
-    report, output = run_preview_script(tmp_path, json.dumps(CLEAN), "", 0)
+    report, output, _ = run_preview_script(tmp_path, json.dumps(CLEAN), "", 0)
     assert report["kind"] == "drift-report" and report["stack"] == "prod" and report["exit_code"] == 0
+    assert report["command"] == REFRESH_COMMAND, "the report records the command it ran"
+    assert report["drift"] == []
     assert report["preview"] == CLEAN and report["commit"] == "0" * 40
     assert report["run_url"] == "https://github.com/chefchatz/chefchatz-infra/actions/runs/42"
     assert report["checked_at"].endswith("Z")
@@ -155,17 +168,36 @@ def test_a_clean_preview_becomes_a_report_with_exit_code_0(tmp_path: Path) -> No
 
 
 def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None:
-    report, output = run_preview_script(tmp_path, json.dumps(DRIFTED), "error: no changes were expected", 255)
-    assert report["exit_code"] == 255 and report["preview"]["changeSummary"] == {"same": 1, "update": 1}
+    report, output, _ = run_preview_script(tmp_path, json.dumps(DRIFTED), "error: no changes were expected", 255)
+    assert report["exit_code"] == 255 and report["preview"]["changeSummary"] == DRIFTED["changeSummary"]
     assert "no changes were expected" in report["stderr_tail"]
     assert "exit-code=255" in output
     finding = so.check_drift_report(tmp_path / "work" / "drift-prod.json", "prod", dt.datetime.now(dt.UTC), "-")
-    assert finding.status is so.Status.FAILED and "update db" in finding.evidence, finding
+    assert finding.status is so.Status.FAILED, finding
+    assert "update production (reviewers[0].users[1]: delete)" in finding.evidence, finding
+    assert "delete db" in finding.evidence, finding
+
+
+def test_the_report_says_which_resources_drifted_property_by_property(tmp_path: Path) -> None:
+    report, _, _ = run_preview_script(tmp_path, json.dumps(DRIFTED), "", 255)
+    assert report["drift"] == [
+        {"urn": ENVIRONMENT, "op": "update", "properties": [{"path": "reviewers[0].users[1]", "kind": "delete"}]},
+        {"urn": VARIABLE, "op": "update", "properties": [{"path": "value", "kind": None}]},
+        {"urn": BUCKET, "op": "delete", "properties": []},
+    ], "a refresh that found the cloud as recorded is not drift; every other change is, with its properties"
+
+
+def test_a_refresh_step_that_found_a_difference_is_drift(tmp_path: Path) -> None:
+    found = {"op": "refresh", "urn": BUCKET, "detailedDiff": {"versioning.enabled": {"kind": "update"}}}
+    report, _, _ = run_preview_script(tmp_path, json.dumps({"steps": [found]}), "", 255)
+    assert report["drift"] == [
+        {"urn": BUCKET, "op": "refresh", "properties": [{"path": "versioning.enabled", "kind": "update"}]}
+    ]
 
 
 def test_a_preview_that_printed_no_json_still_leaves_a_failing_report(tmp_path: Path) -> None:
-    report, _ = run_preview_script(tmp_path, "", "error: failed to load policy pack", 255)
-    assert report["exit_code"] == 255 and report["preview"] == {}
+    report, _, _ = run_preview_script(tmp_path, "", "error: failed to load policy pack", 255)
+    assert report["exit_code"] == 255 and report["preview"] == {} and report["drift"] == []
     assert "failed to load policy pack" in report["stderr_tail"]
 
 
@@ -216,16 +248,10 @@ def run_issue_script(tmp_path: Path, report: dict[str, Any], open_issues: list[d
     return [c for c in calls if c[0] != "paginate"]
 
 
-def report(preview: dict[str, Any], code: int) -> dict[str, Any]:
-    return {
-        "kind": "drift-report",
-        "stack": "prod",
-        "checked_at": "2026-12-01T05:17:00Z",
-        "commit": "0" * 40,
-        "exit_code": code,
-        "run_url": "https://github.com/x/y/actions/runs/42",
-        "preview": preview,
-    }
+def report(preview: dict[str, Any], code: int, tmp_path: Path) -> dict[str, Any]:
+    """The report the preview script writes for ``preview`` (run for real, so both scripts agree)."""
+    written, _, _ = run_preview_script(tmp_path / "preview", json.dumps(preview), "", code)
+    return written
 
 
 MARKED = {"number": 7, "user": {"type": "Bot"}, "body": "<!-- chefchatz-drift:prod -->\nold"}
@@ -233,26 +259,29 @@ OTHER_STACK = {"number": 8, "user": {"type": "Bot"}, "body": "<!-- chefchatz-dri
 
 
 def test_a_drifting_stack_opens_one_issue_listing_the_changes(tmp_path: Path) -> None:
-    calls = run_issue_script(tmp_path, report(DRIFTED, 255), [OTHER_STACK])
+    calls = run_issue_script(tmp_path, report(DRIFTED, 255, tmp_path), [OTHER_STACK])
     assert [c[0] for c in calls] == ["create"]
     body = calls[0][1]["body"]
     assert calls[0][1]["title"] == "Drift: stack prod" and body.startswith("<!-- chefchatz-drift:prod -->")
-    assert "`update` `urn:pulumi:prod::chefchatz::aws:s3/bucket:Bucket::db`" in body
-    assert "Stack::chefchatz-prod" not in body  # unchanged resources are not listed
+    assert f"`{REFRESH_COMMAND}` exited 255" in body, body
+    assert f"- `update` `{ENVIRONMENT}`: `reviewers[0].users[1]` (delete)" in body, body
+    assert f"- `update` `{VARIABLE}`: `value`" in body and f"- `delete` `{BUCKET}`\n" in body, body
+    assert "3 resources differ" in body, body
+    assert "Stack::chefchatz-prod" not in body and "Topic::alerts" not in body  # unchanged resources are not listed
 
 
 def test_a_stack_still_drifting_updates_its_issue_instead_of_opening_another(tmp_path: Path) -> None:
-    calls = run_issue_script(tmp_path, report(DRIFTED, 255), [OTHER_STACK, MARKED])
+    calls = run_issue_script(tmp_path, report(DRIFTED, 255, tmp_path), [OTHER_STACK, MARKED])
     assert [(c[0], c[1]["issue_number"]) for c in calls] == [("update", 7)]
 
 
 def test_a_policy_failure_without_changes_is_reported_as_drift_too(tmp_path: Path) -> None:
-    calls = run_issue_script(tmp_path, report(CLEAN, 255), [])
+    calls = run_issue_script(tmp_path, report(CLEAN, 255, tmp_path), [])
     assert [c[0] for c in calls] == ["create"] and "a policy failed" in calls[0][1]["body"]
 
 
 def test_a_clean_stack_closes_its_issue_and_opens_none(tmp_path: Path) -> None:
-    calls = run_issue_script(tmp_path, report(CLEAN, 0), [MARKED])
+    calls = run_issue_script(tmp_path, report(CLEAN, 0, tmp_path), [MARKED])
     assert [c[0] for c in calls] == ["createComment", "update"]
     assert calls[1][1] == {
         "owner": "chefchatz",
@@ -261,4 +290,4 @@ def test_a_clean_stack_closes_its_issue_and_opens_none(tmp_path: Path) -> None:
         "state": "closed",
         "state_reason": "completed",
     }
-    assert run_issue_script(tmp_path, report(CLEAN, 0), [OTHER_STACK]) == []
+    assert run_issue_script(tmp_path / "again", report(CLEAN, 0, tmp_path / "again"), [OTHER_STACK]) == []
