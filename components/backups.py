@@ -88,6 +88,8 @@ class BackupsArgs:
     primary_region: str
     database_url: pulumi.Input[str]
     storage_endpoint: str
+    # The region Storage's S3 endpoint expects signatures for: the Supabase project's.
+    storage_region: str
     storage_bucket: str
     storage_access_key_id: pulumi.Input[str]
     storage_secret_access_key: pulumi.Input[str]
@@ -502,7 +504,13 @@ class Backups(pulumi.ComponentResource):
         self.tasks: dict[str, aws.ecs.TaskDefinition] = {}
         for kind in KINDS:
             container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
-                functools.partial(_backup_container, args.image, naming.stack, args.storage_endpoint, commands[kind])
+                functools.partial(
+                    _backup_container,
+                    args.image,
+                    naming.stack,
+                    (("SOURCE_S3_ENDPOINT", args.storage_endpoint), ("SOURCE_S3_REGION", args.storage_region)),
+                    commands[kind],
+                )
             )
             self.tasks[kind] = aws.ecs.TaskDefinition(
                 f"{name}-{kind}-task",
@@ -697,7 +705,9 @@ class Backups(pulumi.ComponentResource):
         )
 
 
-def _backup_container(image: str, stack: str, storage_endpoint: str, command: list[str], values: list[str]) -> str:
+def _backup_container(
+    image: str, stack: str, source: tuple[tuple[str, str], ...], command: list[str], values: list[str]
+) -> str:
     """The backup container of one kind: its command, environment, secrets (from the task's secret)
     and logs."""
     secret_arn, log_group = values
@@ -712,7 +722,7 @@ def _backup_container(image: str, stack: str, storage_endpoint: str, command: li
                     # No key prefix: every stack has its own buckets, and the documented
                     # commands (verify, restore, drill) read them without one.
                     {"name": "CHEFCHATZ_STACK", "value": stack},
-                    {"name": "SOURCE_S3_ENDPOINT", "value": storage_endpoint},
+                    *({"name": key, "value": value} for key, value in source),
                 ],
                 "secrets": [
                     {"name": key, "valueFrom": f"{secret_arn}:{key}::"}

@@ -238,6 +238,7 @@ class Environment(pulumi.ComponentResource):
                     recovery_tags=recovery_tags(settings),
                     database_url=secrets.database_url,
                     storage_endpoint=f"{settings.platform.supabase_url}/storage/v1/s3",
+                    storage_region=settings.platform.supabase_region,
                     storage_bucket=plans.storage_bucket,
                     storage_access_key_id=secrets.storage_access_key_id,
                     storage_secret_access_key=secrets.storage_secret_access_key,

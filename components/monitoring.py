@@ -46,7 +46,7 @@ ERROR_ANOMALY_FILTER = "statusGroup:5xx"
 TOPIC_KEY_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
-def topic_key_policy(account_id: str, region: str) -> dict[str, object]:
+def topic_key_policy(account_id: str) -> dict[str, object]:
     """The alerts topic's key: the account administers it (as a default key policy does); CloudWatch
     alarms in this account and region may encrypt what they publish (AWS SNS developer guide, "Key
     management"). Publishers inside the account get the same actions through their own IAM policy."""
@@ -68,7 +68,8 @@ def topic_key_policy(account_id: str, region: str) -> dict[str, object]:
                 "Resource": "*",
                 "Condition": {
                     "StringEquals": {"aws:SourceAccount": account_id},
-                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:*"},
+                    # Any region: the backup freshness alarms live in the stack's region.
+                    "ArnLike": {"aws:SourceArn": f"arn:aws:cloudwatch:*:{account_id}:alarm:*"},
                 },
             },
         ],
@@ -114,7 +115,7 @@ class Monitoring(pulumi.ComponentResource):
             region=METRICS_REGION,
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=account.apply(lambda a: json.dumps(topic_key_policy(a, METRICS_REGION))),
+            policy=account.apply(lambda a: json.dumps(topic_key_policy(a))),
             tags=tags,
             opts=child,
         )

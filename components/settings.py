@@ -145,6 +145,10 @@ class PlatformSettings(_Model):
     supabase_url: str
     # Supabase project refs are 20 lower-case letters and digits.
     supabase_project_ref: str = Field(pattern=r"^[a-z0-9]{20}$")
+    # The project's region (Supabase dashboard > Storage > S3 configuration): Storage's S3 endpoint checks
+    # signatures made for it, not for the AWS region the backup task runs in (Supabase docs, "S3
+    # Authentication": "copy the endpoint and region from the S3 configuration page").
+    supabase_region: str = Field(pattern=r"^[a-z]{2}-[a-z]+-\d$")
     app_repository: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")
     owns_repository_rules: bool
     required_status_checks: tuple[str, ...] = Field(min_length=1)
@@ -488,6 +492,7 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "nodeVersion": ("platform.node_version", _text),
     "supabaseUrl": ("platform.supabase_url", _text),
     "supabaseProjectRef": ("platform.supabase_project_ref", _text),
+    "supabaseRegion": ("platform.supabase_region", _text),
     "appRepository": ("platform.app_repository", _text),
     "githubOwnsRepositoryRules": ("platform.owns_repository_rules", _boolean),
     "githubRequiredStatusChecks": ("platform.required_status_checks", _string_list),
@@ -638,6 +643,27 @@ def secret_problems(missing: list[str]) -> list[str]:
 _SUPABASE_DIRECT_HOST = re.compile(r"db\.([a-z0-9]{20})\.supabase\.co")
 
 
+# Marked stand-ins in the committed configuration: a preview may show them, a deployment may not.
+VERCEL_TEAM_STANDIN = "team_0000000000000000chefchatz"
+_ZERO_DIGEST = "@sha256:" + "0" * 64
+
+
+def standin_problems(settings: Settings) -> list[str]:
+    """The marked stand-ins a real deployment would carry to the platforms (each named with its fix)."""
+    problems = []
+    if settings.platform.vercel_team_id == VERCEL_TEAM_STANDIN:
+        problems.append(
+            f"chefchatz:vercelTeamId: {VERCEL_TEAM_STANDIN} is the committed stand-in, not a team; set your "
+            "Vercel team id (Team Settings > General > Team ID; docs/first-deploy.md)"
+        )
+    if settings.backups.enabled and settings.backups.image.endswith(_ZERO_DIGEST):
+        problems.append(
+            f"chefchatz:backupImage: {settings.backups.image} pins the all-zero stand-in digest; set the digest "
+            "`docker push` printed for the backup image (docs/first-deploy.md)"
+        )
+    return problems
+
+
 def database_url_problem(url: str) -> str | None:
     """Why this DATABASE_URL cannot be reached from an IPv4-only network, or None.
 
@@ -650,7 +676,7 @@ def database_url_problem(url: str) -> str | None:
     return (
         f"chefchatz:databaseUrl: {host} is Supabase's direct connection, served over IPv6 only; the backup "
         "task and Vercel's functions reach IPv4 only. Use the session pooler's URL (Supabase dashboard > "
-        f"Connect > Session pooler): postgresql://postgres.{ref}:<password>@aws-0-<region>.pooler.supabase.com"
+        f"Connect > Session pooler): postgresql://postgres.{ref}:<password>@aws-<n>-<region>.pooler.supabase.com"
         ":5432/postgres"
     )
 
@@ -688,6 +714,10 @@ def from_pulumi() -> tuple[Settings, Secrets]:
         )
         raise SettingsError(stack, problems, secrets_hint(stack, missing) if missing else "")
     assert settings is not None
+    # `pulumi preview` (and the offline plan) may show the committed stand-ins; `pulumi up` refuses them
+    # before any resource is registered, instead of failing half-way at the first platform that checks.
+    if not pulumi.runtime.is_dry_run() and standin_problems(settings):
+        raise SettingsError(stack, standin_problems(settings))
     config = pulumi.Config(NAMESPACE)
     secrets = Secrets(
         supabase_anon_key=config.require_secret("supabaseAnonKey"),

@@ -130,8 +130,8 @@ class WebApp(pulumi.ComponentResource):
                 sensitive=var.sensitive,
                 targets=list(var.targets),
                 comment=var.comment or None,
-                # A new target or `sensitive` flag replaces the variable, and Vercel refuses a second
-                # variable with the same key and target (ENV_ALREADY_EXISTS, pulumiverse/pulumi-vercel
+                # A change of `sensitive` (or of the key) replaces the variable, and Vercel refuses a
+                # second variable with the same key and target (ENV_ALREADY_EXISTS, pulumiverse/pulumi-vercel
                 # issue 118): the old one must go first.
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )

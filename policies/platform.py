@@ -80,16 +80,25 @@ def _validate_alert_rule(args: ResourceValidationArgs, report: ReportViolation) 
     for index, trigger in enumerate(get(args.props, "triggers", default=[]) or []):
         if get(trigger, "type") != "error_anomaly":
             continue
-        terms = str(get(trigger, "filter", default="") or "").replace("(", " ").replace(")", " ").split()
+        text = str(get(trigger, "filter", default="") or "")
+        terms = text.replace("(", " ").replace(")", " ").split()
         groups = [t.split(":", 1)[1] for t in terms if t.startswith("statusGroup:")]
         if not groups or any(g not in ERROR_ANOMALY_STATUS_GROUPS for g in groups):
             report(
-                f"triggers[{index}] (error_anomaly) has filter {get(trigger, 'filter')!r}; Vercel requires "
-                "statusGroup:4xx or statusGroup:5xx in it, and refuses the rule otherwise"
+                f"triggers[{index}] (error_anomaly) has filter {text!r}; Vercel requires "
+                "statusGroup:4xx or statusGroup:5xx in it, and refuses the rule otherwise",
+                args.urn,
+            )
+        fields = {t.split(":", 1)[0] for t in terms if ":" in t}
+        if len(fields) > 1 and ({"OR", "NOT"} & set(terms)):
+            report(
+                f"triggers[{index}] (error_anomaly) has filter {text!r}: OR and NOT cannot combine different "
+                "fields (only AND can), and Vercel refuses the rule",
+                args.urn,
             )
     owners = get(args.props, "notificationSettings", "enableTeamOwnerNotifications")
     if owners is not True:
-        report("the alert rule notifies nobody outside Vercel's dashboard (enable team-owner notifications)")
+        report("the alert rule notifies nobody outside Vercel's dashboard (enable team-owner notifications)", args.urn)
 
 
 vercel_alert_rules_deployable = resource_policy(
@@ -105,8 +114,9 @@ def _validate_variable_replacement(args: ResourceValidationArgs, report: ReportV
         return
     if not args.opts.delete_before_replace:
         report(
-            f"variable {get(args.props, 'key')} is replaced create-before-delete: a change of its targets "
-            "or `sensitive` flag fails with Vercel's ENV_ALREADY_EXISTS; set delete_before_replace=True"
+            f"variable {get(args.props, 'key')} is replaced create-before-delete: a change of its `sensitive` "
+            "flag fails with Vercel's ENV_ALREADY_EXISTS; set delete_before_replace=True",
+            args.urn,
         )
 
 
@@ -311,9 +321,9 @@ replication_after_versioning = stack_policy(
 def _validate_public_url_dependants(args: StackValidationArgs, report: ReportViolation) -> None:
     grants: dict[str, dict[str, str]] = {}
     for permission in of_type(args.resources, PERMISSION):
-        for function in _deps(permission, "function"):
+        for granted_to in _deps(permission, "function"):
             action = str(get(permission.props, "action", default=""))
-            grants.setdefault(function.urn, {})[action] = permission.urn
+            grants.setdefault(granted_to.urn, {})[action] = permission.urn
     public = {
         url.urn: [f.urn for f in _deps(url, "functionName")]
         for url in of_type(args.resources, FUNCTION_URL)
@@ -322,8 +332,8 @@ def _validate_public_url_dependants(args: StackValidationArgs, report: ReportVio
     for resource in args.resources:
         after = {d.urn for d in resource.dependencies}
         for dependency in {d.urn for deps in resource.property_dependencies.values() for d in deps} & set(public):
-            for function in public[dependency]:
-                missing = [a for a in PUBLIC_URL_ACTIONS if grants.get(function, {}).get(a) not in after]
+            for function_urn in public[dependency]:
+                missing = [a for a in PUBLIC_URL_ACTIONS if grants.get(function_urn, {}).get(a) not in after]
                 if missing:
                     report(
                         f"{resource.name} uses a public function URL before the grants {', '.join(missing)} "

@@ -358,6 +358,7 @@ def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
         primary_region="us-east-1",
         database_url=pulumi.Output.secret("postgresql://u:p@h/db"),
         storage_endpoint="https://x.supabase.co/storage/v1/s3",
+        storage_region="eu-central-1",
         storage_bucket="assets",
         storage_access_key_id=pulumi.Output.secret("id"),
         storage_secret_access_key=pulumi.Output.secret("secret"),
@@ -398,6 +399,7 @@ def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object
     for kind, task in tasks.items():
         (container,) = json.loads(task["containerDefinitions"])
         env = {e["name"]: e["value"] for e in container["environment"]}
+        assert env["SOURCE_S3_REGION"] == "eu-central-1", "Storage checks signatures for the project's region"
         assert env["CHEFCHATZ_STACK"] == "prod" and "CHEFCHATZ_BACKUP_PREFIX" not in env, (
             "scheduled backups must land where `chefchatz backup verify --bucket B` looks (no prefix)"
         )

@@ -20,6 +20,7 @@ from components.settings import (
     parse_percent,
     secret_problems,
     secrets_hint,
+    standin_problems,
 )
 from ops.plan import StackConfigError, load_project, load_stack_config
 
@@ -231,6 +232,17 @@ def test_the_supabase_url_must_belong_to_the_project_ref():
         settings_for("prod", supabaseUrl="https://otherprojectref0000000.supabase.co")
     with pytest.raises(SettingsError, match="chefchatz:supabaseProjectRef"):
         settings_for("prod", supabaseProjectRef="chefchatz-prod")
+
+
+def test_the_committed_stand_ins_are_named_so_pulumi_up_refuses_them():
+    problems = standin_problems(settings_for("prod"))
+    assert [p.split(":")[1] for p in problems] == ["vercelTeamId", "backupImage"], problems
+    real = settings_for(
+        "prod",
+        vercelTeamId="team_a1B2c3D4e5F6g7H8i9J0k1L2",
+        backupImage="ghcr.io/chefchatz/chefchatz-infra:0.1.0@sha256:" + "ab" * 32,
+    )
+    assert standin_problems(real) == []
 
 
 def test_a_vercel_team_id_is_accepted():

@@ -182,6 +182,15 @@ def backup_assets(
             help="Its secret (default: $SOURCE_AWS_SECRET_ACCESS_KEY; prefer the variable).",
         ),
     ] = None,
+    source_region: Annotated[
+        str | None,
+        typer.Option(
+            "--source-region",
+            envvar="SOURCE_S3_REGION",
+            show_default=False,
+            help="The Supabase project's region, which Storage's S3 endpoint signs for (default: $SOURCE_S3_REGION).",
+        ),
+    ] = None,
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
     as_json: JsonOpt = False,
@@ -194,7 +203,7 @@ def backup_assets(
     Example:
 
         chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
-            --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
+            --source-region eu-central-1 --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
     """
     from ops.backup import core as backups
 
@@ -207,6 +216,7 @@ def backup_assets(
             location,
             source_access_key=source_access_key,
             source_secret_key=source_secret_key,
+            source_region=source_region,
             stack=stack,
         ),
     )

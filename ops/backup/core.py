@@ -379,8 +379,14 @@ _retry = retry(
 )
 
 
-def s3_client(endpoint_url: str | None = None, access_key: str | None = None, secret_key: str | None = None) -> Any:
-    """An S3 client from the standard AWS configuration; explicit endpoint/keys for a source bucket."""
+def s3_client(
+    endpoint_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str | None = None,
+) -> Any:
+    """An S3 client from the standard AWS configuration; explicit endpoint/keys/signing region for a source
+    bucket."""
     config = BotoConfig(
         retries={"mode": "standard", "max_attempts": 5},
         max_pool_connections=8,
@@ -391,6 +397,7 @@ def s3_client(endpoint_url: str | None = None, access_key: str | None = None, se
         endpoint_url=endpoint_url,
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
+        region_name=region,
         config=config,
     )
 
@@ -905,6 +912,7 @@ def backup_assets(
     *,
     source_access_key: str | None,
     source_secret_key: str | None,
+    source_region: str | None = None,
     stack: str = "default",
     s3: Any = None,
     source_s3: Any = None,
@@ -919,8 +927,19 @@ def backup_assets(
             "source credentials missing: set SOURCE_AWS_ACCESS_KEY_ID and SOURCE_AWS_SECRET_ACCESS_KEY "
             "(Supabase Storage S3 access keys) or pass --source-access-key/--source-secret-key"
         )
+    if source_s3 is None and not source_region:
+        raise UsageError(
+            "source region missing: set SOURCE_S3_REGION or pass --source-region with the Supabase project's region "
+            "(Storage > S3 configuration); Storage checks signatures made for it, not for the AWS region"
+        )
+    if source_region and not re.fullmatch(r"[a-z]{2}-[a-z]+-\d|local", source_region):
+        raise UsageError(f"invalid --source-region {source_region!r}: expected a region such as 'eu-central-1'")
     s3 = s3 if s3 is not None else s3_client()
-    source_s3 = source_s3 if source_s3 is not None else s3_client(source_endpoint, source_access_key, source_secret_key)
+    source_s3 = (
+        source_s3
+        if source_s3 is not None
+        else s3_client(source_endpoint, source_access_key, source_secret_key, source_region)
+    )
     started = now()
     clock = time.monotonic()
     backup_id = new_backup_id(started)

@@ -144,6 +144,8 @@ def test_assets_backup_copies_every_object_with_a_checksummed_manifest(
         "assets",
         "--source-endpoint",
         aws,
+        "--source-region",
+        "eu-central-1",
         "--source-bucket",
         "recipe-images",
         "--bucket",
@@ -178,7 +180,9 @@ def test_assets_backup_copies_every_object_with_a_checksummed_manifest(
 
 
 def test_a_changed_asset_copy_fails_verify(storage_bucket: dict[str, bytes], s3: Any, bucket: str, aws: str) -> None:
-    made = backups.backup_assets(aws, "recipe-images", Location(bucket), source_access_key="k", source_secret_key="s")
+    made = backups.backup_assets(
+        aws, "recipe-images", Location(bucket), source_access_key="k", source_secret_key="s", source_region="us-east-1"
+    )
     manifest = backups.load_manifest(s3, Location(bucket), Kind.ASSETS, made.backup_id)
     s3.put_object(Bucket=bucket, Key=manifest["objects_prefix"] + "avatars/cook1.png", Body=b"tampered")
 
@@ -194,3 +198,20 @@ def test_assets_backup_without_source_credentials_is_a_config_error(
     monkeypatch.delenv("SOURCE_AWS_SECRET_ACCESS_KEY", raising=False)
     result = cli("backup", "assets", "--source-endpoint", aws, "--source-bucket", "recipe-images", "--bucket", bucket)
     assert result.exit_code == 2 and "SOURCE_AWS_ACCESS_KEY_ID" in result.stderr, result.stderr
+
+
+def test_assets_backup_signs_for_the_supabase_projects_region_not_the_aws_one(
+    aws: str, bucket: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Storage's S3 endpoint checks signatures made for the project's region (Supabase, "S3 Authentication").
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    client = backups.s3_client("https://abcd.supabase.co/storage/v1/s3", "k", "s", "eu-central-1")
+    assert client.meta.region_name == "eu-central-1"
+    monkeypatch.delenv("SOURCE_S3_REGION", raising=False)
+    monkeypatch.setenv("SOURCE_AWS_ACCESS_KEY_ID", "storage-key-id")
+    monkeypatch.setenv("SOURCE_AWS_SECRET_ACCESS_KEY", "storage-secret-value")
+    args = ("backup", "assets", "--source-endpoint", aws, "--source-bucket", "recipe-images", "--bucket", bucket)
+    missing = cli(*args)
+    assert missing.exit_code == 2 and "SOURCE_S3_REGION" in missing.stderr, missing.stderr
+    bad = cli(*args, "--source-region", "Frankfurt")
+    assert bad.exit_code == 2 and "'Frankfurt'" in bad.stderr, bad.stderr

@@ -54,6 +54,10 @@ def test_the_error_anomaly_trigger_without_a_filter_vercel_refuses_fails() -> No
     findings.expect("notifies nobody outside Vercel's dashboard")
     route_only = _alert_rule({"type": "error_anomaly", "filter": "route:/api/*"})
     run_resource_policy(vercel_alert_rules_deployable, ALERT_RULE, route_only).expect("statusGroup:4xx or")
+    mixed = _alert_rule({"type": "error_anomaly", "filter": "statusGroup:5xx OR route:/api/*"})
+    run_resource_policy(vercel_alert_rules_deployable, ALERT_RULE, mixed).expect("OR and NOT cannot combine")
+    both = _alert_rule({"type": "error_anomaly", "filter": "statusGroup:4xx OR statusGroup:5xx"})
+    assert run_resource_policy(vercel_alert_rules_deployable, ALERT_RULE, both) == []
     other_group = _alert_rule({"type": "error_anomaly", "filter": "statusGroup:3xx"})
     run_resource_policy(vercel_alert_rules_deployable, ALERT_RULE, other_group).expect("statusGroup:4xx or")
 

@@ -238,7 +238,9 @@ def test_a_push_waiting_for_an_approval_never_holds_back_a_later_pushs_deploys(a
     # GitHub keeps one running and one pending run per concurrency group and cancels the pending one
     # when a newer run arrives ("Using concurrency"): a workflow-wide group would drop pushes and let
     # a run waiting for a staging approval block every later dev deploy.
-    workflow = load(app_files[".github/workflows/deploy.yml"])
+    text = app_files[".github/workflows/deploy.yml"]
+    workflow = load(text)
+    assert "skipped" not in text, "with queue: max no waiting push is skipped; the comments must say so"
     assert "concurrency" not in workflow, workflow.get("concurrency")
     groups = {job_id: job.get("concurrency", {}) for job_id, job in workflow["jobs"].items()}
     for job_id, environment in (("deploy-dev", "dev"), ("deploy-staging", "staging")):
