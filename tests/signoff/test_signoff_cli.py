@@ -82,7 +82,8 @@ def test_prod_text_report_shows_every_item_with_what_it_needs(
     assert f"chefchatz tls-check www.chefchatz.com --platform-exception vercel --json > {evidence}" in result.output
     assert f"To produce the missing evidence:\n 1. mkdir -p {evidence}\n" in result.output
     assert (
-        "chefchatz rollback now --project-id chefchatz-staging --team-id team_0000000000000000chefchatz --reason 'rollback drill' "
+        "chefchatz rollback now --project-id chefchatz-staging --team-id team_0000000000000000chefchatz "
+        "--reason 'rollback drill' "
         f"--audit-file {evidence}/rollback-audit.jsonl"
     ) in result.output
     assert "NO PROCEEDING" in result.output
