@@ -82,3 +82,12 @@ def test_signoff_sees_every_command_although_a_run_loads_only_its_own_area():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     names = set(json.loads(proc.stdout))
     assert {"plan", "backup db", "restore db", "drill", "tls-check", "rollback watch", "signoff"} <= names
+
+
+def test_dev_help_prints_only_help():
+    result = subprocess.run(["bash", str(ROOT / "dev"), "help"], capture_output=True, text=True, check=True)
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines[0].startswith("Set-up and task runner"), lines
+    assert any(line.strip().startswith("./dev test") for line in lines), lines
+    shell = [line for line in lines if re.search(r"set -|\bcd \b|\$\(|^#|;;", line)]
+    assert not shell, f"./dev help prints shell, not help: {shell}"
