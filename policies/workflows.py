@@ -76,7 +76,23 @@ def workflow_violations(
     ['workflow-yaml-invalid']
     """
     try:
-        document = yaml.load(text, Loader=_WorkflowLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _WorkflowLoader(text)
+        try:
+            node = loader.get_single_node()
+            # GitHub reads anchors and aliases; a few hundred bytes of nested aliases still expand to
+            # millions of nodes, which no rule may walk. The graph is measured before it is built.
+            size = _expanded_size(node) if node is not None else 0
+            if size > MAX_EXPANDED_NODES:
+                return [
+                    WorkflowViolation(
+                        RULE_YAML_INVALID,
+                        path,
+                        f"its aliases expand to more than {MAX_EXPANDED_NODES} YAML nodes; write the values out",
+                    )
+                ]
+            document = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
         return [WorkflowViolation(RULE_YAML_INVALID, path, f"YAML does not parse: {_yaml_error(error)}")]
     if not isinstance(document, dict):
@@ -103,6 +119,42 @@ def workflow_violations(
 
 
 # --- YAML loading -------------------------------------------------------------------------------
+
+
+# A workflow of this project has a few thousand nodes; ten times GitHub's largest real workflows.
+MAX_EXPANDED_NODES = 200_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes `root` has once every alias is expanded (more than the limit for a cycle),
+    counted over the shared node graph without expanding it."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_EXPANDED_NODES + 1)
+            continue
+        if id(node) in open_nodes:
+            return MAX_EXPANDED_NODES + 1  # an alias of its own ancestor: endless
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                return MAX_EXPANDED_NODES + 1
+            if id(child) not in sizes:
+                stack.append((child, False))
+    return sizes[id(root)]
 
 
 # libyaml's parser when PyYAML was built with it (the wheels are): the same documents, several times faster.

@@ -17,6 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ops.plan.documents import DocumentError, load_json, load_yaml, read_document
     from ops.plan.markdown import to_markdown
     from ops.plan.model import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, StackPlan, Violation, exit_code
     from ops.plan.render import display_value, resources_json, to_json, to_text, type_counts
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
 # Public name -> the module that defines it.
 _HOMES = {
+    **dict.fromkeys(("DocumentError", "load_json", "load_yaml", "read_document"), "ops.plan.documents"),
     "to_markdown": "ops.plan.markdown",
     **dict.fromkeys(
         ("EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "StackPlan", "Violation", "exit_code"), "ops.plan.model"
@@ -55,15 +57,19 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_OK",
     "EXIT_VIOLATIONS",
+    "DocumentError",
     "PackConfigError",
     "StackConfigError",
     "StackPlan",
     "Violation",
     "display_value",
     "exit_code",
+    "load_json",
     "load_project",
     "load_stack_config",
     "load_stack_settings",
+    "load_yaml",
+    "read_document",
     "resolve_stacks",
     "resources_json",
     "run_plan",

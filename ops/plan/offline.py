@@ -25,6 +25,7 @@ import importlib
 import json
 import os
 import runpy
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -283,6 +284,17 @@ def _largest_first(jobs: Sequence[Job]) -> list[int]:
     return sorted(range(len(jobs)), key=size, reverse=True)
 
 
+# Seconds one stack may take in its forked process (program and gate); a stack of this project takes
+# one or two, a loaded CI machine ten times that.
+STACK_TIMEOUT_VARIABLE = "CHEFCHATZ_PLAN_STACK_TIMEOUT"
+DEFAULT_STACK_TIMEOUT_S = 120
+
+
+def stack_timeout() -> int:
+    raw = os.environ.get(STACK_TIMEOUT_VARIABLE, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_STACK_TIMEOUT_S
+
+
 def fork_jobs(jobs: Sequence[Job], scratch: Path, policies: PolicyConfigs | None, workers: int = 2) -> None:
     """In this (fresh, preloaded) process: run each job in a forked child, `workers` at a time.
 
@@ -297,8 +309,15 @@ def fork_jobs(jobs: Sequence[Job], scratch: Path, policies: PolicyConfigs | None
         while pending and len(running) < workers:
             index = pending.pop(0)
             running[_fork_child(jobs[index], policies, scratch, str(index))] = index
-        pid, _status = os.wait()
-        running.pop(pid, None)
+        pid, status = os.wait()
+        index = running.pop(pid, -1)
+        if index >= 0 and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGALRM:
+            # The child's own alarm ended it: say so as the last line of its log, which the caller reports.
+            with (scratch / f"{index}.log").open("a", encoding="utf-8") as log:
+                log.write(
+                    f"\nstack {jobs[index][1]!r} ran longer than {stack_timeout()} s and was stopped "
+                    f"(a program that never finishes?; {STACK_TIMEOUT_VARIABLE} sets the limit)\n"
+                )
 
 
 def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
@@ -353,6 +372,10 @@ def _fork_child(job: Job, policies: PolicyConfigs | None, scratch: Path, name: s
     try:
         os.dup2(log, 1)
         os.dup2(log, 2)
+        # A program that runs away (a loop, a value that expands without end) is ended by the kernel,
+        # even inside C code that never returns to Python; the parent reports it by name.
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(stack_timeout())
         code = _child(job, policies, scratch / f"{name}.json")
     except BaseException:
         traceback.print_exc()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import json
 import os
 import pickle
 import traceback
@@ -26,6 +25,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from ops.plan.documents import DocumentError, load_json, read_document
 from ops.plan.model import StackPlan, Violation
 from ops.plan.stack_config import PackConfigError
 from policies.pack import PACK_NAME, POLICIES, pack_version
@@ -116,11 +116,9 @@ def pack_configs(path: Path | None) -> PolicyConfigs:
     if path is None:
         return configs
     try:
-        document = json.loads(path.read_text())
-    except OSError as exc:
-        raise PackConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PackConfigError(f"{path}: not valid JSON ({exc})") from None
+        document = load_json(read_document(path), str(path))
+    except DocumentError as exc:
+        raise PackConfigError(str(exc)) from None
     if not isinstance(document, dict):
         raise PackConfigError(f"{path}: must be a JSON object of policy name -> config")
     schemas = {p.name: (p.config_schema.properties if p.config_schema else {}) for p in POLICIES}

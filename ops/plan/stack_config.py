@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ops.plan.documents import DocumentError, load_yaml, read_document
+
 if TYPE_CHECKING:
     from components.settings import Settings
 
@@ -79,8 +81,6 @@ class StackConfig:
         self.placeholders.append(full_key)
 
 
-# libyaml's safe loader when PyYAML was built with it (the wheels are): the same documents, faster.
-SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # The types a project may declare for a config key (Pulumi's project schema).
 DECLARED_TYPES = ("string", "integer", "boolean", "array")
@@ -89,14 +89,14 @@ DECLARED_TYPES = ("string", "integer", "boolean", "array")
 def _read_yaml(path: Path, stack: str) -> dict[str, Any]:
     """A YAML file whose top level is a mapping; anything else names the file and where it broke."""
     try:
-        document = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a SafeLoader
+        document = load_yaml(read_document(path), path.name)
+    except DocumentError as exc:
+        raise StackConfigError(stack, [str(exc)]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise StackConfigError(stack, [f"{path.name}: not valid YAML{where}: {problem}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StackConfigError(stack, [f"{path.name}: cannot be read ({exc})"]) from None
     if document is None:
         return {}
     if not isinstance(document, dict):

@@ -82,7 +82,6 @@ modification time is used. Evidence dated more than a few minutes in the future 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -96,7 +95,7 @@ import yaml
 from components.app_workflows import default_environments
 from ops import ExitStatus
 from ops import backup as backuplib
-from ops.plan import StackPlan, load_stack_settings, run_plan
+from ops.plan import DocumentError, StackPlan, load_json, load_stack_settings, read_document, run_plan
 from policies import approvals, monitoring, pipelines, secrets, tls
 from policies import backups as backup_policies
 from policies.pack import POLICIES
@@ -284,9 +283,9 @@ def _load_json(path: Path, needs: str) -> tuple[Any, Finding | None]:
     if not path.is_file():
         return None, unverified(f"missing {path}", needs)
     try:
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except (ValueError, UnicodeDecodeError) as exc:
-        return None, failed(f"{path} is not JSON ({exc})", needs)
+        return load_json(read_document(path), str(path)), None
+    except DocumentError as exc:
+        return None, failed(f"{exc}", needs)
 
 
 # --- offline: plan and policies -------------------------------------------------------------------------

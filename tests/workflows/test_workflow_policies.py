@@ -6,6 +6,7 @@ from __future__ import annotations
 import doctest
 import json
 import textwrap
+import time
 
 import pytest
 
@@ -437,3 +438,17 @@ def test_every_finding_in_a_file_is_reported_in_file_order() -> None:
         (RULE_PRODUCTION_ENVIRONMENT, "ship"),
     ]
     assert all(str(v).startswith("wf.yml: [") for v in found)
+
+
+def test_a_workflow_whose_aliases_explode_is_refused_unread_and_ordinary_aliases_pass() -> None:
+    lines = ["x-0: &a0 lol"] + [f"x-{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    tail = "on: push\npermissions: {}\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps: [{run: make}]\n"
+    started = time.monotonic()
+    found = workflow_violations("bomb.yml", "\n".join(lines) + "\n" + tail)
+    assert time.monotonic() - started < 1
+    assert [v.rule for v in found] == ["workflow-yaml-invalid"] and "expand to more than" in found[0].message
+    endless = "a: &a [*a]\n" + tail
+    assert [v.rule for v in workflow_violations("endless.yml", endless)] == ["workflow-yaml-invalid"]
+    # GitHub reads anchors and aliases: a step used twice is fine.
+    shared = "x: &step {run: make}\n" + tail.replace("[{run: make}]", "[*step, *step]")
+    assert workflow_violations("shared.yml", shared) == []
