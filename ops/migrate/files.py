@@ -15,7 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ops.migrate import parser
+from ops.migrate.parser import split_and_trim
+
+# The Supabase CLI release whose `db push` the rehearsal reproduces (its Go sources, apps/cli-go/).
+# The app repository's `supabase` dev dependency, which `pnpm supabase db push` runs, must match it.
+SUPABASE_CLI_VERSION = "2.104.0"
 
 MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
 # `list.go` shouldSkip: an old CLI's first migration, <timestamp>_init.sql, is skipped (unanchored, as there).
@@ -128,7 +132,7 @@ def pending(local: list[MigrationFile], applied: list[str]) -> tuple[list[Migrat
 
 def split_statements(text: str) -> list[str]:
     """The statements `db push` sends for a file's text, and records: ``parser.SplitAndTrim``."""
-    return parser.split_and_trim(text)
+    return split_and_trim(text)
 
 
 def read_statements(migration: MigrationFile) -> list[str]:

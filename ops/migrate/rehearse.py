@@ -39,9 +39,17 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 import ops.migrate.lint as linter
+import ops.migrate.role as migration_role
 from ops import backup as backups
-from ops.migrate import role as migration_role
-from ops.migrate.files import MigrationFile, MigrationInputError, discover, migrations_dir, pending, read_statements
+from ops.migrate.files import (
+    SUPABASE_CLI_VERSION,
+    MigrationFile,
+    MigrationInputError,
+    discover,
+    migrations_dir,
+    pending,
+    read_statements,
+)
 from ops.migrate.pipeline import TEXT_ARRAY_OID, TEXT_OID, Pipeline, StatementError, text_array
 
 REPORT_KIND = "migration-rehearsal"
@@ -123,10 +131,10 @@ class MigrationResult:
     status: str  # applied | failed | not-run | linted
     statements: int
     seconds: float | None = None
-    statement_seconds: list[float] = field(default_factory=list)
     error: dict[str, Any] | None = None
     locks: list[LockHeld] = field(default_factory=list)
     findings: list[linter.Finding] = field(default_factory=list)
+    statement_seconds: list[float] = field(default_factory=list)
 
     @property
     def errors(self) -> list[str]:
@@ -176,6 +184,7 @@ class Rehearsal:
         return {
             "kind": REPORT_KIND,
             "ok": self.ok,
+            "supabase_cli": SUPABASE_CLI_VERSION,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "seconds": self.seconds,

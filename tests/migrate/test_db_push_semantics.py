@@ -58,9 +58,7 @@ def test_a_file_that_is_one_create_index_concurrently_applies_as_db_push_applies
         },
     )
     code, report = rehearse(run_cli, root, scratch_url)
-    assert statuses(report) == [("001_events.sql", "applied"), ("002_events_kind.sql", "applied")], report[
-        "problems"
-    ]
+    assert statuses(report) == [("001_events.sql", "applied"), ("002_events_kind.sql", "applied")], report["problems"]
     assert query(scratch_url, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.events_kind'::regclass") == [
         (True,)
     ]
@@ -130,9 +128,7 @@ def test_each_statement_of_a_batch_is_timed(tmp_path: Path, scratch_url: str, ru
 # --------------------------------------------------------------------------- RESET ALL (item 2)
 
 
-def test_settings_a_file_changes_are_reset_before_the_next_file(
-    tmp_path: Path, scratch_url: str, run_cli: Cli
-) -> None:
+def test_settings_a_file_changes_are_reset_before_the_next_file(tmp_path: Path, scratch_url: str, run_cli: Cli) -> None:
     root = write_migrations(
         tmp_path,
         {
@@ -155,9 +151,7 @@ def test_settings_a_file_changes_are_reset_before_the_next_file(
         },
     )
     code, report = rehearse(run_cli, root, scratch_url)
-    assert statuses(report) == [("001_pulled.sql", "applied"), ("002_unqualified.sql", "applied")], report[
-        "problems"
-    ]
+    assert statuses(report) == [("001_pulled.sql", "applied"), ("002_unqualified.sql", "applied")], report["problems"]
     assert code == 0
     assert query(scratch_url, "SELECT to_regclass('public.recipes') IS NOT NULL") == [(True,)]
 

@@ -164,4 +164,3 @@ def test_squawks_json_report_is_read_per_file_with_one_based_lines() -> None:
     assert parse_report("") == {}
     with pytest.raises(RuntimeError, match="not JSON"):
         parse_report("panic: oops")
-

@@ -35,7 +35,7 @@ CLI_CASES = {
     "backslash escapes a separator": ["\\;;", "\\;"],
     # TestDollarQuote
     "named dollar tag": ["$tag$ any ; string$tag$"],
-    "anonymous dollar tag": ["$$\"Dane's horse\"$$"],
+    "anonymous dollar tag": ['$$"Dane\'s horse"$$'],
     "dollar quote not started": ['SELECT "$";', " $$"],
     # TestSingleQuote
     "single quote escapes separator": ["SELECT ';' 1"],

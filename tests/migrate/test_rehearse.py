@@ -240,9 +240,9 @@ def test_a_history_the_directory_does_not_know_refuses_the_push_and_applies_noth
     report = report_of(result)
     assert result.exit_code == 1
     (problem,) = report["problems"]
-    assert problem.startswith(
-        "Remote migration versions not found in local migrations directory. (20990101000000)"
-    ), problem
+    assert problem.startswith("Remote migration versions not found in local migrations directory. (20990101000000)"), (
+        problem
+    )
     assert [m["status"] for m in report["migrations"]] == ["not-run"]
     assert not table_exists(scratch_url, "public.cooks")
 
