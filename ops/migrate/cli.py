@@ -2,7 +2,7 @@
 
 Exit codes: 0 every pending migration applied with no error-level finding; 1 a migration failed, a
 finding or a held lock is at error level, the migration history would stop `db push`, or the backup
-could not be restored; 2 bad input (named flag, file or value).
+could not be restored; 2 bad input (named flag, file or value); 3 an internal error.
 """
 
 from __future__ import annotations
@@ -82,12 +82,14 @@ def rehearse(
     """Rehearse the pending migrations on a restored copy before `supabase db push` runs them.
 
     Restores a backup (checksum verified first) into a scratch database - or, without --bucket,
-    starts from an empty one - and applies the pending migrations of the directory as `supabase db
-    push` would: in file-name order, each in one transaction with its row in
-    supabase_migrations.schema_migrations; the first failure is rolled back and later ones do not
-    run. Reports per migration: applied or the error, duration, the locks it held on tables with
-    rows, and squawk's findings. Exit 1 when a migration fails, a finding is at error level, or a
-    lock that blocks the app is held longer than --lock-budget.
+    starts from an empty one - and applies the pending migrations of the directory as the Supabase
+    CLI's `db push` (v2.104.0) would: refused whole when the history is out of order, RESET ALL
+    before each file, each file split by the CLI's parser and sent with its history row as one
+    pipeline (one implicit transaction), as a role shaped like Supabase's `postgres` (not a
+    superuser). The first failing file stops the push. Reports per migration: applied or the error,
+    durations, the locks it held on tables with rows, and squawk's findings. Exit 1 when a
+    migration fails, the push would be refused, a finding is at error level, or a lock that blocks
+    the app is held longer than --lock-budget.
 
     Example:
 
@@ -137,6 +139,8 @@ def _print(result: lib.Rehearsal, document: dict[str, Any]) -> None:
         "none": "no database (lint only)",
     }[source["type"]]
     summary = document["summary"]
+    if result.role:
+        origin += f" as {result.role['name']}" + ("" if result.role["superuser"] else " (not a superuser)")
     typer.echo(
         f"rehearsal on {origin}: {summary['pending']} pending, {summary['applied']} applied, "
         f"{summary['failed']} failed, {summary['not_run']} not run ({result.already_applied} already applied)"

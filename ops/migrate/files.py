@@ -2,9 +2,11 @@
 
 The Supabase CLI takes every file of ``supabase/migrations`` whose name matches
 ``^([0-9]+)_(.*)\\.sql$`` (version = the digits, name = the rest), in file-name order, and skips the
-others with a warning. It splits each file into statements with its own parser and records them in
-``supabase_migrations.schema_migrations(version, name, statements)``
-(github.com/supabase/cli, ``pkg/migration/file.go`` and ``pkg/migration/history.go``).
+others with a warning. It splits each file into statements with its own parser (``ops.migrate.parser``)
+and records them in ``supabase_migrations.schema_migrations(version, name, statements)``.
+
+Source: github.com/supabase/cli at v2.104.0, ``apps/cli-go/pkg/migration/list.go``, ``file.go``,
+``apply.go`` and ``history.go``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ops.migrate.parser import split_and_trim
+
+# The Supabase CLI release whose `db push` the rehearsal reproduces (its Go sources, apps/cli-go/).
+# The app repository's `supabase` dev dependency, which `pnpm supabase db push` runs, must match it.
+SUPABASE_CLI_VERSION = "2.104.0"
+
 MIGRATION_FILE = re.compile(r"^([0-9]+)_(.*)\.sql$")
+# `list.go` shouldSkip: an old CLI's first migration, <timestamp>_init.sql, is skipped (unanchored, as there).
+LEGACY_INIT = re.compile(r"([0-9]{14})_init\.sql")
+LEGACY_INIT_BEFORE = 20211209000000
+
+# `apply.go`: the errors `db push` stops with before it applies anything.
+MISSING_LOCAL = "Remote migration versions not found in local migrations directory."
+MISSING_REMOTE = "Found local migration files to be inserted before the last migration on remote database."
 
 
 class MigrationInputError(ValueError):
@@ -44,7 +59,10 @@ def discover(directory: Path) -> tuple[list[MigrationFile], list[str]]:
     found: list[MigrationFile] = []
     skipped: list[str] = []
     versions: dict[str, str] = {}
-    for path in sorted(directory.iterdir(), key=lambda p: p.name):
+    for position, path in enumerate(sorted(directory.iterdir(), key=lambda p: p.name)):
+        if position == 0 and _is_legacy_init(path.name):
+            skipped.append(path.name)
+            continue
         if not path.is_file() or not path.name.endswith(".sql"):
             continue
         match = MIGRATION_FILE.match(path.name)
@@ -67,127 +85,60 @@ def discover(directory: Path) -> tuple[list[MigrationFile], list[str]]:
     return found, skipped
 
 
-def pending(local: list[MigrationFile], applied: set[str]) -> tuple[list[MigrationFile], list[str]]:
-    """The migrations `db push` would apply, and the reasons it would refuse to push at all.
+def _is_legacy_init(name: str) -> bool:
+    match = LEGACY_INIT.search(name)
+    return match is not None and int(match.group(1)) < LEGACY_INIT_BEFORE
 
-    `db push` stops when the database has versions the directory lacks, or when a pending version
-    sorts before the newest applied one (it then needs ``--include-all``).
+
+def pending(local: list[MigrationFile], applied: list[str]) -> tuple[list[MigrationFile], str | None]:
+    """The migrations `db push` would apply, or why it refuses and applies none of them.
+
+    ``applied``: the database's versions in ``ORDER BY version`` order, as the CLI reads them. A port
+    of ``FindPendingMigrations`` (``apply.go``): one merge walk over both sorted lists; remote
+    versions the directory lacks stop the push first, then local files older than a remote version
+    (out of order: ``db push`` needs ``--include-all``, which the pipeline does not pass). When it
+    refuses, the first value is every local migration not yet applied, none of which would run.
     """
-    problems: list[str] = []
-    local_versions = {m.version for m in local}
-    unknown = sorted(applied - local_versions)
-    if unknown:
-        problems.append(
-            f"the database has migrations the directory lacks ({', '.join(unknown)}): "
-            "`supabase db push` refuses to push until the history is repaired"
+    missing: list[str] = []
+    late: list[MigrationFile] = []
+    i = j = 0
+    while i < len(applied) and j < len(local):
+        remote, version = applied[i], local[j].version
+        if remote == version:
+            i += 1
+            j += 1
+        elif remote < version:
+            missing.append(remote)
+            i += 1
+        else:
+            late.append(local[j])
+            j += 1
+    if j == len(local):
+        missing += applied[i:]
+    done = set(applied)
+    not_applied = [m for m in local if m.version not in done]
+    if missing:
+        return not_applied, (
+            f"{MISSING_LOCAL} ({', '.join(missing)}): `supabase db push` refuses and applies nothing until "
+            "the history is repaired (`supabase migration repair --status reverted ...`)"
         )
-    todo = [m for m in local if m.version not in applied]
-    newest = max(applied, default=None)
-    late = [m.file for m in todo if newest is not None and m.version < newest]
     if late:
-        problems.append(
-            f"pending migrations older than the newest applied one ({newest}): {', '.join(late)}; "
-            "`supabase db push` skips them unless run with --include-all"
+        return not_applied, (
+            f"{MISSING_REMOTE} ({', '.join(m.file for m in late)}): `supabase db push` refuses and applies "
+            "nothing without --include-all"
         )
-    return todo, problems
-
-
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    return local[len(applied) :], None
 
 
 def split_statements(text: str) -> list[str]:
-    """Split SQL into statements at top-level semicolons, like the Supabase CLI's parser.
-
-    Semicolons inside quotes, identifiers, dollar-quoted bodies, comments and ``BEGIN ATOMIC ... END``
-    function bodies do not split. Statements are trimmed; empty and comment-only ones are dropped.
-    """
-    statements: list[str] = []
-    start = 0
-    i = 0
-    depth_atomic = 0
-    has_code = False
-    previous_word = ""
-    n = len(text)
-    while i < n:
-        char = text[i]
-        if text.startswith("--", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end + 1
-            continue
-        if text.startswith("/*", i):
-            i = _skip_block_comment(text, i)
-            continue
-        if char in "'\"":
-            escapes = char == "'" and i > 0 and text[i - 1] in "eE" and not _is_word_char(text, i - 2)
-            i = _skip_quoted(text, i, char, escapes)
-            has_code = True
-            continue
-        if char == "$":
-            tag = _DOLLAR_TAG.match(text, i)
-            if tag and not _is_word_char(text, i - 1):
-                end = text.find(tag.group(0), tag.end())
-                i = n if end < 0 else end + len(tag.group(0))
-                has_code = True
-                continue
-        word = _WORD.match(text, i) if (char.isalpha() or char == "_") and not _is_word_char(text, i - 1) else None
-        if word:
-            keyword = word.group(0).upper()
-            if keyword == "ATOMIC" and previous_word == "BEGIN":
-                depth_atomic += 1
-            elif keyword == "END" and depth_atomic:
-                depth_atomic -= 1
-            elif keyword == "CASE" and depth_atomic:
-                depth_atomic += 1  # CASE ... END inside an atomic body
-            previous_word = keyword
-            has_code = True
-            i = word.end()
-            continue
-        if char == ";" and not depth_atomic:
-            if has_code:
-                statements.append(text[start : i + 1].strip())
-            start = i + 1
-            has_code = False
-            i += 1
-            continue
-        if not char.isspace():
-            has_code = True
-        i += 1
-    if has_code:
-        statements.append(text[start:].strip())
-    return statements
+    """The statements `db push` sends for a file's text, and records: ``parser.SplitAndTrim``."""
+    return split_and_trim(text)
 
 
-def _is_word_char(text: str, index: int) -> bool:
-    return index >= 0 and (text[index].isalnum() or text[index] in "_$")
-
-
-def _skip_block_comment(text: str, i: int) -> int:
-    depth = 0
-    while i < len(text):
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return i
-
-
-def _skip_quoted(text: str, i: int, quote: str, backslash_escapes: bool) -> int:
-    i += 1
-    while i < len(text):
-        if backslash_escapes and text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == quote:
-            if text.startswith(quote * 2, i):
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return i
+def read_statements(migration: MigrationFile) -> list[str]:
+    """A migration file's statements; a file that is not UTF-8 is bad input, named."""
+    try:
+        text = migration.path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MigrationInputError(f"migration {migration.file!r} is not UTF-8 text: {exc}") from None
+    return split_statements(text)

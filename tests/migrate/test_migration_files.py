@@ -15,44 +15,9 @@ from ops.migrate import (
     lock_level,
     parse_budget,
     pending,
-    split_statements,
 )
+from ops.migrate.files import MISSING_LOCAL, MISSING_REMOTE
 from ops.migrate.lint import parse_report, squawk_binary
-
-
-@pytest.mark.parametrize(
-    ("sql", "expected"),
-    [
-        ("SELECT 1; SELECT 2;", ["SELECT 1;", "SELECT 2;"]),
-        ("SELECT 1", ["SELECT 1"]),
-        ("SELECT 'a;b'; SELECT 2;", ["SELECT 'a;b';", "SELECT 2;"]),
-        ("SELECT 'it''s;'; SELECT 2;", ["SELECT 'it''s;';", "SELECT 2;"]),
-        ("SELECT E'\\';'; SELECT 2;", ["SELECT E'\\';';", "SELECT 2;"]),
-        ('CREATE TABLE "a;b" (x int); SELECT 2;', ['CREATE TABLE "a;b" (x int);', "SELECT 2;"]),
-        ("-- a comment; still a comment\nSELECT 1;", ["-- a comment; still a comment\nSELECT 1;"]),
-        ("SELECT 1; -- trailing; comment\n", ["SELECT 1;"]),
-        ("/* outer /* nested; */ still; */ SELECT 1;", ["/* outer /* nested; */ still; */ SELECT 1;"]),
-        (
-            "CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql; SELECT 2;",
-            ["CREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;", "SELECT 2;"],
-        ),
-        (
-            "DO $body$ BEGIN PERFORM 1; END $body$; SELECT 2;",
-            ["DO $body$ BEGIN PERFORM 1; END $body$;", "SELECT 2;"],
-        ),
-        (
-            "CREATE FUNCTION g() RETURNS int BEGIN ATOMIC SELECT 1; SELECT CASE WHEN t THEN 2 END; END; SELECT 3;",
-            [
-                "CREATE FUNCTION g() RETURNS int BEGIN ATOMIC SELECT 1; SELECT CASE WHEN t THEN 2 END; END;",
-                "SELECT 3;",
-            ],
-        ),
-        ("SELECT $1::int;", ["SELECT $1::int;"]),
-        (";;  \n-- only a comment\n", []),
-    ],
-)
-def test_statements_split_at_top_level_semicolons_only(sql: str, expected: list[str]) -> None:
-    assert split_statements(sql) == expected
 
 
 def _touch(folder: Path, *names: str) -> None:
@@ -84,28 +49,53 @@ def test_a_directory_without_migrations_is_refused_naming_it(tmp_path: Path) -> 
 
 
 def _files(*versions: str) -> list[MigrationFile]:
-    return [MigrationFile(v, f"m{v}", Path(f"{v}_m{v}.sql")) for v in versions]
+    return [MigrationFile(v, "test", Path(f"{v}_test.sql")) for v in versions]
 
 
+def test_an_old_clis_init_migration_first_in_the_directory_is_skipped_like_db_push(tmp_path: Path) -> None:
+    _touch(tmp_path, "20211201000000_init.sql", "20211202000000_profiles.sql", "20220101000000_init.sql")
+    found, skipped = discover(tmp_path)
+    assert [m.file for m in found] == ["20211202000000_profiles.sql", "20220101000000_init.sql"]
+    assert skipped == ["20211201000000_init.sql"]
+
+
+# apps/cli-go/pkg/migration/apply_test.go, TestPendingMigrations (Supabase CLI v2.104.0), case for case.
 @pytest.mark.parametrize(
-    ("local", "applied", "todo", "problem"),
+    ("local", "remote", "todo", "refusal"),
     [
-        (("001", "002"), set(), ["001", "002"], None),
-        (("001", "002"), {"001"}, ["002"], None),
-        (("001", "002"), {"001", "002"}, [], None),
-        (("001", "003"), {"001", "002"}, ["003"], "lacks (002)"),
-        (("001", "002", "003"), {"001", "003"}, ["002"], "older than the newest applied one (003): 002_m002.sql"),
+        (
+            ("20221201000000", "20221201000001", "20221201000002", "20221201000003"),
+            ["20221201000000", "20221201000001"],
+            ["20221201000002", "20221201000003"],
+            None,
+        ),
+        ((), ["0"], [], f"{MISSING_LOCAL} (0)"),
+        (("0", "1"), ["1"], ["0"], f"{MISSING_REMOTE} (0_test.sql)"),
+        (
+            ("20221201000000", "20221201000001", "20221201000002", "20221201000003", "20221201000004"),
+            ["20221201000002", "20221201000004"],
+            ["20221201000000", "20221201000001", "20221201000003"],
+            f"{MISSING_REMOTE} (20221201000000_test.sql, 20221201000001_test.sql, 20221201000003_test.sql)",
+        ),
+        (
+            ("20221201000000", "20221201000002"),
+            ["20221201000000", "20221201000001", "20221201000002", "20221201000003", "20221201000004"],
+            [],
+            f"{MISSING_LOCAL} (20221201000001, 20221201000003, 20221201000004)",
+        ),
+        # A gap in the directory is checked before the order: db push names the missing versions.
+        (("001", "003"), ["001", "002"], ["003"], f"{MISSING_LOCAL} (002)"),
     ],
 )
-def test_pending_migrations_and_history_problems_match_db_push(
-    local: tuple[str, ...], applied: set[str], todo: list[str], problem: str | None
+def test_db_push_applies_what_follows_the_history_or_refuses_and_applies_nothing(
+    local: tuple[str, ...], remote: list[str], todo: list[str], refusal: str | None
 ) -> None:
-    result, problems = pending(_files(*local), applied)
-    assert [m.version for m in result] == todo
-    if problem is None:
-        assert problems == []
+    not_applied, refused = pending(_files(*local), remote)
+    assert [m.version for m in not_applied] == todo
+    if refusal is None:
+        assert refused is None
     else:
-        assert len(problems) == 1 and problem in problems[0], problems
+        assert refused is not None and refused.startswith(refusal), refused
 
 
 @pytest.mark.parametrize(
@@ -174,4 +164,3 @@ def test_squawks_json_report_is_read_per_file_with_one_based_lines() -> None:
     assert parse_report("") == {}
     with pytest.raises(RuntimeError, match="not JSON"):
         parse_report("panic: oops")
-

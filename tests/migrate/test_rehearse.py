@@ -67,7 +67,12 @@ def test_the_specs_initial_schema_applies_cleanly_and_is_recorded_like_db_push(
     assert report["linter"]["name"] == "squawk" and report["linter"]["version"].startswith("2.")
     versions = history(scratch_url)
     assert [(v, n) for v, n, _ in versions] == [("001", "initial_schema"), ("002", "recipes")]
-    assert versions[0][2][0] == '-- Example migration script\nCREATE EXTENSION IF NOT EXISTS "uuid-ossp";'
+    # Recorded as `db push` records them: each piece as written, without its trailing semicolon.
+    assert versions[0][2] == [
+        '-- Example migration script\nCREATE EXTENSION IF NOT EXISTS "uuid-ossp"',
+        "CREATE TABLE public.profiles (\n  id UUID PRIMARY KEY DEFAULT uuid_generate_v4(),\n"
+        "  username text NOT NULL\n)",
+    ]
     with psycopg.connect(scratch_url) as conn:
         row = conn.execute("INSERT INTO profiles (username) VALUES ('cook') RETURNING id").fetchone()
     assert row is not None and len(str(row[0])) == 36  # uuid_generate_v4() from uuid-ossp works
@@ -216,18 +221,62 @@ def test_rehearsal_restores_a_real_backup_and_applies_only_what_is_pending(
     assert row == (300,)  # the restored rows are all there, with the new column
 
 
-def test_a_history_the_directory_does_not_know_fails_like_db_push(
-    tmp_path: Path, source_db: str, bucket: str, scratch_url: str, run_cli: Cli
-) -> None:
+def backed_up_with_history(source_db: str, bucket: str, versions: list[str]) -> None:
+    """A production-shaped backup: the seeded database with `versions` recorded by `db push`."""
     with psycopg.connect(source_db, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA supabase_migrations")
         conn.execute("CREATE TABLE supabase_migrations.schema_migrations (version text PRIMARY KEY)")
-        conn.execute("INSERT INTO supabase_migrations.schema_migrations VALUES ('20990101000000')")
+        for version in versions:
+            conn.execute("INSERT INTO supabase_migrations.schema_migrations VALUES (%s)", (version,))
     backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    root = write_migrations(tmp_path, {"001_initial_schema.sql": SPEC_INITIAL_SCHEMA})
+
+
+def test_a_history_the_directory_does_not_know_refuses_the_push_and_applies_nothing(
+    tmp_path: Path, source_db: str, bucket: str, scratch_url: str, run_cli: Cli
+) -> None:
+    backed_up_with_history(source_db, bucket, ["20990101000000"])
+    root = write_migrations(tmp_path, {"001_cooks.sql": "CREATE TABLE public.cooks (id bigint PRIMARY KEY);\n"})
     result = run_cli("rehearse", "--migrations", str(root), "--scratch-url", scratch_url, "--bucket", bucket, "--json")
+    report = report_of(result)
     assert result.exit_code == 1
-    assert any("lacks (20990101000000)" in p for p in report_of(result)["problems"])
+    (problem,) = report["problems"]
+    assert problem.startswith("Remote migration versions not found in local migrations directory. (20990101000000)"), (
+        problem
+    )
+    assert [m["status"] for m in report["migrations"]] == ["not-run"]
+    assert not table_exists(scratch_url, "public.cooks")
+
+
+def test_an_out_of_order_migration_refuses_the_whole_push_like_db_push(
+    tmp_path: Path, source_db: str, bucket: str, scratch_url: str, run_cli: Cli
+) -> None:
+    backed_up_with_history(source_db, bucket, ["001", "003"])
+    root = write_migrations(
+        tmp_path,
+        {
+            "001_seed.sql": "SELECT 1;\n",
+            "002_late.sql": "CREATE TABLE public.late (id bigint PRIMARY KEY);\n",
+            "003_seen.sql": "SELECT 1;\n",
+            "004_next.sql": "CREATE TABLE public.next (id bigint PRIMARY KEY);\n",
+        },
+    )
+    result = run_cli("rehearse", "--migrations", str(root), "--scratch-url", scratch_url, "--bucket", bucket, "--json")
+    report = report_of(result)
+    assert result.exit_code == 1
+    (problem,) = report["problems"]
+    assert problem.startswith(
+        "Found local migration files to be inserted before the last migration on remote database. (002_late.sql)"
+    ), problem
+    assert "without --include-all" in problem
+    # The CLI applies nothing, not even the file that is in order.
+    assert [(m["file"], m["status"]) for m in report["migrations"]] == [
+        ("002_late.sql", "not-run"),
+        ("004_next.sql", "not-run"),
+    ]
+    assert not table_exists(scratch_url, "public.late") and not table_exists(scratch_url, "public.next")
+    with psycopg.connect(scratch_url) as conn:
+        recorded = conn.execute("SELECT version FROM supabase_migrations.schema_migrations ORDER BY 1").fetchall()
+    assert recorded == [("001",), ("003",)]
 
 
 def test_a_backup_that_cannot_be_restored_fails_the_rehearsal_with_a_report(

@@ -294,6 +294,16 @@ class Evidence:
             lint_only=lint_only,
             source=origin,
             scratch="postgres@/tmp:5432/chefchatz_scratch",
+            role=None
+            if lint_only
+            else {
+                "name": migrate.MIGRATION_ROLE,
+                "superuser": False,
+                "createdb": True,
+                "createrole": True,
+                "replication": True,
+                "bypassrls": True,
+            },
             lock_budget_seconds=1.0,
             linter={"name": "squawk", "version": "2.70.0"},
             already_applied=12,
