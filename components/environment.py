@@ -89,6 +89,7 @@ def slo_tags(settings: Settings) -> tuple[tuple[str, str], ...]:
     performance = settings.performance
     return (
         ("slo-apdex", f"{performance.apdex:g}"),
+        ("slo-apdex-threshold", f"{settings.apdex_threshold_ms:g}ms"),
         ("slo-error-budget-percent", f"{performance.error_budget_percent:g}"),
         ("slo-error-budget-window", format_duration(performance.error_budget_window_s)),
     )
@@ -276,6 +277,7 @@ class Environment(pulumi.ComponentResource):
                     health_alarm_names=tuple(alarm.name for alarm in self.monitoring.alarms),
                     backup_kinds=("database", "assets") if self.backups is not None else (),
                     backup_region=settings.aws_region,
+                    reserved_concurrency=settings.slo.drain_concurrency,
                 ),
                 opts=child,
             )

@@ -274,6 +274,11 @@ class SloSettings(_Model):
     """Real-traffic SLO measurement: the Vercel log drain, its receiver, alarms and dashboard."""
 
     drain_enabled: bool
+    # Reserved concurrency of the drain's receiver: its function URL is public (Vercel cannot sign AWS
+    # requests), so a flood of unsigned requests, each answered 403, must not scale it up to the
+    # account's limit and starve every other function. 1-100: a delivery carries many log lines, and
+    # the account keeps at least 100 unreserved (AWS Lambda, "Configuring reserved concurrency").
+    drain_concurrency: int = Field(default=10, ge=1, le=100)
     # None: apdex T is the p95 objective (a request slower than the p95 objective is "tolerating").
     apdex_threshold_ms: float | None = Field(default=None, gt=0)
 
@@ -541,6 +546,7 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "drRegionFailover": ("disaster_recovery.region_failover", _text),
     "drDataReconciliation": ("disaster_recovery.data_reconciliation", _text),
     "sloDrainEnabled": ("slo.drain_enabled", _boolean),
+    "sloDrainConcurrency": ("slo.drain_concurrency", _integer),
     "sloApdexThreshold": ("slo.apdex_threshold_ms", _optional_milliseconds),
     "rolloutStages": ("rollout.stages", _integer_list),
     "rolloutStepDuration": ("rollout.step_s", parse_duration),

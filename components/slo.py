@@ -75,6 +75,8 @@ class SloArgs:
     health_alarm_names: tuple[pulumi.Input[str], ...] = ()
     backup_kinds: tuple[str, ...] = ()
     backup_region: str = METRICS_REGION
+    # The receiver's reserved concurrency: its public URL can never scale it past this.
+    reserved_concurrency: int = 10
 
 
 def ratio_query(numerator: str, denominator: str, period: int, stack: str, otherwise: float) -> list[dict[str, Any]]:
@@ -344,6 +346,9 @@ class Slo(pulumi.ComponentResource):
             role=self.role.arn,
             memory_size=256,
             timeout=30,
+            # The URL is public: a flood of unsigned requests is answered 403, but without a cap it would
+            # scale the function up to the account's limit and starve every other function.
+            reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(
                 variables={
                     "CHEFCHATZ_STACK": stack,

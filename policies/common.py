@@ -44,6 +44,7 @@ HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 LB_LISTENER = "aws:lb/listener:Listener"
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
+LAMBDA_FUNCTION = "aws:lambda/function:Function"
 
 # Stacks treated as production and as development unless the policy config says otherwise.
 PRODUCTION_STACKS = ["prod"]

@@ -32,6 +32,7 @@ from policies.common import (
     DEVELOPMENT_STACKS,
     GITHUB_ENV_VARIABLE,
     HEALTH_CHECK,
+    LAMBDA_FUNCTION,
     VERCEL_ENV_VAR,
     config_with_defaults,
     get,
@@ -361,11 +362,15 @@ PERFORMANCE_FLOORS = (
     Floor("apdex", "sloApdex", 0.99, below(float), "apdex target 0.99", "number"),
     Floor("p95", "sloP95", "200ms", above(_milliseconds), "p95 within 200ms"),
     Floor("p99", "sloP99", "500ms", above(_milliseconds), "p99 within 500ms"),
+    # Apdex T above the p95 objective would count as "satisfied" requests the p95 objective calls slow,
+    # and make the 0.99 apdex target meaningless.
+    Floor("apdexThreshold", "sloApdexThreshold", "200ms", above(_milliseconds), "apdex T at most the p95 objective"),
     Floor("errorBudget", "sloErrorBudget", "0.1%", above(percent), "monthly error budget 0.1%"),
     Floor("errorBudgetWindow", "sloErrorBudgetWindow", "30d", above(seconds), "error budget window 30d"),
 )
 _SLO_TAGS = {
     "apdex": "slo-apdex",
+    "apdexThreshold": "slo-apdex-threshold",
     "errorBudget": "slo-error-budget-percent",
     "errorBudgetWindow": "slo-error-budget-window",
 }
@@ -387,11 +392,17 @@ def _performance_values(
                 report(f"latency alarm has no tag {tag}: the {prop} floor cannot be checked", alarm.urn)
                 continue
             yield prop, value, alarm.urn
+    # Where T takes effect: the SLO receiver counts satisfied and tolerating requests with it.
+    for function in of_type(args.resources, LAMBDA_FUNCTION):
+        threshold = get(function.props, "environment", "variables", "APDEX_T_MS")
+        if threshold is not None:
+            yield "apdexThreshold", f"{threshold}ms", function.urn
 
 
 performance_objective_floors = floor_policy(
     "performance-objective-floors",
-    "Performance objectives are no looser than the spec: apdex 0.99, p95 200ms, p99 500ms, error budget "
+    "Performance objectives are no looser than the spec: apdex 0.99 with T at most the p95 objective, "
+    "p95 200ms, p99 500ms, error budget "
     "0.1% per 30d (alarm thresholds and the alarms' SLO tags).",
     PERFORMANCE_FLOORS,
     _performance_values,

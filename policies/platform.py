@@ -20,13 +20,16 @@ from pulumi_policy.proxy import UnknownValueError
 from policies.common import (
     ALARM,
     BUCKET,
+    LAMBDA_FUNCTION,
     REPLICATION,
     VERCEL_ENV_VAR,
     VERSIONING,
+    config_with_defaults,
     get,
     of_type,
     resource_policy,
     stack_policy,
+    stack_schema,
 )
 
 ALERT_RULE = "vercel:index/alertRule:AlertRule"
@@ -43,6 +46,8 @@ CLOUDWATCH = "cloudwatch.amazonaws.com"
 CLOUDWATCH_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 OBJECT_LOCK_REPLICATION_ACTIONS = ("s3:GetObjectRetention", "s3:GetObjectLegalHold")
 PUBLIC_URL_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
+# sloDrainConcurrency's ceiling: a publicly reachable function never takes more of the account.
+MAX_PUBLIC_CONCURRENCY = 100
 
 
 def _deps(resource: PolicyResource, *properties: str) -> list[PolicyResource]:
@@ -349,6 +354,48 @@ public_function_url_ready = stack_policy(
     _validate_public_url_dependants,
 )
 
+
+def _validate_public_url_concurrency(args: StackValidationArgs, report: ReportViolation) -> None:
+    cap = int(config_with_defaults(args, {"maxConcurrency": MAX_PUBLIC_CONCURRENCY})["maxConcurrency"])
+    functions = {f.urn: f for f in of_type(args.resources, LAMBDA_FUNCTION)}
+    for url in of_type(args.resources, FUNCTION_URL):
+        if get(url.props, "authorizationType") != "NONE":
+            continue
+        targets = [functions[d.urn] for d in _deps(url, "functionName") if d.urn in functions]
+        if not targets:
+            report(
+                "a public function URL whose function is not in this stack: its concurrency cannot be checked", url.urn
+            )
+        for function in targets:
+            reserved = get(function.props, "reservedConcurrentExecutions")
+            if reserved is None or int(reserved) < 0:
+                report(
+                    f"{function.name} serves a public URL with no reserved concurrency: anyone can scale it to "
+                    f"the account's limit; reserve at most {cap}",
+                    function.urn,
+                )
+            elif int(reserved) == 0 or int(reserved) > cap:
+                report(
+                    f"{function.name} serves a public URL with reserved concurrency {int(reserved)}; "
+                    f"between 1 and {cap} (0 stops it)",
+                    function.urn,
+                )
+
+
+public_function_urls_capped = stack_policy(
+    "public-function-urls-capped",
+    "A Lambda function behind a public (auth NONE) function URL has reserved concurrency between 1 and the "
+    "cap, so unsigned requests cannot scale it to the account's concurrency limit.",
+    _validate_public_url_concurrency,
+    schema=stack_schema(
+        maxConcurrency={
+            "type": "integer",
+            "default": MAX_PUBLIC_CONCURRENCY,
+            "description": "Most reserved concurrency a publicly reachable function may have",
+        }
+    ),
+)
+
 POLICIES = [
     vercel_alert_rules_deployable,
     vercel_variables_replaceable,
@@ -357,4 +404,5 @@ POLICIES = [
     object_locked_replicas,
     replication_after_versioning,
     public_function_url_ready,
+    public_function_urls_capped,
 ]

@@ -225,6 +225,7 @@ def test_slos_and_recovery_objectives_become_tags_aws_accepts():
     settings = settings_for("prod", sloErrorBudget="0.05%", drRto="10m")
     assert dict(slo_tags(settings)) == {
         "slo-apdex": "0.99",
+        "slo-apdex-threshold": "200ms",
         "slo-error-budget-percent": "0.05",
         "slo-error-budget-window": "30d",
     }

@@ -140,6 +140,8 @@ def test_prod_measures_its_slos_on_real_traffic_and_other_stacks_do_not(plan_all
     (receiver,) = of_type(prod, "aws:lambda/function:Function")
     assert receiver["inputs"]["handler"] == "ops.slo.receiver.handler"
     assert receiver["inputs"]["environment"]["variables"]["DRAIN_SECRET"] == "[secret]"
+    # Its URL is public: a flood of unsigned requests can scale it only this far (sloDrainConcurrency).
+    assert receiver["inputs"]["reservedConcurrentExecutions"] == 10
     composites = of_type(prod, "aws:cloudwatch/compositeAlarm:CompositeAlarm")
     assert len(composites) == 3 and all(c["inputs"]["alarmActions"] for c in composites)
     assert len(of_type(prod, "aws:cloudwatch/dashboard:Dashboard")) == 1

@@ -48,6 +48,8 @@ WEAKENINGS: dict[str, Weakening] = {
     "prod-health-path-moved": Weakening("prod", "healthCheckPath", "/healthz", 1, "health-check-floors"),
     "prod-interval-5m": Weakening("prod", "healthCheckInterval", "5m", 2, "chefchatz:healthCheckInterval"),
     "prod-apdex-0.9": Weakening("prod", "sloApdex", '"0.9"', 1, "performance-objective-floors"),
+    # Apdex T at 25x the p95 objective would make the apdex target meaningless.
+    "prod-apdex-t-5000ms": Weakening("prod", "sloApdexThreshold", "5000ms", 1, "performance-objective-floors"),
     "prod-p95-300ms": Weakening("prod", "sloP95", "300ms", 1, "performance-objective-floors"),
     "prod-p99-800ms": Weakening("prod", "sloP99", "800ms", 1, "performance-objective-floors"),
     "prod-error-budget-1pct": Weakening("prod", "sloErrorBudget", "1%", 1, "performance-objective-floors"),
@@ -118,6 +120,7 @@ TIGHTENED = {
     "healthCheckTimeout": "3s",
     "healthCheckUnhealthyThreshold": "1",
     "sloApdex": '"0.995"',
+    "sloApdexThreshold": "100ms",
     "sloP95": "150ms",
     "sloP99": "400ms",
     "sloErrorBudget": "0.05%",

@@ -640,6 +640,7 @@ def monitoring_plan(stack: str = "prod", domains: Iterable[str] = ("chefchatz.co
                     "tags": {
                         "slo-objective": percentile,
                         "slo-apdex": "0.99",
+                        "slo-apdex-threshold": "200ms",
                         "slo-error-budget-percent": "0.1",
                         "slo-error-budget-window": "30d",
                     },

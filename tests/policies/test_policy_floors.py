@@ -26,7 +26,13 @@ from policies.floors import (
     tls_floors,
 )
 
-SLO_TAGS = {"slo-apdex": "0.99", "slo-error-budget-percent": "0.1", "slo-error-budget-window": "30d"}
+LAMBDA = "aws:lambda/function:Function"
+SLO_TAGS = {
+    "slo-apdex": "0.99",
+    "slo-apdex-threshold": "200ms",
+    "slo-error-budget-percent": "0.1",
+    "slo-error-budget-window": "30d",
+}
 
 
 def variables(stack: str = "prod", **changed: Any) -> list[PolicyResource]:
@@ -168,6 +174,7 @@ def test_the_spec_slos_pass() -> None:
         (latency_alarms(p95=250), "sloP95"),
         (latency_alarms(p99=501), "sloP99"),
         (latency_alarms(**{"slo-apdex": "0.95"}), "sloApdex"),
+        (latency_alarms(**{"slo-apdex-threshold": "5000ms"}), "sloApdexThreshold"),
         (latency_alarms(**{"slo-error-budget-percent": "0.5"}), "sloErrorBudget"),
         (latency_alarms(**{"slo-error-budget-window": "90d"}), "sloErrorBudgetWindow"),
     ],
@@ -175,6 +182,19 @@ def test_the_spec_slos_pass() -> None:
 def test_a_looser_slo_is_reported(alarms: list[PolicyResource], key: str) -> None:
     found = messages(performance_objective_floors, alarms)
     assert found and all(f"chefchatz:{key}" in m for m in found), found
+
+
+def test_apdex_t_is_held_where_it_takes_effect_the_slo_receiver_too() -> None:
+    def receiver(threshold: str) -> PolicyResource:
+        env = {"variables": {"APDEX_T_MS": threshold, "P95_MS": "200"}}
+        return resource(LAMBDA, "slo-receiver", {"environment": env})
+
+    assert messages(performance_objective_floors, [*latency_alarms(), receiver("150")]) == []
+    found = messages(performance_objective_floors, [*latency_alarms(), receiver("5000")])
+    assert found and "chefchatz:sloApdexThreshold" in found[0] and "5000ms" in found[0], found
+    # A pack config may lower the floor: T 100ms at most.
+    strict = config_for(performance_objective_floors, apdexThreshold="100ms")
+    assert run_stack_policy(performance_objective_floors, [*latency_alarms(), receiver("150")], strict)
 
 
 def test_no_latency_alarm_means_the_slos_cannot_be_checked() -> None:

@@ -75,6 +75,7 @@ EXPECTED = {
     "object-locked-replicas",
     "replication-after-versioning",
     "public-function-url-ready",
+    "public-function-urls-capped",
 }
 
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from policy_harness import UNKNOWN_STRING_VALUE, options, resource, run_resource_policy, run_stack_policy
+from policy_harness import (
+    UNKNOWN_STRING_VALUE,
+    config_for,
+    options,
+    resource,
+    run_resource_policy,
+    run_stack_policy,
+)
 from resource_shapes import backups_plan, replication_policy
 
 from policies.platform import (
@@ -18,6 +25,7 @@ from policies.platform import (
     alarm_topics_reachable,
     object_locked_replicas,
     public_function_url_ready,
+    public_function_urls_capped,
     replication_after_versioning,
     route53_alarms_evaluable,
     vercel_alert_rules_deployable,
@@ -244,3 +252,38 @@ def test_a_percentile_of_route53s_time_to_first_byte_never_fires() -> None:
     run_stack_policy(route53_alarms_evaluable, _route53_alarm(statistic="Sum")).expect("uses 'Sum'")
     other = [resource(ALARM, "slo", {"namespace": "ChefChatz/SLO", "extendedStatistic": "p95"})]
     assert run_stack_policy(route53_alarms_evaluable, other) == [], "only Route 53's statistic sets are judged"
+
+
+# --- public function URLs: a concurrency cap ----------------------------------------------------------
+
+
+def _public_function(**props: Any) -> list[Any]:
+    function = resource("aws:lambda/function:Function", "chefchatz-prod-slo-receiver", {"name": "r", **props})
+    url = resource(
+        FUNCTION_URL,
+        "receiver-url",
+        {"functionName": UNKNOWN_STRING_VALUE, "authorizationType": "NONE"},
+        property_dependencies={"functionName": [function]},
+    )
+    return [function, url]
+
+
+def test_a_public_function_with_reserved_concurrency_within_the_cap_passes() -> None:
+    assert run_stack_policy(public_function_urls_capped, _public_function(reservedConcurrentExecutions=10)) == []
+
+
+def test_a_public_function_without_reserved_concurrency_fails() -> None:
+    # The shape components/slo.py registered before: unsigned requests could scale it to the account's limit.
+    stack = _public_function()
+    run_stack_policy(public_function_urls_capped, stack).expect("no reserved concurrency", on=stack[0].urn)
+    unreserved = _public_function(reservedConcurrentExecutions=-1)
+    run_stack_policy(public_function_urls_capped, unreserved).expect("no reserved concurrency")
+    for bad in (0, 500):
+        found = run_stack_policy(public_function_urls_capped, _public_function(reservedConcurrentExecutions=bad))
+        found.expect(f"reserved concurrency {bad}; between 1 and 100")
+
+
+def test_the_pack_may_lower_the_cap() -> None:
+    stack = _public_function(reservedConcurrentExecutions=10)
+    lowered = config_for(public_function_urls_capped, maxConcurrency=5)
+    run_stack_policy(public_function_urls_capped, stack, lowered).expect("between 1 and 5")
