@@ -309,7 +309,6 @@ class TlsSettings(_Model):
     auto_renew: bool
     minimum_version: Literal["TLS1.2", "TLS1.3"]
     preferred_ciphers: tuple[str, ...] = Field(min_length=1)
-    allow_custom_certificate: bool
 
     @field_validator("minimum_version")
     @classmethod
@@ -528,7 +527,6 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "tlsAutoRenew": ("tls.auto_renew", _boolean),
     "tlsMinimumVersion": ("tls.minimum_version", _text),
     "tlsPreferredCiphers": ("tls.preferred_ciphers", _string_list),
-    "tlsAllowCustomCertificate": ("tls.allow_custom_certificate", _boolean),
     "backupsEnabled": ("backups.enabled", _boolean),
     "backupDatabaseFrequency": ("backups.database.frequency_s", parse_duration),
     "backupDatabaseRetention": ("backups.database.retention_s", parse_duration),
