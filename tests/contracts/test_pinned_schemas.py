@@ -53,4 +53,4 @@ def test_the_helper_names_an_unknown_version_query_and_body() -> None:
     verdict = tool.vercel_request("GET", "/v9/projects/prj_1", ["rollbackInfo"])
     assert verdict.operation == "getProject" and "rollbackInfo" in verdict.problems[0], verdict
     verdict = tool.vercel_request("POST", "/v1/projects/prj_1/rollback/dpl_1", [], {"description": None})
-    assert verdict.problems == ("requestRollback takes no request body, but one was sent: {\"description\":null}",)
+    assert verdict.problems == ('requestRollback takes no request body, but one was sent: {"description":null}',)

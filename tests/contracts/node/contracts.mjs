@@ -315,10 +315,14 @@ function strictCheck(schema, value) {
   return { problems: out.errors.map((e) => e.replace(/^: /, "(body): ")), undocumented };
 }
 
-function fieldPaths(schema, path, depth, out) {
-  if (depth > 12) {
+function fieldPaths(schema, path, depth, out, visited = new WeakMap()) {
+  // Recursive schemas (a route has routes) end at a depth no client reads to.
+  const seen = visited.get(schema) ?? new Set();
+  if (depth > 8 || seen.has(path)) {
     return;
   }
+  seen.add(path);
+  visited.set(schema, seen);
   const def = schema._def;
   switch (def.typeName) {
     case "ZodOptional":
@@ -326,35 +330,33 @@ function fieldPaths(schema, path, depth, out) {
     case "ZodDefault":
     case "ZodReadonly":
     case "ZodCatch":
-      return fieldPaths(def.innerType, path, depth, out);
+      return fieldPaths(def.innerType, path, depth, out, visited);
     case "ZodLazy":
-      return fieldPaths(def.getter(), path, depth, out);
+      return fieldPaths(def.getter(), path, depth, out, visited);
     case "ZodBranded":
-      return fieldPaths(def.type, path, depth, out);
+      return fieldPaths(def.type, path, depth, out, visited);
     case "ZodPipeline":
-      return fieldPaths(def.in, path, depth, out);
+      return fieldPaths(def.in, path, depth, out, visited);
     case "ZodEffects":
-      return (def.smartOptions ?? [def.schema]).forEach((s) => fieldPaths(s, path, depth, out));
+      return (def.smartOptions ?? [def.schema]).forEach((s) => fieldPaths(s, path, depth, out, visited));
     case "ZodUnion":
     case "ZodDiscriminatedUnion":
-      return [...def.options].forEach((s) => fieldPaths(s, path, depth, out));
+      return [...def.options].forEach((s) => fieldPaths(s, path, depth, out, visited));
     case "ZodIntersection":
-      fieldPaths(def.left, path, depth, out);
-      return fieldPaths(def.right, path, depth, out);
+      fieldPaths(def.left, path, depth, out, visited);
+      return fieldPaths(def.right, path, depth, out, visited);
     case "ZodObject":
       for (const [key, field] of Object.entries(schema.shape)) {
         const child = join(path, key);
-        if (!out.has(child) || depth < 4) {
-          out.add(child);
-          fieldPaths(field, child, depth + 1, out);
-        }
+        out.add(child);
+        fieldPaths(field, child, depth + 1, out, visited);
       }
       return;
     case "ZodArray":
-      return fieldPaths(def.type, `${path}[]`, depth, out);
+      return fieldPaths(def.type, `${path}[]`, depth + 1, out, visited);
     case "ZodRecord":
       out.add(join(path, "*"));
-      return fieldPaths(def.valueType, join(path, "*"), depth + 1, out);
+      return fieldPaths(def.valueType, join(path, "*"), depth + 1, out, visited);
     default:
       return;
   }
