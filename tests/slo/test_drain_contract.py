@@ -80,7 +80,8 @@ def test_a_missing_optional_field_never_crashes_the_summary(field: str) -> None:
 
 @pytest.mark.parametrize("field", ["statusCode", "proxy", "message", "type", "requestId", "path"])
 def test_an_optional_field_of_another_type_or_null_never_crashes_the_summary(field: str) -> None:
-    for value in (None, "text", 7, [], {}):
+    values: tuple[Any, ...] = (None, "text", 7, [], {})
+    for value in values:
         lines = [{**line, field: value} for line in fixture_lines()]
         metric_data(summarize(as_json(lines), OBJECTIVES), "prod", 1_767_000_000)
 
