@@ -1,10 +1,10 @@
 """Rollout: how fast a canary that crosses a threshold is aborted, and false aborts of healthy canaries.
 
 Both parts run the real controller (``ops.rollout.watch``) with its default rule (1-minute judgements,
-10-minute steps, 99 % confidence, margin 1.5, at least 100 requests a side) against the loopback
-rolling-release stand-in of ``tests/rollout/standins.py`` over real HTTP on 127.0.0.1, on a virtual
-clock (the controller sleeps on it), with the drain's per-deployment counts drawn from the metric
-stand-in: ``--rps`` production requests a second split by the live stage percentage.
+10-minute steps, 99 % confidence, margin 1.5, at least 100 requests a side) against the project's one
+Vercel stand-in (``tests/standins/vercel.py``, arranged by ``tests/rollout/standins.py``) over real HTTP on
+127.0.0.1, on a virtual clock (the controller sleeps on it), with the drain's per-deployment counts drawn
+from the metric stand-in: ``--rps`` production requests a second split by the live stage percentage.
 
 1. **Time to abort** (goal: <= 2 evaluation intervals). ``--runs`` rollouts of a healthy canary that
    turns bad at a random moment of a random stage before 100 % (5xx 0.2 % -> ``--bad-error-rate``,

@@ -1,14 +1,17 @@
 """A small typed client for the parts of the Vercel REST API that instant rollback needs.
 
-Endpoints (paths, parameters and response shapes from Vercel's REST API reference):
+Endpoints: the operations of Vercel's official SDK (``@vercel/sdk`` 1.28.35, generated from Vercel's OpenAPI
+document; its name for each in brackets), at the SDK's paths and API versions, with only its query names.
+``tests/contracts`` checks every request and every field read here against the pinned SDK's schemas.
 
-- ``GET  /v6/deployments``                          list deployments (``projectId``, ``target``, ``state``,
+- ``GET  /v7/deployments``  [getDeployments]         list deployments (``projectId``, ``target``, ``state``,
   ``limit``, ``until``) -> ``{"deployments": [{uid, url, created, state, target, ...}], "pagination": {...}}``
-- ``GET  /v13/deployments/{idOrUrl}``               one deployment by id or hostname
+- ``GET  /v13/deployments/{idOrUrl}``  [getDeployment]  one deployment by id or hostname
   -> ``{id, url, createdAt, readyState, target, ...}``
-- ``GET  /v9/projects/{idOrName}``                  the project, including ``targets.production`` and
+- ``GET  /v9/projects/{idOrName}``  [getProject]      the project, including ``targets.production`` and
   ``lastAliasRequest`` ``{fromDeploymentId, toDeploymentId, jobStatus, requestedAt, type}``
-- ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  request an instant rollback (201 on acceptance)
+- ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  [requestRollback]  request an instant rollback;
+  ``description`` is a query parameter and there is no body (201 on acceptance)
 - ``GET  /v1/projects/{idOrName}/rolling-release``  the project's rolling release, active, aborted or complete
   -> ``{"rollingRelease": {state, canaryDeployment, currentDeployment, activeStage, nextStage, stages, ...} | null}``
   where each stage is ``{index, targetPercentage, isFinalStage, requireApproval, duration}``; the stage
@@ -252,7 +255,7 @@ def _deployment_from_list_item(item: dict[str, Any]) -> Deployment:
     return Deployment(
         uid=str(item["uid"]),
         url=str(item.get("url", "")),
-        created_ms=int(item.get("created") or item.get("createdAt") or 0),
+        created_ms=int(item.get("created") or 0),
         state=str(item.get("state") or item.get("readyState") or ""),
         target=item.get("target"),
     )
@@ -365,8 +368,8 @@ class VercelClient:
 
         def once() -> Any:
             kwargs: dict[str, Any] = {"params": query}
-            if method == "POST":
-                kwargs["json"] = body or {}  # the rollback endpoint expects a (possibly empty) JSON body
+            if body is not None:
+                kwargs["json"] = body  # requestRollback takes no body at all: send one only when there is one
             response = self._http.request(method, path, **kwargs)
             if response.status_code == 429 or response.status_code >= 500:
                 code, message = _error_body(response)
@@ -409,7 +412,7 @@ class VercelClient:
         """READY production deployments of the project, newest first (one page)."""
         payload = self._request(
             "GET",
-            "/v6/deployments",
+            "/v7/deployments",
             {
                 "projectId": project_id,
                 "target": "production",
@@ -428,16 +431,17 @@ class VercelClient:
         key = id_or_url.split("://", 1)[-1].split("/", 1)[0]
         payload = self._request("GET", f"/v13/deployments/{key}")
         return Deployment(
-            uid=str(payload.get("id") or payload.get("uid")),
+            uid=str(payload["id"]),
             url=str(payload.get("url", "")),
-            created_ms=int(payload.get("createdAt") or payload.get("created") or 0),
-            state=str(payload.get("readyState") or payload.get("state") or ""),
+            created_ms=int(payload.get("createdAt") or 0),
+            state=str(payload.get("readyState") or ""),
             target=payload.get("target"),
         )
 
     def get_project(self, project_id: str) -> Project:
-        # rollbackInfo=true is what Vercel's own CLI sends when it polls rollback status.
-        payload = self._request("GET", f"/v9/projects/{project_id}", {"rollbackInfo": "true"})
+        # getProject documents lastAliasRequest in its answer; Vercel's CLI also sends rollbackInfo=true,
+        # which the published API does not have, so this client does not.
+        payload = self._request("GET", f"/v9/projects/{project_id}")
         production = (payload.get("targets") or {}).get("production") or {}
         return Project(
             id=str(payload.get("id", project_id)),

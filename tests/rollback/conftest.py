@@ -1,39 +1,30 @@
 """Loopback stand-ins for the rollback guard: the Vercel REST API, the app under watch, a webhook.
 
-Everything listens on 127.0.0.1 only. The Vercel stand-in implements the endpoints the guard uses with
-the paths, status codes and response shapes of Vercel's REST API reference:
-
-- ``GET  /v6/deployments``                 ``{"deployments": [...], "pagination": {"count", "next", "prev"}}``
-- ``GET  /v13/deployments/{idOrUrl}``      ``{"id", "url", "createdAt", "readyState", "target", ...}``
-- ``GET  /v9/projects/{idOrName}``         ``{"id", "name", "targets": {"production": {...}},
-  "lastAliasRequest"}``
-- ``POST /v1/projects/{projectId}/rollback/{deploymentId}``  201 when accepted
-
-Errors use Vercel's ``{"error": {"code", "message"}}`` body; a missing or wrong bearer token gets 403
-``forbidden`` "Not authorized" as Vercel's error reference documents. Tests inject failures (any status,
-body and headers, for the next N matching requests) and read every request back.
+Everything listens on 127.0.0.1 only. The Vercel stand-in is the project's one (``tests/standins/vercel.py``,
+derived from Vercel's published SDK); when a test ends, every exchange with it is checked against the
+pinned SDK's schemas. The app and the webhook are this project's own.
 """
 
 from __future__ import annotations
 
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from ops.rollback import cli as rollback_cli
+from tests.standins.vercel import TOKEN, FakeVercel, assert_contract, start_vercel
 
-TOKEN = "test-token-not-a-secret-4711"
+__all__ = ["PROJECT", "TOKEN", "arrange_project", "start_app", "start_vercel"]  # the benchmarks use these
 
 
 class _Server(ThreadingHTTPServer):
@@ -77,318 +68,23 @@ class _QuietHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
-# ---------------------------------------------------------------------------------------------------
-# Vercel REST API stand-in
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Failure:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    times: int
-    body: Any
-    headers: dict[str, str]
-    passthrough: bool  # handle the request for real, then answer with the failure anyway
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    query: dict[str, str]
-    at: float
-    status: int = 0
-
-
-@dataclass
-class FakeVercel:
-    """State of one fake Vercel account; tests arrange projects and deployments, then read requests."""
-
-    url: str = ""
-    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
-    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failures: list[Failure] = field(default_factory=list)
-    requests: list[Recorded] = field(default_factory=list)
-    # How many project reads report the rollback job "pending" before it reaches ``final_job_status``.
-    pending_polls: int = 1
-    final_job_status: str = "succeeded"
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add_project(self, project_id: str, name: str, team_id: str | None = None) -> None:
-        self.projects[project_id] = {
-            "id": project_id,
-            "name": name,
-            "team": team_id,
-            "production": None,
-            "lastAliasRequest": None,
-            "polls_left": 0,
-        }
-
-    def add_deployment(
-        self,
-        uid: str,
-        project_id: str,
-        created: int,
-        url: str,
-        state: str = "READY",
-        target: str | None = "production",
-        production: bool = False,
-    ) -> None:
-        self.deployments[uid] = {
-            "uid": uid,
-            "name": self.projects[project_id]["name"],
-            "projectId": project_id,
-            "url": url,
-            "created": created,
-            "createdAt": created,
-            "state": state,
-            "readyState": state,
-            "target": target,
-        }
-        if production:
-            self.projects[project_id]["production"] = uid
-
-    def inject(
-        self,
-        method: str,
-        path_regex: str,
-        status: int,
-        times: int = 1,
-        body: Any = None,
-        headers: dict[str, str] | None = None,
-        passthrough: bool = False,
-    ) -> None:
-        """Answer the next ``times`` requests matching method and path with ``status``."""
-        code = {401: "unauthorized", 403: "forbidden", 409: "conflict", 422: "unprocessable_entity"}
-        default = {
-            "error": {"code": code.get(status, "internal_server_error"), "message": f"injected {status}"}
-        }
-        self.failures.append(
-            Failure(
-                method,
-                re.compile(path_regex),
-                status,
-                times,
-                default if body is None else body,
-                headers or {},
-                passthrough,
-            )
-        )
-
-    def calls(self, method: str, path_regex: str) -> list[Recorded]:
-        pattern = re.compile(path_regex)
-        return [r for r in self.requests if r.method == method and pattern.search(r.path)]
-
-    @property
-    def rollback_posts(self) -> list[Recorded]:
-        return self.calls("POST", r"^/v1/projects/[^/]+/rollback/")
-
-    # --- request handling ------------------------------------------------------------------------
-
-    def handle(self, method: str, raw_path: str, auth: str | None) -> tuple[int, Any, dict[str, str]]:
-        parts = urlsplit(raw_path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        record = Recorded(method, parts.path, query, time.monotonic())
-        with self.lock:
-            self.requests.append(record)
-            status, payload, headers = self._route(method, parts.path, query, auth)
-            record.status = status
-        return status, payload, headers
-
-    def _route(
-        self, method: str, path: str, query: dict[str, str], auth: str | None
-    ) -> tuple[int, Any, dict[str, str]]:
-        if auth != f"Bearer {TOKEN}":
-            return 403, {"error": {"code": "forbidden", "message": "Not authorized"}}, {}
-        for failure in self.failures:
-            if failure.times > 0 and failure.method == method and failure.path.search(path):
-                failure.times -= 1
-                if failure.passthrough:
-                    self._route_ok(method, path, query)
-                return failure.status, failure.body, failure.headers
-        return self._route_ok(method, path, query)
-
-    def _route_ok(self, method: str, path: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        if method == "GET" and path == "/v6/deployments":
-            return self._list_deployments(query)
-        if method == "GET" and (m := re.fullmatch(r"/v13/deployments/([^/]+)", path)):
-            return self._get_deployment(m.group(1))
-        if method == "GET" and (m := re.fullmatch(r"/v9/projects/([^/]+)", path)):
-            return self._get_project(m.group(1), query)
-        if method == "POST" and (m := re.fullmatch(r"/v1/projects/([^/]+)/rollback/([^/]+)", path)):
-            return self._rollback(m.group(1), m.group(2), query)
-        return 404, {"error": {"code": "not_found", "message": f"{method} {path} is not an endpoint"}}, {}
-
-    def _project(self, id_or_name: str, query: dict[str, str]) -> dict[str, Any] | None:
-        for project in self.projects.values():
-            if id_or_name in (project["id"], project["name"]):
-                if project["team"] and query.get("teamId") != project["team"]:
-                    return None
-                return project
-        return None
-
-    def _not_found(self, what: str) -> tuple[int, Any, dict[str, str]]:
-        return 404, {"error": {"code": "not_found", "message": f"Could not find the {what}"}}, {}
-
-    def _list_deployments(self, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        project = self._project(query.get("projectId", ""), query)
-        if project is None:
-            return self._not_found("project")
-        found = [
-            d
-            for d in self.deployments.values()
-            if d["projectId"] == project["id"]
-            and ("target" not in query or d["target"] == query["target"])
-            and ("state" not in query or d["state"] in query["state"].split(","))
-            and ("until" not in query or d["created"] < int(query["until"]))
-        ]
-        found.sort(key=lambda d: d["created"], reverse=True)
-        limit = int(query.get("limit", 20))
-        page = found[:limit]
-        more = len(found) > limit
-        body = {
-            "deployments": [
-                {
-                    k: d[k]
-                    for k in (
-                        "uid",
-                        "name",
-                        "projectId",
-                        "url",
-                        "created",
-                        "createdAt",
-                        "state",
-                        "readyState",
-                        "target",
-                    )
-                }
-                for d in page
-            ],
-            "pagination": {"count": len(page), "next": page[-1]["created"] if more else None, "prev": None},
-        }
-        return 200, body, {}
-
-    def _get_deployment(self, id_or_url: str) -> tuple[int, Any, dict[str, str]]:
-        for d in self.deployments.values():
-            if id_or_url in (d["uid"], d["url"]):
-                return (
-                    200,
-                    {
-                        "id": d["uid"],
-                        "name": d["name"],
-                        "projectId": d["projectId"],
-                        "url": d["url"],
-                        "createdAt": d["created"],
-                        "readyState": d["state"],
-                        "target": d["target"],
-                    },
-                    {},
-                )
-        return self._not_found(f"deployment: {id_or_url}")
-
-    def _get_project(self, id_or_name: str, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
-        project = self._project(id_or_name, query)
-        if project is None:
-            return self._not_found(f"project: {id_or_name}")
-        last = project["lastAliasRequest"]
-        if last and last["jobStatus"] == "pending":
-            if project["polls_left"] > 0:
-                project["polls_left"] -= 1
-            else:
-                last["jobStatus"] = self.final_job_status
-                if self.final_job_status == "succeeded":
-                    project["production"] = last["toDeploymentId"]
-        production = self.deployments.get(project["production"] or "")
-        targets = {}
-        if production:
-            targets["production"] = {
-                "id": production["uid"],
-                "url": production["url"],
-                "createdAt": production["created"],
-                "readyState": production["state"],
-                "alias": ["chefchatz.com"],
-            }
-        return (
-            200,
-            {
-                "id": project["id"],
-                "name": project["name"],
-                "accountId": project["team"] or "user_1",
-                "targets": targets,
-                "lastAliasRequest": dict(last) if last else None,
-                "lastRollbackTarget": None,
-            },
-            {},
-        )
-
-    def _rollback(
-        self, project_id: str, deployment_id: str, query: dict[str, str]
-    ) -> tuple[int, Any, dict[str, str]]:
-        project = self._project(project_id, query)
-        if project is None:
-            return self._not_found(f"project: {project_id}")
-        d = self.deployments.get(deployment_id)
-        if d is None or d["projectId"] != project["id"]:
-            return self._not_found(f"deployment: {deployment_id}")
-        last = project["lastAliasRequest"]
-        if last and last["jobStatus"] in ("pending", "in-progress"):
-            return 409, {"error": {"code": "conflict", "message": "A rollback is already in progress"}}, {}
-        if d["state"] != "READY" or d["target"] != "production" or deployment_id == project["production"]:
-            return (
-                422,
-                {"error": {"code": "invalid_rollback_target", "message": "Deployment is not eligible"}},
-                {},
-            )
-        project["lastAliasRequest"] = {
-            "fromDeploymentId": project["production"],
-            "toDeploymentId": deployment_id,
-            "jobStatus": "pending",
-            "requestedAt": int(time.time() * 1000),
-            "type": "rollback",
-        }
-        project["polls_left"] = self.pending_polls
-        project["rollbackDescription"] = query.get("description")
-        return 201, {}, {}
-
-
 @pytest.fixture
 def token() -> str:
     """The only token the Vercel stand-in accepts."""
     return TOKEN
 
 
-def start_vercel() -> tuple[FakeVercel, ThreadingHTTPServer]:
-    """The Vercel stand-in, serving on 127.0.0.1 until ``server.shutdown()`` (also used by benchmarks)."""
-    state = FakeVercel()
-
-    class Handler(_QuietHandler):
-        def _dispatch(self, method: str) -> None:
-            if method == "POST":
-                self._read_body()
-            status, payload, headers = state.handle(method, self.path, self.headers.get("Authorization"))
-            self._send_json(status, payload, headers)
-
-        def do_GET(self) -> None:
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:
-            self._dispatch("POST")
-
-    server, state.url = _serve(Handler)
-    return state, server
-
-
 @pytest.fixture
 def vercel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVercel]:
-    state, server = start_vercel()
+    """The Vercel stand-in; when the test ends, every exchange is checked against Vercel's schemas."""
+    state, server = start_vercel(TOKEN)
     monkeypatch.setenv("VERCEL_API_URL", state.url)
     monkeypatch.setenv("VERCEL_TOKEN", TOKEN)
     monkeypatch.delenv("CHEFCHATZ_ROLLBACK_NOTIFY", raising=False)
     yield state
     server.shutdown()
     server.server_close()
+    assert_contract(state)
 
 
 # ---------------------------------------------------------------------------------------------------

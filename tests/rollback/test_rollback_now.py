@@ -30,7 +30,7 @@ def test_rollback_now_points_production_at_the_previous_ready_deployment(project
     ), out
     (post,) = project.rollback_posts
     assert post.query == {"description": "checkout 500s"}, post.query
-    assert project.calls("GET", r"^/v6/deployments$")[0].query == {
+    assert project.calls("GET", r"^/v7/deployments$")[0].query == {
         "projectId": PROJECT,
         "target": "production",
         "state": "READY",
@@ -76,7 +76,7 @@ def test_audit_file_alone_prevents_a_second_rollback(project: Any, run: Any, tmp
         ("POST", ROLLBACK_PATH, 403, ["403", "--team-id"]),
         ("POST", ROLLBACK_PATH, 409, ["409", "already in progress"]),
         ("POST", ROLLBACK_PATH, 422, ["422", "not be eligible"]),
-        ("GET", r"^/v6/deployments$", 404, ["404", "check the project id"]),
+        ("GET", r"^/v7/deployments$", 404, ["404", "check the project id"]),
     ],
     ids=["401", "403", "409", "422", "404"],
 )
@@ -132,14 +132,14 @@ def test_accepted_rollback_answered_with_5xx_is_not_repeated(project: Any, run: 
 def test_rate_limit_waits_for_retry_after(project: Any, run: Any) -> None:
     project.inject(
         "GET",
-        r"^/v6/deployments$",
+        r"^/v7/deployments$",
         429,
         body={"error": {"code": "rate_limited", "message": "The rate limit of 100 exceeded"}},
         headers={"Retry-After": "1"},
     )
     result = run(*now())
     assert result.exit_code == 4, result.output
-    first, second = project.calls("GET", r"^/v6/deployments$")
+    first, second = project.calls("GET", r"^/v7/deployments$")
     assert (first.status, second.status) == (429, 200)
     assert second.at - first.at >= 0.95, f"retried after {second.at - first.at:.2f}s, Retry-After was 1s"
 
@@ -171,7 +171,7 @@ def test_earlier_deployment_on_a_later_page_is_found(vercel: Any, run: Any) -> N
     result = run("now", "--project-id", "prj_busy", "--verify-poll", "0.02s", "--json")
     assert result.exit_code == 4, result.output
     assert result.json["to_deployment"] == "dpl_good"
-    pages = vercel.calls("GET", r"^/v6/deployments$")
+    pages = vercel.calls("GET", r"^/v7/deployments$")
     assert [p.query.get("until") for p in pages] == [None, "1005"], [p.query for p in pages]
 
 

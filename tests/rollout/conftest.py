@@ -1,4 +1,5 @@
-"""Fixtures for `rollout watch`: the loopback Vercel rolling-release stand-in, metrics, a virtual clock."""
+"""Fixtures for `rollout watch`: the Vercel stand-in (its exchanges checked against Vercel's schemas when
+a test ends), metrics, a virtual clock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.rollout.standins import TOKEN, FakeRollingRelease, VirtualClock, serve
+from tests.standins.vercel import assert_contract
 
 
 @pytest.fixture
@@ -24,3 +26,4 @@ def release(clock: VirtualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     yield state
     server.shutdown()
     server.server_close()
+    assert_contract(state)

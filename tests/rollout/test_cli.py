@@ -63,7 +63,7 @@ def seed(deployment: str, counts: Counts) -> None:
 def fresh(release: FakeRollingRelease) -> None:
     """New deployment ids per test: moto keeps every metric for the whole session."""
     n = next(_ids)
-    release.canary, release.stable = f"dpl_cli_canary{n}", f"dpl_cli_stable{n}"
+    release.use_deployments(f"dpl_cli_canary{n}", f"dpl_cli_stable{n}")
 
 
 def test_a_healthy_canary_in_cloudwatch_is_promoted_to_100_percent(aws: str, release: FakeRollingRelease) -> None:

@@ -1,81 +1,21 @@
-"""The rolling release is read by Vercel's documented fields only, and the stand-in serves nothing else.
+"""The rolling release is read by Vercel's documented fields: the stage is ``activeStage``, never a top-level index.
 
 Vercel's schema of ``GET /v1/projects/{idOrName}/rolling-release`` (``GetRollingReleaseResponseBody`` of
-``@vercel/sdk`` 1.28.35, copied into ``standins.DOCUMENTED``) puts the stage in ``activeStage.index``; it
-has no ``activeStageIndex``. A client reading that field saw stage 0 forever on real Vercel.
+``@vercel/sdk``, pinned in ``tests/contracts/node``) puts the stage in ``activeStage.index``; it has no
+``activeStageIndex``. A client reading that field saw stage 0 forever on real Vercel. That the client reads
+and the stand-in serves only the schema's fields is ``tests/contracts/test_vercel_contract.py``; this file
+is what the client makes of those fields.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from ops.rollback import VercelClient, VercelError
-from tests.rollout.standins import CANARY, DOCUMENTED, PROJECT, STABLE, FakeRollingRelease, documented
-
-# Which documented object each place in the response is (paths as ``Reads`` records them).
-_KIND_OF = {
-    "": "body",
-    "rollingRelease": "rollingRelease",
-    "rollingRelease.activeStage": "stage",
-    "rollingRelease.nextStage": "stage",
-    "rollingRelease.stages[]": "stage",
-    "rollingRelease.canaryDeployment": "deployment",
-    "rollingRelease.currentDeployment": "deployment",
-}
-_BODY_FIELDS = frozenset({"rollingRelease"})
-
-
-class Reads(dict[str, Any]):
-    """A response object that records every field the parsing code looks up, by its path in the response."""
-
-    def __init__(self, data: dict[str, Any], path: str, seen: set[str]) -> None:
-        super().__init__(data)
-        self.path, self.seen = path, seen
-
-    def _wrap(self, key: str, value: Any) -> Any:
-        path = f"{self.path}.{key}" if self.path else key
-        if isinstance(value, dict):
-            return Reads(value, path, self.seen)
-        if isinstance(value, list):
-            return [Reads(item, f"{path}[]", self.seen) if isinstance(item, dict) else item for item in value]
-        return value
-
-    def _note(self, key: str) -> None:
-        self.seen.add(f"{self.path}.{key}" if self.path else key)
-
-    def __getitem__(self, key: str) -> Any:
-        self._note(key)
-        return self._wrap(key, super().__getitem__(key))
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        self._note(key)
-        return self._wrap(key, super().get(key, default))
-
-    def __contains__(self, key: object) -> bool:
-        self._note(str(key))
-        return super().__contains__(key)
-
-
-def undocumented(paths: set[str]) -> list[str]:
-    """The looked-up fields that Vercel's schema does not have where they were looked up."""
-    found = []
-    for path in sorted(paths):
-        parent, _, name = path.rpartition(".")
-        kind = _KIND_OF.get(parent)
-        fields = _BODY_FIELDS if kind == "body" else frozenset().union(*DOCUMENTED[kind]) if kind else frozenset()
-        if name not in fields:
-            found.append(path)
-    return found
-
-
-def fields_read(parse: Callable[[dict[str, Any]], Any], body: dict[str, Any]) -> set[str]:
-    seen: set[str] = set()
-    parse(Reads(body, "", seen))
-    return seen
+from tests.rollout.standins import CANARY, PROJECT, STABLE, FakeRollingRelease
 
 
 def read_by_client(body: dict[str, Any]) -> Any:
@@ -87,20 +27,6 @@ def read_by_client(body: dict[str, Any]) -> Any:
 
 def response(state: str = "ACTIVE", stage: int = 1) -> dict[str, Any]:
     return {"rollingRelease": FakeRollingRelease(state=state, active_stage_index=stage).document()}
-
-
-@pytest.mark.parametrize(("state", "stage"), [("ACTIVE", 0), ("ACTIVE", 2), ("COMPLETE", 3), ("ABORTED", 1)])
-def test_the_client_reads_only_fields_vercel_documents(state: str, stage: int) -> None:
-    read = fields_read(read_by_client, response(state, stage))
-    assert "rollingRelease.activeStage.index" in read or state == "ABORTED", sorted(read)
-    assert undocumented(read) == [], f"the client reads fields Vercel's schema lacks: {undocumented(read)}"
-
-
-def test_the_field_check_catches_a_parser_that_reads_active_stage_index() -> None:
-    def old_parser(body: dict[str, Any]) -> int:
-        return int(body["rollingRelease"].get("activeStageIndex") or 0)
-
-    assert undocumented(fields_read(old_parser, response())) == ["rollingRelease.activeStageIndex"]
 
 
 def test_the_stage_is_vercels_active_stage_and_an_undocumented_index_is_ignored() -> None:
@@ -136,25 +62,3 @@ def test_a_stage_without_its_index_is_an_error_naming_it() -> None:
     del body["rollingRelease"]["activeStage"]["index"]
     with pytest.raises(VercelError, match=r"activeStage has no 'index'"):
         read_by_client(body)
-
-
-@pytest.mark.parametrize(
-    ("state", "stage"), [("ACTIVE", 0), ("ACTIVE", 1), ("ACTIVE", 2), ("COMPLETE", 3), ("ABORTED", 0)]
-)
-def test_the_stand_in_serves_exactly_the_documented_fields(state: str, stage: int) -> None:
-    document = FakeRollingRelease(state=state, active_stage_index=stage).document()
-    assert document is not None
-    required, optional = DOCUMENTED["rollingRelease"]
-    assert required <= set(document) <= required | optional, sorted(document)
-    assert "activeStageIndex" not in document
-    parts = [document["activeStage"], document["nextStage"], *document["stages"]]
-    for part in (p for p in parts if p is not None):
-        assert set(part) <= DOCUMENTED["stage"][0] | DOCUMENTED["stage"][1], part
-    for key in ("canaryDeployment", "currentDeployment"):
-        assert isinstance(document[key]["createdAt"], int), "createdAt is epoch milliseconds in the schema"
-
-
-def test_the_stand_in_refuses_to_build_an_undocumented_field() -> None:
-    served = response()["rollingRelease"]
-    with pytest.raises(ValueError, match=r"undocumented \['activeStageIndex'\] and lacks \[\]"):
-        documented("rollingRelease", {**served, "activeStageIndex": 1})

@@ -170,13 +170,13 @@ def test_a_rollout_already_finished_or_aborted_is_left_alone(
     metrics = FakeMetrics(release)
     outcome = run(clock, metrics, canary_id=CANARY)
     assert (outcome.action, outcome.exit_code) == (action, code), outcome.message
-    assert [c for c in release.calls if c.method == "POST"] == [] and metrics.reads == []
+    assert [c for c in release.requests if c.method == "POST"] == [] and metrics.reads == []
 
 
 def test_another_canarys_active_rollout_is_never_touched(release: FakeRollingRelease, clock: VirtualClock) -> None:
     outcome = run(clock, FakeMetrics(release), canary_id="dpl_other")
     assert outcome.action == "failed" and f"is of {CANARY} (ACTIVE), not of dpl_other" in outcome.message, outcome
-    assert [c for c in release.calls if c.method == "POST"] == []
+    assert [c for c in release.requests if c.method == "POST"] == []
 
 
 def test_without_a_canary_no_rolling_release_is_a_failure_that_says_so(
@@ -239,4 +239,4 @@ def test_unreadable_metrics_stop_the_run_and_say_where_the_rollout_was_left(
     outcome = run(clock, unreadable)
     assert (outcome.action, outcome.exit_code) == ("failed", ExitCode.FAILED), outcome.message
     assert "ExpiredToken" in outcome.message and "left at stage 0 (5 %)" in outcome.message, outcome.message
-    assert [c for c in release.calls if c.method == "POST"] == [], "no action without evidence"
+    assert [c for c in release.requests if c.method == "POST"] == [], "no action without evidence"
