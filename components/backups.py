@@ -87,6 +87,8 @@ class BackupsArgs:
     # it with the replica's.
     primary_region: str
     database_url: pulumi.Input[str]
+    # The name of the database these backups hold (the spec's environment interface), on the task's tags.
+    database_name: str
     storage_endpoint: str
     # The region Storage's S3 endpoint expects signatures for: the Supabase project's.
     storage_region: str
@@ -526,7 +528,18 @@ class Backups(pulumi.ComponentResource):
                 container_definitions=container,
                 # The container definitions are unknown until the secret exists; the image is known
                 # now, and a tag lets the policy pack check it is pinned by digest before deploying.
-                tags={**tags, "backup-image": args.image, "backup-kind": kind},
+                # The source is also named where a preview can see it: the command is inside the container
+                # definitions, unknown until the secret exists.
+                tags={
+                    **tags,
+                    "backup-image": args.image,
+                    "backup-kind": kind,
+                    "backup-source": (
+                        f"database:{args.database_name}"
+                        if kind == "database"
+                        else f"storage:{args.storage_bucket}@{args.storage_region}"
+                    ),
+                },
                 opts=child,
             )
 

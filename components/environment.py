@@ -238,6 +238,7 @@ class Environment(pulumi.ComponentResource):
                     primary_region=settings.aws_region,
                     recovery_tags=recovery_tags(settings),
                     database_url=secrets.database_url,
+                    database_name=settings.environment.database_name,
                     storage_endpoint=f"{settings.platform.supabase_url}/storage/v1/s3",
                     storage_region=settings.platform.supabase_region,
                     storage_bucket=plans.storage_bucket,

@@ -358,6 +358,7 @@ def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
         image="ghcr.io/chefchatz/chefchatz-infra:0.1.0",
         primary_region="us-east-1",
         database_url=pulumi.Output.secret("postgresql://u:p@h/db"),
+        database_name="chefchatz-prod",
         storage_endpoint="https://x.supabase.co/storage/v1/s3",
         storage_region="eu-central-1",
         storage_bucket="assets",

@@ -109,8 +109,9 @@ def fingerprint(plan: StackPlan, project: Path) -> dict[str, str]:
     """urn -> the resource's inputs and options, with the project's own path taken out (assets
     name files by path, and every case plans its own copy)."""
     return {
+        # The SDK gathers dependencies in a set: their order says nothing.
         resource["urn"]: json.dumps(
-            [resource["properties"], resource["options"], resource["dependencies"]], sort_keys=True
+            [resource["properties"], resource["options"], sorted(resource["dependencies"])], sort_keys=True
         ).replace(str(project), "<project>")
         for resource in plan.resources
     }
@@ -119,7 +120,10 @@ def fingerprint(plan: StackPlan, project: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[StackPlan, Path]]:
     """The committed stack and one case per key, planned in one batch: name -> (plan, project)."""
-    jobs: dict[str, Path] = {"baseline": project_copy(tmp_path_factory.mktemp("baseline"))}
+    jobs: dict[str, Path] = {
+        "baseline": project_copy(tmp_path_factory.mktemp("baseline")),
+        "baseline-again": project_copy(tmp_path_factory.mktemp("baseline-again")),
+    }
     for key, value in ALTERNATIVES.items():
         project = project_copy(tmp_path_factory.mktemp(key))
         set_config(project, STACK, key, value)
@@ -128,9 +132,12 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[StackPl
     return {name: (plan, jobs[name]) for name, plan in zip(jobs, plans, strict=True)}
 
 
-def test_the_baseline_plans_clean(planned: dict[str, tuple[StackPlan, Path]]) -> None:
-    baseline, _ = planned["baseline"]
+def test_the_baseline_plans_clean_and_the_same_twice(planned: dict[str, tuple[StackPlan, Path]]) -> None:
+    baseline, project = planned["baseline"]
     assert planlib.exit_code([baseline]) == 0, baseline.config_error or baseline.mandatory_violations
+    # Otherwise a difference would prove nothing: the committed stack, planned again, is identical.
+    again, again_project = planned["baseline-again"]
+    assert fingerprint(baseline, project) == fingerprint(again, again_project)
 
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
