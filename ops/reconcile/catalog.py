@@ -24,6 +24,7 @@ class Column:
     generated: bool  # GENERATED ALWAYS AS (...) STORED: computed by the server, never inserted
     identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
     hashable: bool = True  # the type has an extended hash function (json, point, arrays... do not)
+    collatable: bool = False  # text-like: hashed under COLLATE "C" (its bytes), whatever its own collation
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ ORDER BY c.relname
 # hashed through their text form.
 _COLUMNS_SQL = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
+       a.attcollation <> 0,
        EXISTS (
            SELECT 1 FROM pg_opclass oc
            JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
@@ -89,8 +91,8 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
     oids = [oid for oid, _, _ in rows]
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for oid, name, type_, generated, identity, hashable in conn.execute(_COLUMNS_SQL, (oids,)):
-        columns[oid].append(Column(name, type_, generated, identity, hashable))
+    for oid, name, type_, generated, identity, collatable, hashable in conn.execute(_COLUMNS_SQL, (oids,)):
+        columns[oid].append(Column(name, type_, generated, identity, hashable, collatable))
     keys: dict[int, list[str]] = {oid: [] for oid in oids}
     for oid, name in conn.execute(_KEYS_SQL, (oids,)):
         keys[oid].append(name)

@@ -46,7 +46,10 @@ def test_report_only_finds_lost_rows_per_table_and_changes_nothing(failover: Fai
         "public.recipe_likes": (2, 1, 0),
         "public.messages": (1, 0, 0),
     }
-    assert result.table("public.recipes")["samples"]["lost"] == [{"id": "5001"}, {"id": "5002"}]
+    assert sorted(result.table("public.recipes")["samples"]["lost"], key=lambda k: k["id"]) == [
+        {"id": "5001"},
+        {"id": "5002"},
+    ]
     assert sorted(result.table("public.recipe_likes")["samples"]["lost"], key=lambda k: k["recipe_id"]) == [
         {"profile_id": profile_id(900), "recipe_id": "5001"},
         {"profile_id": profile_id(2), "recipe_id": "5002"},
