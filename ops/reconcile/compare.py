@@ -9,38 +9,40 @@ every range differed, was split again, and so on without end.) Bucket numbers ar
 every text value is hashed as its bytes (`COLLATE "C"`), so even a nondeterministic
 (case-insensitive) collation neither merges two keys nor hides a change of case.
 
-The key hash is `hash_record_extended(ROW(key columns), 1)`; a row's bucket at `bits` is its low
-`bits` bits. The bucket hash is `count(*)` plus `bit_xor(hash_record_extended(ROW(every column), 0))`:
-- `hash_record_extended` combines each column's own 64-bit hash function, the ones hash
-  partitioning relies on (so PostgreSQL keeps them stable across versions and platforms). Over
-  a 1M-row table it took 0.33 s, hashing the row's text form (`hashtextextended(ROW(...)::text,
-  0)`) 1.2 s and `md5(string_agg(md5(row::text), '' ORDER BY key))` about 9 s (single runs on a
-  shared 2-core machine): converting every column to text is what costs. A changed row goes
-  unnoticed only if its 64-bit hash collides (about 2^-64); the 32-bit `hashtext` would miss one
-  in ~4 billion changed rows.
-- A NULL column contributes 0 to the row hash and a value its own hash, so NULL <-> '' or
-  NULL <-> 0 changes the row hash. Values are compared as their type compares them: numeric
-  1.0 and 1.00, or one instant written in two time zones, are equal.
+A row's key hash and row hash combine each column's own 64-bit seeded hash function (the ones
+hash partitioning relies on, so PostgreSQL keeps them stable across versions and platforms; see
+`combined_hash`); a row's bucket at `bits` is the low `bits` bits of its key hash. The bucket hash
+is `count(*)` plus `bit_xor(row hash)`:
+- Over the benchmark's 1M-row table, `hash_record_extended(ROW(...))` took 0.33 s, hashing the
+  row's text form (`hashtextextended(ROW(...)::text, 0)`) 1.2 s and `md5(string_agg(md5(row::text),
+  '' ORDER BY key))` about 9 s: converting every column to text is what costs. Over a 1M-row
+  table of three columns, hashing each column with its own function cost 0.09 s beyond the scan
+  where `hash_record_extended`, which builds a record per row, cost 0.17 s (single runs on a
+  shared 2-core machine). A changed row goes unnoticed only if its 64-bit hash collides (2^-64).
+- A NULL column hashes as its seed and a value as its hash, so NULL <-> '' or NULL <-> 0
+  changes the row hash. Values are compared as their type compares them: numeric 1.0 and
+  1.00, or one instant written in two time zones, are equal.
 - Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
   (which hash as an OID that differs between databases) are hashed through their text form,
   whose output `SESSION_SETTINGS` pins on both connections.
 - XOR does not depend on row order (no sort) and stays a 64-bit integer. Rows never cancel out:
-  every row holds its own key, so no two rows of a table hash alike except by a 2^-64 accident.
-  Columns are listed by name, so column order that differs between the two databases is not a
-  difference. The key hash has its own seed, so a row's bucket says nothing about its row hash.
+  every row holds its own key, so no two rows of a table hash alike except by a 2^-64 accident;
+  each row hash is a hash of its columns' XOR, so values that trade rows inside a bucket change
+  it. Columns are seeded by their place in name order, so values that trade columns change it
+  too, and column order that differs between the two databases is not a difference. The key
+  hash has seeds of its own, so a row's bucket says nothing about its row hash.
 
-Passes, each one sequential scan per side with both servers working at once:
+Passes, each one sequential scan per side with both servers working at once (`Comparer._both`):
 1. every row is hashed into 2^b buckets of about `bucket_rows` rows (b from the planner's row
-   estimate of the larger side); one hash aggregate, 0.5 s per 1M rows where ordering the rows
-   by key (index scan and running window) took 1.2 s;
-2. the differing buckets are split by more bits of the same key hash into pieces of about
-   `piece_rows` rows: the scan hashes only the rows of the differing buckets;
-3. the rows of the differing pieces are fetched as (key, row hash) and classified.
-A bucket is fetched without splitting when one side has no row there (every row differs) or it
-is already small; a piece much larger than expected (a stale row estimate) is split again in
-another pass. The passes are a loop: nothing recurses, whatever the data. Each pass's buckets
-are streamed from server-side cursors in bucket order and merged, so memory holds the differing
-buckets, never every bucket of the table.
+   estimate of the larger side): one hash aggregate, about 0.5 s per 1M rows, where ordering
+   the rows by key (index scan and running window, the range comparison's first pass) took 1.2 s;
+2. while differing buckets hold many rows, they are split by more bits of the same key hash into
+   pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
+3. last, the rows of every differing bucket and piece are fetched as (key, row hash), in key
+   hash order, and classified.
+`next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
+whatever the data. Each pass's rows are streamed from server-side cursors in bucket order and
+merged, so memory holds the differing buckets, never every bucket of the table.
 """
 
 from __future__ import annotations
