@@ -264,13 +264,18 @@ class TableSql:
         return query, params
 
     def row_hashes(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composed, list[Any]]:
-        """(key hash, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash order."""
-        query = sql.SQL("SELECT {}, {}, {} FROM {} t WHERE {} ORDER BY 1").format(
+        """(group, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash order.
+
+        A group is the top 14 bits of the key hash: both sides' rows are merged a group at a time
+        (at most 16,384 groups, whatever the number of rows), not a key at a time.
+        """
+        query = sql.SQL("SELECT {} >> 50, {}, {} FROM {} t WHERE {} ORDER BY {}").format(
             self.key_hash,
             self.key_text,
             self.row_hash,
             self.relation,
             sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets),
+            self.key_hash,
         )
         return query, [list(numbers) for _, numbers in buckets]
 
@@ -370,8 +375,8 @@ class Comparer:
         theirs: dict[Key, int] = {}
         for _, from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
             self.stats.rows_fetched += len(from_rows) + len(to_rows)
-            ours.update((tuple(r[1:-1]), r[-1]) for r in from_rows)
-            theirs.update((tuple(r[1:-1]), r[-1]) for r in to_rows)
+            ours.update((r[1:-1], r[-1]) for r in from_rows)
+            theirs.update((r[1:-1], r[-1]) for r in to_rows)
             if len(ours) + len(theirs) >= self.leaf_batch_rows:
                 yield classify(ours, theirs)
                 ours, theirs = {}, {}
