@@ -205,7 +205,7 @@ def combined_hash(columns: Sequence[Column], seed: int) -> sql.Composable:
     """One 64-bit hash of several columns: each with a seed of its own (so values that trade columns
     differ), NULL as that seed, XORed, and the XOR hashed once more (so that rows XORed together
     in a bucket do not hide values that trade rows). A third cheaper than `hash_record_extended`,
-    which builds a record per row (measured below)."""
+    which builds a record per row (figures in the module docstring)."""
     if len(columns) == 1 and columns[0].hash_function:
         return column_hash(columns[0], seed)
     parts = [
