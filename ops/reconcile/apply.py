@@ -7,7 +7,9 @@ A batch either commits whole or not at all: a killed run leaves no half-applied 
 
 When a row breaks another constraint (a unique username taken since the failover, a parent
 deleted since), the batch falls back to one savepoint per row, inserts what it can and reports
-each refused row with the server's message: a person decides, nothing is forced.
+each refused row with the server's message: a person decides, nothing is forced. Deferrable
+constraints are made immediate inside each batch, so a deferred foreign key is refused per row
+too instead of failing the whole batch at COMMIT.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def apply_batch(
     overriding = sql.SQL("OVERRIDING SYSTEM VALUE ") if any(c.identity_always for c in table.columns) else sql.SQL("")
     result = BatchResult()
     with target.transaction():
+        # A DEFERRABLE constraint (a deferred foreign key) would be checked only at COMMIT, after
+        # the fallback below: one orphan would abort the whole batch. Checked per statement, it
+        # fails the insert (or the one row's savepoint) like any other constraint.
+        target.execute("SET CONSTRAINTS ALL IMMEDIATE")
         target.execute(
             sql.SQL("CREATE TEMPORARY TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
                 _STAGE, columns, table_sql.relation

@@ -24,6 +24,8 @@ class Column:
     generated: bool  # GENERATED ALWAYS AS (...) STORED: computed by the server, never inserted
     identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
     hashable: bool = True  # the type has an extended hash function (json, point, arrays... do not)
+    collatable: bool = False  # text-like: hashed under COLLATE "C" (its bytes), whatever its own collation
+    hash_function: str | None = None  # the type's built-in extended hash (hashint8extended...), if any
 
 
 @dataclass(frozen=True)
@@ -48,19 +50,25 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
 """
-# `hashable`: the type (a domain's base type) has a default hash operator class with an extended
-# (64-bit, seeded) support function, which `hash_record_extended` needs. Arrays, ranges and
-# composites are not looked into, and enums are excluded on purpose (an enum value hashes as its
-# label's OID, which differs between two databases that hold the same labels): all of them are
-# hashed through their text form.
+# The hash function: the type (a domain's base type) has a default hash operator class with an
+# extended (64-bit, seeded) support function, which `hash_record_extended` needs; its name when it
+# is built in (pg_catalog) and takes the type itself, '' otherwise (an extension's, or one declared
+# on a sibling type: timestamptz hashes with timestamp_hash_extended). Arrays, ranges and composites are not looked
+# into, and enums are excluded on purpose (an enum value hashes as its label's OID, which differs
+# between two databases that hold the same labels): all of them are hashed through their text form.
 _COLUMNS_SQL = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
-       EXISTS (
-           SELECT 1 FROM pg_opclass oc
+       a.attcollation <> 0,
+       (
+           SELECT CASE WHEN pn.nspname = 'pg_catalog' AND pp.proargtypes[0] = b.oid THEN pp.proname ELSE '' END
+           FROM pg_opclass oc
            JOIN pg_am am ON am.oid = oc.opcmethod AND am.amname = 'hash'
            JOIN pg_amproc p ON p.amprocfamily = oc.opcfamily AND p.amprocnum = 2 AND p.amproclefttype = oc.opcintype
+           JOIN pg_proc pp ON pp.oid = p.amproc
+           JOIN pg_namespace pn ON pn.oid = pp.pronamespace
            WHERE oc.opcdefault
              AND oc.opcintype = b.oid
+           LIMIT 1
        )
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
@@ -89,8 +97,10 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
     oids = [oid for oid, _, _ in rows]
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for oid, name, type_, generated, identity, hashable in conn.execute(_COLUMNS_SQL, (oids,)):
-        columns[oid].append(Column(name, type_, generated, identity, hashable))
+    for oid, name, type_, generated, identity, collatable, function in conn.execute(_COLUMNS_SQL, (oids,)):
+        columns[oid].append(
+            Column(name, type_, generated, identity, function is not None, collatable, function or None)
+        )
     keys: dict[int, list[str]] = {oid: [] for oid in oids}
     for oid, name in conn.execute(_KEYS_SQL, (oids,)):
         keys[oid].append(name)

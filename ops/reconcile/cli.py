@@ -59,7 +59,8 @@ def reconcile(
     """Reconcile data after a failover: find the rows the live database lost, and bring them back.
 
     Compares every table with a primary key between --from (the recovered old primary) and --to
-    (the live database) by hashes of primary-key ranges, fetching rows only where a range
+    (the live database) by hashes of buckets of rows (a row's bucket is a hash of its primary
+    key, so the two servers' collations need not match), fetching rows only where a bucket
     differs. Each differing key is lost (only in --from), only in --to (written after the
     failover) or a conflict (different on both sides). Without --apply it only reports; with
     --apply it inserts the lost rows, parents before children, one transaction per batch, and

@@ -1,54 +1,74 @@
 """Find the rows that differ between two copies of a table without loading either copy.
 
-Primary-key ranges are compared by a hash computed in SQL on each side; only ranges whose hashes
-differ are looked at row by row. One side cuts the key space into ranges of 64 of its rows and
-hashes them in the same pass (keyset order: composite and uuid keys work like serial ones); the
-other side hashes the same ranges, `(key) > (lo) AND (key) <= (hi)`, one primary-key index range
-scan each.
+Rows are put in buckets by a hash of their primary key, computed in SQL on each side, and each
+bucket is compared by a hash of its rows; only the rows of buckets whose hashes differ are looked
+at one by one. A key lands in the same bucket on both servers whatever their collations: nothing
+is ordered or range-compared by key. (Ranges cut in one server's key order and hashed in the
+other's never agree when the orders differ, as text keys do under ICU `en-US` and `C.UTF-8`:
+every range differed, was split again, and so on without end.) Bucket numbers are integers, and
+every text value is hashed as its bytes (`COLLATE "C"`), so even a nondeterministic
+(case-insensitive) collation neither merges two keys nor hides a change of case.
 
-The range hash is `count(*)` plus `bit_xor(hash_record_extended(ROW(every column), 0))`:
-- `hash_record_extended` combines each column's own 64-bit hash function, the ones hash
-  partitioning relies on (so PostgreSQL keeps them stable across versions and platforms). Over
-  the benchmark's 1M-row table it took 0.33 s, hashing the row's text form
-  (`hashtextextended(ROW(...)::text, 0)`) 1.2 s and `md5(string_agg(md5(row::text), '' ORDER BY
-  key))` about 9 s (single runs on a shared 2-core machine): converting every column to text is
-  what costs. A changed row goes unnoticed only if its 64-bit hash collides (about 2^-64); the
-  32-bit `hashtext` would miss one in ~4 billion changed rows.
-- A NULL column contributes 0 to the row hash and a value its own hash, so NULL <-> '' or
-  NULL <-> 0 changes the row hash. Values are compared as their type compares them: numeric
-  1.0 and 1.00, or one instant written in two time zones, are equal.
+A row's key hash and row hash combine each column's own 64-bit seeded hash function (the ones
+hash partitioning relies on, so PostgreSQL keeps them stable across versions and platforms; see
+`combined_hash`); a row's bucket at `bits` is the low `bits` bits of its key hash. The bucket hash
+is `count(*)` plus `bit_xor(row hash)`:
+- Over the benchmark's 1M-row table, `hash_record_extended(ROW(...))` took 0.33 s, hashing the
+  row's text form (`hashtextextended(ROW(...)::text, 0)`) 1.2 s and `md5(string_agg(md5(row::text),
+  '' ORDER BY key))` about 9 s: converting every column to text is what costs. Over a 1M-row
+  table of three columns, hashing each column with its own function cost 0.09 s beyond the scan
+  where `hash_record_extended`, which builds a record per row, cost 0.17 s (single runs on a
+  shared 2-core machine). A changed row goes unnoticed only if its 64-bit hash collides (2^-64).
+- A NULL column hashes as its seed and a value as its hash, so NULL <-> '' or NULL <-> 0
+  changes the row hash. Values are compared as their type compares them: numeric 1.0 and
+  1.00, or one instant written in two time zones, are equal.
 - Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
   (which hash as an OID that differs between databases) are hashed through their text form,
   whose output `SESSION_SETTINGS` pins on both connections.
-- XOR does not depend on row order (no sort, no per-range string) and stays a 64-bit integer,
-  so one pass can keep a running XOR and read any range's hash off two readings. Rows never
-  cancel out: every row holds its own key, so no two rows of a table hash alike except by a
-  2^-64 accident. Columns are listed by name, so column order that differs between the two
-  databases is not a difference.
+- XOR does not depend on row order (no sort) and stays a 64-bit integer. Rows never cancel out:
+  every row holds its own key, so no two rows of a table hash alike except by a 2^-64 accident;
+  each row hash is a hash of its columns' XOR, so values that trade rows inside a bucket change
+  it. Columns are seeded by their place in name order, so values that trade columns change it
+  too, and column order that differs between the two databases is not a difference. The key
+  hash has seeds of its own, so a row's bucket says nothing about its row hash.
 
-A range that differs and holds more than `leaf_rows` rows on either side is split again, at
-boundaries taken from the side that has more rows there (so thousands of post-failover rows past
-the recovered copy's last key are split like any other range); a smaller one is cut into pieces
-of `sub_rows` rows the same way, and only differing pieces are compared row by row. The
-splitting side streams its ranges while the other side hashes the previous batch in a worker
-thread, so the two servers work at the same time.
+Passes, each one sequential scan per side with both servers working at once (`Comparer._both`):
+1. every row is hashed into 2^b buckets of about `bucket_rows` rows (b from the planner's row
+   estimate of the larger side): one hash aggregate, about 0.5 s per 1M rows, where ordering
+   the rows by key (index scan and running window, the range comparison's first pass) took 1.2 s;
+2. while differing buckets hold many rows, they are split by more bits of the same key hash into
+   pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
+3. last, the rows of every differing bucket and piece are fetched as (key, row hash), in key
+   hash order, and classified.
+`next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
+whatever the data. Each pass's rows are streamed from server-side cursors in bucket order and
+merged, so memory holds the differing buckets, never every bucket of the table.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+import json
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ops.reconcile.catalog import Table
+from ops.reconcile.catalog import Column, Table
 
 Key = tuple[str, ...]  # a primary key as the text form of each key column
-T = TypeVar("T")
+Row = tuple[Any, ...]
+
+MAX_BITS = 62  # bucket numbers stay non-negative bigints
+KEY_SEED = 1 << 32  # the key hash's seeds; the row hash's are 0, 1, 2...
+FIRST_PASS_MAX_BITS = 20  # at most ~1M buckets in the first pass (past 64M rows, buckets grow)
+SPLIT_MAX_BITS = 16  # at most 65,536 pieces per differing bucket in one pass
 
 # The text form of values must be the same on both sides (see the module docstring); these are
 # PostgreSQL's defaults except the time zone, which is per server or role and often differs.
@@ -61,25 +81,28 @@ SESSION_SETTINGS = {
 }
 
 
+# Settings of the comparison itself, not of the values' text.
+PLANNER_SETTINGS = {
+    # A pass over 1M rows crosses jit_above_cost; compiling its hash expressions cost more than it
+    # saved (0.8-1.1 s with JIT, 0.7 s without, measured on a shared 2-core machine).
+    "jit": "off",
+    # Every cursor here is read to its end: plan for all rows, not for the first tenth.
+    "cursor_tuple_fraction": "1",
+}
+
+
 def pin_session(conn: psycopg.Connection[Any]) -> None:
-    for name, value in SESSION_SETTINGS.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-    # The planner costs a batch of 1024 short range scans like 1024 x its row estimate, which
-    # crosses jit_above_cost: compiling then takes longer than the query it speeds up.
-    conn.execute("SELECT set_config('jit', 'off', false)")
-
-
-@dataclass(frozen=True)
-class KeyRange:
-    """Keys k with lo < k <= hi; None means unbounded on that side."""
-
-    lo: Key | None
-    hi: Key | None
+    """Every setting in one statement: one round trip to a distant server, not seven."""
+    settings = {**SESSION_SETTINGS, **PLANNER_SETTINGS}
+    conn.execute(
+        sql.SQL("SELECT {}").format(sql.SQL(", ").join(sql.SQL("set_config(%s, %s, false)") for _ in settings)),
+        [part for item in settings.items() for part in item],
+    )
 
 
 @dataclass
 class LeafDiff:
-    """The outcome of comparing some ranges row by row."""
+    """The outcome of comparing the rows of some buckets one by one."""
 
     lost: list[Key]  # in --from only: written before the failure, missing from the recovered copy
     only_in_to: list[Key]  # in --to only: written after the failover (or deleted on --from)
@@ -88,13 +111,14 @@ class LeafDiff:
 
 @dataclass
 class CompareStats:
-    ranges: int = 0  # ranges compared by hash (every level)
-    differing: int = 0  # of those, ranges whose hashes differed
+    passes: int = 0  # scans of the table, per side
+    buckets: int = 0  # buckets compared by hash (every pass)
+    differing: int = 0  # of those, buckets whose hashes differed
     rows_fetched: int = 0  # (key, hash) pairs fetched for row-by-row comparison, both sides
 
 
-def classify(source: Mapping[Key, int], target: Mapping[Key, int]) -> LeafDiff:
-    """Sort the keys of one set of ranges into lost / only-in-to / conflict by their row hashes."""
+def classify(source: dict[Key, int], target: dict[Key, int]) -> LeafDiff:
+    """Sort the keys of some buckets into lost / only-in-to / conflict by their row hashes."""
     return LeafDiff(
         lost=[k for k in source if k not in target],
         only_in_to=[k for k in target if k not in source],
@@ -102,29 +126,108 @@ def classify(source: Mapping[Key, int], target: Mapping[Key, int]) -> LeafDiff:
     )
 
 
+def merge_buckets(ours: Iterable[Row], theirs: Iterable[Row]) -> Iterator[tuple[int, list[Row], list[Row]]]:
+    """Two streams of rows ordered by their first column (a bucket), as (bucket, our rows, their rows)."""
+    a, b = itertools.groupby(ours, itemgetter(0)), itertools.groupby(theirs, itemgetter(0))
+    next_a, next_b = next(a, None), next(b, None)
+    while next_a is not None or next_b is not None:
+        if next_b is None or (next_a is not None and next_a[0] < next_b[0]):
+            assert next_a is not None
+            yield next_a[0], list(next_a[1]), []
+            next_a = next(a, None)
+        elif next_a is None or next_b[0] < next_a[0]:
+            yield next_b[0], [], list(next_b[1])
+            next_b = next(b, None)
+        else:
+            yield next_a[0], list(next_a[1]), list(next_b[1])
+            next_a, next_b = next(a, None), next(b, None)
+
+
+def next_pass(
+    differing: Sequence[tuple[int, int, int]],
+    *,
+    bits: int,
+    split_before: bool,
+    table_rows: int,
+    bucket_rows: int,
+    piece_rows: int,
+    pass_cost: int,
+) -> tuple[list[int], list[int], int]:
+    """Of the differing buckets (bucket, rows in --from, rows in --to) at `bits`: which to fetch row
+    by row, which to split in another pass, and that pass's bits.
+
+    A bucket is fetched when one side has no row there (every row differs), when it is small
+    (`piece_rows`; after a split, up to `bucket_rows`: only a stale row estimate leaves pieces
+    that large) or when no bit is left. The others are split into pieces of about `piece_rows`
+    rows, unless their rows number fewer than `table_rows / pass_cost` (both sides counted):
+    fetching them then costs less than another pass over the table.
+    """
+    small = bucket_rows if split_before else piece_rows
+    fetch: list[int] = []
+    big: list[tuple[int, int, int]] = []
+    for bucket, n, m in differing:
+        if min(n, m) == 0 or max(n, m) <= small or bits == MAX_BITS:
+            fetch.append(bucket)
+        else:
+            big.append((bucket, n, m))
+    if sum(n + m for _, n, m in big) * pass_cost <= table_rows:
+        return fetch + [b for b, _, _ in big], [], bits
+    largest = max(max(n, m) for _, n, m in big)
+    return fetch, [b for b, _, _ in big], split_bits(bits, largest, piece_rows)
+
+
+def first_pass_bits(estimated_rows: float, bucket_rows: int) -> int:
+    """Bits of the first pass: 2^bits buckets of at most `bucket_rows` rows each, as estimated."""
+    if estimated_rows <= bucket_rows:
+        return 0
+    return min(FIRST_PASS_MAX_BITS, math.ceil(math.log2(estimated_rows / bucket_rows)))
+
+
+def split_bits(bits: int, largest: int, piece_rows: int) -> int:
+    """Bits of the next pass: the largest differing bucket cut into pieces of about `piece_rows` rows."""
+    more = math.ceil(math.log2(largest / piece_rows)) if largest > piece_rows else 1
+    return min(MAX_BITS, bits + max(1, min(SPLIT_MAX_BITS, more)))
+
+
+def column_hash(column: Column, seed: int) -> sql.Composable:
+    """A column's 64-bit hash with `seed` (NULL for NULL): text as its bytes, types without a hash as their text."""
+    value: sql.Composable = sql.Identifier("t", column.name)
+    if not column.hashable:
+        return sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
+    if column.collatable:
+        value = sql.SQL('{} COLLATE "C"').format(value)
+    if column.hash_function:
+        return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
+    return sql.SQL("hash_record_extended(ROW({}), {})").format(value, sql.Literal(seed))
+
+
+def combined_hash(columns: Sequence[Column], seed: int) -> sql.Composable:
+    """One 64-bit hash of several columns: each with a seed of its own (so values that trade columns
+    differ), NULL as that seed, XORed, and the XOR hashed once more (so that rows XORed together
+    in a bucket do not hide values that trade rows). A third cheaper than `hash_record_extended`,
+    which builds a record per row (figures in the module docstring)."""
+    if len(columns) == 1 and columns[0].hash_function:
+        return column_hash(columns[0], seed)
+    parts = [
+        sql.SQL("coalesce({}, {})").format(column_hash(c, seed + 1 + i), sql.Literal(seed + 1 + i))
+        for i, c in enumerate(columns)
+    ]
+    return sql.SQL("hashint8extended({}, {})").format(sql.SQL(" # ").join(parts), sql.Literal(seed))
+
+
 class TableSql:
-    """The SQL fragments of one table, built once; identifiers are quoted by psycopg."""
+    """The SQL of one table, built once; identifiers are quoted by psycopg."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
         self.relation = sql.Identifier(table.schema, table.name)
         keys = [sql.Identifier("t", k) for k in table.key]
         self.key_row = sql.SQL("({})").format(sql.SQL(", ").join(keys))
-        self.key_order = sql.SQL(", ").join(keys)
         self.key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys)
         self.key_types = [sql.SQL(table.column(k).type) for k in table.key]  # format_type(): valid SQL
-        self.row_hash = sql.SQL("hash_record_extended(ROW({}), 0)").format(
-            sql.SQL(", ").join(
-                sql.Identifier("t", c.name) if c.hashable else sql.SQL("{}::text").format(sql.Identifier("t", c.name))
-                for c in sorted(table.columns, key=lambda c: c.name)
-            )
-        )
-
-    def casts(self, names: Sequence[sql.Composable]) -> sql.Composable:
-        """`(name0::type0, name1::type1, ...)`: text values turned back into key values."""
-        return sql.SQL("({})").format(
-            sql.SQL(", ").join(sql.SQL("{}::{}").format(n, t) for n, t in zip(names, self.key_types, strict=True))
-        )
+        # Seeds apart, so that a row's bucket says nothing about its row hash.
+        self.key_hash = combined_hash([table.column(k) for k in table.key], KEY_SEED)
+        self.row_hash = combined_hash(sorted(table.columns, key=lambda c: c.name), 0)
 
     def in_keys(self) -> sql.Composable:
         """`(key) IN (...)` for a list of keys passed as one text array per key column."""
@@ -137,138 +240,53 @@ class TableSql:
             sql.SQL(", ").join(sql.Identifier(f"k{j}") for j in range(n)),
         )
 
-    def per_range(
-        self,
-        conn: psycopg.Connection[Any],
-        ranges: Sequence[KeyRange],
-        inner: Callable[[sql.Composable], sql.Composable],
-        order: sql.Composable | None = None,
-    ) -> list[list[tuple[Any, ...]]]:
-        """Run `inner(where)` (a SELECT over `t`) once per range, in as few statements as possible.
+    def estimated_rows(self, conn: psycopg.Connection[Any]) -> float:
+        """The planner's row estimate (from statistics, or the table's size when never analyzed)."""
+        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} t").format(self.relation)).fetchone()
+        assert row is not None
+        plan = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        return float(plan[0]["Plan"]["Plan Rows"])
 
-        Ranges of the same shape (bounded below, above, both, neither) go into one statement that
-        joins the list of bounds LATERALly to the table, so each range is one index range scan.
-        `order` (over the columns of `inner`, as `s.<column>`) orders the rows within each range.
-        """
-        out: list[list[tuple[Any, ...]]] = [[] for _ in ranges]
-        shapes: dict[tuple[bool, bool], list[int]] = {}
-        for i, r in enumerate(ranges):
-            shapes.setdefault((r.lo is not None, r.hi is not None), []).append(i)
-        n = len(self.table.key)
-        for (has_lo, has_hi), indexes in shapes.items():
-            columns: list[str] = []
-            params: list[list[str]] = []
-            where: list[sql.Composable] = []
-            for used, side, op in ((has_lo, "lo", ">"), (has_hi, "hi", "<=")):
-                if not used:
-                    continue
-                names = [f"{side}{j}" for j in range(n)]
-                columns += names
-                params += [[getattr(ranges[i], side)[j] for i in indexes] for j in range(n)]
-                where.append(
-                    sql.SQL("{} {} {}").format(
-                        self.key_row, sql.SQL(op), self.casts([sql.Identifier("r", c) for c in names])
-                    )
-                )
-            body = inner(sql.SQL(" AND ").join(where) if where else sql.SQL("true"))
-            if columns:
-                query = sql.SQL(
-                    "SELECT r.i, s.* FROM unnest({}) WITH ORDINALITY AS r({}, i) CROSS JOIN LATERAL ({}) s"
-                ).format(
-                    sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in columns),
-                    sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-                    body,
-                )
-            else:
-                query = sql.SQL("SELECT 1::bigint AS i, s.* FROM ({}) s").format(body)
-            if order is not None:
-                query = sql.SQL("{} ORDER BY 1, {}").format(query, order)
-            for row in conn.execute(query, params):
-                out[indexes[row[0] - 1]].append(row[1:])
-        return out
+    def _in_buckets(self, bits: int) -> sql.Composable:
+        return sql.SQL("({} & {}) = ANY(%s::bigint[])").format(self.key_hash, sql.Literal((1 << bits) - 1))
 
-    def range_hashes(self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange]) -> list[tuple[int, Any]]:
-        def inner(where: sql.Composable) -> sql.Composable:
-            return sql.SQL("SELECT count(*), coalesce(bit_xor({}), 0) FROM {} t WHERE {}").format(
-                self.row_hash, self.relation, where
-            )
-
-        return [(int(rows[0][0]), rows[0][1]) for rows in self.per_range(conn, ranges, inner)]
-
-    def sub_buckets(
-        self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange], step: int
-    ) -> list[list[tuple[Any, ...]]]:
-        """For each range, (key, row number, running XOR) at every `step`-th row: `buckets` for many small ranges."""
-
-        def inner(where: sql.Composable) -> sql.Composable:
-            return sql.SQL(
-                "SELECT {text}, t.reconcile_n, t.reconcile_xor FROM ("
-                "SELECT {cols}, row_number() OVER w AS reconcile_n, bit_xor({hash}) OVER w AS reconcile_xor"
-                " FROM {rel} t WHERE {where} WINDOW w AS (ORDER BY {order})) t "
-                "WHERE t.reconcile_n %% {step} = 0"
-            ).format(
-                text=self.key_text,
-                cols=self.key_order,
-                hash=self.row_hash,
-                order=self.key_order,
-                rel=self.relation,
-                where=where,
-                step=sql.Literal(step),
-            )
-
-        return self.per_range(conn, ranges, inner, order=sql.SQL("s.reconcile_n"))
-
-    def row_hashes(self, conn: psycopg.Connection[Any], ranges: Sequence[KeyRange]) -> dict[Key, int]:
-        def inner(where: sql.Composable) -> sql.Composable:
-            return sql.SQL("SELECT {}, {} FROM {} t WHERE {}").format(
-                self.key_text, self.row_hash, self.relation, where
-            )
-
-        return {tuple(row[:-1]): row[-1] for rows in self.per_range(conn, ranges, inner) for row in rows}
-
-    def buckets(
-        self, conn: psycopg.Connection[Any], within: KeyRange, step: int
-    ) -> Iterator[tuple[KeyRange, int, Any]]:
-        """Cut `within` into ranges of `step` rows of this side, with each range's count and hash, in one pass.
-
-        One index-order scan streamed through a server-side cursor: running totals (row number,
-        cumulative XOR of the row hashes) are read at every `step`-th row, and each range's own
-        count and hash follow from consecutive readings (a - b, a XOR b). The ranges cover
-        `within` completely, the last one up to `within.hi`.
-        """
-        where: list[sql.Composable] = []
+    def bucket_hashes(self, bits: int, within: tuple[int, Sequence[int]] | None) -> tuple[sql.Composed, list[Any]]:
+        """(bucket, count, hash) of every non-empty bucket at `bits`, in bucket order; `within`: only
+        the rows of these buckets at fewer bits (a split)."""
+        where: sql.Composable = sql.SQL("")
         params: list[Any] = []
-        for bound, op in ((within.lo, ">"), (within.hi, "<=")):
-            if bound is not None:
-                where.append(
-                    sql.SQL("{} {} {}").format(self.key_row, sql.SQL(op), self.casts([sql.Placeholder()] * len(bound)))
-                )
-                params += bound
-        # One window (the default frame: with unique keys, every row is its own peer) so the
-        # server runs a single WindowAgg over the index scan.
+        if within is not None:
+            where, params = sql.SQL("WHERE {}").format(self._in_buckets(within[0])), [list(within[1])]
+        # OFFSET 0 keeps the hashes computed in the scan: the planner cannot know that the buckets
+        # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so).
         query = sql.SQL(
-            "SELECT {text}, t.reconcile_n, t.reconcile_xor FROM ("
-            "SELECT {cols}, row_number() OVER w AS reconcile_n, bit_xor({hash}) OVER w AS reconcile_xor"
-            " FROM {rel} t WHERE {where} WINDOW w AS (ORDER BY {order})) t "
-            "WHERE t.reconcile_n %% %s = 0"
+            "SELECT b, count(*), bit_xor(h) FROM ("
+            "SELECT {key} & {mask} AS b, {row} AS h FROM {rel} t {where} OFFSET 0"
+            ") s GROUP BY b ORDER BY b"
         ).format(
-            text=self.key_text,
-            cols=self.key_order,
-            hash=self.row_hash,
-            order=self.key_order,
+            key=self.key_hash,
+            mask=sql.Literal((1 << bits) - 1),
+            row=self.row_hash,
             rel=self.relation,
-            where=sql.SQL(" AND ").join(where) if where else sql.SQL("true"),
+            where=where,
         )
-        lo, rows_before, xor_before = within.lo, 0, 0
-        with conn.cursor(name=f"reconcile_buckets_{next(_cursor_ids)}") as cur:
-            cur.itersize = 1024
-            cur.execute(query, [*params, step])
-            for *key, rows, total in cur:
-                yield KeyRange(lo, tuple(key)), rows - rows_before, total ^ xor_before
-                lo, rows_before, xor_before = tuple(key), rows, total
-        # The rest, up to `within.hi`: fewer than `step` rows here (maybe none), hashed on its own.
-        tail = KeyRange(lo, within.hi)
-        yield (tail, *self.range_hashes(conn, [tail])[0])
+        return query, params
+
+    def row_hashes(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composed, list[Any]]:
+        """(group, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash order.
+
+        A group is the top 14 bits of the key hash: both sides' rows are merged a group at a time
+        (at most 16,384 groups, whatever the number of rows), not a key at a time.
+        """
+        query = sql.SQL("SELECT {} >> 50, {}, {} FROM {} t WHERE {} ORDER BY {}").format(
+            self.key_hash,
+            self.key_text,
+            self.row_hash,
+            self.relation,
+            sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets),
+            self.key_hash,
+        )
+        return query, [list(numbers) for _, numbers in buckets]
 
 
 _cursor_ids = itertools.count()
@@ -281,11 +299,14 @@ class Comparer:
     source: psycopg.Connection[Any]
     target: psycopg.Connection[Any]
     table: Table
-    chunk_rows: int = 64  # rows per range on the boundary side: small, so a 0.1 % difference touches few rows
-    leaf_rows: int = 256  # a differing range this small (both sides) is not cut by a new pass
-    sub_rows: int = 8  # ...but into pieces of this many rows, and only differing pieces compared row by row
-    batch_ranges: int = 1024  # ranges hashed per statement
-    leaf_batch_rows: int = 16384  # (key, hash) pairs fetched per statement pair
+    bucket_rows: int = 64  # rows per bucket of the first pass: a 0.1 % difference leaves most buckets equal
+    piece_rows: int = 4  # a differing bucket is split into pieces of about this many rows...
+    # ...unless the differing buckets hold fewer rows than the table's divided by this. At 1M rows
+    # with 0.1 % differences (118k rows in differing buckets) fetching them directly and splitting
+    # first took the same time (0.82 s, best of 5): one pass costs about what 1 row in 8 does.
+    pass_cost: int = 8
+    itersize: int = 4096  # rows per fetch from a server-side cursor
+    leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff
     stats: CompareStats = field(default_factory=CompareStats)
 
     def __post_init__(self) -> None:
@@ -295,92 +316,78 @@ class Comparer:
     def close(self) -> None:
         self._pool.shutdown()
 
-    def _both(self, work: Callable[[psycopg.Connection[Any]], T]) -> tuple[T, T]:
-        """Run `work` against both databases at once: each server does its share in parallel."""
-        on_source = self._pool.submit(work, self.source)
-        on_target = self._pool.submit(work, self.target)
-        return on_source.result(), on_target.result()
-
     def differences(self) -> Iterator[LeafDiff]:
-        yield from self._compare(KeyRange(None, None), self.source)
+        estimates = [self._pool.submit(self.sql.estimated_rows, conn) for conn in (self.source, self.target)]
+        bits = first_pass_bits(max(e.result() for e in estimates), self.bucket_rows)
+        within: tuple[int, list[int]] | None = None  # the first pass reads every row
+        table_rows = 0
+        fetch: list[tuple[int, list[int]]] = []  # (bits, buckets) whose rows are compared one by one, last
+        while True:
+            differing: list[tuple[int, int, int]] = []
+            rows = [0, 0]
+            for bucket, ours, theirs in self._both(*self.sql.bucket_hashes(bits, within)):
+                self.stats.buckets += 1
+                (n, h), (m, g) = (ours[0][1:] if ours else (0, 0)), (theirs[0][1:] if theirs else (0, 0))
+                rows[0] += n
+                rows[1] += m
+                if (n, h) != (m, g):
+                    differing.append((bucket, n, m))
+            self.stats.differing += len(differing)
+            if within is None:
+                table_rows = max(rows)
+            leaves, split, next_bits = next_pass(
+                differing,
+                bits=bits,
+                split_before=within is not None,
+                table_rows=table_rows,
+                bucket_rows=self.bucket_rows,
+                piece_rows=self.piece_rows,
+                pass_cost=self.pass_cost,
+            )
+            if leaves:
+                fetch.append((bits, leaves))
+            if not split:
+                break
+            within, bits = (bits, split), next_bits
+        if fetch:
+            yield from self._compare_rows(fetch)
 
-    def _compare(self, within: KeyRange, splitter: psycopg.Connection[Any]) -> Iterator[LeafDiff]:
-        """Compare `within`, cut into ranges by `splitter`'s keys.
+    def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[int, list[Row], list[Row]]]:
+        """One pass on both databases at once, merged by bucket.
 
-        The splitter streams its ranges with their hashes in the calling thread while the other
-        side hashes the previous batch of ranges in a worker thread: both servers scan at once.
+        Each side's query runs to its first rows in a worker thread, so both servers scan at the
+        same time; the rest is read in bucket order through server-side cursors, a block at a time.
         """
-        other = self.target if splitter is self.source else self.source
-        pending: tuple[list[tuple[KeyRange, int, Any]], Future[list[tuple[int, Any]]]] | None = None
-        batch: list[tuple[KeyRange, int, Any]] = []
-        for bucket in self.sql.buckets(splitter, within, self.chunk_rows):
-            batch.append(bucket)
-            if len(batch) >= self.batch_ranges:
-                if pending is not None:
-                    yield from self._compare_batch(splitter, *pending)
-                pending = batch, self._hash_on(other, [r for r, _, _ in batch])
-                batch = []
-        if pending is not None:
-            yield from self._compare_batch(splitter, *pending)
-        if batch:
-            yield from self._compare_batch(splitter, batch, self._hash_on(other, [r for r, _, _ in batch]))
+        self.stats.passes += 1
+        with ExitStack() as stack:
+            cursors = [
+                stack.enter_context(conn.cursor(name=f"reconcile_{next(_cursor_ids)}"))
+                for conn in (self.source, self.target)
+            ]
 
-    def _hash_on(self, conn: psycopg.Connection[Any], ranges: list[KeyRange]) -> Future[list[tuple[int, Any]]]:
-        return self._pool.submit(self.sql.range_hashes, conn, ranges)
+            def start(cursor: psycopg.ServerCursor[Any]) -> list[Row]:
+                cursor.execute(query, params)
+                return cursor.fetchmany(self.itersize)
 
-    def _compare_batch(
-        self,
-        splitter: psycopg.Connection[Any],
-        buckets: list[tuple[KeyRange, int, Any]],
-        other_hashes: Future[list[tuple[int, Any]]],
-    ) -> Iterator[LeafDiff]:
-        self.stats.ranges += len(buckets)
-        other = self.target if splitter is self.source else self.source
-        small: list[tuple[KeyRange, psycopg.Connection[Any], int, Any]] = []
-        for (r, n_split, h_split), (n_other, h_other) in zip(buckets, other_hashes.result(), strict=True):
-            if n_split == n_other and h_split == h_other:
-                continue
-            self.stats.differing += 1
-            # Cut again by the keys of the side that has more rows here.
-            bigger, n, h = (splitter, n_split, h_split) if n_split >= n_other else (other, n_other, h_other)
-            if max(n_split, n_other) > self.leaf_rows:
-                yield from self._compare(r, bigger)
-            else:
-                small.append((r, bigger, n, h))
-        leaves = self._narrow(small)
-        for start in range(0, len(leaves), max(self.leaf_batch_rows // (2 * self.sub_rows), 1)):
-            yield self._compare_rows(leaves[start : start + self.leaf_batch_rows // (2 * self.sub_rows)])
+            firsts = [self._pool.submit(start, cursor) for cursor in cursors]
+            streams = [self._rest(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            yield from merge_buckets(*streams)
 
-    def _narrow(self, ranges: list[tuple[KeyRange, psycopg.Connection[Any], int, Any]]) -> list[KeyRange]:
-        """Cut small differing ranges into pieces of `sub_rows` rows and keep the pieces that differ.
+    def _rest(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Iterator[Row]:
+        block = first
+        while block:
+            yield from block
+            block = cursor.fetchmany(self.itersize) if len(block) == self.itersize else []
 
-        A 0.1 % difference touches about one row per differing range: hashing its pieces on both
-        sides (three short statements per batch) and fetching rows only for the differing pieces
-        moves an eighth of the (key, hash) pairs that fetching whole ranges would.
-        """
-        pieces: list[tuple[KeyRange, psycopg.Connection[Any], int, Any]] = []
-        for cutter in (self.source, self.target):
-            mine = [(r, n, h) for r, conn, n, h in ranges if conn is cutter]
-            if not mine:
-                continue
-            readings = self.sql.sub_buckets(cutter, [r for r, _, _ in mine], self.sub_rows)
-            for (r, n, h), marks in zip(mine, readings, strict=True):
-                lo, rows_before, xor_before = r.lo, 0, 0
-                for *key, rows, total in marks:
-                    pieces.append((KeyRange(lo, tuple(key)), cutter, rows - rows_before, total ^ xor_before))
-                    lo, rows_before, xor_before = tuple(key), rows, total
-                pieces.append((KeyRange(lo, r.hi), cutter, n - rows_before, h ^ xor_before))
-        differing: list[KeyRange] = []
-        for cutter in (self.source, self.target):
-            mine = [(r, n, h) for r, conn, n, h in pieces if conn is cutter]
-            if not mine:
-                continue
-            opposite = self.target if cutter is self.source else self.source
-            theirs = self.sql.range_hashes(opposite, [r for r, _, _ in mine])
-            differing += [r for (r, n, h), (m, g) in zip(mine, theirs, strict=True) if (n, h) != (m, g)]
-        return differing
-
-    def _compare_rows(self, ranges: list[KeyRange]) -> LeafDiff:
-        from_rows, to_rows = self._both(lambda conn: self.sql.row_hashes(conn, ranges))
-        self.stats.rows_fetched += len(from_rows) + len(to_rows)
-        return classify(from_rows, to_rows)
+    def _compare_rows(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
+        ours: dict[Key, int] = {}
+        theirs: dict[Key, int] = {}
+        for _, from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
+            self.stats.rows_fetched += len(from_rows) + len(to_rows)
+            ours.update((r[1:-1], r[-1]) for r in from_rows)
+            theirs.update((r[1:-1], r[-1]) for r in to_rows)
+            if len(ours) + len(theirs) >= self.leaf_batch_rows:
+                yield classify(ours, theirs)
+                ours, theirs = {}, {}
+        if ours or theirs:
+            yield classify(ours, theirs)

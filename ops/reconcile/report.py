@@ -35,8 +35,9 @@ class TableReport:
     )
     conflict_versions: list[Conflict] = field(default_factory=list)
     sequences_advanced: list[str] = field(default_factory=list)
-    ranges_compared: int = 0
-    ranges_differing: int = 0
+    passes: int = 0  # scans of the table per side
+    buckets_compared: int = 0
+    buckets_differing: int = 0
     rows_fetched: int = 0
     seconds: float = 0.0
 
@@ -64,8 +65,9 @@ class TableReport:
             "samples": self.samples,
             "conflict_versions": [{"key": c.key, "from": c.source, "to": c.target} for c in self.conflict_versions],
             "sequences_advanced": self.sequences_advanced,
-            "ranges_compared": self.ranges_compared,
-            "ranges_differing": self.ranges_differing,
+            "passes": self.passes,
+            "buckets_compared": self.buckets_compared,
+            "buckets_differing": self.buckets_differing,
             "rows_fetched": self.rows_fetched,
             "seconds": round(self.seconds, 3),
         }

@@ -143,8 +143,9 @@ def _reconcile_table(
         comparer.close()
         source.commit()
         target.commit()
-    result.ranges_compared = comparer.stats.ranges
-    result.ranges_differing = comparer.stats.differing
+    result.passes = comparer.stats.passes
+    result.buckets_compared = comparer.stats.buckets
+    result.buckets_differing = comparer.stats.differing
     result.rows_fetched = comparer.stats.rows_fetched
     result.seconds = time.monotonic() - started
     return result

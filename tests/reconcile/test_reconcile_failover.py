@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.reconcile.conftest import Failover, profile_id
 
 # Writes the old primary took after the recovery point: lost by the failover.
@@ -44,7 +46,10 @@ def test_report_only_finds_lost_rows_per_table_and_changes_nothing(failover: Fai
         "public.recipe_likes": (2, 1, 0),
         "public.messages": (1, 0, 0),
     }
-    assert result.table("public.recipes")["samples"]["lost"] == [{"id": "5001"}, {"id": "5002"}]
+    assert sorted(result.table("public.recipes")["samples"]["lost"], key=lambda k: k["id"]) == [
+        {"id": "5001"},
+        {"id": "5002"},
+    ]
     assert sorted(result.table("public.recipe_likes")["samples"]["lost"], key=lambda k: k["recipe_id"]) == [
         {"profile_id": profile_id(900), "recipe_id": "5001"},
         {"profile_id": profile_id(2), "recipe_id": "5002"},
@@ -182,3 +187,31 @@ def test_a_lost_row_refused_by_a_constraint_is_reported_and_the_rest_of_its_batc
         ("free",),
         ("taken",),
     ]
+
+
+@pytest.mark.parametrize(
+    "timing", ["NOT DEFERRABLE", "DEFERRABLE INITIALLY DEFERRED", "DEFERRABLE INITIALLY IMMEDIATE"]
+)
+def test_lost_rows_whose_parent_is_gone_are_refused_one_by_one_whenever_their_foreign_key_is_checked(
+    failover: Failover, reconcile, timing: str
+):
+    # A deferred key is checked at COMMIT: without care, one orphan aborts the whole batch.
+    for dsn in (failover.old, failover.live):
+        failover.run(
+            dsn,
+            "CREATE TABLE pantries (id int PRIMARY KEY); INSERT INTO pantries SELECT generate_series(1, 4);"
+            "CREATE TABLE shelves (id int PRIMARY KEY, pantry_id int NOT NULL,"
+            f" CONSTRAINT shelves_pantry_fkey FOREIGN KEY (pantry_id) REFERENCES pantries (id) {timing})",
+        )
+    # Pantries 2..4 were deleted on the live database after the failover; only pantry 1 is still there.
+    failover.run(failover.live, "DELETE FROM pantries WHERE id > 1")
+    failover.run(failover.old, "INSERT INTO shelves SELECT i, i FROM generate_series(1, 4) AS i")
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "shelves", "--apply", "--json")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    shelves = result.table("public.shelves")
+    assert (shelves["lost"], shelves["applied"], shelves["still_missing"]) == (4, 1, 3)
+    assert sorted(r["key"]["id"] for r in shelves["rejected"]) == ["2", "3", "4"]
+    assert all("shelves_pantry_fkey" in r["error"] for r in shelves["rejected"]), shelves["rejected"]
+    assert failover.rows(failover.live, "SELECT id FROM shelves") == [(1,)]

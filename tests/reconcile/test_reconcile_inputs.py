@@ -45,7 +45,7 @@ def test_column_order_is_not_a_difference(failover: Failover, reconcile):
     result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "messages", "--json")
 
     assert result.exit_code == 0, result.stdout
-    assert result.table("public.messages")["ranges_differing"] == 0
+    assert result.table("public.messages")["buckets_differing"] == 0
 
 
 def test_an_unreachable_database_is_exit_2_naming_the_flag_without_the_password(failover: Failover, reconcile):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.reconcile.catalog import Column, ReconcileInputError, Table, fk_order, schema_problems, select_tables
-from ops.reconcile.compare import classify
+from ops.reconcile.compare import MAX_BITS, classify, first_pass_bits, merge_buckets, next_pass, split_bits
 from ops.reconcile.report import Report, TableReport
 
 
@@ -30,6 +30,76 @@ from ops.reconcile.report import Report, TableReport
 def test_each_differing_key_is_lost_only_in_to_or_a_conflict(source, target, lost, only_in_to, conflicts):
     diff = classify(source, target)
     assert (diff.lost, diff.only_in_to, diff.conflicts) == (lost, only_in_to, conflicts)
+
+
+@pytest.mark.parametrize(
+    ("estimated_rows", "bits"),
+    [(0, 0), (64, 0), (65, 1), (10_000, 8), (1_000_000, 14), (1e12, 20)],
+    ids=["empty", "one bucket's worth", "just over", "10k: 256 buckets", "1M: 16k buckets", "capped at 1M buckets"],
+)
+def test_the_first_pass_cuts_the_estimated_rows_into_buckets_of_at_most_64(estimated_rows, bits):
+    assert first_pass_bits(estimated_rows, 64) == bits
+
+
+@pytest.mark.parametrize(
+    ("bits", "largest", "after"),
+    [(14, 64, 18), (14, 5, 15), (14, 1, 15), (0, 1_000_000, 16), (61, 64, MAX_BITS)],
+    ids=["64 rows into 16 pieces of 4", "at least one more bit", "even for one row", "16 bits at most per pass",
+         "never past MAX_BITS"],
+)  # fmt: skip
+def test_a_split_cuts_the_largest_differing_bucket_into_pieces_of_about_4_rows(bits, largest, after):
+    assert split_bits(bits, largest, 4) == after
+
+
+SIZES = {"bucket_rows": 64, "piece_rows": 4, "pass_cost": 8}
+
+
+@pytest.mark.parametrize(
+    ("differing", "bits", "split_before", "table_rows", "fetch", "split", "next_bits"),
+    [
+        ([], 14, False, 1_000_000, [], [], 14),
+        ([(1, 64, 0), (2, 0, 3)], 14, False, 1_000, [1, 2], [], 14),
+        ([(1, 4, 3)], 14, False, 1_000, [1], [], 14),
+        ([(1, 64, 63)], 14, False, 1_000_000, [1], [], 14),
+        ([(1, 64, 63), (2, 60, 60)], 14, False, 1_000, [], [1, 2], 18),
+        ([(1, 64, 0), (2, 64, 63)], 14, False, 1_000, [1], [2], 18),
+        ([(1, 60, 61)], 18, True, 1_000, [1], [], 18),
+        ([(1, 65, 61)], 18, True, 1_000, [], [1], 23),
+        ([(1, 64, 63)], MAX_BITS, True, 1_000, [1], [], MAX_BITS),
+    ],
+    ids=[
+        "nothing differs",
+        "one side empty: every row differs, fetched",
+        "small: fetched",
+        "few rows for the table's size: fetched, no other pass",
+        "many rows: split, 64 rows into pieces of 4",
+        "split what is worth it, fetch the rest",
+        "after a split: fetched up to 64 rows",
+        "after a split, still larger (stale estimate): split again",
+        "no bit left: fetched",
+    ],
+)
+def test_differing_buckets_are_fetched_or_split_by_what_the_next_pass_costs(
+    differing, bits, split_before, table_rows, fetch, split, next_bits
+):
+    assert next_pass(differing, bits=bits, split_before=split_before, table_rows=table_rows, **SIZES) == (
+        fetch,
+        split,
+        next_bits,
+    )
+
+
+def test_two_streams_ordered_by_bucket_are_merged_bucket_by_bucket():
+    ours = [(1, "a"), (1, "b"), (3, "c"), (7, "d")]
+    theirs = [(0, "w"), (3, "x"), (7, "y"), (7, "z"), (9, "q")]
+
+    assert list(merge_buckets(ours, theirs)) == [
+        (0, [], [(0, "w")]),
+        (1, [(1, "a"), (1, "b")], []),
+        (3, [(3, "c")], [(3, "x")]),
+        (7, [(7, "d")], [(7, "y"), (7, "z")]),
+        (9, [], [(9, "q")]),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
-"""The range comparison finds exactly the rows a full row-by-row diff finds, for every kind of key.
+"""The bucket comparison finds exactly the rows a full row-by-row diff finds, for every kind of key.
 
-Each test scatters differences over a table big enough for many ranges, then checks the tool's
+Each test scatters differences over a table big enough for many buckets, then checks the tool's
 classification against a naive diff of both tables loaded in full (fine at this size).
 """
 
@@ -37,13 +37,12 @@ def naive_diff(source: str, target: str, table: str, key: list[str]) -> dict[str
     }
 
 
-def tool_diff(
-    source: str, target: str, table: str, chunk_rows: int = 64, leaf_rows: int = 256
-) -> tuple[dict[str, set[tuple[str, ...]]], Any]:
+def tool_diff(source: str, target: str, table: str, **sizes: Any) -> tuple[dict[str, set[tuple[str, ...]]], Any]:
+    """The comparer's classification of `table` (`sizes`: its bucket_rows and piece_rows, if not the defaults)."""
     with psycopg.connect(source) as src, psycopg.connect(target) as dst:
         pin_session(src)
         pin_session(dst)
-        comparer = Comparer(src, dst, load_tables(src, "public")[f"public.{table}"], chunk_rows, leaf_rows)
+        comparer = Comparer(src, dst, load_tables(src, "public")[f"public.{table}"], **sizes)
         found: dict[str, set[tuple[str, ...]]] = {"lost": set(), "only_in_to": set(), "conflicts": set()}
         try:
             for diff in comparer.differences():
@@ -82,7 +81,7 @@ def test_scattered_differences_in_a_serial_table_match_a_full_diff(two_databases
     on(live, "DELETE FROM t WHERE id % 1009 = 0")  # lost rows
     on(live, "UPDATE t SET v = NULL WHERE id % 1201 = 0")  # conflicts, NULL included
     on(live, "UPDATE t SET n = n + 0.0000001 WHERE id % 1303 = 0")  # a tiny numeric change
-    # Post-failover writes past the recovered copy's last key: one big open range, split again.
+    # Post-failover writes past the recovered copy's last key: spread over every bucket.
     on(live, "INSERT INTO t SELECT i, 'new', 0 FROM generate_series(20001, 23000) AS i")
 
     found, stats = tool_diff(old, live, "t")
@@ -123,10 +122,33 @@ def test_composite_keys_match_a_full_diff(two_databases):
     on(live, "INSERT INTO t VALUES ('A', '2026-12-01', 1, 'new'), ('tenant 3', '2026-12-01', 2, 'new')")
     on(live, "UPDATE t SET v = '' WHERE seq % 2999 = 0")
 
-    found, _ = tool_diff(old, live, "t", chunk_rows=32, leaf_rows=64)
+    found, _ = tool_diff(old, live, "t", bucket_rows=512, piece_rows=2)
 
     assert found == naive_diff(old, live, "t", ["tenant", "day", "seq"])
     assert {k: len(v) for k, v in found.items()} == {"lost": 2, "only_in_to": 2, "conflicts": 5}
+
+
+@pytest.mark.parametrize(
+    ("change", "conflicts"),
+    [
+        ("UPDATE t SET a = CASE id WHEN 1 THEN 'a2' ELSE 'a1' END WHERE id IN (1, 2)", {("1",), ("2",)}),
+        ("UPDATE t SET a = b, b = a WHERE id = 3", {("3",)}),
+    ],
+    ids=["two rows trade a value", "two columns trade values"],
+)
+def test_values_that_trade_places_are_conflicts_even_within_one_bucket(two_databases, change, conflicts):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id int PRIMARY KEY, a text, b text);"
+        "INSERT INTO t SELECT i, 'a' || i, 'b' || i FROM generate_series(1, 1000) AS i",
+    )
+    on(live, change)
+
+    # One bucket for the whole table: its hash alone must tell the two tables apart.
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": conflicts}
 
 
 def test_columns_without_a_hash_function_are_compared_through_their_text(two_databases):
@@ -162,15 +184,34 @@ def test_an_empty_recovered_table_finds_every_live_row(two_databases):
     assert (len(found["lost"]), len(found["only_in_to"]), len(found["conflicts"])) == (0, 3000, 0)
 
 
-def test_identical_tables_are_settled_by_range_hashes_alone(two_databases):
+def test_identical_tables_are_settled_by_bucket_hashes_alone_in_one_pass(two_databases):
     old, live = two_databases
     both(
         two_databases,
-        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' FROM generate_series(1, 10000) i",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' FROM generate_series(1, 10000) i;"
+        "ANALYZE t",  # the planner's row estimate sizes the buckets: exact here, as autovacuum keeps it
     )
 
     found, stats = tool_diff(old, live, "t")
 
     assert found == {"lost": set(), "only_in_to": set(), "conflicts": set()}
-    assert (stats.differing, stats.rows_fetched) == (0, 0)
-    assert stats.ranges == 10000 // 64 + 1  # 156 full ranges and the rest
+    assert (stats.passes, stats.differing, stats.rows_fetched) == (1, 0, 0)
+    assert stats.buckets == 256  # 10,000 rows in buckets of at most 64: 2^8 buckets of ~39 rows
+
+
+def test_buckets_far_larger_than_planned_are_split_in_another_pass_and_still_match_a_full_diff(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' FROM generate_series(1, 20000) i",
+    )
+    on(old, "DELETE FROM t WHERE id % 1999 = 0")
+    on(live, "DELETE FROM t WHERE id % 2003 = 0; UPDATE t SET v = 'w' WHERE id % 2011 = 0")
+
+    # As if the planner thought the table 10,000 times smaller: the first pass is one bucket.
+    found, stats = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    assert {k: len(v) for k, v in found.items()} == {"lost": 9, "only_in_to": 10, "conflicts": 9}
+    assert stats.passes == 3  # everything, the pieces of the one differing bucket, the rows of differing pieces
+    assert stats.rows_fetched < 0.01 * 2 * 20000, stats
