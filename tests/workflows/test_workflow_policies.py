@@ -445,7 +445,7 @@ def test_a_workflow_whose_aliases_explode_is_refused_unread_and_ordinary_aliases
     tail = "on: push\npermissions: {}\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps: [{run: make}]\n"
     started = time.monotonic()
     found = workflow_violations("bomb.yml", "\n".join(lines) + "\n" + tail)
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 5, "measured, not expanded (expanding takes minutes)"
     assert [v.rule for v in found] == ["workflow-yaml-invalid"] and "expand to more than" in found[0].message
     endless = "a: &a [*a]\n" + tail
     assert [v.rule for v in workflow_violations("endless.yml", endless)] == ["workflow-yaml-invalid"]
