@@ -276,8 +276,9 @@ class SloSettings(_Model):
     drain_enabled: bool
     # Reserved concurrency of the drain's receiver: its function URL is public (Vercel cannot sign AWS
     # requests), so a flood of unsigned requests, each answered 403, must not scale it up to the
-    # account's limit and starve every other function. 1-100: a delivery carries many log lines, and
-    # the account keeps at least 100 unreserved (AWS Lambda, "Configuring reserved concurrency").
+    # account's limit and starve every other function. 1-100: a delivery carries many log lines, and a
+    # function URL takes at most 10 requests a second per reserved unit; an account may reserve at most
+    # its limit less 100 (AWS Lambda, "Configuring reserved concurrency").
     drain_concurrency: int = Field(default=10, ge=1, le=100)
     # None: apdex T is the p95 objective (a request slower than the p95 objective is "tolerating").
     apdex_threshold_ms: float | None = Field(default=None, gt=0)

@@ -382,21 +382,39 @@ def _performance_values(
     alarms = [a for a in of_type(args.resources, ALARM) if get(a.props, "metricName") == "TimeToFirstByte"]
     if not alarms:
         report(f"stack '{stack_name(args)}' has no latency alarm carrying its SLOs: the floors cannot be checked", None)
+    p95s: list[float] = []
+    thresholds: list[tuple[float, str | None]] = []
     for alarm in alarms:
         percentile = get(alarm.props, "tags", "slo-objective")
         if percentile in ("p95", "p99"):
+            if percentile == "p95":
+                p95s.append(float(alarm.props["threshold"]))
             yield str(percentile), alarm.props["threshold"], alarm.urn
         for prop, tag in _SLO_TAGS.items():
             value = get(alarm.props, "tags", tag)
             if value is None:
                 report(f"latency alarm has no tag {tag}: the {prop} floor cannot be checked", alarm.urn)
                 continue
+            if prop == "apdexThreshold":
+                thresholds.append((_milliseconds(value), alarm.urn))
             yield prop, value, alarm.urn
     # Where T takes effect: the SLO receiver counts satisfied and tolerating requests with it.
     for function in of_type(args.resources, LAMBDA_FUNCTION):
         threshold = get(function.props, "environment", "variables", "APDEX_T_MS")
         if threshold is not None:
+            thresholds.append((float(threshold), function.urn))
             yield "apdexThreshold", f"{threshold}ms", function.urn
+    # Whatever the floors, T above the stack's own p95 objective counts as satisfied what p95 calls slow.
+    if p95s:
+        objective = min(p95s)
+        for value, urn in thresholds:
+            if value > objective:
+                report(
+                    f"chefchatz:sloApdexThreshold is {value:g}ms, above this stack's p95 objective "
+                    f"(chefchatz:sloP95, {objective:g}ms): apdex would count as satisfied requests the p95 "
+                    "objective calls slow",
+                    urn,
+                )
 
 
 performance_objective_floors = floor_policy(

@@ -15,6 +15,8 @@ report as bad input (exit 2). Standard library and PyYAML only.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +35,23 @@ class DocumentError(ValueError):
 
 
 def read_document(path: Path, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> str:
-    """The text of `path` if it is at most `max_bytes` of UTF-8."""
+    """The text of `path` if it is a regular file of at most `max_bytes` of UTF-8.
+
+    The size is what is read, not what `stat` claims: a link to a device or a pipe (`/dev/zero`,
+    whose size is 0) is refused as not a regular file, and no read goes past the limit.
+    """
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise DocumentError(f"{path}: {size} bytes, over the {max_bytes}-byte limit for this document")
-        return path.read_text(encoding="utf-8")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise DocumentError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise DocumentError(f"{path}: not a regular file")
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DocumentError(f"{path}: over the {max_bytes}-byte limit for this document")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DocumentError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 

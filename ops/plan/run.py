@@ -63,7 +63,11 @@ def run_plans(
     The process that runs the stacks starts first and loads the SDKs while this one checks the pack
     config (and loads the pack); a bad pack config stops it before any stack runs.
     """
-    started = ops.plan.jobs.start(jobs)
+    # A stack file or project file that is refused as a document (too big, aliases) is refused here,
+    # before any process loads the SDKs for it: a hostile pull request costs milliseconds.
+    refused = {index: error for index, job in enumerate(jobs) if (error := _refused_document(*job))}
+    runnable = [job for index, job in enumerate(jobs) if index not in refused]
+    started = ops.plan.jobs.start(runnable) if runnable else None
     try:
         configs = None
         if evaluate_policies:
@@ -71,6 +75,30 @@ def run_plans(
 
             configs = pack_configs(pack_config)
     except BaseException:
-        started.cancel()
+        if started is not None:
+            started.cancel()
         raise
-    return [_stack_plan(stack, data) for (_, stack), data in started.results(configs)]
+    ran = iter(started.results(configs) if started is not None else ())
+    return [
+        _stack_plan(stack, {"configError": refused[index]}) if index in refused else _stack_plan(stack, next(ran)[1])
+        for index, (_, stack) in enumerate(jobs)
+    ]
+
+
+def _refused_document(project_dir: Path, stack: str) -> str | None:
+    """The configuration error of a stack whose project or stack file cannot be accepted as a document."""
+    import yaml
+
+    from ops.plan.documents import DocumentError, load_yaml, read_document
+    from ops.plan.stack_config import StackConfigError
+
+    for path in (project_dir / "Pulumi.yaml", project_dir / f"Pulumi.{stack}.yaml"):
+        if not (path.exists() or path.is_symlink()):
+            continue  # a missing file is named by the stack's own run, as before
+        try:
+            load_yaml(read_document(path), path.name)
+        except DocumentError as exc:
+            return str(StackConfigError(stack, [str(exc)]))
+        except yaml.YAMLError:
+            return None  # a syntax error: the stack's own run names it with its position
+    return None

@@ -54,6 +54,16 @@ def test_an_oversized_stack_file_is_refused_before_it_is_read(tmp_path: Path) ->
     assert "Pulumi.dev.yaml" in run.stdout and "over the 1048576-byte limit" in run.stdout, run.stdout
 
 
+def test_a_stack_file_linked_to_an_endless_device_is_refused_unread(tmp_path: Path) -> None:
+    # stat() says 0 bytes; reading it would never end.
+    project = project_copy(tmp_path)
+    (project / "Pulumi.dev.yaml").unlink()
+    (project / "Pulumi.dev.yaml").symlink_to("/dev/zero")
+    run = chefchatz("plan", "--stack", "dev", "--format", "json", "--project-dir", str(project))
+    assert run.code == 2, run.stderr
+    assert "Pulumi.dev.yaml" in run.stdout and "not a regular file" in run.stdout, run.stdout
+
+
 def test_a_pack_config_nested_too_deeply_is_bad_input_naming_the_file(tmp_path: Path) -> None:
     config = tmp_path / "pack.json"
     config.write_text("[" * 100_000 + "]" * 100_000)

@@ -197,6 +197,13 @@ def test_apdex_t_is_held_where_it_takes_effect_the_slo_receiver_too() -> None:
     assert run_stack_policy(performance_objective_floors, [*latency_alarms(), receiver("150")], strict)
 
 
+def test_apdex_t_may_not_exceed_the_stacks_own_tighter_p95() -> None:
+    # p95 tightened to 150ms, T left at 200ms: within the floor, but above the stack's own objective.
+    found = messages(performance_objective_floors, latency_alarms(p95=150))
+    assert any("above this stack's p95 objective" in m and "chefchatz:sloP95, 150ms" in m for m in found), found
+    assert messages(performance_objective_floors, latency_alarms(p95=150, **{"slo-apdex-threshold": "150ms"})) == []
+
+
 def test_no_latency_alarm_means_the_slos_cannot_be_checked() -> None:
     (message,) = messages(performance_objective_floors, variables())
     assert "no latency alarm" in message
