@@ -180,11 +180,14 @@ def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None
 
 def test_the_report_says_which_resources_drifted_property_by_property(tmp_path: Path) -> None:
     report, _, _ = run_preview_script(tmp_path, json.dumps(DRIFTED), "", 255)
-    assert report["drift"] == [
+    expected = [
         {"urn": ENVIRONMENT, "op": "update", "properties": [{"path": "reviewers[0].users[1]", "kind": "delete"}]},
         {"urn": VARIABLE, "op": "update", "properties": [{"path": "value", "kind": None}]},
         {"urn": BUCKET, "op": "delete", "properties": []},
-    ], "a refresh that found the cloud as recorded is not drift; every other change is, with its properties"
+    ]
+    assert report["drift"] == sorted(expected, key=lambda entry: entry["urn"]), (
+        "a refresh that found the cloud as recorded is not drift; every other change is, with its properties"
+    )
 
 
 def test_a_refresh_step_that_found_a_difference_is_drift(tmp_path: Path) -> None:
@@ -192,6 +195,15 @@ def test_a_refresh_step_that_found_a_difference_is_drift(tmp_path: Path) -> None
     report, _, _ = run_preview_script(tmp_path, json.dumps({"steps": [found]}), "", 255)
     assert report["drift"] == [
         {"urn": BUCKET, "op": "refresh", "properties": [{"path": "versioning.enabled", "kind": "update"}]}
+    ]
+
+
+def test_a_resource_seen_by_the_refresh_and_the_preview_is_one_drifted_resource(tmp_path: Path) -> None:
+    refreshed = {"op": "refresh", "urn": BUCKET, "detailedDiff": {"versioning.enabled": {"kind": "update"}}}
+    updated = {"op": "update", "urn": BUCKET, "detailedDiff": {"versioning.enabled": {"kind": "update"}}}
+    report, _, _ = run_preview_script(tmp_path, json.dumps({"steps": [refreshed, updated]}), "", 255)
+    assert report["drift"] == [
+        {"urn": BUCKET, "op": "refresh+update", "properties": [{"path": "versioning.enabled", "kind": "update"}]}
     ]
 
 
