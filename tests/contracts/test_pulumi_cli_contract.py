@@ -40,7 +40,7 @@ def sources() -> dict[str, str]:
         *sorted((ROOT / ".github" / "workflows").glob("*.yml")),
         *sorted((ROOT / "docs").glob("*.md")),
         ROOT / "README.md",
-        *sorted((ROOT / "components").glob("*.py")),
+        *sorted((ROOT / "components").rglob("*.py")),
         *sorted((ROOT / "ops").rglob("*.py")),
         *sorted((ROOT / "policies").glob("*.py")),
     ]

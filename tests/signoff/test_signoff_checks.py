@@ -13,6 +13,7 @@ import typer
 from signoff_evidence import REPO_ROOT, Evidence
 from typer.main import get_command
 
+from ops import backup as backuplib
 from ops.plan import StackPlan, Violation
 from ops.signoff import checks as so
 from ops.signoff.cli import registered_commands
@@ -54,7 +55,7 @@ def test_an_item_is_as_good_as_its_worst_check(statuses: list[so.Status], expect
 def test_durations_are_written_as_the_backup_tool_reads_them(delta: dt.timedelta, text: str) -> None:
     assert so.duration_text(delta) == text
     if delta:
-        assert so.backuplib.parse_duration(text) == delta
+        assert backuplib.parse_duration(text) == delta
 
 
 def test_the_checklist_has_both_spec_lists_with_ten_items_each() -> None:

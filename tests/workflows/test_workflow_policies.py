@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-import components.app_workflows
+import components.app_pipeline.release
+import components.app_pipeline.repo_files
 import policies.workflows
 from policies.workflows import (
     RULE_PRODUCTION_ENVIRONMENT,
@@ -65,7 +66,7 @@ def test_a_pinned_least_privilege_gated_workflow_has_no_violations() -> None:
 
 
 def test_the_rule_modules_doctests_pass() -> None:
-    for module in (policies.workflows, components.app_workflows):
+    for module in (policies.workflows, components.app_pipeline.release, components.app_pipeline.repo_files):
         result = doctest.testmod(module)
         assert result.attempted > 0, f"{module.__name__} has no doctests"
         assert result.failed == 0, f"{module.__name__}: {result.failed} doctest(s) failed"
