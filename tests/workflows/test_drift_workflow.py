@@ -185,7 +185,7 @@ def test_the_report_says_which_resources_drifted_property_by_property(tmp_path: 
         {"urn": VARIABLE, "op": "update", "properties": [{"path": "value", "kind": None}]},
         {"urn": BUCKET, "op": "delete", "properties": []},
     ]
-    assert report["drift"] == sorted(expected, key=lambda entry: entry["urn"]), (
+    assert report["drift"] == sorted(expected, key=lambda entry: str(entry["urn"])), (
         "a refresh that found the cloud as recorded is not drift; every other change is, with its properties"
     )
 
