@@ -180,7 +180,7 @@ def test_a_drifted_preview_keeps_its_exit_code_and_steps(tmp_path: Path) -> None
 
 def test_the_report_says_which_resources_drifted_property_by_property(tmp_path: Path) -> None:
     report, _, _ = run_preview_script(tmp_path, json.dumps(DRIFTED), "", 255)
-    expected = [
+    expected: list[dict[str, Any]] = [
         {"urn": ENVIRONMENT, "op": "update", "properties": [{"path": "reviewers[0].users[1]", "kind": "delete"}]},
         {"urn": VARIABLE, "op": "update", "properties": [{"path": "value", "kind": None}]},
         {"urn": BUCKET, "op": "delete", "properties": []},
