@@ -38,13 +38,22 @@ def drift_command_problem(command: Any, stack: str) -> str | None:
     words = command.split()
     if words[:2] != ["pulumi", "preview"]:
         return f"it records `{command}`, not a `pulumi preview`"
-    missing = [flag for flag in DRIFT_FLAGS if flag not in words]
+    # `--flag=value` is `--flag value` to the CLI; `-s` is `--stack`.
+    flags = [w.split("=", 1)[0] for w in words]
+    flags = ["--stack" if f == "-s" else f for f in flags]
+    missing = [flag for flag in DRIFT_FLAGS if flag not in flags]
     if missing:
         return (
             f"it records `{command}`, without {' '.join(missing)}: a preview without --refresh compares the "
             "program with Pulumi's recorded state, not with the cloud"
         )
-    if "--stack" in words and words[words.index("--stack") + 1 :][:1] != [stack]:
+    if "--refresh=false" in words:
+        return f"it records `{command}`, which turns the refresh off"
+    if "--stack" not in flags:
+        return f"it records `{command}`, which names no stack"
+    at = flags.index("--stack")
+    named = words[at].split("=", 1)[1] if "=" in words[at] else (words[at + 1 : at + 2] or [""])[0]
+    if named != stack:
         return f"it records `{command}`, a preview of another stack"
     return None
 

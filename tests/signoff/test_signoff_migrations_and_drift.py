@@ -123,10 +123,25 @@ PLAIN_PREVIEW = "pulumi preview --expect-no-changes --policy-pack policies"
         ),
         ("pulumi preview --stack prod --refresh --expect-no-changes --json", "without --policy-pack"),
         ("pulumi preview --stack staging --refresh --expect-no-changes --policy-pack policies", "another stack"),
+        ("pulumi preview --stack=staging --refresh --expect-no-changes --policy-pack policies", "another stack"),
+        ("pulumi preview -s staging --refresh --expect-no-changes --policy-pack=policies", "another stack"),
+        ("pulumi preview --refresh --expect-no-changes --policy-pack policies", "names no stack"),
+        ("pulumi preview --stack prod --refresh=false --expect-no-changes --policy-pack policies", "refresh off"),
         ("pulumi refresh --preview-only --expect-no-changes", "not a `pulumi preview`"),
         ("", "records no command"),
     ],
-    ids=["plain-preview", "plain-preview-with-stack", "no-policies", "other-stack", "refresh-command", "none"],
+    ids=[
+        "plain-preview",
+        "plain-preview-with-stack",
+        "no-policies",
+        "other-stack",
+        "other-stack-equals",
+        "other-stack-short",
+        "no-stack",
+        "refresh-false",
+        "refresh-command",
+        "none",
+    ],
 )
 def test_a_report_of_anything_but_a_refresh_preview_is_not_evidence(evidence: Evidence, command: str, why: str) -> None:
     # Clean in every other way: exit 0, no changes, fresh. Without --refresh that only says the program
@@ -261,3 +276,17 @@ def test_a_failed_rehearsal_fails_both_migration_items(
     assert (code, score) == (so.EXIT_NOT_VERIFIED, "18/20")
     for key in MIGRATION_ITEMS:
         assert items[key]["status"] == "failed" and "contains null values" in " ".join(items[key]["evidence"])
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "pulumi preview --stack prod --refresh --expect-no-changes --policy-pack policies --json --non-interactive",
+        "pulumi preview --stack=prod --refresh --expect-no-changes --policy-pack=policies",
+        "pulumi preview -s prod --refresh=true --expect-no-changes --policy-pack policies",
+    ],
+)
+def test_a_refresh_preview_of_the_stack_is_evidence_however_its_flags_are_written(command: str) -> None:
+    from ops.signoff.drift import drift_command_problem
+
+    assert drift_command_problem(command, "prod") is None
