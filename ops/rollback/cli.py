@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ops.rollback import action as act
 from ops.rollback import guard as rb
 from ops.rollback.vercel_api import VercelClient, VercelConfigError, VercelError
 from ops.slo import Counts, deployment_counts
@@ -75,16 +76,16 @@ def _context(
     audit_file: Path | None,
     verify_timeout: str,
     verify_poll: str,
-) -> rb.RollbackContext:
+) -> act.RollbackContext:
     """What both `watch` and `now` need to roll back, from their shared options."""
-    return rb.RollbackContext(
+    return act.RollbackContext(
         project_id=project_id,
         team_id=team_id,
         deployment_url=deployment_url,
         deployment_id=deployment_id,
-        notify_urls=tuple(_parse("--notify", target, rb.check_notify_target) for target in notify or ()),
+        notify_urls=tuple(_parse("--notify", target, act.check_notify_target) for target in notify or ()),
         audit_file=audit_file,
-        actor=rb.default_actor(),
+        actor=act.default_actor(),
         verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
         verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
     )
@@ -115,7 +116,7 @@ def _traffic_reader(stack: str, deployment_id: str, window_s: float) -> Callable
     return read
 
 
-def _emit(outcome: rb.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
+def _emit(outcome: act.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
     if as_json:
         payload = outcome.as_dict()
         if plan is not None:
@@ -332,11 +333,11 @@ def watch_command(
         except VercelConfigError as exc:
             raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
         except VercelError as exc:
-            failed = rb.Outcome(action="failed", project_id=project_id, deployment_url=deployment_url)
+            failed = act.Outcome(action="failed", project_id=project_id, deployment_url=deployment_url)
             failed.error = str(exc)
             failed.message = f"cannot start watching: {exc}"
             _emit(failed, as_json, console)
-            raise typer.Exit(int(rb.ExitCode.FAILED)) from exc
+            raise typer.Exit(int(act.ExitCode.FAILED)) from exc
     plan = rb.evidence_plan(settings)
     show = None
     if not as_json:
@@ -397,6 +398,6 @@ def now_command(
     except VercelConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
     with client:
-        outcome = rb.roll_back(client, ctx, reason, automatic=False)
+        outcome = act.roll_back(client, ctx, reason, automatic=False)
     _emit(outcome, as_json, Console(soft_wrap=True))
     raise typer.Exit(int(outcome.exit_code))
