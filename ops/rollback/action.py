@@ -2,11 +2,12 @@
 
 ``guard`` (``rollback watch``) acts here once it fires; ``rollback now`` acts here directly.
 
-* **Rollback.** Production is pointed back at the newest READY production deployment created before the
-  current one, through Vercel's instant rollback; the guard then polls the project's
-  ``lastAliasRequest`` until Vercel reports the job ``succeeded``. Instant rollback only re-points
-  domains at an existing build: no database change is made, which is how "data integrity preserved"
-  holds. Each decision is appended to a JSON-lines audit file and sent to the notification targets.
+* **Rollback.** Production is pointed back at the newest deployment created before the current one that
+  Vercel can roll back to -- a rollback candidate: READY, production, and once aliased to production (an
+  aborted canary is READY and production but never was) -- through Vercel's instant rollback; the guard
+  then polls the project's ``lastAliasRequest`` until Vercel reports the job ``succeeded``. Instant
+  rollback only re-points domains at an existing build: no database change is made, which is how "data
+  integrity preserved" holds. Each decision is appended to a JSON-lines audit file and sent to the notification targets.
 * **Idempotence.** Nothing is rolled back twice: not when Vercel's last alias request is already a
   rollback away from the deployment (or production sits on a rollback target), not when production no
   longer serves the deployment, and not when the audit file records a rollback away from it.
@@ -41,7 +42,7 @@ from ops.rollback.vercel_api import (
     VercelError,
 )
 
-# Pages of deployments to walk back through before concluding there is no earlier one.
+# Pages of rollback candidates to walk back through before concluding there is no earlier one.
 MAX_DEPLOYMENT_PAGES = 5
 # Vercel's rollback description is free text; keep it short enough for their UI and our audit.
 MAX_DESCRIPTION_CHARS = 200
@@ -63,13 +64,19 @@ class ExitCode(enum.IntEnum):
 
 
 def choose_rollback_target(deployments: Iterable[Deployment], current: Deployment) -> Deployment | None:
-    """The newest READY production deployment created before ``current`` (never ``current`` itself)."""
+    """The newest READY production deployment created before ``current`` that Vercel can roll back to.
+
+    ``deployments`` are listed with Vercel's ``rollbackCandidate`` filter; one that still says
+    ``isRollbackCandidate: false`` (never aliased to production, as an aborted canary) is skipped all the
+    same, so a listing that ignored the filter cannot make it the target. Never ``current`` itself.
+    """
     earlier = [
         d
         for d in deployments
         if d.uid != current.uid
         and d.state == "READY"
         and d.target == "production"
+        and d.rollback_candidate is not False
         and d.created_ms < current.created_ms
     ]
     return max(earlier, key=lambda d: d.created_ms, default=None)
@@ -387,7 +394,7 @@ def resolve_current(client: VercelClient, ctx: RollbackContext, project: Project
 def find_target(client: VercelClient, project_id: str, current: Deployment) -> Deployment:
     until: int | None = None
     for _ in range(MAX_DEPLOYMENT_PAGES):
-        page = client.list_production_deployments(project_id, limit=20, until=until)
+        page = client.list_rollback_candidates(project_id, limit=20, until=until)
         target = choose_rollback_target(page.deployments, current)
         if target is not None:
             return target
@@ -395,8 +402,9 @@ def find_target(client: VercelClient, project_id: str, current: Deployment) -> D
             break
         until = page.next_until
     raise RollbackError(
-        f"no earlier deployment: project {project_id} has no READY production deployment created before "
-        f"{current.uid}, so there is nothing to roll back to; fix forward and redeploy"
+        f"no earlier deployment to roll back to: project {project_id} has no deployment created before "
+        f"{current.uid} that Vercel lists as a rollback candidate (READY, production, and once aliased to "
+        "production: a canary whose rolling release was aborted never was); fix forward and redeploy"
     )
 
 

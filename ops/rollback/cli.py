@@ -262,8 +262,8 @@ def watch_command(
     (for p95: above the 5% of answers that may be slower). A hard outage
     (more than half of the probes, or every health probe, failing) breaches
     at once. After --consecutive breaching intervals in a row it rolls
-    production back to the previous READY production deployment, verifies
-    it, notifies and audits; with --no-automatic it only notifies, with the
+    production back to the previous deployment Vercel can roll back to,
+    verifies it, notifies and audits; with --no-automatic it only notifies, with the
     exact command to run. Before watching it prints the counts that breach
     and the false-alarm rate (docs/rollback.md).
 
@@ -372,11 +372,12 @@ def now_command(
     verify_poll: VerifyPoll = "1s",
     as_json: Json = False,
 ) -> None:
-    """Roll production back to the previous READY production deployment now.
+    """Roll production back to the previous deployment Vercel can roll back to, now.
 
     Rolls back from --deployment-id / --deployment-url, or from whatever
-    production serves, to the newest READY production deployment created
-    before it; then verifies the rollback with Vercel, notifies and audits.
+    production serves, to the newest deployment created before it that
+    Vercel lists as a rollback candidate (READY, production, once aliased
+    to production: never an aborted canary); then verifies the rollback with Vercel, notifies and audits.
     Idempotent: if Vercel or the audit file shows that deployment was
     already rolled back, it does nothing and says so (exit 4).
 

@@ -332,8 +332,10 @@ def test_interval_takes_transactions_from_the_newest_health_answer() -> None:
 # --- choosing the target and idempotence ----------------------------------------------------------
 
 
-def dep(uid: str, created: int, state: str = "READY", target: str | None = "production") -> Deployment:
-    return Deployment(uid, f"{uid}.vercel.app", created, state, target)
+def dep(
+    uid: str, created: int, state: str = "READY", target: str | None = "production", candidate: bool | None = True
+) -> Deployment:
+    return Deployment(uid, f"{uid}.vercel.app", created, state, target, candidate)
 
 
 CURRENT = dep("dpl_cur", 3000)
@@ -342,6 +344,13 @@ TARGETS = [
     ("skips errored builds", [dep("a", 1000), dep("b", 2000, state="ERROR")], "a"),
     ("skips previews", [dep("a", 1000), dep("b", 2000, target=None)], "a"),
     ("skips newer deployments", [dep("a", 1000), dep("n", 4000)], "a"),
+    (
+        "skips one Vercel says it cannot roll back to (an aborted canary)",
+        [dep("a", 1000), dep("c", 2000, candidate=False)],
+        "a",
+    ),
+    ("trusts the rollbackCandidate filter when a listing leaves the field out", [dep("a", 1000, candidate=None)], "a"),
+    ("no candidate at all", [dep("c", 2000, candidate=False)], None),
     ("never the current one", [CURRENT], None),
     ("nothing earlier", [dep("n", 4000)], None),
     ("empty", [], None),
@@ -349,7 +358,7 @@ TARGETS = [
 
 
 @pytest.mark.parametrize(("case", "deployments", "expected"), TARGETS, ids=[t[0] for t in TARGETS])
-def test_rollback_target_is_the_previous_ready_production_deployment(
+def test_rollback_target_is_the_previous_rollback_candidate(
     case: str, deployments: list[Deployment], expected: str | None
 ) -> None:
     chosen = act.choose_rollback_target(deployments, CURRENT)
