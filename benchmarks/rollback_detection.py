@@ -45,6 +45,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ops.rollback import action as act  # noqa: E402
 from ops.rollback import guard as rb  # noqa: E402 - after the path is set, so the script runs from anywhere
 from ops.rollback.vercel_api import VercelClient  # noqa: E402
 
@@ -144,10 +145,10 @@ def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup
     try:
         standins.arrange_project(vercel, app.url)
         watched = replace(settings, deployment_url=app.url, window_s=warmup + settings.interval_s * 20)
-        ctx = rb.RollbackContext(
+        ctx = act.RollbackContext(
             project_id=standins.PROJECT, deployment_id="dpl_bad", actor="benchmark", verify_poll_s=0.02
         )
-        outcomes: list[rb.Outcome] = []
+        outcomes: list[act.Outcome] = []
         breaches: list[float] = []  # when each breaching interval's probes had all come back
 
         def client() -> VercelClient:

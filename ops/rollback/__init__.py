@@ -1,10 +1,20 @@
 """Rollback: the post-deploy guard and the on-demand rollback of production on Vercel.
 
 Owns: the guard that probes a new production deployment and decides each interval on evidence
-(`guard`), the exact binomial rule behind that evidence (`evidence`), and the Vercel REST client that
-lists deployments and rolls back (`vercel_api`). `cli` is `chefchatz rollback watch|now`.
+(`guard`), the exact binomial rule behind that evidence (`evidence`), rolling production back once it
+fires or on demand, with its audit and notifications (`action`), and the Vercel REST client that lists
+deployments and rolls back (`vercel_api`). `cli` is `chefchatz rollback watch|now`.
 """
 
+from ops.rollback.action import (
+    MAX_DESCRIPTION_CHARS,
+    ExitCode,
+    append_audit,
+    check_notify_target,
+    default_actor,
+    read_audit,
+    send_notifications,
+)
 from ops.rollback.evidence import (
     binomial_upper_tail,
     breach_count,
@@ -15,18 +25,11 @@ from ops.rollback.evidence import (
 )
 from ops.rollback.guard import (
     DEFAULT_CONFIDENCE,
-    MAX_DESCRIPTION_CHARS,
-    ExitCode,
     Thresholds,
-    append_audit,
-    check_notify_target,
-    default_actor,
     evaluate_traffic,
     format_percent,
     parse_duration,
     parse_percent,
-    read_audit,
-    send_notifications,
 )
 from ops.rollback.vercel_api import (
     AliasRequest,

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from ops.rollback import action as act
 from ops.rollback import guard as rb
 from ops.rollback.vercel_api import VercelClient, VercelConfigError, VercelError
 from ops.slo import Counts, deployment_counts
@@ -75,16 +76,16 @@ def _context(
     audit_file: Path | None,
     verify_timeout: str,
     verify_poll: str,
-) -> rb.RollbackContext:
+) -> act.RollbackContext:
     """What both `watch` and `now` need to roll back, from their shared options."""
-    return rb.RollbackContext(
+    return act.RollbackContext(
         project_id=project_id,
         team_id=team_id,
         deployment_url=deployment_url,
         deployment_id=deployment_id,
-        notify_urls=tuple(_parse("--notify", target, rb.check_notify_target) for target in notify or ()),
+        notify_urls=tuple(_parse("--notify", target, act.check_notify_target) for target in notify or ()),
         audit_file=audit_file,
-        actor=rb.default_actor(),
+        actor=act.default_actor(),
         verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
         verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
     )
@@ -115,7 +116,7 @@ def _traffic_reader(stack: str, deployment_id: str, window_s: float) -> Callable
     return read
 
 
-def _emit(outcome: rb.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
+def _emit(outcome: act.Outcome, as_json: bool, console: Console, plan: dict[str, Any] | None = None) -> None:
     if as_json:
         payload = outcome.as_dict()
         if plan is not None:
@@ -261,8 +262,8 @@ def watch_command(
     (for p95: above the 5% of answers that may be slower). A hard outage
     (more than half of the probes, or every health probe, failing) breaches
     at once. After --consecutive breaching intervals in a row it rolls
-    production back to the previous READY production deployment, verifies
-    it, notifies and audits; with --no-automatic it only notifies, with the
+    production back to the previous deployment Vercel can roll back to,
+    verifies it, notifies and audits; with --no-automatic it only notifies, with the
     exact command to run. Before watching it prints the counts that breach
     and the false-alarm rate (docs/rollback.md).
 
@@ -332,11 +333,11 @@ def watch_command(
         except VercelConfigError as exc:
             raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
         except VercelError as exc:
-            failed = rb.Outcome(action="failed", project_id=project_id, deployment_url=deployment_url)
+            failed = act.Outcome(action="failed", project_id=project_id, deployment_url=deployment_url)
             failed.error = str(exc)
             failed.message = f"cannot start watching: {exc}"
             _emit(failed, as_json, console)
-            raise typer.Exit(int(rb.ExitCode.FAILED)) from exc
+            raise typer.Exit(int(act.ExitCode.FAILED)) from exc
     plan = rb.evidence_plan(settings)
     show = None
     if not as_json:
@@ -371,11 +372,12 @@ def now_command(
     verify_poll: VerifyPoll = "1s",
     as_json: Json = False,
 ) -> None:
-    """Roll production back to the previous READY production deployment now.
+    """Roll production back to the previous deployment Vercel can roll back to, now.
 
     Rolls back from --deployment-id / --deployment-url, or from whatever
-    production serves, to the newest READY production deployment created
-    before it; then verifies the rollback with Vercel, notifies and audits.
+    production serves, to the newest deployment created before it that
+    Vercel lists as a rollback candidate (READY, production, once aliased
+    to production: never an aborted canary); then verifies the rollback with Vercel, notifies and audits.
     Idempotent: if Vercel or the audit file shows that deployment was
     already rolled back, it does nothing and says so (exit 4).
 
@@ -397,6 +399,6 @@ def now_command(
     except VercelConfigError as exc:
         raise typer.BadParameter(str(exc), param_hint="VERCEL_TOKEN") from exc
     with client:
-        outcome = rb.roll_back(client, ctx, reason, automatic=False)
+        outcome = act.roll_back(client, ctx, reason, automatic=False)
     _emit(outcome, as_json, Console(soft_wrap=True))
     raise typer.Exit(int(outcome.exit_code))

@@ -5,7 +5,14 @@ document; its name for each in brackets), at the SDK's paths and API versions, w
 ``tests/contracts`` checks every request and every field read here against the pinned SDK's schemas.
 
 - ``GET  /v7/deployments``  [getDeployments]         list deployments (``projectId``, ``target``, ``state``,
-  ``limit``, ``until``) -> ``{"deployments": [{uid, url, created, state, target, ...}], "pagination": {...}}``
+  ``rollbackCandidate``, ``limit``, ``until``)
+  -> ``{"deployments": [{uid, url, created, state, target, isRollbackCandidate, ...}], "pagination": {...}}``.
+  Instant rollback can only go back to a deployment that was once aliased to production
+  (https://vercel.com/docs/instant-rollback, "Eligible deployments"): READY and targeted at production is not
+  enough (a canary whose rolling release was aborted is both). The SDK documents the filter
+  ``rollbackCandidate`` ("Filter deployments based on their rollback candidacy") and each listed deployment's
+  ``isRollbackCandidate`` ("Deployment can be used for instant rollback"; optional, nullable):
+  ``GetDeploymentsRequest`` and ``Deployments`` in ``esm/models/getdeploymentsop.d.ts``.
 - ``GET  /v13/deployments/{idOrUrl}``  [getDeployment]  one deployment by id or hostname
   -> ``{id, url, createdAt, readyState, target, ...}``
 - ``GET  /v9/projects/{idOrName}``  [getProject]      the project, including ``targets.production`` and
@@ -144,6 +151,9 @@ class Deployment:
     created_ms: int
     state: str
     target: str | None
+    # Vercel's ``isRollbackCandidate`` as a listing states it; None where the answer does not say (the field
+    # is optional, and getDeployment's answer has no such field).
+    rollback_candidate: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -258,7 +268,12 @@ def _deployment_from_list_item(item: dict[str, Any]) -> Deployment:
         created_ms=int(item.get("created") or 0),
         state=str(item.get("state") or item.get("readyState") or ""),
         target=item.get("target"),
+        rollback_candidate=_optional_bool(item.get("isRollbackCandidate")),
     )
+
+
+def _optional_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
 
 
 def _alias_request(raw: Any) -> AliasRequest | None:
@@ -406,10 +421,9 @@ class VercelClient:
                 f"{self.attempts} attempts ({type(exc).__name__}: {exc})"
             ) from exc
 
-    def list_production_deployments(
-        self, project_id: str, *, limit: int = 20, until: int | None = None
-    ) -> DeploymentPage:
-        """READY production deployments of the project, newest first (one page)."""
+    def list_rollback_candidates(self, project_id: str, *, limit: int = 20, until: int | None = None) -> DeploymentPage:
+        """READY production deployments of the project that instant rollback can go back to (Vercel's
+        ``rollbackCandidate`` filter), newest first (one page)."""
         payload = self._request(
             "GET",
             "/v7/deployments",
@@ -417,6 +431,7 @@ class VercelClient:
                 "projectId": project_id,
                 "target": "production",
                 "state": "READY",
+                "rollbackCandidate": True,
                 "limit": limit,
                 "until": until,
             },

@@ -77,7 +77,7 @@ def every_operation(client: VercelClient) -> None:
     client.start_rolling_release(PROJECT, CANARY)
     client.approve_rolling_release_stage(PROJECT, CANARY, 2)
     client.complete_rolling_release(PROJECT, CANARY)
-    client.list_production_deployments(PROJECT, limit=2)
+    client.list_rollback_candidates(PROJECT, limit=2)
     client.get_deployment(f"https://{CANARY}.vercel.app/menu")
     client.request_rollback(PROJECT, "dpl_older", "checkout 500s")
     client.get_project(PROJECT)
@@ -230,7 +230,7 @@ def _as_map_paths(paths: set[str]) -> set[str]:
 
 # How the client reads each operation's answer: the call, given a client whose transport is the answer.
 CLIENT_READS: dict[str, Callable[[VercelClient], DeploymentPage | Project | RollingRelease | object | None]] = {
-    "getDeployments": lambda client: client.list_production_deployments(PROJECT),
+    "getDeployments": lambda client: client.list_rollback_candidates(PROJECT),
     "getDeployment": lambda client: client.get_deployment(CANARY),
     "getProject": lambda client: client.get_project(PROJECT),
     "getRollingRelease": lambda client: client.get_rolling_release(PROJECT),

@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ops.rollback import action as act
 from ops.rollback import guard as rb
 from ops.slo import Counts
 from ops.slo.drain import COUNTERS
@@ -151,7 +152,7 @@ def test_healthy_real_traffic_is_not_rolled_back(aws: str, project: Any, app_ser
     deployment = fresh_deployment(project, app_server.url)
     seed(deployment, Counts(2000, 4, 300, 0, slow_over_rollback=20), datetime.now(UTC) - timedelta(seconds=20))
     result = run(*metrics_watch(app_server.url, deployment))
-    assert result.exit_code == int(rb.ExitCode.HEALTHY), result.output
+    assert result.exit_code == int(act.ExitCode.HEALTHY), result.output
     assert {i["source"] for i in result.json["evidence"]} == {"metrics"}, result.json["evidence"]
     assert result.json["evidence"][-1]["real_traffic"]["requests"] == 2000
     assert project.rollback_posts == []
@@ -164,7 +165,7 @@ def test_sustained_5xx_among_real_requests_rolls_back_although_probes_pass(
     seed(deployment, Counts(2000, 80, 300, 0), datetime.now(UTC) - timedelta(seconds=20))
     audit = tmp_path / "audit.jsonl"
     result = run(*metrics_watch(app_server.url, deployment, "--audit-file", str(audit)))
-    assert result.exit_code == int(rb.ExitCode.ROLLED_BACK), result.output
+    assert result.exit_code == int(act.ExitCode.ROLLED_BACK), result.output
     out = result.json
     assert (out["action"], out["triggers"], out["to_deployment"]) == ("rolled-back", ["error-rate"], "dpl_bad"), out
     assert [i["source"] for i in out["evidence"]] == ["metrics", "metrics"], out["evidence"]
@@ -178,7 +179,7 @@ def test_a_quiet_period_is_not_enough_traffic_and_the_probes_decide(
     deployment = fresh_deployment(project, app_server.url)
     seed(deployment, Counts(30, 6, 0, 0), datetime.now(UTC) - timedelta(seconds=20))  # 20 % of 30 requests
     result = run(*metrics_watch(app_server.url, deployment))
-    assert result.exit_code == int(rb.ExitCode.HEALTHY), result.output
+    assert result.exit_code == int(act.ExitCode.HEALTHY), result.output
     evidence = result.json["evidence"]
     assert {i["source"] for i in evidence} == {"probes"}, evidence
     assert evidence[-1]["notes"][0].startswith("not enough traffic: 30 real requests"), evidence[-1]["notes"]
@@ -187,7 +188,7 @@ def test_a_quiet_period_is_not_enough_traffic_and_the_probes_decide(
 
 def test_metrics_source_needs_a_stack(project: Any, app_server: Any, run: Any) -> None:
     result = run(*watch(app_server.url, "--source", "metrics"))
-    assert result.exit_code == int(rb.ExitCode.USAGE) and "--source metrics needs --stack" in result.output, (
+    assert result.exit_code == int(act.ExitCode.USAGE) and "--source metrics needs --stack" in result.output, (
         result.output
     )
 
@@ -197,6 +198,6 @@ def test_human_output_says_what_decided_each_interval(aws: str, project: Any, ap
     seed(deployment, Counts(30, 0, 0, 0), datetime.now(UTC) - timedelta(seconds=20))
     args = [a for a in metrics_watch(app_server.url, deployment) if a != "--json"]
     result = run(*args)
-    assert result.exit_code == int(rb.ExitCode.HEALTHY), result.output
+    assert result.exit_code == int(act.ExitCode.HEALTHY), result.output
     assert "by probes" in result.output and "real traffic: 0/30 5xx" in result.output, result.output
     assert "not enough traffic: 30 real requests" in result.output, result.output

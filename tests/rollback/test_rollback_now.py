@@ -34,6 +34,7 @@ def test_rollback_now_points_production_at_the_previous_ready_deployment(project
         "projectId": PROJECT,
         "target": "production",
         "state": "READY",
+        "rollbackCandidate": "true",
         "limit": "20",
     }
 
@@ -102,9 +103,7 @@ def test_api_errors_fail_with_a_clear_reason(
     assert project.projects[PROJECT]["production"] == "dpl_bad"
 
 
-def test_rejected_token_is_named_and_never_printed(
-    project: Any, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rejected_token_is_named_and_never_printed(project: Any, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VERCEL_TOKEN", "wrong-token-abc")
     result = run(*now())
     assert result.exit_code == 1, result.output
@@ -158,7 +157,39 @@ def test_no_earlier_deployment_is_a_clear_error(vercel: Any, run: Any) -> None:
     vercel.add_deployment("dpl_failed", "prj_new", 500, "new-app-0.vercel.app", state="ERROR")
     result = run("now", "--project-id", "prj_new", "--json")
     assert result.exit_code == 1, result.output
-    assert result.json["error"].startswith("no earlier deployment: project prj_new"), result.json
+    assert result.json["error"].startswith("no earlier deployment to roll back to: project prj_new"), result.json
+    assert vercel.rollback_posts == []
+
+
+def test_rollback_skips_an_aborted_canary_and_picks_the_last_real_production_deployment(vercel: Any, run: Any) -> None:
+    # dpl_live served production; dpl_canary rolled out over it and was aborted (READY, production, never
+    # aliased to production); then dpl_bad was promoted. Vercel can only roll back to dpl_live.
+    vercel.add_project(PROJECT, "chefchatz")
+    vercel.add_deployment("dpl_live", PROJECT, 1_000, "chefchatz-live.vercel.app", production=True)
+    vercel.add_deployment("dpl_canary", PROJECT, 2_000, "chefchatz-canary.vercel.app")
+    vercel.add_rolling_release(PROJECT, "dpl_canary", state="ABORTED")
+    vercel.add_deployment("dpl_bad", PROJECT, 3_000, "chefchatz-bad.vercel.app", production=True)
+    result = run(*now())
+    assert result.exit_code == 4, result.output
+    assert (result.json["from_deployment"], result.json["to_deployment"]) == ("dpl_bad", "dpl_live"), result.json
+    assert [p.path.rsplit("/", 1)[1] for p in vercel.rollback_posts] == ["dpl_live"], "never asked for the canary"
+    (listing,) = vercel.calls("GET", r"^/v7/deployments$")
+    assert listing.query["rollbackCandidate"] == "true", listing.query
+    assert "dpl_canary" not in {d["uid"] for d in listing.response["deployments"]}, listing.response
+
+
+def test_only_an_aborted_canary_before_production_is_a_clear_failure(vercel: Any, run: Any) -> None:
+    vercel.add_project("prj_canary", "canary-app")
+    vercel.add_deployment(
+        "dpl_canary", "prj_canary", 1_000, "canary-app-c.vercel.app", aliased_to_production=False
+    )  # its rolling release was aborted: READY and production, never aliased to production
+    vercel.add_deployment("dpl_failed", "prj_canary", 1_500, "canary-app-f.vercel.app", state="ERROR")
+    vercel.add_deployment("dpl_now", "prj_canary", 2_000, "canary-app-n.vercel.app", production=True)
+    result = run("now", "--project-id", "prj_canary", "--json")
+    assert result.exit_code == 1, result.output
+    error = result.json["error"]
+    assert error.startswith("no earlier deployment to roll back to: project prj_canary"), error
+    assert "before dpl_now that Vercel lists as a rollback candidate" in error and "aborted" in error, error
     assert vercel.rollback_posts == []
 
 
@@ -166,7 +197,7 @@ def test_earlier_deployment_on_a_later_page_is_found(vercel: Any, run: Any) -> N
     vercel.add_project("prj_busy", "busy")
     vercel.add_deployment("dpl_good", "prj_busy", 100, "busy-good.vercel.app")
     vercel.add_deployment("dpl_now", "prj_busy", 500, "busy-now.vercel.app", production=True)
-    for n in range(25):  # newer production builds that were staged, never promoted: page one holds no target
+    for n in range(25):  # newer production deployments it was rolled back from: page one holds no target
         vercel.add_deployment(f"dpl_staged{n}", "prj_busy", 1_000 + n, f"busy-s{n}.vercel.app")
     result = run("now", "--project-id", "prj_busy", "--verify-poll", "0.02s", "--json")
     assert result.exit_code == 4, result.output
@@ -196,9 +227,7 @@ def test_team_projects_need_the_team_id(vercel: Any, run: Any) -> None:
     without = run("now", "--project-id", "prj_team", "--json")
     assert without.exit_code == 1 and "404" in without.json["error"], without.output
     before = len(vercel.requests)
-    with_team = run(
-        "now", "--project-id", "prj_team", "--team-id", "team_chef", "--verify-poll", "0.02s", "--json"
-    )
+    with_team = run("now", "--project-id", "prj_team", "--team-id", "team_chef", "--verify-poll", "0.02s", "--json")
     assert with_team.exit_code == 4, with_team.output
     later = vercel.requests[before:]
     assert later and all(r.query.get("teamId") == "team_chef" for r in later), later

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ops.rollback import action as act
 from ops.rollback import guard as rb
 from ops.rollback.vercel_api import AliasRequest, Deployment, Project, parse_retry_after
 
@@ -331,8 +332,10 @@ def test_interval_takes_transactions_from_the_newest_health_answer() -> None:
 # --- choosing the target and idempotence ----------------------------------------------------------
 
 
-def dep(uid: str, created: int, state: str = "READY", target: str | None = "production") -> Deployment:
-    return Deployment(uid, f"{uid}.vercel.app", created, state, target)
+def dep(
+    uid: str, created: int, state: str = "READY", target: str | None = "production", candidate: bool | None = True
+) -> Deployment:
+    return Deployment(uid, f"{uid}.vercel.app", created, state, target, candidate)
 
 
 CURRENT = dep("dpl_cur", 3000)
@@ -341,6 +344,13 @@ TARGETS = [
     ("skips errored builds", [dep("a", 1000), dep("b", 2000, state="ERROR")], "a"),
     ("skips previews", [dep("a", 1000), dep("b", 2000, target=None)], "a"),
     ("skips newer deployments", [dep("a", 1000), dep("n", 4000)], "a"),
+    (
+        "skips one Vercel says it cannot roll back to (an aborted canary)",
+        [dep("a", 1000), dep("c", 2000, candidate=False)],
+        "a",
+    ),
+    ("trusts the rollbackCandidate filter when a listing leaves the field out", [dep("a", 1000, candidate=None)], "a"),
+    ("no candidate at all", [dep("c", 2000, candidate=False)], None),
     ("never the current one", [CURRENT], None),
     ("nothing earlier", [dep("n", 4000)], None),
     ("empty", [], None),
@@ -348,10 +358,10 @@ TARGETS = [
 
 
 @pytest.mark.parametrize(("case", "deployments", "expected"), TARGETS, ids=[t[0] for t in TARGETS])
-def test_rollback_target_is_the_previous_ready_production_deployment(
+def test_rollback_target_is_the_previous_rollback_candidate(
     case: str, deployments: list[Deployment], expected: str | None
 ) -> None:
-    chosen = rb.choose_rollback_target(deployments, CURRENT)
+    chosen = act.choose_rollback_target(deployments, CURRENT)
     assert (chosen.uid if chosen else None) == expected, case
 
 
@@ -426,7 +436,7 @@ IDEMPOTENCE = [
 def test_never_rolls_back_twice(
     case: str, current: str, proj: Project, audit: list[dict[str, str]], explicit: bool, expected: str | None
 ) -> None:
-    why = rb.already_rolled_back(current, proj, audit, explicit)
+    why = act.already_rolled_back(current, proj, audit, explicit)
     if expected is None:
         assert why is None, (case, why)
     else:
@@ -437,23 +447,23 @@ def test_never_rolls_back_twice(
 
 
 def test_manual_command_is_exact_and_quoted() -> None:
-    ctx = rb.RollbackContext(
+    ctx = act.RollbackContext(
         "prj_1", team_id="team_9", deployment_url="https://x.vercel.app", audit_file=Path("a b.jsonl")
     )
-    assert rb.rollback_command(ctx, "error-rate breached") == (
+    assert act.rollback_command(ctx, "error-rate breached") == (
         "chefchatz rollback now --project-id prj_1 --team-id team_9 --deployment-url https://x.vercel.app "
         "--audit-file 'a b.jsonl' --reason 'error-rate breached'"
     )
 
 
 def test_webhook_payload_is_slack_compatible_text_only() -> None:
-    outcome = rb.Outcome("notified", "prj_1", reason="why", automatic=False, command="chefchatz rollback now")
-    payload = rb.slack_payload(outcome)
+    outcome = act.Outcome("notified", "prj_1", reason="why", automatic=False, command="chefchatz rollback now")
+    payload = act.slack_payload(outcome)
     assert list(payload) == ["text"] and "chefchatz rollback now" in payload["text"], payload
 
 
 def test_webhook_secret_path_is_never_shown() -> None:
-    assert rb.target_label("https://hooks.slack.com/services/T1/B2/s3cr3t") == "hooks.slack.com"
+    assert act.target_label("https://hooks.slack.com/services/T1/B2/s3cr3t") == "hooks.slack.com"
 
 
 @pytest.mark.parametrize(
@@ -537,4 +547,4 @@ def test_retry_after_accepts_seconds_and_http_dates(value: str | None, seconds: 
     [("healthy", 0), ("failed", 1), ("rolled-back", 4), ("already-rolled-back", 4), ("notified", 5)],
 )
 def test_exit_codes_mean_what_the_help_says(action: str, code: int) -> None:
-    assert rb.Outcome(action, "prj").exit_code == code
+    assert act.Outcome(action, "prj").exit_code == code

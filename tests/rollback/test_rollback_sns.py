@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ops.rollback import guard as rb
+from ops.rollback import action as act
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def inbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any, str]]:
 
 def test_a_notification_reaches_the_topics_subscribers(inbox: tuple[str, Any, str]) -> None:
     topic, sqs, queue = inbox
-    results = rb.send_notifications([f"sns:{topic}"], {"text": "rolled back prod: error rate 30 %"})
+    results = act.send_notifications([f"sns:{topic}"], {"text": "rolled back prod: error rate 30 %"})
     assert results == [{"target": "sns:chefchatz-prod-alerts", "ok": True, "error": None}]
     (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
     assert message["Body"] == "rolled back prod: error rate 30 %"
@@ -40,15 +40,15 @@ def test_a_notification_reaches_the_topics_subscribers(inbox: tuple[str, Any, st
 def test_a_topic_that_cannot_be_reached_is_reported_not_raised(inbox: tuple[str, Any, str]) -> None:
     topic, _, _ = inbox
     missing = topic.rsplit(":", 1)[0] + ":no-such-topic"
-    results = rb.send_notifications([f"sns:{missing}"], {"text": "x"})
+    results = act.send_notifications([f"sns:{missing}"], {"text": "x"})
     assert results == [{"target": "sns:no-such-topic", "ok": False, "error": "NotFoundException"}]
 
 
 @pytest.mark.parametrize("target", ["sns:", "sns:chefchatz-prod-alerts", "sns:arn:aws:sns:eu-west-1:12:topic"])
 def test_a_malformed_topic_target_is_refused(target: str) -> None:
     with pytest.raises(ValueError, match="sns:arn:aws:sns:REGION:ACCOUNT:TOPIC"):
-        rb.check_notify_target(target)
-    assert rb.check_notify_target("https://hooks.slack.com/services/T/B/x") == "https://hooks.slack.com/services/T/B/x"
+        act.check_notify_target(target)
+    assert act.check_notify_target("https://hooks.slack.com/services/T/B/x") == "https://hooks.slack.com/services/T/B/x"
 
 
 def test_the_command_refuses_a_malformed_topic_target_as_bad_input(run: Any) -> None:

@@ -63,9 +63,20 @@ def test_bearer_token_is_sent_and_team_id_added_to_every_call(vercel: Any) -> No
     vercel.add_deployment("dpl_1", "prj_t", 1, "app-1.vercel.app", production=True)
     with VercelClient.from_env(team_id="team_1") as client:
         project = client.get_project("prj_t")
-        page = client.list_production_deployments("prj_t")
+        page = client.list_rollback_candidates("prj_t")
         deployment = client.get_deployment("https://app-1.vercel.app/some/path")
     assert project.production_deployment_id == "dpl_1"
     assert [d.uid for d in page.deployments] == ["dpl_1"] and page.next_until is None
     assert deployment.uid == "dpl_1" and deployment.created_ms == 1
     assert all(r.query.get("teamId") == "team_1" for r in vercel.requests), vercel.requests
+
+
+def test_rollback_candidates_are_listed_with_vercels_filter_and_field(vercel: Any) -> None:
+    vercel.add_project("prj_c", "app")
+    vercel.add_deployment("dpl_live", "prj_c", 1, "app-live.vercel.app", production=True)
+    vercel.add_deployment("dpl_canary", "prj_c", 2, "app-canary.vercel.app", aliased_to_production=False)
+    with VercelClient.from_env() as client:
+        page = client.list_rollback_candidates("prj_c")
+    assert [(d.uid, d.rollback_candidate) for d in page.deployments] == [("dpl_live", True)]
+    (listing,) = vercel.calls("GET", r"^/v7/deployments$")
+    assert listing.query["rollbackCandidate"] == "true", listing.query

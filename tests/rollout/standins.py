@@ -55,7 +55,7 @@ class FakeRollingRelease(FakeVercel):
     def use_deployments(self, canary: str, stable: str) -> None:
         """Roll ``canary`` out over ``stable`` (in production), both new deployments of PROJECT."""
         self.add_deployment(stable, PROJECT, 1_764_750_000_000, f"{stable}.vercel.app", production=True)
-        self.add_deployment(canary, PROJECT, 1_764_756_000_000, f"{canary}.vercel.app")
+        self.add_deployment(canary, PROJECT, 1_764_756_000_000, f"{canary}.vercel.app", aliased_to_production=False)
         self.release.canary, self.release.stable = canary, stable
 
     def document(self) -> dict[str, Any] | None:

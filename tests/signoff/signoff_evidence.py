@@ -28,6 +28,7 @@ import yaml
 from ops import backup as backuplib
 from ops import migrate
 from ops.plan import StackPlan
+from ops.rollback import action as act
 from ops.rollback import guard as rb
 from ops.signoff import checks as so
 from ops.tls import check as tlscheck
@@ -156,7 +157,7 @@ class Evidence:
 
     def watch_outcome(
         self, url: str, action: str = "healthy", last_interval_ago: dt.timedelta = dt.timedelta(minutes=10)
-    ) -> rb.Outcome:
+    ) -> act.Outcome:
         thresholds = rb.Thresholds(
             error_rate=Fraction(1, 100), response_time_ms=1000.0, failed_transaction_rate=Fraction(1, 1000)
         )
@@ -176,7 +177,7 @@ class Evidence:
             verdict = rb.evaluate(metrics, thresholds, rb.NoDataPolicy.BREACH)
             streak = rb.advance_streak(streak, verdict.state)
             reports.append(rb.IntervalReport(metrics, verdict, streak))
-        return rb.Outcome(
+        return act.Outcome(
             action=action,
             project_id="chefchatz-prod",
             automatic=False,
@@ -195,7 +196,7 @@ class Evidence:
         error: str | None = None,
     ) -> Path:
         path = self.directory / "rollback-audit.jsonl"
-        outcome = rb.Outcome(
+        outcome = act.Outcome(
             action=action,
             project_id="chefchatz-staging",
             reason="rollback drill",
@@ -205,10 +206,10 @@ class Evidence:
             verified=action == "rolled-back",
             error=error,
         )
-        context = rb.RollbackContext(
+        context = act.RollbackContext(
             project_id="chefchatz-staging", team_id="chefchatz", actor="oncall", audit_file=path
         )
-        rb.append_audit(path, rb.audit_record(outcome, context, now=self.now - ago))
+        act.append_audit(path, act.audit_record(outcome, context, now=self.now - ago))
         return path
 
     def deploy_run(

@@ -19,6 +19,12 @@ operation's response schema in the pinned SDK. Beyond that, every exchange a tes
 the SDK's schemas when the test ends (``contract_problems``): the request is one of the SDK's operations
 with its query names and body, and a 2xx answer parses strictly with the response schema.
 
+A deployment is a rollback candidate (``isRollbackCandidate``, the ``rollbackCandidate`` filter) when it is
+READY, targeted at production and was once aliased to production, the only deployments instant rollback
+goes back to (https://vercel.com/docs/instant-rollback, "Eligible deployments"); ``requestRollback`` to any
+other is refused with 422. A rolling release's canary is not aliased to production until the release
+completes, so an aborted canary is READY and production but no candidate.
+
 Errors use ``{"error": {"code", "message"}}`` (Vercel's REST API reference, "Errors"); a wrong token gets
 403. Tests arrange projects, deployments and rolling releases, inject failures for the next N matching
 requests (optionally after handling them for real, as when a response is lost), make rolling-release reads
@@ -56,6 +62,7 @@ _DEPLOYMENT_LIST_ITEM = frozenset(
         "creator.uid",
         "type",
         "inspectorUrl",
+        "isRollbackCandidate",
     }
 )
 _ROLLING_RELEASE = frozenset(
@@ -284,7 +291,10 @@ class FakeVercel:
         state: str = "READY",
         target: str | None = "production",
         production: bool = False,
+        aliased_to_production: bool = True,
     ) -> None:
+        """``aliased_to_production``: whether production's domains ever pointed at it. True by default: without
+        a rolling release every READY production deployment is promoted to the domains (a canary is not)."""
         self.deployments[uid] = {
             "uid": uid,
             "name": self.projects[project_id]["name"],
@@ -293,6 +303,7 @@ class FakeVercel:
             "created": created,
             "state": state,
             "target": target,
+            "aliased": aliased_to_production or production,
         }
         if production:
             self.projects[project_id]["production"] = uid
@@ -301,7 +312,16 @@ class FakeVercel:
         """A rolling release of ``canary`` over the project's production deployment."""
         release = RollingRelease(canary=canary, stable=self.projects[project_id]["production"], **state)
         self.releases[project_id] = release
+        self._alias(canary, release.state == "COMPLETE")
         return release
+
+    def _alias(self, uid: str, aliased: bool) -> None:
+        if uid in self.deployments:
+            self.deployments[uid]["aliased"] = aliased
+
+    @staticmethod
+    def is_rollback_candidate(d: dict[str, Any]) -> bool:
+        return d["state"] == "READY" and d["target"] == "production" and d["aliased"]
 
     def inject(
         self,
@@ -422,6 +442,10 @@ class FakeVercel:
             and ("target" not in query or d["target"] == query["target"])
             and ("state" not in query or d["state"] in query["state"].split(","))
             and ("until" not in query or d["created"] < int(query["until"]))
+            and (
+                "rollbackCandidate" not in query
+                or self.is_rollback_candidate(d) == (query["rollbackCandidate"] == "true")
+            )
         ]
         found.sort(key=lambda d: d["created"], reverse=True)
         limit = int(query.get("limit", 20))
@@ -441,6 +465,7 @@ class FakeVercel:
                 "type": "LAMBDAS",
                 "creator": {"uid": "user_chef"},
                 "inspectorUrl": None,
+                "isRollbackCandidate": self.is_rollback_candidate(d),
             }
             for d in page
         ]
@@ -539,7 +564,7 @@ class FakeVercel:
         last = project["lastAliasRequest"]
         if last and last["jobStatus"] in ("pending", "in-progress"):
             return self._error(409, "conflict", "A rollback is already in progress")
-        if d["state"] != "READY" or d["target"] != "production" or deployment_id == project["production"]:
+        if not self.is_rollback_candidate(d) or deployment_id == project["production"]:
             return self._error(422, "invalid_rollback_target", "Deployment is not eligible")
         project["lastAliasRequest"] = {
             "fromDeploymentId": project["production"],
@@ -637,6 +662,7 @@ class FakeVercel:
         if release.state != "ACTIVE" or wanted != release.canary:
             self._before_write(release)
             release.canary, release.state, release.active_stage_index = str(wanted), "ACTIVE", 0
+            self._alias(release.canary, False)
         return 200, {"rollingRelease": self.release_document(project["id"])}, {}
 
     def _approve(self, id_or_name: str, *, query: dict[str, str], body: Any) -> tuple[int, Any, dict[str, str]]:
@@ -658,6 +684,7 @@ class FakeVercel:
         if complete:
             self._before_write(release)
             release.state, release.active_stage_index = "COMPLETE", len(release.stages) - 1
+            self._alias(release.canary, True)
             return 200, {"rollingRelease": self.release_document(project["id"])}, {}
         nxt = body.get("nextStageIndex")
         if nxt != release.active_stage_index + 1 or nxt >= len(release.stages):
@@ -666,6 +693,7 @@ class FakeVercel:
         release.active_stage_index = nxt
         if nxt == len(release.stages) - 1:
             release.state = "COMPLETE"
+            self._alias(release.canary, True)
         return 200, {"rollingRelease": self.release_document(project["id"])}, {}
 
 
