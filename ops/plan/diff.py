@@ -58,10 +58,12 @@ UNKNOWN = _Unknown()
 
 @dataclass(frozen=True)
 class Secret:
-    """A secret value: only whether it changed is ever said. `keys` are the config keys it carries."""
+    """A secret value: only whether it changed is ever said. `keys` are the config keys it carries;
+    `side` is set (base, head) when one of them has a new ciphertext, so the two sides differ."""
 
     fingerprint: str
     keys: frozenset[str]
+    side: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,20 +74,27 @@ class Blob:
     identity: str
 
 
-def normalize(value: Any, lookups: Mapping[str, str] | None = None) -> Any:
-    """A recorded value as it is compared: markers for secrets, unknowns, assets; whole numbers as ints."""
+def normalize(
+    value: Any, lookups: Mapping[str, str] | None = None, changed_keys: frozenset[str] = frozenset(), side: str = ""
+) -> Any:
+    """A recorded value as it is compared: markers for secrets, unknowns, assets; whole numbers as ints.
+
+    `changed_keys` are config keys whose ciphertext differs between the base and the head: a secret
+    carrying one is marked with `side`, so that it differs from its counterpart.
+    """
     if isinstance(value, dict):
         sig = value.get(SPECIAL_SIG_KEY)
         if sig == SPECIAL_SECRET_SIG:
             inner = json.dumps(normalize(value.get("value"), lookups), sort_keys=True, default=repr)
-            return Secret(inner, frozenset(_PLACEHOLDER.findall(inner)))
+            keys = frozenset(_PLACEHOLDER.findall(inner))
+            return Secret(inner, keys, side if keys & changed_keys else "")
         if sig in (SPECIAL_ASSET_SIG, SPECIAL_ARCHIVE_SIG):
             kind = "asset" if sig == SPECIAL_ASSET_SIG else "archive"
             identity = value.get("hash") or value.get("uri") or value.get("path") or ""
             return Blob(kind, str(identity))
-        return {k: normalize(v, lookups) for k, v in value.items()}
+        return {k: normalize(v, lookups, changed_keys, side) for k, v in value.items()}
     if isinstance(value, list):
-        return [normalize(v, lookups) for v in value]
+        return [normalize(v, lookups, changed_keys, side) for v in value]
     if isinstance(value, str) and value in UNKNOWN_SENTINELS:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -142,18 +151,12 @@ def _key_path(path: str, key: str) -> str:
     return f"{path}[{json.dumps(key)}]"
 
 
-def diff_values(old: Any, new: Any, changed_keys: frozenset[str], path: str = "") -> list[PropertyChange]:
-    """Property paths that differ between two normalized values.
-
-    A secret on both sides differs only if its (placeholder) value or the ciphertext of a config key
-    it carries (`changed_keys`) changed.
-    """
-    if isinstance(old, Secret) and isinstance(new, Secret):
-        if old == new and not (new.keys & changed_keys):
-            return []
-        return [PropertyChange(path, "[secret]", "[secret]")]
+def diff_values(old: Any, new: Any, path: str = "") -> list[PropertyChange]:
+    """Property paths that differ between two normalized values (see `normalize` for secrets)."""
     if old == new:
         return []
+    if isinstance(old, Secret) and isinstance(new, Secret):
+        return [PropertyChange(path, "[secret]", "[secret]")]
     if isinstance(old, dict) and isinstance(new, dict):
         changes: list[PropertyChange] = []
         for key in sorted(old.keys() | new.keys()):
@@ -163,7 +166,7 @@ def diff_values(old: Any, new: Any, changed_keys: frozenset[str], path: str = ""
             elif key not in old:
                 changes.append(PropertyChange(where, None, shown(new[key])))
             else:
-                changes.extend(diff_values(old[key], new[key], changed_keys, where))
+                changes.extend(diff_values(old[key], new[key], where))
         return changes
     if isinstance(old, list) and isinstance(new, list):
         changes = []
@@ -174,7 +177,7 @@ def diff_values(old: Any, new: Any, changed_keys: frozenset[str], path: str = ""
             elif index >= len(old):
                 changes.append(PropertyChange(where, None, shown(new[index])))
             else:
-                changes.extend(diff_values(old[index], new[index], changed_keys, where))
+                changes.extend(diff_values(old[index], new[index], where))
         return changes
     if isinstance(old, str) and isinstance(new, str) and max(len(old), len(new)) > SHOWN_CHARS:
         return [_text_change(path or "(value)", old, new)]
@@ -300,6 +303,30 @@ def _resources(plan: StackPlan) -> dict[str, dict[str, Any]]:
     return {r["urn"]: r for r in plan.resources if r["type"] != _STACK_TYPE}
 
 
+def alias_urns(resources: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Every URN each resource answers to: its own aliases and, as the engine derives them, those
+    inherited from its parent's (a child named after its parent takes the alias's name as prefix)."""
+    found: dict[str, set[str]] = {}
+
+    def of(urn: str) -> set[str]:
+        if urn not in found:
+            resource = resources[urn]
+            aliases = set(resource.get("options", {}).get("aliases", []))
+            parent = resource.get("parent")
+            if isinstance(parent, str) and parent in resources:
+                parent_name, name = resources[parent]["name"], resource["name"]
+                for parent_alias in of(parent):
+                    prefix, alias_name = parent_alias.rsplit("::", 1)
+                    child = alias_name + name[len(parent_name) :] if name.startswith(parent_name) else name
+                    aliases.add(f"{prefix}${resource['type']}::{child}")
+            found[urn] = aliases
+        return found[urn]
+
+    for urn in resources:
+        of(urn)
+    return found
+
+
 def _violation_keys(violations: Iterable[Violation], renamed: Mapping[str, str]) -> dict[tuple[str, str], Violation]:
     return {(v.policy, renamed.get(v.urn, v.urn)): v for v in violations}
 
@@ -316,8 +343,8 @@ def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[
     old, new = _resources(base_plan), _resources(head)
     # Base URN -> head URN, for a head resource whose alias names a base resource that is gone.
     renamed: dict[str, str] = {}
-    for urn, resource in new.items():
-        for alias in resource.get("options", {}).get("aliases", []):
+    for urn, aliases in alias_urns(new).items():
+        for alias in sorted(aliases):
             if alias in old and alias not in new and urn not in old:
                 renamed[alias] = urn
     changes: list[ResourceChange] = []
@@ -338,9 +365,8 @@ def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[
             )
             continue
         properties = diff_values(
-            normalize(r["properties"], base_plan.lookups),
-            normalize(new[target]["properties"], head.lookups),
-            changed_keys,
+            normalize(r["properties"], base_plan.lookups, changed_keys, "base"),
+            normalize(new[target]["properties"], head.lookups, changed_keys, "head"),
         )
         if properties:
             op = "replace" if _replaces(new[target], properties) else "update"
@@ -357,7 +383,8 @@ def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[
         resolved=[v for k, v in before.items() if k not in after],
         unchanged=[v for k, v in after.items() if k in before],
         outputs=diff_values(
-            normalize(base_plan.outputs, base_plan.lookups), normalize(head.outputs, head.lookups), changed_keys
+            normalize(base_plan.outputs, base_plan.lookups, changed_keys, "base"),
+            normalize(head.outputs, head.lookups, changed_keys, "head"),
         ),
     )
 

@@ -112,6 +112,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine names a resource (Pulumi's mock keeps only the parent's own type): the
+        # parent's whole type chain, without the root stack's type.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
     def GetDeploymentInfo(self, request: Any) -> Any:
         # Without alias specs the SDK sends every alias as a full URN, those a child inherits from
         # its parent's aliases included (which the engine would otherwise derive): the plan's diff
@@ -135,7 +144,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "ignoreChanges": list(request.ignoreChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace,
             "deleteBeforeReplaceDefined": request.deleteBeforeReplaceDefined,
-            "aliases": [a.urn for a in request.aliases if a.urn],
+            # The resource's own aliases; those its children inherit are derived by `ops.plan.diff`,
+            # as the engine derives them.
+            "aliases": [*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)],
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
             "replaceOnChanges": list(request.replaceOnChanges),
             "retainOnDelete": request.retainOnDelete,
