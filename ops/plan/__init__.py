@@ -41,9 +41,7 @@ _HOMES = {
         ("EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "StackPlan", "Violation", "exit_code"), "ops.plan.model"
     ),
     **dict.fromkeys(("display_value", "resources_json", "to_json", "to_text", "type_counts"), "ops.plan.render"),
-    **dict.fromkeys(
-        ("Comparison", "resolve_stacks", "run_plan", "run_plan_against_base", "run_plans"), "ops.plan.run"
-    ),
+    **dict.fromkeys(("Comparison", "resolve_stacks", "run_plan", "run_plan_against_base", "run_plans"), "ops.plan.run"),
     **dict.fromkeys(
         (
             "PackConfigError",

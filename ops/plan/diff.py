@@ -28,20 +28,8 @@ from typing import Any
 from pulumi_policy.deserialize import SPECIAL_ARCHIVE_SIG, SPECIAL_ASSET_SIG, SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
 from ops.plan.model import LOOKUP_ID_BASE, UNKNOWN_SENTINELS, StackPlan, Violation
+from policies.protection import STATEFUL_TYPES
 
-# Types whose deletion loses data or a name someone else may take: a delete (or a rename without an
-# alias, which is a delete) is said to destroy them.
-STATEFUL_TYPES = frozenset(
-    {
-        "aws:s3/bucket:Bucket",
-        "aws:kms/key:Key",
-        "aws:dynamodb/table:Table",
-        "vercel:index/project:Project",
-        "vercel:index/projectDomain:ProjectDomain",
-        "github:index/repositoryEnvironment:RepositoryEnvironment",
-        "github:index/repositoryRuleset:RepositoryRuleset",
-    }
-)
 # A value shown in a change is cut to this many characters (a workflow file is thousands).
 SHOWN_CHARS = 80
 _PLACEHOLDER = re.compile(r"\[offline placeholder for secret ([^\]]+)\]")
