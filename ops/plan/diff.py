@@ -85,6 +85,9 @@ def normalize(
         return [normalize(v, lookups, changed_keys, side) for v in value]
     if isinstance(value, str) and value in UNKNOWN_SENTINELS:
         return UNKNOWN
+    if isinstance(value, str) and lookups and value.isdigit() and value in lookups:
+        # A stand-in id passed on as text (a team id in a team's repository access).
+        return f"[looked up at deploy time: {lookups[value]}]"
     if isinstance(value, float) and value.is_integer():
         number = int(value)
         if lookups and number > LOOKUP_ID_BASE and str(number) in lookups:

@@ -3,7 +3,7 @@
 Text and the pull-request comment say the same things in the same order: a summary per stack
 (`+N ~N -N`, new violations), the changes of each stack the way `pulumi preview --diff` lists them,
 then the unchanged policy results and the full plan of the working tree. JSON is the plan's JSON
-with `"base"` and, per stack, `"changes"` (see docs/plan.md).
+with `"base"` and, per stack, `"changes"` (README, "The offline plan").
 """
 
 from __future__ import annotations
