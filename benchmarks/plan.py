@@ -13,9 +13,12 @@ Prints, measured in this one run (medians of ``--runs``, each a fresh process):
    so every resource also passes through the rules that read that type;
 5. for the same synthetic programs, the floor under that cost: Pulumi's Python SDK alone registering
    the resources under its own ``MockMonitor`` (no recording, no policy gate, garbage collection off),
-   and the plan's cost per resource as a multiple of it.
+   and the plan's cost per resource as a multiple of it;
+6. ``chefchatz plan --stack all --base HEAD~1`` (the base checked out and planned too, in the same run)
+   against planning the head alone, the two measured alternately: their ratio (goal <= 1.6x).
 
     .venv/bin/python benchmarks/plan.py --runs 5
+    .venv/bin/python benchmarks/plan.py --runs 5 --only-base     # item 6 alone
 """
 
 from __future__ import annotations
@@ -131,12 +134,32 @@ def planned_resources(project: Path) -> int:
     return sum(len(stack["resources"]) for stack in json.loads(proc.stdout)["stacks"])
 
 
+def base_ratio(runs: int, base: str) -> None:
+    """`--base` against the head alone, alternately (a loaded machine slows both alike)."""
+    head_command = [*CHEFCHATZ, "plan", "--stack", "all", "--format", "json"]
+    base_command = [*head_command, "--base", base]
+    head, with_base = [], []
+    for _ in range(runs):
+        head.append(timed(head_command, ROOT))
+        with_base.append(timed(base_command, ROOT))
+    head_s, base_s = statistics.median(head), statistics.median(with_base)
+    print(f"plan --stack all (head alone)  : {head_s:6.2f} s (median of {runs})")
+    print(f"plan --stack all --base {base:<7}: {base_s:6.2f} s (median of {runs})")
+    ratio = base_s / head_s
+    print(f"--base / head alone            : {ratio:6.2f}x (goal <= 1.6x: {'yes' if ratio <= 1.6 else 'NO'})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000], help="synthetic stack sizes")
+    parser.add_argument("--base", default="HEAD~1", help="the REF of the --base measurement")
+    parser.add_argument("--only-base", action="store_true", help="measure only --base against the head alone")
     args = parser.parse_args()
     os.environ.setdefault("PYTHONDONTWRITEBYTECODE", "1")
+    if args.only_base:
+        base_ratio(args.runs, args.base)
+        return
 
     plan = median_of(args.runs, [*CHEFCHATZ, "plan", "--stack", "all", "--format", "json"], ROOT)
     sdk = median_of(
@@ -182,6 +205,7 @@ def main() -> None:
             )
         if len(per_resource) > 1:
             print(f"linearity (last / first per-resource cost): {per_resource[-1] / per_resource[0]:.2f}")
+    base_ratio(args.runs, args.base)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ class Backups(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=tags,
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         self.buckets: dict[str, aws.s3.Bucket] = {}
         self.versionings: dict[str, aws.s3.BucketVersioning] = {}
@@ -172,7 +172,7 @@ class Backups(pulumi.ComponentResource):
             object_lock_enabled=args.is_production,
             force_destroy=False,
             tags={**args.naming.tags, **plan_tags},
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         self.versionings[spec.kind] = self._harden(f"{name}-{spec.kind}", bucket_name, bucket, self.key.arn)
         self._lifecycle(f"{name}-{spec.kind}", bucket_name, bucket, spec.retention_days)
@@ -291,7 +291,7 @@ class Backups(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             tags=args.naming.tags,
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         role = aws.iam.Role(
             f"{name}-replication-role",
@@ -313,7 +313,7 @@ class Backups(pulumi.ComponentResource):
                 object_lock_enabled=True,
                 force_destroy=False,
                 tags={**args.naming.tags, "backup-replica-of": kind},
-                opts=child,
+                opts=args.naming.stateful(child),
             )
             replica_versioning = self._harden(
                 f"{name}-{kind}-replica", replica_name, replica, self.replica_key.arn, region

@@ -182,7 +182,12 @@ class Environment(pulumi.ComponentResource):
     ) -> None:
         super().__init__("chefchatz:stack:Environment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        naming = NamingContext(settings.project, settings.stack, settings.environment.kind)
+        naming = NamingContext(
+            settings.project,
+            settings.stack,
+            settings.environment.kind,
+            production=settings.environment.is_production,
+        )
 
         self.web_app = WebApp(
             f"{name}-web",

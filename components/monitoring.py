@@ -117,7 +117,7 @@ class Monitoring(pulumi.ComponentResource):
             deletion_window_in_days=30,
             policy=account.apply(lambda a: json.dumps(topic_key_policy(a))),
             tags=tags,
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         self.topic = aws.sns.Topic(
             f"{name}-alerts",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import pulumi
+
 
 @dataclass(frozen=True)
 class NamingContext:
@@ -12,6 +14,8 @@ class NamingContext:
     stack: str
     environment: str
     owner: str = "platform-team"
+    # Production: resources that hold state (data, a domain, a deployment gate) are protected.
+    production: bool = False
 
     def name(self, *parts: str) -> str:
         """A physical name unique per stack: `chefchatz-prod-db-backups`."""
@@ -28,3 +32,12 @@ class NamingContext:
             "owner": self.owner,
             "managed-by": "pulumi",
         }
+
+    def stateful(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """Options for a resource that holds state (a bucket, a key, a table, the Vercel project and its
+        domains, a GitHub environment or ruleset): protected in production, so that `pulumi up` refuses
+        to delete or replace it until someone removes the protection on purpose (policy
+        `stateful-resources-protected-in-production`)."""
+        if not self.production:
+            return opts
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True))

@@ -116,7 +116,7 @@ class Repository(pulumi.ComponentResource):
                 )
                 if restricted
                 else None,
-                opts=child,
+                opts=args.naming.stateful(child),
             )
             self.environments.append(env)
             _deploy_policies(f"{name}-env-{gate.environment}", args, env, args.deploy_branches, args.deploy_tags, child)
@@ -200,7 +200,7 @@ class Repository(pulumi.ComponentResource):
                     ],
                 ),
             ),
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         # Release tags are what production deploys from: nobody may move or delete them.
         self.tag_rules = github.RepositoryRuleset(
@@ -216,7 +216,7 @@ class Repository(pulumi.ComponentResource):
             ),
             bypass_actors=[],
             rules=github.RepositoryRulesetRulesArgs(deletion=True, non_fast_forward=True, update=True),
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         files = dict(args.extra_files)
         if args.codeowners:
@@ -233,7 +233,7 @@ class Repository(pulumi.ComponentResource):
             deployment_branch_policy=github.RepositoryEnvironmentDeploymentBranchPolicyArgs(
                 protected_branches=False, custom_branch_policies=True
             ),
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         _deploy_policies(f"{name}-env-{args.release_environment}", args, env, ("main",), (), child)
         _variables(f"{name}-release-var", args.repository, env, args.release_variables, child)

@@ -293,7 +293,7 @@ class Slo(pulumi.ComponentResource):
             ttl=aws.dynamodb.TableTtlArgs(attribute_name="expiresAt", enabled=True),
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             tags=tags,
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         self.role = aws.iam.Role(
             f"{name}-receiver",

@@ -98,7 +98,7 @@ class WebApp(pulumi.ComponentResource):
             automatically_expose_system_environment_variables=True,
             protected_sourcemaps=True,
             directory_listing=False,
-            opts=child,
+            opts=args.naming.stateful(child),
         )
         project_id = self.project.id
 
@@ -115,7 +115,7 @@ class WebApp(pulumi.ComponentResource):
                 domain=spec.name,
                 redirect=target.domain if target is not None else spec.redirect,
                 redirect_status_code=spec.redirect_status_code,
-                opts=child,
+                opts=args.naming.stateful(child),
             )
             added[spec.name] = domain
             self.domains.append(domain)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies import approvals, backups, floors, monitoring, pipelines, platform, rollout, secrets, slo, tls
+from policies import (
+    approvals,
+    backups,
+    floors,
+    monitoring,
+    pipelines,
+    platform,
+    protection,
+    rollout,
+    secrets,
+    slo,
+    tls,
+)
 
 PACK_NAME = "chefchatz-policies"
 
@@ -19,6 +31,7 @@ POLICIES: list[Policy] = [
     *floors.POLICIES,
     *rollout.POLICIES,
     *platform.POLICIES,
+    *protection.POLICIES,
 ]
 
 

@@ -4,7 +4,9 @@ Owns: preparing stack configuration like the Pulumi CLI (`stack_config`), starti
 runs the stacks and collecting their results (`jobs`), running the real program of each stack under
 Pulumi's mocks in a forked process (`offline`), feeding the recorded registrations to the policy
 pack's own analyzer (`policy_gate`), and rendering the result as text, JSON and the pull request
-comment (`render`, `markdown`). `cli` is `chefchatz plan`.
+comment (`render`, `markdown`). With `--base`: checking out the merge base in a temporary worktree
+(`base`), diffing each stack's two plans (`diff`) and rendering the change first (`diff_render`).
+`cli` is `chefchatz plan`.
 
 Each name loads its module on first use, not when the package is imported: `chefchatz plan` starts
 the stacks' process before it loads the policy SDK and the pack, and other commands that read only
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     from ops.plan.markdown import to_markdown
     from ops.plan.model import EXIT_CONFIG, EXIT_OK, EXIT_VIOLATIONS, StackPlan, Violation, exit_code
     from ops.plan.render import display_value, resources_json, to_json, to_text, type_counts
-    from ops.plan.run import resolve_stacks, run_plan, run_plans
+    from ops.plan.run import Comparison, resolve_stacks, run_plan, run_plan_against_base, run_plans
     from ops.plan.stack_config import (
         PackConfigError,
         StackConfigError,
@@ -39,7 +41,7 @@ _HOMES = {
         ("EXIT_CONFIG", "EXIT_OK", "EXIT_VIOLATIONS", "StackPlan", "Violation", "exit_code"), "ops.plan.model"
     ),
     **dict.fromkeys(("display_value", "resources_json", "to_json", "to_text", "type_counts"), "ops.plan.render"),
-    **dict.fromkeys(("resolve_stacks", "run_plan", "run_plans"), "ops.plan.run"),
+    **dict.fromkeys(("Comparison", "resolve_stacks", "run_plan", "run_plan_against_base", "run_plans"), "ops.plan.run"),
     **dict.fromkeys(
         (
             "PackConfigError",
@@ -57,6 +59,7 @@ __all__ = [
     "EXIT_CONFIG",
     "EXIT_OK",
     "EXIT_VIOLATIONS",
+    "Comparison",
     "DocumentError",
     "PackConfigError",
     "StackConfigError",
@@ -73,6 +76,7 @@ __all__ = [
     "resolve_stacks",
     "resources_json",
     "run_plan",
+    "run_plan_against_base",
     "run_plans",
     "stack_names",
     "to_json",

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +42,14 @@ class Runs:
             cwd=self.jobs[0][0] if self.jobs else None,
         )
 
-    def results(self, policies: PolicyConfigs | None) -> Iterator[tuple[Job, dict[str, Any]]]:
+    def results(
+        self, policies: PolicyConfigs | None, tolerate: Container[int] = ()
+    ) -> Iterator[tuple[Job, dict[str, Any]]]:
         """Let the stacks run, with the policy gate when `policies` (each policy's level and
         properties) is given; yields (job, recorded plan) in the order given.
 
-        Raises RuntimeError naming the stack, with its output as a note.
+        Raises RuntimeError naming the stack, with its output as a note; for a job whose index is in
+        `tolerate`, the failure is its result instead (`{"stack": ..., "runError": ...}`).
         """
         try:
             _, stderr = self.process.communicate(json.dumps({"policies": policies}))
@@ -56,7 +59,11 @@ class Runs:
                 result = self.scratch / f"{index}.json"
                 if not result.is_file():
                     log = (self.scratch / f"{index}.log").read_text(errors="replace")
-                    raise _failure(f"offline run of stack {job[1]!r} failed", log)
+                    failure = _failure(f"offline run of stack {job[1]!r} failed", log)
+                    if index not in tolerate:
+                        raise failure
+                    yield job, {"stack": job[1], "runError": str(failure)}
+                    continue
                 yield job, json.loads(result.read_text())
         finally:
             self.cancel()

@@ -21,6 +21,7 @@ import argparse
 import ast
 import asyncio
 import gc
+import hashlib
 import importlib
 import json
 import os
@@ -40,7 +41,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
-from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
+from pulumi_policy.deserialize import SPECIAL_ARCHIVE_SIG, SPECIAL_ASSET_SIG, SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
 
 from ops import ExitStatus
 from ops.plan.jobs import Job
@@ -111,6 +112,23 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registrations: list[dict[str, Any]] = []
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine names a resource (Pulumi's mock keeps only the parent's own type): the
+        # parent's whole type chain, without the root stack's type.
+        if parent:
+            qualified = parent.split("::")[2]
+            if qualified != "pulumi:pulumi:Stack":
+                type_ = f"{qualified}${type_}"
+        return "urn:pulumi:" + "::".join([pulumi.get_stack(), pulumi.get_project(), type_, name])
+
+    def GetDeploymentInfo(self, request: Any) -> Any:
+        # Without alias specs the SDK sends every alias as a full URN, those a child inherits from
+        # its parent's aliases included (which the engine would otherwise derive): the plan's diff
+        # matches a renamed resource by them.
+        info = super().GetDeploymentInfo(request)
+        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_ALIAS_SPECS]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
     def RegisterResource(self, request: Any) -> Any:
         # What the engine answers in a first preview: the resource's URN, no id yet, and its inputs
         # as its outputs (every computed output unknown). Pulumi's MockMonitor would reach the same
@@ -126,7 +144,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             "ignoreChanges": list(request.ignoreChanges),
             "deleteBeforeReplace": request.deleteBeforeReplace,
             "deleteBeforeReplaceDefined": request.deleteBeforeReplaceDefined,
-            "aliases": [a.urn for a in request.aliases if a.urn],
+            # The resource's own aliases; those its children inherit are derived by `ops.plan.diff`,
+            # as the engine derives them.
+            "aliases": [*request.aliasURNs, *(a.urn for a in request.aliases if a.urn)],
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
             "replaceOnChanges": list(request.replaceOnChanges),
             "retainOnDelete": request.retainOnDelete,
@@ -138,7 +158,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 "name": request.name,
                 "custom": request.custom,
                 "parent": request.parent or None,
-                "properties": json_format.MessageToDict(request.object),
+                "properties": with_content_hashes(json_format.MessageToDict(request.object)),
                 "dependencies": list(request.dependencies),
                 "propertyDependencies": {k: list(v.urns) for k, v in request.propertyDependencies.items()},
                 "provider": request.provider or None,
@@ -146,6 +166,52 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             }
         )
         return response
+
+
+def _content_hash(value: dict[str, Any]) -> str | None:
+    """sha256 of an asset's or archive's content (an archive: of its members' names and hashes);
+    None for a remote one (compared by its URI)."""
+    if value.get(SPECIAL_SIG_KEY) == SPECIAL_ASSET_SIG:
+        if "text" in value:
+            return hashlib.sha256(str(value["text"]).encode()).hexdigest()
+        if "path" in value:
+            path = Path(str(value["path"]))
+            return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+        return None
+    if "assets" in value:
+        digest = hashlib.sha256()
+        for name, member in sorted(value["assets"].items()):
+            digest.update(f"{name}\0{member.get('hash')}\n".encode())
+        return digest.hexdigest()
+    if "path" in value:
+        path = Path(str(value["path"]))
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(f"{file.relative_to(path) if file != path else ''}\0".encode())
+            digest.update(hashlib.sha256(file.read_bytes()).digest())
+        return digest.hexdigest() if files else None
+    return None
+
+
+def with_content_hashes(value: Any) -> Any:
+    """Assets and archives with the hash of their content, the way the engine compares them, and a
+    file's path relative to the project: two checkouts of one commit in different folders record
+    the same program (a path on disk is not part of what gets deployed)."""
+    if isinstance(value, list):
+        return [with_content_hashes(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    value = {k: with_content_hashes(v) for k, v in value.items()}
+    if value.get(SPECIAL_SIG_KEY) in (SPECIAL_ASSET_SIG, SPECIAL_ARCHIVE_SIG):
+        digest = _content_hash(value)
+        if digest:
+            value["hash"] = digest
+        if "path" in value:
+            path = Path(str(value["path"]))
+            if path.is_absolute() and path.resolve().is_relative_to(Path.cwd()):
+                value["path"] = str(path.resolve().relative_to(Path.cwd()))
+    return value
 
 
 def _resolve_output(value: Any) -> Any:
@@ -328,6 +394,7 @@ def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
     gc.disable()
     project_dir, stack = job
     sys.path.insert(0, str(project_dir))
+    _use_project_ops(project_dir)
     try:
         result: dict[str, Any] = run_stack(project_dir, stack)
     except (StackConfigError, settings_error_type()) as exc:
@@ -341,6 +408,20 @@ def _child(job: Job, policies: PolicyConfigs | None, result_path: Path) -> int:
     partial.write_text(json.dumps(result), encoding="utf-8")
     partial.rename(result_path)
     return ExitStatus.OK
+
+
+def _use_project_ops(project_dir: Path) -> None:
+    """Let the program import the `ops` of its own checkout, as `pulumi up` there would.
+
+    The program packages part of `ops` (components/slo.py: the drain function's code), and the base
+    of `chefchatz plan --base` is another checkout: forget this tool's `ops` modules, except the
+    plan that is running now, so that the program's imports find the project's copy first on `sys.path`.
+    """
+    if not (project_dir / "ops" / "__init__.py").is_file():
+        return
+    for name in [n for n in sys.modules if n == "ops" or n.startswith("ops.")]:
+        if name != "ops.plan" and not name.startswith("ops.plan."):
+            del sys.modules[name]
 
 
 def _gate(recorded: dict[str, Any], policies: PolicyConfigs) -> dict[str, Any]:

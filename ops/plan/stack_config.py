@@ -81,7 +81,6 @@ class StackConfig:
         self.placeholders.append(full_key)
 
 
-
 # The types a project may declare for a config key (Pulumi's project schema).
 DECLARED_TYPES = ("string", "integer", "boolean", "array")
 
@@ -221,6 +220,19 @@ def load_stack_config(project: Project, stack: str) -> StackConfig:
     if problems:
         raise StackConfigError(stack, problems)
     return result
+
+
+def secure_values(directory: Path, stack: str) -> dict[str, str]:
+    """Each secret's ciphertext in `Pulumi.<stack>.yaml` (`{secure: ...}`), by full key; empty when
+    the file is missing or unreadable (its problems are the plan's to report)."""
+    path = directory / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        config = _config_section(_read_yaml(path, stack), path, stack)
+    except StackConfigError:
+        return {}
+    return {str(k): str(v["secure"]) for k, v in config.items() if isinstance(v, dict) and "secure" in v}
 
 
 def load_stack_settings(project_dir: Path, stack: str) -> Settings:

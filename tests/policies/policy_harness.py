@@ -95,9 +95,9 @@ def config_for(policy: ResourceValidationPolicy | StackValidationPolicy, **overr
 OPTS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
-def options(*, delete_before_replace: bool | None = None) -> PolicyResourceOptions:
+def options(*, delete_before_replace: bool | None = None, protect: bool = False) -> PolicyResourceOptions:
     """Resource options as the engine sends them (`delete_before_replace` None: not set by the program)."""
-    return PolicyResourceOptions(False, [], delete_before_replace, [], PolicyCustomTimeouts(0, 0, 0), [])
+    return PolicyResourceOptions(protect, [], delete_before_replace, [], PolicyCustomTimeouts(0, 0, 0), [])
 
 
 class _Anywhere:

@@ -38,6 +38,7 @@ from policies.common import (
     VERCEL_ENV_VAR,
     VERSIONING,
 )
+from policies.protection import STATEFUL_TYPES
 
 # Stand-in GitHub team ids (the offline plan's look-up range); numbers, as the provider takes them.
 TECH_LEAD_TEAM = 990_000_001
@@ -88,9 +89,10 @@ class Planned:
     # names of the planned resources it waits for (`depends_on`)
     after: list[str] = field(default_factory=list)
     delete_before_replace: bool | None = None
+    protect: bool = False
 
     def opts(self) -> PolicyResourceOptions:
-        return options(delete_before_replace=self.delete_before_replace)
+        return options(delete_before_replace=self.delete_before_replace, protect=self.protect)
 
 
 class StackPlan(dict[str, Planned]):
@@ -108,7 +110,9 @@ class StackPlan(dict[str, Planned]):
         delete_before_replace: bool | None = None,
         **depends: list[str],
     ) -> StackPlan:
-        self[name] = Planned(resource_type, props, dict(depends), list(after), delete_before_replace)
+        # As `naming.stateful` registers them: production's stateful resources are protected.
+        protect = self.stack == "prod" and resource_type in STATEFUL_TYPES
+        self[name] = Planned(resource_type, props, dict(depends), list(after), delete_before_replace, protect)
         return self
 
     def set(self, name: str, path: str, value: Any) -> StackPlan:

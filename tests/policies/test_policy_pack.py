@@ -76,6 +76,8 @@ EXPECTED = {
     "replication-after-versioning",
     "public-function-url-ready",
     "public-function-urls-capped",
+    # Production's stateful resources cannot be deleted by `pulumi up` (policies/protection.py).
+    "stateful-resources-protected-in-production",
 }
 
 
