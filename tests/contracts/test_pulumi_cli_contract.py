@@ -94,8 +94,8 @@ def test_every_row_of_the_table_is_used() -> None:
 
 def test_an_unknown_command_or_flag_is_caught() -> None:
     commands = table()
-    text = "run: pulumi preview --stack dev --diff\nrun: pulumi destroy --yes\n"
+    text = "run: pulumi preview --stack dev --show-sames\nrun: pulumi destroy --yes\n"
     assert outside(text, commands) == [
-        "`pulumi preview --diff` is not in the table",
+        "`pulumi preview --show-sames` is not in the table",
         "`pulumi destroy` is not in the table",
     ]
