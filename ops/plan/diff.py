@@ -186,12 +186,30 @@ def _text_change(path: str, old: str, new: str) -> PropertyChange:
         added = sum(j2 - j1 for _, _, j1, j2 in changed)
         i1, i2, j1, j2 = changed[0]
         where = f"{path} (line {j1 + 1}; -{removed} +{added} lines)"
-        before = shown(old_lines[i1].strip()) if i1 < i2 else "(no line)"
-        after = shown(new_lines[j1].strip()) if j1 < j2 else "(no line)"
+        if i1 < i2 and j1 < j2:
+            # Both sides have the line: show where in it they differ (a changed commit hash deep in a
+            # long line would otherwise be cut off on both sides).
+            before, after = _changed_stretch(old_lines[i1].strip(), new_lines[j1].strip())
+        else:
+            before = shown(old_lines[i1].strip()) if i1 < i2 else "(no line)"
+            after = shown(new_lines[j1].strip()) if j1 < j2 else "(no line)"
         return PropertyChange(where, before, after)
+    return PropertyChange(path, *_changed_stretch(old, new))
+
+
+def _changed_stretch(old: str, new: str) -> tuple[str, str]:
+    """The stretch of two texts where they differ, with a little context, each within SHOWN_CHARS."""
     start = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-    cut = max(0, start - 20)
-    return PropertyChange(path, shown(("…" if cut else "") + old[cut:]), shown(("…" if cut else "") + new[cut:]))
+    cut = max(0, start - 10)
+    return (
+        shown(("…" if cut else "") + old[cut : cut + SHOWN_CHARS]),
+        shown(("…" if cut else "") + new[cut : cut + SHOWN_CHARS]),
+    )
+
+
+# Options whose change `pulumi preview --diff` shows (display.go: protect; the others change what an
+# update or a delete does).
+DIFFED_OPTIONS = ("protect", "retainOnDelete", "deleteBeforeReplace")
 
 
 @dataclass
@@ -220,8 +238,9 @@ class ResourceChange:
     def notes(self) -> list[str]:
         notes: list[str] = []
         if self.blocked:
-            notes.append("BLOCKED: the resource is protected; `pulumi up` refuses to delete it")
-        if self.op in ("delete", "replace") and self.stateful and not self.retained:
+            verb = "delete" if self.op == "delete" else "replace"
+            notes.append(f"BLOCKED: the resource is protected; `pulumi up` refuses to {verb} it")
+        elif self.op in ("delete", "replace") and self.stateful and not self.retained:
             notes.append("stateful: `pulumi up` would destroy it (and its data)")
         elif self.op in ("delete", "replace") and self.retained:
             notes.append("retained on delete: the cloud object stays, unmanaged")
@@ -335,9 +354,11 @@ def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[
     # Base URN -> head URN, for a head resource whose alias names a base resource that is gone.
     renamed: dict[str, str] = {}
     for urn, aliases in alias_urns(new).items():
+        # The engine takes the first alias that names an old resource; any other is deleted.
         for alias in sorted(aliases):
-            if alias in old and alias not in new and urn not in old:
+            if alias in old and alias not in new and urn not in old and alias not in renamed:
                 renamed[alias] = urn
+                break
     changes: list[ResourceChange] = []
     created = [urn for urn in new if urn not in old and urn not in renamed.values()]
     for urn in created:
@@ -359,10 +380,22 @@ def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[
             normalize(r["properties"], base_plan.lookups, changed_keys, "base"),
             normalize(new[target]["properties"], head.lookups, changed_keys, "head"),
         )
+        # Resource options as `pulumi preview --diff` shows them (`[protect]: false → true`).
+        new_options = new[target].get("options", {})
+        properties += [
+            PropertyChange(f"[{name}]", shown(options.get(name)), shown(new_options.get(name)))
+            for name in DIFFED_OPTIONS
+            if bool(options.get(name)) != bool(new_options.get(name))
+        ]
         if properties:
             op = "replace" if _replaces(new[target], properties) else "update"
             t = new[target]
-            changes.append(ResourceChange(op, target, t["type"], t["name"], properties, stateful, protected, retained))
+            # The engine blocks a replacement only while the new resource is protected too: a change that
+            # removes `protect` and forces a replacement in one update goes through.
+            still_protected = protected and bool(new_options.get("protect"))
+            changes.append(
+                ResourceChange(op, target, t["type"], t["name"], properties, stateful, still_protected, retained)
+            )
     before = _violation_keys(base_plan.violations, renamed)
     after = _violation_keys(head.violations, {})
     return StackDiff(

@@ -126,6 +126,47 @@ def test_a_replacement_of_a_protected_resource_is_blocked():
     assert change.op == "replace" and change.blocked
 
 
+def test_protection_added_or_removed_is_a_change_as_pulumi_preview_shows_it():
+    (added,) = diff_stack(plan(res(BUCKET, "b")), plan(res(BUCKET, "b", protect=True))).changes
+    assert added.op == "update" and [(p.path, p.old, p.new) for p in added.properties] == [
+        ("[protect]", "false", "true")
+    ]
+    (removed,) = diff_stack(plan(res(BUCKET, "b", protect=True)), plan(res(BUCKET, "b"))).changes
+    assert [p.path for p in removed.properties] == ["[protect]"]
+
+
+def test_a_replacement_that_also_removes_protection_is_not_blocked_but_destroys():
+    # The engine lets one update drop `protect` and replace: the old bucket and its data go.
+    old = res(BUCKET, "b", {"bucket": "x"}, protect=True, replaceOnChanges=["bucket"])
+    new = res(BUCKET, "b", {"bucket": "y"}, replaceOnChanges=["bucket"])
+    (change,) = diff_stack(plan(old), plan(new)).changes
+    assert change.op == "replace" and not change.blocked
+    assert any("would destroy it" in n for n in change.notes()), change.notes()
+
+
+def test_a_blocked_delete_says_blocked_only():
+    (change,) = diff_stack(plan(res(BUCKET, "b", protect=True)), plan()).changes
+    assert [n for n in change.notes() if "BLOCKED" in n or "destroy" in n] == [
+        "BLOCKED: the resource is protected; `pulumi up` refuses to delete it"
+    ]
+
+
+def test_a_change_deep_in_a_long_line_is_visible_on_both_sides():
+    line = "        run: pip install chefchatz-infra @ git+https://github.com/chefchatz/chefchatz-infra@"
+    old = res("github:index/repositoryFile:RepositoryFile", "f", {"content": f"a\n{line}{'0' * 40}\nb"})
+    new = res("github:index/repositoryFile:RepositoryFile", "f", {"content": f"a\n{line}{'1' * 40}\nb"})
+    (change,) = diff_stack(plan(old), plan(new)).changes
+    (prop,) = change.properties
+    assert prop.old != prop.new and "000" in prop.old and "111" in prop.new, prop
+
+
+def test_a_resource_takes_over_one_old_resource_through_its_first_alias_and_the_other_is_deleted():
+    first, second = res(BUCKET, "a"), res(BUCKET, "b")
+    new = res(BUCKET, "c", aliases=[first["urn"], second["urn"]])
+    ops = sorted((c.op, c.name) for c in diff_stack(plan(first, second), plan(new)).changes)
+    assert ops == [("delete", "b")], ops
+
+
 def test_a_rename_without_alias_is_delete_and_create_and_names_the_likely_new_name():
     diff = diff_stack(plan(res(BUCKET, "old")), plan(res(BUCKET, "new")))
     assert sorted((c.op, c.name) for c in diff.changes) == [("create", "new"), ("delete", "old")]
