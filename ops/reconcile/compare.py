@@ -19,9 +19,13 @@ is `count(*)` plus `bit_xor(row hash)`:
   table of three columns, hashing each column with its own function cost 0.09 s beyond the scan
   where `hash_record_extended`, which builds a record per row, cost 0.17 s (single runs on a
   shared 2-core machine). A changed row goes unnoticed only if its 64-bit hash collides (2^-64).
-- A NULL column hashes as its seed and a value as its hash, so NULL <-> '' or NULL <-> 0
-  changes the row hash. Values are compared as their type compares them: numeric 1.0 and
-  1.00, or one instant written in two time zones, are equal.
+- A NULL column contributes a mark of its own and a value its hash, so NULL <-> '' or NULL <-> 0
+  changes the row hash. Built-in hashes that cannot tell some values apart (float and numeric
+  return the seed for 0, NaN and ±Infinity; jsonb for [] and {}, and it ignores where nested arrays
+  end) are replaced by the column's text: numeric 1.0 and 1.00 therefore differ (a change of scale
+  survives a dump and restore, so it is a real difference). bigint and the final row hash are hashed
+  in two halves, as `hashint8extended` folds 64 bits to 32. One instant written in two time zones
+  is equal.
 - Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
   (which hash as an OID that differs between databases) are hashed through their text form,
   whose output `SESSION_SETTINGS` pins on both connections.
@@ -189,30 +193,54 @@ def split_bits(bits: int, largest: int, piece_rows: int) -> int:
     return min(MAX_BITS, bits + max(1, min(SPLIT_MAX_BITS, more)))
 
 
+# Built-in hashes that cannot tell some different values apart: float8/float4/numeric return the seed
+# for 0, NaN and ±Infinity (so NaN and Infinity hash alike), jsonb's returns it for [] and {} and ignores
+# where nested arrays and objects end, and int8's folds the value to 32 bits before hashing (0 and
+# (5 << 32) | 5 hash alike). Such columns are hashed through their text, and int8 in two halves.
+_TEXT_HASHED = frozenset(
+    {"hashfloat4extended", "hashfloat8extended", "hash_numeric_extended", "jsonb_hash_extended"}
+)
+
+
+def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:
+    """A bigint's 64-bit hash that depends on all 64 bits: hashint8extended folds high into low bits,
+    so the high half is hashed again on its own."""
+    return sql.SQL("(hashint8extended({0}, {1}) # hashint8extended({0} >> 32, {2}))").format(
+        value, sql.Literal(seed), sql.Literal(seed + 7919)
+    )
+
+
 def column_hash(column: Column, seed: int) -> sql.Composable:
-    """A column's 64-bit hash with `seed` (NULL for NULL): text as its bytes, types without a hash as their text."""
+    """A column's 64-bit hash with `seed` (NULL for NULL): text as its bytes, types without a trustworthy
+    hash as their text."""
     value: sql.Composable = sql.Identifier("t", column.name)
-    if not column.hashable:
+    if not column.hashable or column.hash_function in _TEXT_HASHED:
         return sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
     if column.collatable:
         value = sql.SQL('{} COLLATE "C"').format(value)
+    if column.hash_function == "hashint8extended":
+        return int8_hash(value, seed)
     if column.hash_function:
         return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
     return sql.SQL("hash_record_extended(ROW({}), {})").format(value, sql.Literal(seed))
 
 
+# What a NULL column contributes: not the seed, which some hashes return for real values.
+_NULL_MARK = 0x2545F4914F6CDD1D
+
+
 def combined_hash(columns: Sequence[Column], seed: int) -> sql.Composable:
     """One 64-bit hash of several columns: each with a seed of its own (so values that trade columns
-    differ), NULL as that seed, XORed, and the XOR hashed once more (so that rows XORed together
+    differ), NULL as a mark of its own, XORed, and the XOR hashed once more (all 64 bits) (so that rows XORed together
     in a bucket do not hide values that trade rows). A third cheaper than `hash_record_extended`,
     which builds a record per row (figures in the module docstring)."""
     if len(columns) == 1 and columns[0].hash_function:
         return column_hash(columns[0], seed)
     parts = [
-        sql.SQL("coalesce({}, {})").format(column_hash(c, seed + 1 + i), sql.Literal(seed + 1 + i))
+        sql.SQL("coalesce({}, {})").format(column_hash(c, seed + 1 + i), sql.Literal(_NULL_MARK ^ (seed + 1 + i)))
         for i, c in enumerate(columns)
     ]
-    return sql.SQL("hashint8extended({}, {})").format(sql.SQL(" # ").join(parts), sql.Literal(seed))
+    return int8_hash(sql.SQL("({})").format(sql.SQL(" # ").join(parts)), seed)
 
 
 class TableSql:
