@@ -138,7 +138,9 @@ def split_statements(text: str) -> list[str]:
 def read_statements(migration: MigrationFile) -> list[str]:
     """A migration file's statements; a file that is not UTF-8 is bad input, named."""
     try:
-        text = migration.path.read_text(encoding="utf-8")
+        # The file's bytes as the Supabase CLI reads them: no newline translation (a lone CR ends no
+        # `--` comment for its parser).
+        text = migration.path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MigrationInputError(f"migration {migration.file!r} is not UTF-8 text: {exc}") from None
     return split_statements(text)

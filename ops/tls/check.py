@@ -376,7 +376,8 @@ def min_days_for(certificate: CertificateFacts) -> int:
     64, 10 of 45), at least 1; 21 when the lifetime is unknown."""
     if certificate.not_before is None:
         return DEFAULT_MIN_DAYS
-    lifetime = (certificate.not_after - certificate.not_before) / dt.timedelta(days=1)
+    # Whole days: a 90-day certificate's validity ends a second short of 90 days (RFC 5280 counts both ends).
+    lifetime = round((certificate.not_after - certificate.not_before) / dt.timedelta(days=1))
     return max(1, int(lifetime * RENEWAL_FAILING_FRACTION))
 
 
@@ -399,7 +400,7 @@ def evaluate_expiry(
     def described(cert: CertificateFacts) -> str:
         if min_days is not None or cert.not_before is None:
             return f"{threshold(cert)}-day threshold"
-        lifetime = (cert.not_after - cert.not_before) // dt.timedelta(days=1)
+        lifetime = round((cert.not_after - cert.not_before) / dt.timedelta(days=1))
         return f"{threshold(cert)}-day threshold (7/30 of its {lifetime}-day lifetime)"
 
     short = [c for c in certificates if days_left(c.not_after, now) < threshold(c)]

@@ -121,3 +121,15 @@ def test_a_long_statement_splits_in_linear_time() -> None:
     # The CLI raises its scanner's limit to the file's size: a 2 MB statement (geodata) is one statement.
     statement = "INSERT INTO shapes VALUES ('" + "0" * 2_000_000 + "')"
     assert split_statements(statement + ";\nSELECT 1;") == [statement, "SELECT 1"]
+
+
+def test_a_file_is_split_from_its_bytes_as_the_cli_reads_it_not_with_newlines_translated(tmp_path) -> None:
+    from ops.migrate.files import MigrationFile, read_statements
+
+    # A `--` comment ended by a lone CR does not end for the CLI's parser: the next statement is part
+    # of the comment's line, as `db push` would send it. Python's text mode would turn the CR into LF.
+    path = tmp_path / "20260101000000_x.sql"
+    path.write_bytes(b"-- note\rcreate table a (id int);\r\ncreate table b (id int);\r\n")
+    statements = read_statements(MigrationFile("20260101000000", "x", path))
+    assert statements == split_statements(path.read_bytes().decode("utf-8"))
+    assert "\r" in statements[0], statements

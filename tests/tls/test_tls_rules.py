@@ -206,6 +206,12 @@ def test_the_default_expiry_floor_is_relative_to_the_certificates_lifetime(
     assert detail_part in result.detail, result
 
 
+def test_a_90_day_certificate_that_ends_a_second_short_still_has_a_21_day_floor() -> None:
+    # Let's Encrypt's notAfter is notBefore + 90 days - 1 second.
+    facts = dataclasses.replace(cert(days=22), not_before=NOW + dt.timedelta(days=22 - 90, seconds=1))
+    assert tlscheck.min_days_for(facts) == 21
+
+
 def test_an_explicit_min_days_holds_whatever_the_lifetime() -> None:
     assert not tlscheck.evaluate_expiry([lived(14, 45)], 21, NOW).passed
     assert tlscheck.evaluate_expiry([lived(14, 45)], 14, NOW).passed
