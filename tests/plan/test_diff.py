@@ -157,6 +157,7 @@ def test_a_change_deep_in_a_long_line_is_visible_on_both_sides():
     new = res("github:index/repositoryFile:RepositoryFile", "f", {"content": f"a\n{line}{'1' * 40}\nb"})
     (change,) = diff_stack(plan(old), plan(new)).changes
     (prop,) = change.properties
+    assert prop.old is not None and prop.new is not None, prop
     assert prop.old != prop.new and "000" in prop.old and "111" in prop.new, prop
 
 
