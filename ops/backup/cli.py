@@ -18,9 +18,9 @@ import typer
 from ops import ExitStatus
 
 if TYPE_CHECKING:
-    from ops.backup.core import BackupError, Kind, Location
+    from ops.backup import BackupError, Kind, Location
 
-# ops.backup.core (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
+# The library behind ops.backup (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
 
 backup_app = typer.Typer(
@@ -65,7 +65,7 @@ def _fail(as_json: bool, exc: BackupError) -> NoReturn:
 
 
 def _run(as_json: bool, action: Callable[[], Any]) -> Any:
-    from ops.backup.core import BackupError
+    from ops.backup import BackupError
 
     try:
         return action()
@@ -74,14 +74,14 @@ def _run(as_json: bool, action: Callable[[], Any]) -> Any:
 
 
 def _location(as_json: bool, bucket: str, prefix: str) -> Location:
-    from ops.backup.core import Location
+    from ops.backup import Location
 
     result: Location = _run(as_json, lambda: Location(bucket, prefix))
     return result
 
 
 def _kind(as_json: bool, value: str) -> Kind:
-    from ops.backup.core import Kind, UsageError
+    from ops.backup import Kind, UsageError
 
     try:
         return Kind(value)
@@ -134,7 +134,7 @@ def backup_db(
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
         chefchatz backup db --bucket chefchatz-prod-database-backups --stack prod
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(as_json, lambda: backups.backup_database(database_url, location, stack=stack))
@@ -205,7 +205,7 @@ def backup_assets(
         chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
             --source-region eu-central-1 --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
@@ -247,7 +247,7 @@ def backup_list(
 
         chefchatz backup list --bucket chefchatz-prod-database-backups --kind db --json
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     kinds = [_kind(as_json, kind)] if kind else [_kind(as_json, "db"), _kind(as_json, "assets")]
@@ -303,7 +303,7 @@ def backup_verify(
         chefchatz backup verify --bucket chefchatz-prod-database-backups --max-age 6h \\
             --supabase-project-ref abcdefghijklmnopqrst
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     which = _kind(as_json, kind)
@@ -371,7 +371,7 @@ def restore_db(
         PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
             --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
@@ -426,7 +426,7 @@ def drill(
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
             --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     target = _run(as_json, lambda: backups.parse_duration(rto))

@@ -1,4 +1,4 @@
-"""Backup -> S3 -> restore keeps every row, and the manifest describes what was stored."""
+"""`backup db`: what is stored and described, and the faults that must leave nothing that counts."""
 
 from __future__ import annotations
 
@@ -10,10 +10,19 @@ import psycopg
 import pytest
 from botocore.stub import Stubber
 
-from ops.backup import core as backups
-from ops.backup.core import Kind, Location
+from ops import backup as backups
+from ops.backup import Kind, Location, dump
 
-from .conftest import TEST_PART_SIZE, PgServer, object_sha256, table_contents
+from .conftest import (
+    TEST_PART_SIZE,
+    SpyS3,
+    all_keys,
+    client_error,
+    live_children,
+    nothing_counts,
+    object_sha256,
+    table_contents,
+)
 
 
 def test_round_trip_restores_identical_data_from_a_multipart_dump(
@@ -91,50 +100,16 @@ def test_metric_publishing_failure_is_a_warning_and_the_backup_still_counts(
     assert [(e.backup_id, e.complete) for e in listed] == [(result.backup_id, True)]
 
 
-def test_backup_ids_sort_chronologically_and_latest_is_the_newest(
-    source_db: str, empty_db: str, s3: Any, bucket: str, pg_server: PgServer
-) -> None:
-    location = Location(bucket)
-    first = backups.backup_database(source_db, location, part_size=TEST_PART_SIZE)
-    with psycopg.connect(source_db) as conn:
-        conn.execute("INSERT INTO chat.messages (sent_at, content) VALUES (now(), 'after the first backup')")
-    second = backups.backup_database(source_db, location, part_size=TEST_PART_SIZE)
-    assert sorted([first.backup_id, second.backup_id]) == [first.backup_id, second.backup_id]
-
-    backups.restore_database(location, empty_db, s3=s3)
-
-    with psycopg.connect(empty_db) as conn:
-        row = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
-    assert row == (501,), "latest must restore the second backup"
-
-
-@pytest.mark.parametrize("backup_id", ["first", "second"])
-def test_restore_by_backup_id_picks_that_backup(
-    backup_id: str, source_db: str, empty_db: str, s3: Any, bucket: str
-) -> None:
-    location = Location(bucket)
-    ids = {"first": backups.backup_database(source_db, location, part_size=TEST_PART_SIZE).backup_id}
-    with psycopg.connect(source_db) as conn:
-        conn.execute("DELETE FROM chat.messages WHERE id <= 100")
-    ids["second"] = backups.backup_database(source_db, location, part_size=TEST_PART_SIZE).backup_id
-
-    backups.restore_database(location, empty_db, backup_id=ids[backup_id], s3=s3)
-
-    with psycopg.connect(empty_db) as conn:
-        row = conn.execute("SELECT count(*) FROM chat.messages").fetchone()
-    assert row == ({"first": 500, "second": 400}[backup_id],)
-
-
 def test_without_an_exportable_snapshot_the_manifest_keeps_estimates_only(
     source_db: str, empty_db: str, s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # e.g. behind a transaction-mode pooler, where pg_export_snapshot cannot be shared with pg_dump.
-    describe = backups._snapshot_and_describe
+    describe = dump.snapshot_and_describe
 
     def no_snapshot(conn: Any) -> dict[str, Any]:
         return {**describe(conn), "snapshot": None}
 
-    monkeypatch.setattr(backups, "_snapshot_and_describe", no_snapshot)
+    monkeypatch.setattr(dump, "snapshot_and_describe", no_snapshot)
     result = backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
 
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
@@ -142,5 +117,63 @@ def test_without_an_exportable_snapshot_the_manifest_keeps_estimates_only(
     assert {t["name"]: t["exact_row_count"] for t in manifest["tables"]} == dict.fromkeys(
         ["messages", "profiles", "recipe_images", "recipes"]
     )
+    backups.restore_database(Location(bucket), empty_db, s3=s3)
+    assert table_contents(empty_db) == table_contents(source_db)
+
+
+def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
+    source_db: str, s3: Any, bucket: str, cli: Any
+) -> None:
+    # Row-level security makes pg_dump (as a non-owner, row_security=off) fail when it reaches
+    # public.recipes, after it has already streamed public.recipe_images: a real mid-dump failure.
+    with psycopg.connect(source_db, autocommit=True) as conn:
+        conn.execute("DO $$BEGIN CREATE ROLE backup_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$")
+        conn.execute("GRANT USAGE ON SCHEMA chat TO backup_reader")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public, chat TO backup_reader")
+        conn.execute("GRANT SELECT ON ALL SEQUENCES IN SCHEMA public, chat TO backup_reader")
+        conn.execute("ALTER TABLE public.recipes ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY published_only ON public.recipes FOR SELECT USING (published)")
+    dsn = source_db.replace("postgres@", "backup_reader:hunter2-not-shown@")
+    spy = SpyS3(s3)
+
+    with pytest.raises(backups.BackupError) as caught:
+        # zstd_threads=0: in-line compression emits parts as data arrives (multithreaded zstd would
+        # hold this small dump in one job), so the failure lands after parts were uploaded.
+        backups.backup_database(dsn, Location(bucket), s3=spy, part_size=TEST_PART_SIZE, zstd_threads=0)
+
+    message = str(caught.value)
+    assert caught.value.exit_code == 1
+    assert "pg_dump failed with exit code 1" in message and "row-level security" in message, message
+    assert "hunter2-not-shown" not in message
+    assert spy.calls.get("upload_part", 0) >= 2, "the failure should come after parts were uploaded"
+    assert spy.calls.get("abort_multipart_upload") == 1
+    assert all_keys(s3, bucket) == []
+    assert live_children("pg_dump") == []
+    nothing_counts(s3, bucket)
+
+
+def test_interrupted_upload_leaves_no_manifest_and_nothing_complete(source_db: str, s3: Any, bucket: str) -> None:
+    spy = SpyS3(s3, fail_part=2, error=RuntimeError("simulated crash while uploading part 2"))
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        backups.backup_database(source_db, Location(bucket), s3=spy, part_size=TEST_PART_SIZE)
+
+    assert spy.calls.get("abort_multipart_upload") == 1
+    assert spy.calls.get("complete_multipart_upload", 0) == 0
+    assert [k for k in all_keys(s3, bucket) if k.endswith("manifest.json")] == []
+    assert live_children("pg_dump") == [], "pg_dump must not outlive a failed backup"
+    nothing_counts(s3, bucket)
+
+
+def test_transient_s3_error_on_a_part_is_retried_and_the_backup_completes(
+    source_db: str, empty_db: str, s3: Any, bucket: str
+) -> None:
+    slow_down = client_error("SlowDown", "Please reduce your request rate.", 503, "UploadPart")
+    spy = SpyS3(s3, fail_part=2, error=slow_down, times=1)
+
+    result = backups.backup_database(source_db, Location(bucket), s3=spy, part_size=TEST_PART_SIZE)
+
+    parts = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())["dump"]["parts"]
+    assert spy.calls["upload_part"] == parts + 1, "part 2 should have been sent twice"
     backups.restore_database(Location(bucket), empty_db, s3=s3)
     assert table_contents(empty_db) == table_contents(source_db)
