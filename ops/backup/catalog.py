@@ -7,13 +7,15 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ops.backup.aws import aws_errors, retry_aws, s3_client
+from ops.backup.directory import DIRECTORY_DUMP_FORMAT, default_jobs
 from ops.backup.errors import BackupError, CorruptBackupError, NoBackupError
-from ops.backup.layout import MANIFEST_FORMAT, Kind, Location, backup_id_time, validate_backup_id
+from ops.backup.layout import MANIFEST_FORMATS, Kind, Location, backup_id_time, validate_backup_id
 from ops.backup.postgres import READ_SIZE
 from ops.backup.supabase import check_supabase_pitr
 from ops.backup.timing import format_duration, is_stale, isoformat, parse_iso, utcnow
@@ -113,10 +115,10 @@ def load_manifest(s3: Any, location: Location, kind: Kind, backup_id: str) -> di
         manifest: dict[str, Any] = json.loads(body)
     except ValueError:
         raise BackupError(f"manifest {location.url(key)} is not valid JSON") from None
-    if manifest.get("format") != MANIFEST_FORMAT or manifest.get("kind") != kind.value:
+    if manifest.get("format") not in MANIFEST_FORMATS or manifest.get("kind") != kind.value:
         raise BackupError(
             f"manifest {location.url(key)} has format {manifest.get('format')!r}/"
-            f"{manifest.get('kind')!r}, expected {MANIFEST_FORMAT!r}/{kind.value!r}"
+            f"{manifest.get('kind')!r}, expected one of {', '.join(MANIFEST_FORMATS)}/{kind.value!r}"
         )
     return manifest
 
@@ -158,11 +160,31 @@ def verify_object(s3: Any, bucket: str, key: str, sha256: str, size: int) -> str
     return str(response.get("ETag", ""))
 
 
+def verify_objects(s3: Any, bucket: str, objects: list[tuple[str, str, int]], jobs: int) -> None:
+    """`verify_object` for each (key, sha256, size), `jobs` at a time; one CorruptBackupError naming
+    every damaged object."""
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="verify") as pool:
+        futures = [pool.submit(verify_object, s3, bucket, *entry) for entry in objects]
+        problems = []
+        for future in futures:
+            try:
+                future.result()
+            except CorruptBackupError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise CorruptBackupError("\n".join(problems))
+
+
 def verify_backup(location: Location, manifest: dict[str, Any], *, s3: Any) -> int:
     """Re-verify every stored object of a backup; return how many bytes were checked."""
     if manifest["kind"] == Kind.DB.value:
         dump = manifest["dump"]
-        verify_object(s3, location.bucket, dump["key"], dump["sha256"], dump["stored_bytes"])
+        if dump["format"] == DIRECTORY_DUMP_FORMAT:
+            verify_objects(
+                s3, location.bucket, [(f["key"], f["sha256"], f["stored_bytes"]) for f in dump["files"]], default_jobs()
+            )
+        else:
+            verify_object(s3, location.bucket, dump["key"], dump["sha256"], dump["stored_bytes"])
         return int(dump["stored_bytes"])
     for entry in manifest["objects"]:
         verify_object(s3, location.bucket, manifest["objects_prefix"] + entry["key"], entry["sha256"], entry["size"])

@@ -18,7 +18,7 @@ import typer
 from ops import ExitStatus
 
 if TYPE_CHECKING:
-    from ops.backup import BackupError, Kind, Location
+    from ops.backup import BackupError, Kind, Layout, Location
 
 # The library behind ops.backup (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
@@ -50,6 +50,24 @@ StackOpt = Annotated[
     ),
 ]
 BackupIdOpt = Annotated[str, typer.Option("--backup-id", help="A backup id from `backup list`, or 'latest'.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        show_default=False,
+        help="Parallel jobs (pg_dump/pg_restore --jobs, files transferred at once); default: the host's cores.",
+    ),
+]
+ScratchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scratch-dir",
+        envvar="CHEFCHATZ_SCRATCH_DIR",
+        show_default=False,
+        help="Local directory for the dump's files (default: the system's temporary directory).",
+    ),
+]
 
 # Default freshness: the schedule's frequency plus an hour of slack for the backup's own run time.
 DEFAULT_MAX_AGE = {"db": "7h", "assets": "25h"}
@@ -89,6 +107,15 @@ def _kind(as_json: bool, value: str) -> Kind:
         _fail(as_json, UsageError(f"invalid --kind {value!r}: expected 'db' or 'assets'"))
 
 
+def _layout(as_json: bool, value: str) -> Layout:
+    from ops.backup import Layout, UsageError
+
+    try:
+        return Layout(value)
+    except ValueError:
+        _fail(as_json, UsageError(f"invalid --layout {value!r}: expected 'directory' or 'stream'"))
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
@@ -121,13 +148,26 @@ def backup_db(
     ],
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="directory: pg_dump --jobs N, one zstd object per file (restores in parallel); "
+            "stream: one zstd stream, no local disk (restores on one core).",
+        ),
+    ] = "directory",
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stream pg_dump (custom format) through zstd into S3, then write the manifest last.
+    """Dump the database into S3 (zstd, sha256 per object), then write the manifest last.
 
-    Memory stays bounded whatever the database size; no temporary file. After success the metric
-    ChefChatz/Backups BackupSucceeded (Stack, Kind=database) feeds the freshness alarm. Prefer
-    DATABASE_URL (or PGPASSWORD) over a password in the command line.
+    The directory layout (default) runs `pg_dump --format=directory --jobs N` and stores each file
+    as its own object while pg_dump writes it; each file leaves the scratch directory once stored.
+    The stream layout pipes `pg_dump --format=custom` into one object with no temporary file. Memory
+    stays bounded either way. After success the metrics ChefChatz/Backups BackupSucceeded (Stack,
+    Kind=database), which feeds the freshness alarm, and DatabaseSizeBytes (Stack) are published.
+    Prefer DATABASE_URL (or PGPASSWORD) over a password in the command line.
 
     Example:
 
@@ -137,15 +177,22 @@ def backup_db(
     from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
-    result = _run(as_json, lambda: backups.backup_database(database_url, location, stack=stack))
+    chosen = _layout(as_json, layout)
+    result = _run(
+        as_json,
+        lambda: backups.backup_database(
+            database_url, location, stack=stack, layout=chosen, jobs=jobs, scratch_dir=scratch_dir
+        ),
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _warn(result.warnings)
         typer.echo(
-            f"backup {result.backup_id} complete: {_human_size(result.size_bytes)} dumped, "
-            f"{_human_size(result.stored_bytes)} stored in {result.seconds:.1f}s\n"
-            f"  manifest s3://{result.bucket}/{result.manifest_key}\n  sha256 {result.sha256}"
+            f"backup {result.backup_id} complete ({result.layout} layout, {result.jobs} jobs): "
+            f"{_human_size(result.size_bytes)} dumped, {_human_size(result.stored_bytes)} stored in "
+            f"{result.objects} object(s) in {result.seconds:.1f}s\n"
+            f"  manifest s3://{result.bucket}/{result.manifest_key} (sha256 of every object)"
         )
 
 
@@ -358,13 +405,18 @@ def restore_db(
             help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists).",
         ),
     ] = False,
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore a database backup after verifying its checksum.
+    """Restore a database backup after verifying every object's checksum.
 
-    The dump's sha256 is verified BEFORE the target is touched; a target with user tables is
-    refused unless --clean. Restoring into a Supabase project always needs --clean (its auth and
-    storage tables exist).
+    Every stored byte is checked against the manifest's sha256 BEFORE the target is touched; a
+    target with user tables is refused unless --clean. A directory-layout backup is downloaded and
+    decompressed in parallel into --scratch-dir, which must hold the decompressed dump (checked
+    first: exit 2 before any download), then restored by `pg_restore --jobs N`. A single-stream
+    backup streams through one pg_restore. Restoring into a Supabase project always needs --clean
+    (its auth and storage tables exist).
 
     Example:
 
@@ -377,15 +429,21 @@ def restore_db(
     result = _run(
         as_json,
         lambda: backups.restore_database(
-            location, target_url, backup_id=backups.validate_backup_id(backup_id), clean=clean
+            location,
+            target_url,
+            backup_id=backups.validate_backup_id(backup_id),
+            clean=clean,
+            jobs=jobs,
+            scratch_dir=scratch_dir,
         ),
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         typer.echo(
-            f"restored {result.backup_id} into {result.target} in {result.seconds:.1f}s "
-            f"(verify {result.verify_seconds:.1f}s, restore {result.restore_seconds:.1f}s)"
+            f"restored {result.backup_id} ({result.layout} layout, {result.jobs} jobs) into {result.target} in "
+            f"{result.seconds:.1f}s (fetch and verify {result.verify_seconds:.1f}s, "
+            f"pg_restore {result.restore_seconds:.1f}s)"
         )
 
 

@@ -2,7 +2,9 @@
 
 Layout in the backup bucket (one "backup id" per run; ids sort chronologically):
 
-    {prefix}/db/{backup_id}/dump.pgcustom.zst       pg_dump custom format, zstd-compressed
+    {prefix}/db/{backup_id}/dump/{file}.zst         pg_dump directory format, one zstd object per file
+                                                    (the default layout, `ops.backup.directory`)
+    {prefix}/db/{backup_id}/dump.pgcustom.zst       or: pg_dump custom format, one zstd stream (`stream`)
     {prefix}/db/{backup_id}/manifest.json           written LAST: a backup without it never counts
     {prefix}/assets/{backup_id}/objects/{key}       full copy of a Supabase Storage bucket
     {prefix}/assets/{backup_id}/manifest.json
@@ -20,11 +22,14 @@ from enum import StrEnum
 from ops.backup.errors import UsageError
 
 __all__ = [
+    "DUMP_DIRECTORY",
     "DUMP_FILE",
     "DUMP_FORMAT",
     "MANIFEST_FILE",
     "MANIFEST_FORMAT",
+    "MANIFEST_FORMATS",
     "Kind",
+    "Layout",
     "Location",
     "MiB",
     "backup_id_time",
@@ -37,10 +42,21 @@ __all__ = [
 MiB = 1024 * 1024
 
 
-MANIFEST_FORMAT = "chefchatz-backup-manifest/1"
+# /2: the database dump may be in the directory layout (`dump.files`); /1 manifests (single stream,
+# assets) are read as before. A tool that knows only /1 refuses a /2 manifest instead of misreading it.
+MANIFEST_FORMAT = "chefchatz-backup-manifest/2"
+MANIFEST_FORMATS = ("chefchatz-backup-manifest/1", MANIFEST_FORMAT)
 DUMP_FORMAT = "pg_dump-custom+zstd"
 DUMP_FILE = "dump.pgcustom.zst"
+DUMP_DIRECTORY = "dump/"
 MANIFEST_FILE = "manifest.json"
+
+
+class Layout(StrEnum):
+    """How a database dump is stored: `directory` (parallel, the default) or `stream` (one object)."""
+
+    DIRECTORY = "directory"
+    STREAM = "stream"
 
 
 class Kind(StrEnum):

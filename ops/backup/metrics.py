@@ -10,8 +10,11 @@ from ops.backup.aws import cloudwatch_client, translate_aws_error
 
 __all__ = [
     "METRIC_BACKUP_SUCCEEDED",
+    "METRIC_DATABASE_BYTES",
+    "METRIC_DRILL_MAX_DATABASE_BYTES",
     "METRIC_DRILL_SECONDS",
     "METRIC_DRILL_SUCCEEDED",
+    "METRIC_DRILL_THROUGHPUT",
     "METRIC_NAMESPACE",
     "publish_metric",
 ]
@@ -22,6 +25,11 @@ METRIC_NAMESPACE = "ChefChatz/Backups"
 METRIC_BACKUP_SUCCEEDED = "BackupSucceeded"
 METRIC_DRILL_SECONDS = "RestoreDrillSeconds"
 METRIC_DRILL_SUCCEEDED = "RestoreDrillSucceeded"
+# The drill's scale statement: bytes of database restored per second, and the largest database that
+# rate brings back within the restore budget; the backup publishes the database's own size beside it.
+METRIC_DRILL_THROUGHPUT = "RestoreDrillThroughput"
+METRIC_DRILL_MAX_DATABASE_BYTES = "RestoreDrillMaxDatabaseBytes"
+METRIC_DATABASE_BYTES = "DatabaseSizeBytes"
 
 
 def publish_metric(

@@ -173,7 +173,8 @@ def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     row = conn.execute(
-        "SELECT current_database(), current_setting('server_version'), current_setting('server_version_num')::int"
+        "SELECT current_database(), current_setting('server_version'), current_setting('server_version_num')::int, "
+        "pg_database_size(current_database())"
     ).fetchone()
     assert row is not None
     snapshot: str | None
@@ -188,6 +189,7 @@ def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "database": str(row[0]),
         "server_version": str(row[1]),
         "server_version_num": int(row[2]),
+        "size_bytes": int(row[3]),
         "snapshot": snapshot,
         "tables": user_tables(conn),
     }

@@ -9,9 +9,11 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import zstandard
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.backup.aws import aws_errors, retry_aws
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "MAX_PARTS_IN_FLIGHT",
     "S3_MAX_PARTS",
+    "ZSTD_LEVEL",
     "HashingReader",
 ]
 
@@ -31,6 +34,9 @@ DEFAULT_PART_SIZE = 8 * MiB
 S3_MAX_PARTS = 10_000
 # Parts queued or uploading at once. Peak buffer memory is about (this + 1) x part size.
 MAX_PARTS_IN_FLIGHT = 2
+# zstd level 1: measured ~2x faster than level 3 for ~7% more bytes on chat/embedding-like data;
+# the backup must keep up with pg_dump (issue 4: <= 1.5x the time of `pg_dump -Fc -Z0`).
+ZSTD_LEVEL = 1
 
 
 class HashingReader:
@@ -116,3 +122,66 @@ class MultipartUpload:
 def put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     body = json.dumps(document, indent=2, sort_keys=True).encode()
     retry_aws(s3.put_object)(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+
+
+class CompressedObject:
+    """One file's bytes -> zstd (in-line) -> sha256 -> one S3 object: PutObject when the compressed
+    data fits one part, else a multipart upload whose parts leave as they fill. `abort` on failure."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+        self.key = key
+        self._part_size = part_size
+        self._metadata = metadata
+        # threads=0: the files of one backup are compressed side by side, one thread each.
+        self._chunker = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).chunker(chunk_size=part_size)
+        self._upload: MultipartUpload | None = None
+        self.digest = hashlib.sha256()
+        self.size_bytes = 0
+        self.stored_bytes = 0
+        # Seconds spent in CompleteMultipartUpload (the S3 stand-in's own work, reported apart).
+        self.complete_seconds = 0.0
+
+    def write(self, data: bytes) -> None:
+        self.size_bytes += len(data)
+        for chunk in self._chunker.compress(data):
+            self._part(chunk)
+
+    def _part(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.stored_bytes += len(chunk)
+        with aws_errors(f"uploading to s3://{self.bucket}/{self.key}"):
+            if self._upload is None:
+                self._upload = MultipartUpload(self._s3, self.bucket, self.key, self._metadata)
+            self._upload.add(chunk)
+
+    def finish(self) -> dict[str, Any]:
+        """Store the last bytes; return the manifest's entry for the object."""
+        tail = b"".join(self._chunker.finish())
+        if self._upload is None:
+            self.digest.update(tail)
+            self.stored_bytes += len(tail)
+            with aws_errors(f"uploading to s3://{self.bucket}/{self.key}"):
+                retry_aws(self._s3.put_object)(
+                    Bucket=self.bucket, Key=self.key, Body=tail, ContentType="application/zstd", Metadata=self._metadata
+                )
+            parts = 1
+        else:
+            if tail:
+                self._part(tail)
+            clock = time.monotonic()
+            with aws_errors(f"completing the upload to s3://{self.bucket}/{self.key}"):
+                self._upload.complete()
+            self.complete_seconds = time.monotonic() - clock
+            parts = self._upload.parts
+        return {
+            "key": self.key,
+            "size_bytes": self.size_bytes,
+            "stored_bytes": self.stored_bytes,
+            "sha256": self.digest.hexdigest(),
+            "parts": parts,
+        }
+
+    def abort(self) -> str | None:
+        return self._upload.abort() if self._upload is not None else None

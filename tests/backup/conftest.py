@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -417,7 +418,7 @@ def cli(cli_app: typer.Typer) -> Any:
 
 
 class SpyS3:
-    """Delegates to a real client; counts calls and can fail chosen `upload_part` calls."""
+    """Delegates to a real client; counts calls (and the keys they name) and can fail chosen `upload_part` calls."""
 
     def __init__(
         self, real: Any, fail_part: int | None = None, error: BaseException | None = None, times: int = 1
@@ -427,6 +428,8 @@ class SpyS3:
         self._error = error
         self._times = times
         self.calls: dict[str, int] = {}
+        self.keys: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._real, name)
@@ -434,9 +437,13 @@ class SpyS3:
             return target
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls[name] = self.calls.get(name, 0) + 1
-            if name == "upload_part" and kwargs.get("PartNumber") == self._fail_part and self._times > 0:
-                self._times -= 1
+            with self._lock:
+                self.calls[name] = self.calls.get(name, 0) + 1
+                self.keys.append((name, str(kwargs.get("Key", ""))))
+                fail = name == "upload_part" and kwargs.get("PartNumber") == self._fail_part and self._times > 0
+                if fail:
+                    self._times -= 1
+            if fail:
                 assert self._error is not None
                 raise self._error
             return target(*args, **kwargs)

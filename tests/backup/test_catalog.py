@@ -29,7 +29,8 @@ def test_a_dump_without_manifest_is_listed_incomplete_and_never_counts(
         patched.setattr(dump, "put_json", manifest_write_fails)
         backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
 
-    assert [k.rsplit("/", 1)[1] for k in all_keys(s3, bucket)] == ["dump.pgcustom.zst"]
+    stored = [k.split("/", 2)[2] for k in all_keys(s3, bucket)]
+    assert "dump/toc.dat.zst" in stored and "manifest.json" not in stored, stored
     listed = cli("backup", "list", "--bucket", bucket, "--kind", "db", "--json")
     entries = json.loads(listed.stdout)["backups"]
     assert listed.exit_code == 0 and [e["complete"] for e in entries] == [False], listed.stdout

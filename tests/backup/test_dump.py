@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from ops import backup as backups
-from ops.backup import Kind, Location, dump
+from ops.backup import Kind, Layout, Location, dump
 
 from .conftest import (
     TEST_PART_SIZE,
@@ -25,11 +26,11 @@ from .conftest import (
 )
 
 
-def test_round_trip_restores_identical_data_from_a_multipart_dump(
+def test_a_single_stream_backup_as_before_issue_22_still_verifies_and_restores(
     source_db: str, empty_db: str, s3: Any, bucket: str
 ) -> None:
     location = Location(bucket, "prod")
-    result = backups.backup_database(source_db, location, stack="prod", part_size=TEST_PART_SIZE)
+    result = backups.backup_database(source_db, location, stack="prod", layout=Layout.STREAM, part_size=TEST_PART_SIZE)
 
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
     dump = manifest["dump"]
@@ -39,11 +40,17 @@ def test_round_trip_restores_identical_data_from_a_multipart_dump(
     assert dump["sha256"] == object_sha256(s3, bucket, dump["key"]), "manifest sha256 is not the stored object's"
     assert dump["stored_bytes"] == s3.head_object(Bucket=bucket, Key=dump["key"])["ContentLength"]
     assert dump["size_bytes"] > dump["stored_bytes"] > 0
+    # Exactly what the tool wrote before issue 22: manifest format /1, no database size.
+    manifest["format"] = "chefchatz-backup-manifest/1"
+    del manifest["database"]["size_bytes"]
+    s3.put_object(Bucket=bucket, Key=result.manifest_key, Body=json.dumps(manifest).encode())
+    assert backups.verify_latest(location, Kind.DB, dt.timedelta(hours=1), s3=s3).ok
 
     restored = backups.restore_database(location, empty_db, s3=s3)
 
-    assert restored.backup_id == result.backup_id
+    assert (restored.backup_id, restored.layout, restored.jobs) == (result.backup_id, "stream", 1)
     assert restored.restored_bytes == dump["size_bytes"]
+    assert restored.database_bytes is None
     assert table_contents(empty_db) == table_contents(source_db)
 
 
@@ -93,9 +100,11 @@ def test_metric_publishing_failure_is_a_warning_and_the_backup_still_counts(
     cloudwatch = boto3.client("cloudwatch")
     with Stubber(cloudwatch) as stub:
         stub.add_client_error("put_metric_data", "AccessDenied", "not allowed to put metrics", 403)
+        stub.add_client_error("put_metric_data", "AccessDenied", "not allowed to put metrics", 403)
         result = backups.backup_database(source_db, Location(bucket), cloudwatch=cloudwatch, part_size=TEST_PART_SIZE)
 
-    assert len(result.warnings) == 1 and "BackupSucceeded" in result.warnings[0], result.warnings
+    assert len(result.warnings) == 2, result.warnings
+    assert "BackupSucceeded" in result.warnings[0] and "DatabaseSizeBytes" in result.warnings[1], result.warnings
     listed = backups.list_backups(Location(bucket), Kind.DB)
     assert [(e.backup_id, e.complete) for e in listed] == [(result.backup_id, True)]
 
@@ -121,7 +130,7 @@ def test_without_an_exportable_snapshot_the_manifest_keeps_estimates_only(
     assert table_contents(empty_db) == table_contents(source_db)
 
 
-def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
+def test_pg_dump_failing_mid_stream_aborts_the_upload_and_reports_its_stderr(
     source_db: str, s3: Any, bucket: str, cli: Any
 ) -> None:
     # Row-level security makes pg_dump (as a non-owner, row_security=off) fail when it reaches
@@ -139,7 +148,9 @@ def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
     with pytest.raises(backups.BackupError) as caught:
         # zstd_threads=0: in-line compression emits parts as data arrives (multithreaded zstd would
         # hold this small dump in one job), so the failure lands after parts were uploaded.
-        backups.backup_database(dsn, Location(bucket), s3=spy, part_size=TEST_PART_SIZE, zstd_threads=0)
+        backups.backup_database(
+            dsn, Location(bucket), s3=spy, layout=Layout.STREAM, part_size=TEST_PART_SIZE, zstd_threads=0
+        )
 
     message = str(caught.value)
     assert caught.value.exit_code == 1
@@ -152,11 +163,13 @@ def test_pg_dump_failing_mid_dump_aborts_the_upload_and_reports_its_stderr(
     nothing_counts(s3, bucket)
 
 
-def test_interrupted_upload_leaves_no_manifest_and_nothing_complete(source_db: str, s3: Any, bucket: str) -> None:
+def test_interrupted_stream_upload_leaves_no_manifest_and_nothing_complete(
+    source_db: str, s3: Any, bucket: str
+) -> None:
     spy = SpyS3(s3, fail_part=2, error=RuntimeError("simulated crash while uploading part 2"))
 
     with pytest.raises(RuntimeError, match="simulated crash"):
-        backups.backup_database(source_db, Location(bucket), s3=spy, part_size=TEST_PART_SIZE)
+        backups.backup_database(source_db, Location(bucket), s3=spy, layout=Layout.STREAM, part_size=TEST_PART_SIZE)
 
     assert spy.calls.get("abort_multipart_upload") == 1
     assert spy.calls.get("complete_multipart_upload", 0) == 0
@@ -171,7 +184,9 @@ def test_transient_s3_error_on_a_part_is_retried_and_the_backup_completes(
     slow_down = client_error("SlowDown", "Please reduce your request rate.", 503, "UploadPart")
     spy = SpyS3(s3, fail_part=2, error=slow_down, times=1)
 
-    result = backups.backup_database(source_db, Location(bucket), s3=spy, part_size=TEST_PART_SIZE)
+    result = backups.backup_database(
+        source_db, Location(bucket), s3=spy, layout=Layout.STREAM, part_size=TEST_PART_SIZE
+    )
 
     parts = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())["dump"]["parts"]
     assert spy.calls["upload_part"] == parts + 1, "part 2 should have been sent twice"

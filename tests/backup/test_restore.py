@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from ops import backup as backups
-from ops.backup import Location
+from ops.backup import Layout, Location
 
 from .conftest import (
     TEST_PART_SIZE,
@@ -54,10 +54,10 @@ def test_restore_by_backup_id_picks_that_backup(
 
 
 @pytest.mark.parametrize("damage", ["truncated", "bit-flipped"])
-def test_corrupt_dump_is_refused_before_the_target_is_touched_and_verify_fails(
+def test_corrupt_single_stream_dump_is_refused_before_the_target_is_touched_and_verify_fails(
     damage: str, source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any
 ) -> None:
-    result = backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
+    result = backups.backup_database(source_db, Location(bucket), layout=Layout.STREAM, part_size=TEST_PART_SIZE)
     key = result.object_key
     assert key is not None
     data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
