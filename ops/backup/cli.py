@@ -458,6 +458,16 @@ def drill(
         ),
     ],
     rto: Annotated[str, typer.Option("--rto", help="Recovery time objective to meet.")] = "15m",
+    budget: Annotated[
+        str,
+        typer.Option(
+            "--budget",
+            help="The restore's share of the RTO (the region-failover runbook's 8 minutes): the drill states "
+            "the largest database its restore rate brings back within it.",
+        ),
+    ] = "8m",
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     backup_id: BackupIdOpt = "latest",
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
@@ -475,9 +485,11 @@ def drill(
     Restores into a fresh scratch database, compares row counts with the manifest, times it
     against the RTO and publishes RestoreDrillSeconds and RestoreDrillSucceeded (namespace
     ChefChatz/Backups, dimension Stack). Exit 1 when the restore fails, a table does not match,
-    or the RTO is exceeded. With --failover it then rehearses a failover on the restored data
-    (docs/disaster-recovery.md, step 6): the JSON output's `failover.report` is the
-    reconciliation report of the drill.
+    or the RTO is exceeded. It also states the scale it proves: restore throughput (the backed-up
+    database's size over the restore's time) and the largest database that rate restores within
+    --budget, published as RestoreDrillThroughput and RestoreDrillMaxDatabaseBytes. With
+    --failover it then rehearses a failover on the restored data (docs/disaster-recovery.md,
+    step 6): the JSON output's `failover.report` is the reconciliation report of the drill.
 
     Example:
 
@@ -488,6 +500,7 @@ def drill(
 
     location = _location(as_json, bucket, prefix)
     target = _run(as_json, lambda: backups.parse_duration(rto))
+    share = _run(as_json, lambda: backups.parse_duration(budget))
     result = _run(
         as_json,
         lambda: backups.run_drill(
@@ -497,6 +510,9 @@ def drill(
             stack=stack,
             backup_id=backups.validate_backup_id(backup_id),
             failover=failover,
+            budget=share,
+            jobs=jobs,
+            scratch_dir=scratch_dir,
         ),
     )
     if as_json:
@@ -507,6 +523,12 @@ def drill(
             f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
             f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
         )
+        if result.max_database_bytes is not None and result.throughput_bytes_per_second is not None:
+            typer.echo(
+                f"restore rate {_human_size(int(result.throughput_bytes_per_second))}/s: the largest database "
+                f"restorable within {backups.format_duration(share)} is about {_human_size(result.max_database_bytes)}"
+                f" (this one: {_human_size(result.database_bytes)})"
+            )
         if result.failover is not None:
             applied, second = result.failover["report"]["totals"]["applied"], result.failover["second_run"]
             typer.echo(

@@ -81,7 +81,6 @@ class StackConfig:
         self.placeholders.append(full_key)
 
 
-
 # The types a project may declare for a config key (Pulumi's project schema).
 DECLARED_TYPES = ("string", "integer", "boolean", "array")
 

@@ -24,7 +24,12 @@ def drill_metrics(stack: str) -> dict[str, list[float]]:
     cloudwatch = boto3.client("cloudwatch")
     now = dt.datetime.now(dt.UTC)
     out: dict[str, list[float]] = {}
-    for name in ("RestoreDrillSeconds", "RestoreDrillSucceeded"):
+    for name in (
+        "RestoreDrillSeconds",
+        "RestoreDrillSucceeded",
+        "RestoreDrillThroughput",
+        "RestoreDrillMaxDatabaseBytes",
+    ):
         stats = cloudwatch.get_metric_statistics(
             Namespace="ChefChatz/Backups",
             MetricName=name,
@@ -62,6 +67,17 @@ def test_drill_restores_the_newest_backup_checks_counts_and_publishes_its_time(
     assert len(metrics["RestoreDrillSeconds"]) == 1 and metrics["RestoreDrillSeconds"][0] == pytest.approx(
         report["seconds"]
     )
+    # The scale it proves: the backed-up database's size over the restore's time, times the 8-minute budget.
+    manifest = backups.load_manifest(s3, Location(bucket), backups.Kind.DB, report["backup_id"])
+    assert report["budget_seconds"] == 480
+    assert report["database_bytes"] == manifest["database"]["size_bytes"] > 0
+    rate = report["database_bytes"] / report["seconds"]
+    assert report["throughput_bytes_per_second"] == pytest.approx(rate, rel=1e-3)
+    assert report["max_database_bytes"] == pytest.approx(rate * 480, rel=1e-3)
+    assert metrics["RestoreDrillThroughput"] == [pytest.approx(report["throughput_bytes_per_second"], rel=1e-3)]
+    assert metrics["RestoreDrillMaxDatabaseBytes"] == [report["max_database_bytes"]]
+    human = cli("drill", "--bucket", bucket, "--scratch-url", scratch, "--budget", "4m", "--stack", stack)
+    assert human.exit_code == 0 and "the largest database restorable within 4m00s is about" in human.stdout
 
 
 def test_drill_recreates_the_scratch_database_so_leftovers_do_not_matter(
@@ -138,3 +154,19 @@ def test_compare_table_counts(entry: dict[str, int | None], restored: int | None
     [check] = backups.compare_table_counts([{"schema": "public", "name": "t", **entry}], counts)
     assert check == expected
     assert check.failed is (expected.status in ("mismatch", "missing"))
+
+
+@pytest.mark.parametrize(
+    ("database_bytes", "seconds", "budget_minutes", "throughput", "largest"),
+    [
+        (1024**3, 20.0, 8, 1024**3 / 20, 24 * 1024**3),  # 1 GiB in 20 s: 24 GiB in 8 minutes
+        (50 * 1024**2, 1.0, 8, 50 * 1024**2, 24000 * 1024**2),
+        (1000, 0.5, 1, 2000, 120_000),
+        (0, 3.0, 8, 0, 0),
+    ],
+)
+def test_restore_scale_is_the_restore_rate_times_the_budget(
+    database_bytes: int, seconds: float, budget_minutes: int, throughput: float, largest: int
+) -> None:
+    rate, biggest = backups.restore_scale(database_bytes, seconds, dt.timedelta(minutes=budget_minutes))
+    assert (rate, biggest) == (pytest.approx(throughput), largest)

@@ -102,9 +102,7 @@ def test_api_errors_fail_with_a_clear_reason(
     assert project.projects[PROJECT]["production"] == "dpl_bad"
 
 
-def test_rejected_token_is_named_and_never_printed(
-    project: Any, run: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_rejected_token_is_named_and_never_printed(project: Any, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VERCEL_TOKEN", "wrong-token-abc")
     result = run(*now())
     assert result.exit_code == 1, result.output
@@ -196,9 +194,7 @@ def test_team_projects_need_the_team_id(vercel: Any, run: Any) -> None:
     without = run("now", "--project-id", "prj_team", "--json")
     assert without.exit_code == 1 and "404" in without.json["error"], without.output
     before = len(vercel.requests)
-    with_team = run(
-        "now", "--project-id", "prj_team", "--team-id", "team_chef", "--verify-poll", "0.02s", "--json"
-    )
+    with_team = run("now", "--project-id", "prj_team", "--team-id", "team_chef", "--verify-poll", "0.02s", "--json")
     assert with_team.exit_code == 4, with_team.output
     later = vercel.requests[before:]
     assert later and all(r.query.get("teamId") == "team_chef" for r in later), later
