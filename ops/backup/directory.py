@@ -1,23 +1,26 @@
 """The parallel layout of a database backup: `pg_dump --format=directory --jobs N`, one zstd object per file.
 
     {prefix}/db/{backup_id}/dump/toc.dat.zst         the archive's table of contents
-    {prefix}/db/{backup_id}/dump/{dump id}.dat.zst   one per table's data (and per large object)
+    {prefix}/db/{backup_id}/dump/{dump id}.dat.zst   a table's data (and large objects); a big table's
+    {prefix}/db/{backup_id}/dump/{dump id}.dat.N.zst  data continues in one object per 64 MiB
     {prefix}/db/{backup_id}/manifest.json            written last; lists every object with its sha256
 
 Backup: pg_dump writes the directory on local disk (`--no-sync`: the copy that counts is the one in
-S3). Each file is read while pg_dump writes it, compressed, hashed and uploaded, and deleted once
-stored, so the disk holds about the tables being dumped, and the upload ends soon after pg_dump.
+S3). Every 64 MiB of a file is compressed, hashed and uploaded as its own object as soon as pg_dump
+has written it, `--jobs` objects at once, and the file is deleted once stored: the disk holds about
+the tables being dumped, and the upload ends soon after pg_dump.
 A file is finished once no pg_dump process holds it open (`/proc/<pid>/fd`): pg_dump creates each
 file by opening it and closes it once, when it is complete.
 
-Restore: every object is downloaded, hashed and decompressed in parallel into a scratch directory
-whose free space is checked first; only when every object matches the manifest does
-`pg_restore --jobs N` start, so a missing or damaged object never reaches the target.
+Restore: every object is downloaded, hashed and decompressed in parallel into its range of its file
+in a scratch directory whose free space is checked first; only when every object matches the
+manifest does `pg_restore --jobs N` start, so a missing or damaged object never reaches the target.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -47,6 +50,9 @@ __all__ = [
 DIRECTORY_DUMP_FORMAT = "pg_dump-directory+zstd"
 # How often the backup looks for files pg_dump has finished.
 POLL_SECONDS = 0.05
+# A file's bytes per object: one big table is compressed, uploaded, downloaded and decompressed by
+# every job, 64 MiB at a time; small files stay one object each.
+CHUNK_BYTES = 64 * MiB
 # Room kept free beside the decompressed dump: file-system overhead and whatever else uses the volume.
 SCRATCH_SLACK_BYTES = 64 * MiB
 
@@ -123,7 +129,22 @@ def _open_names(root: int, directory: str) -> set[str]:
 
 
 class _Stopped(Exception):
-    """Another file of the same backup failed: this upload is aborted."""
+    """Another object of the same backup failed: this upload is aborted."""
+
+
+def chunk_key(key_prefix: str, name: str, index: int) -> str:
+    """`dump/3456.dat.zst` for a file's first chunk, `dump/3456.dat.1.zst` for the next ones."""
+    return f"{key_prefix}{name}.zst" if index == 0 else f"{key_prefix}{name}.{index}.zst"
+
+
+@dataclasses.dataclass
+class _File:
+    """A file pg_dump is writing: how much of it has been handed out in chunks."""
+
+    name: str
+    next_chunk: int = 0
+    closed: bool = False
+    futures: list[Future[dict[str, Any]]] = dataclasses.field(default_factory=list)
 
 
 def dump_directory(
@@ -138,12 +159,14 @@ def dump_directory(
     jobs: int,
     part_size: int,
     metadata: dict[str, str],
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Run pg_dump (`args` without --file/--jobs) into `workdir`/dump and store each file as it is written.
 
-    Returns the manifest's `dump` section and where the time went. On any failure pg_dump is stopped,
-    uploads in flight are aborted and stored objects deleted (best effort: without the manifest they
-    never count anyway).
+    Every `chunk_bytes` of a file become one object as soon as pg_dump has written them, so one big
+    table is compressed and uploaded by every job, not one. Returns the manifest's `dump` section and
+    where the time went. On any failure pg_dump is stopped, uploads in flight are aborted and stored
+    objects deleted (best effort: without the manifest they never count anyway).
     """
     outdir = os.path.join(workdir, "dump")
     clock = time.monotonic()
@@ -157,48 +180,56 @@ def dump_directory(
     assert proc.stderr is not None
     stderr = StderrTail(proc.stderr, secrets)
     halt = threading.Event()
-    closed: dict[str, threading.Event] = {}
-    futures: dict[str, Future[dict[str, Any]]] = {}
-    # One reader per file pg_dump writes at once (its jobs), one more for toc.dat and large objects.
-    pool = ThreadPoolExecutor(max_workers=jobs + 1, thread_name_prefix="dump-file")
+    files: dict[str, _File] = {}
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dump-chunk")
 
-    def store(name: str, finished: threading.Event) -> dict[str, Any]:
-        path = os.path.join(outdir, name)
-        stored = CompressedObject(s3, bucket, f"{key_prefix}{name}.zst", part_size, metadata)
+    def store(name: str, index: int, offset: int, length: int) -> dict[str, Any]:
+        stored = CompressedObject(s3, bucket, chunk_key(key_prefix, name, index), part_size, metadata)
         try:
-            with open(path, "rb") as fh:
-                last_pass = False
-                while True:
+            with open(os.path.join(outdir, name), "rb") as fh:
+                fh.seek(offset)
+                left = length
+                while left > 0:
                     if halt.is_set():
                         raise _Stopped(name)
-                    data = fh.read(READ_SIZE)
-                    if data:
-                        stored.write(data)
-                    elif last_pass:
-                        break
-                    # Once pg_dump has closed the file, one more pass reads it to its end.
-                    elif finished.wait(POLL_SECONDS):
-                        last_pass = True
+                    data = fh.read(min(READ_SIZE, left))
+                    if not data:
+                        raise BackupError(f"{name} is shorter than pg_dump had written ({offset + length - left})")
+                    stored.write(data)
+                    left -= len(data)
             entry = stored.finish()
         except BaseException:
             stored.abort()
             raise
-        os.remove(path)
-        return {"name": name, **entry, "complete_seconds": stored.complete_seconds}
+        return {"name": name, "offset": offset, **entry, "complete_seconds": stored.complete_seconds}
+
+    def hand_out(file: _File, size: int) -> None:
+        # Whole chunks as soon as they are written; the last (or only, maybe empty) one once closed.
+        while (file.next_chunk + 1) * chunk_bytes <= size or (
+            file.closed and (file.next_chunk * chunk_bytes < size or (file.next_chunk == 0 and size == 0))
+        ):
+            offset = file.next_chunk * chunk_bytes
+            length = min(chunk_bytes, size - offset)
+            file.futures.append(pool.submit(store, file.name, file.next_chunk, offset, length))
+            file.next_chunk += 1
 
     try:
         while True:
             exited = proc.poll() is not None
             with contextlib.suppress(FileNotFoundError):
-                for name in sorted(os.listdir(outdir)):
-                    if name not in futures:
-                        closed[name] = threading.Event()
-                        futures[name] = pool.submit(store, name, closed[name])
+                for name in os.listdir(outdir):
+                    files.setdefault(name, _File(name))
+            # Open files first, sizes second: a file found closed has its final size.
             still_open = set() if exited else _open_names(proc.pid, outdir)
-            for name, event in closed.items():
-                if name not in still_open:
-                    event.set()
-            failed = next((f for f in futures.values() if f.done() and f.exception()), None)
+            for file in files.values():
+                if file.closed and file.next_chunk and all(f.done() for f in file.futures):
+                    continue
+                file.closed = file.name not in still_open
+                hand_out(file, os.path.getsize(os.path.join(outdir, file.name)))
+                if file.closed and all(f.done() and not f.exception() for f in file.futures):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(os.path.join(outdir, file.name))  # stored: free the disk
+            failed = next((f for file in files.values() for f in file.futures if f.done() and f.exception()), None)
             if failed is not None:
                 failed.result()
             if exited:
@@ -207,29 +238,28 @@ def dump_directory(
         dumped = time.monotonic()
         if proc.returncode != 0:
             raise BackupError(f"pg_dump failed with exit code {proc.returncode}:\n{stderr.text()}")
-        if "toc.dat" not in futures:
+        if "toc.dat" not in files:
             raise BackupError(f"pg_dump exited 0 but wrote no toc.dat in {outdir}")
-        files = [futures[name].result() for name in sorted(futures)]
+        objects = [f.result() for name in sorted(files) for f in files[name].futures]
     except BaseException:
         halt.set()
         stop(proc)
         pool.shutdown(wait=True, cancel_futures=True)
-        _delete_stored(
-            s3,
-            bucket,
-            [f.result()["key"] for f in futures.values() if f.done() and not f.cancelled() and not f.exception()],
-        )
+        stored = [f for file in files.values() for f in file.futures if f.done() and not f.cancelled()]
+        _delete_stored(s3, bucket, [f.result()["key"] for f in stored if not f.exception()])
         raise
     pool.shutdown()
     done = time.monotonic()
-    complete_seconds = sum(f.pop("complete_seconds") for f in files)
+    complete_seconds = sum(o.pop("complete_seconds") for o in objects)
     section = {
         "format": DIRECTORY_DUMP_FORMAT,
         "prefix": key_prefix,
         "jobs": jobs,
-        "size_bytes": sum(f["size_bytes"] for f in files),
-        "stored_bytes": sum(f["stored_bytes"] for f in files),
-        "files": files,
+        "chunk_bytes": chunk_bytes,
+        "size_bytes": sum(o["size_bytes"] for o in objects),
+        "stored_bytes": sum(o["stored_bytes"] for o in objects),
+        # One entry per object: a file is every entry with its name, in offset order.
+        "files": objects,
     }
     phases = {"dump": dumped - clock, "upload_after_dump": done - dumped, "complete": complete_seconds}
     return section, phases
@@ -249,7 +279,8 @@ def _corrupt(bucket: str, entry: dict[str, Any], got_bytes: int, got_sha256: str
 
 
 def fetch_file(s3: Any, bucket: str, entry: dict[str, Any], target: str, halt: threading.Event) -> None:
-    """Download one object, hash it and decompress it into `target`; refuse it unless it matches the manifest."""
+    """Download one object, hash it and decompress it into `target` at its offset; refuse it unless it
+    matches the manifest."""
     where = f"s3://{bucket}/{entry['key']}"
     with aws_errors(f"reading {where}"):
         try:
@@ -262,7 +293,9 @@ def fetch_file(s3: Any, bucket: str, entry: dict[str, Any], target: str, halt: t
         decompress = zstandard.ZstdDecompressor().decompressobj()
         broken: str | None = None
         written = 0
-        with open(target, "wb") as out:
+        offset = int(entry.get("offset", 0))
+        fd = os.open(target, os.O_WRONLY)
+        try:
             while data := reader.read(READ_SIZE):
                 if halt.is_set():
                     return
@@ -272,8 +305,13 @@ def fetch_file(s3: Any, bucket: str, entry: dict[str, Any], target: str, halt: t
                     except zstandard.ZstdError as exc:
                         broken = str(exc)  # keep reading: the checksum says what is wrong with the object
                         continue
-                    out.write(plain)
+                    if written + len(plain) > entry["size_bytes"]:
+                        broken = f"more than the manifest's {entry['size_bytes']} bytes"
+                        continue
+                    os.pwrite(fd, plain, offset + written)
                     written += len(plain)
+        finally:
+            os.close(fd)
     got = reader.sha256.hexdigest()
     if reader.bytes != entry["stored_bytes"] or got != entry["sha256"]:
         raise _corrupt(bucket, entry, reader.bytes, got)
@@ -288,6 +326,13 @@ def fetch_directory(s3: Any, bucket: str, section: dict[str, Any], target: str, 
     """Fetch every object of a directory-layout dump into `target`, `jobs` at a time; raise
     CorruptBackupError naming every damaged object seen (the rest is cancelled). Returns stored bytes."""
     os.makedirs(target, exist_ok=False)
+    sizes: dict[str, int] = {}
+    for entry in section["files"]:
+        sizes[entry["name"]] = sizes.get(entry["name"], 0) + int(entry["size_bytes"])
+    for name, size in sizes.items():
+        # Every chunk writes its own range of the file.
+        with open(os.path.join(target, name), "wb") as out:
+            out.truncate(size)
     halt = threading.Event()
     problems: list[str] = []
     # Biggest first: the longest download starts at once instead of last.

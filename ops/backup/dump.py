@@ -25,7 +25,7 @@ from typing import Any
 import zstandard
 
 from ops.backup.aws import aws_errors, retry_aws, s3_client
-from ops.backup.directory import default_jobs, dump_directory
+from ops.backup.directory import CHUNK_BYTES, default_jobs, dump_directory
 from ops.backup.errors import BackupError, UsageError
 from ops.backup.layout import (
     DUMP_DIRECTORY,
@@ -103,6 +103,7 @@ def backup_database(
     jobs: int | None = None,
     scratch_dir: str | None = None,
     part_size: int = DEFAULT_PART_SIZE,
+    chunk_bytes: int = CHUNK_BYTES,
     zstd_threads: int = ZSTD_THREADS,
     now: Callable[[], dt.datetime] = utcnow,
 ) -> BackupResult:
@@ -110,6 +111,7 @@ def backup_database(
 
     `jobs` (directory layout): pg_dump's parallel jobs and files stored at once; default the host's
     cores. `scratch_dir`: where pg_dump writes its directory (files leave it once stored).
+    `chunk_bytes`: a file's bytes per object (directory layout).
     """
     jobs = jobs if jobs is not None else default_jobs()
     if jobs < 1:
@@ -164,6 +166,7 @@ def backup_database(
                         jobs=jobs,
                         part_size=part_size,
                         metadata=metadata,
+                        chunk_bytes=chunk_bytes,
                     )
                 finally:
                     shutil.rmtree(workdir, ignore_errors=True)

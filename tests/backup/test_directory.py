@@ -25,27 +25,43 @@ from .conftest import (
     user_table_names,
 )
 
+# Small chunks: the seeded image table (~500 KiB of hex in the dump) becomes several objects, each
+# bigger than a part once compressed.
+CHUNK = 160 * 1024
+
 
 def test_round_trip_of_the_directory_layout_with_two_jobs_restores_identical_data(
     source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any
 ) -> None:
     location = Location(bucket, "prod")
-    result = backups.backup_database(source_db, location, jobs=2, part_size=TEST_PART_SIZE, scratch_dir=str(tmp_path))
+    result = backups.backup_database(
+        source_db, location, jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
+    )
 
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
     dump = manifest["dump"]
     assert manifest["format"] == "chefchatz-backup-manifest/2"
     assert (dump["format"], dump["jobs"], result.layout) == ("pg_dump-directory+zstd", 2, "directory")
-    names = [f["name"] for f in dump["files"]]
+    names = sorted({f["name"] for f in dump["files"]})
     # toc.dat and one data file per table with rows (4 seeded tables).
     assert "toc.dat" in names and len([n for n in names if n.endswith(".dat") and n != "toc.dat"]) == 4, names
     stored = sorted(k for k in all_keys(s3, bucket) if not k.endswith("manifest.json"))
     assert stored == sorted(f["key"] for f in dump["files"]), "every object is in the manifest and nothing else"
     for entry in dump["files"]:
-        assert entry["key"] == f"prod/db/{result.backup_id}/dump/{entry['name']}.zst"
         assert entry["sha256"] == object_sha256(s3, bucket, entry["key"]), entry["key"]
         assert entry["stored_bytes"] == s3.head_object(Bucket=bucket, Key=entry["key"])["ContentLength"]
-    assert max(f["parts"] for f in dump["files"]) >= 3, "the image table should need several parts"
+    # A file is every object with its name, each a CHUNK of it in order; the image table needs several.
+    chunks: dict[str, list[dict[str, Any]]] = {}
+    for entry in dump["files"]:
+        chunks.setdefault(entry["name"], []).append(entry)
+    for name, entries in chunks.items():
+        assert [e["key"] for e in entries] == [
+            f"prod/db/{result.backup_id}/dump/{name}" + (".zst" if i == 0 else f".{i}.zst") for i in range(len(entries))
+        ]
+        assert [e["offset"] for e in entries] == [i * CHUNK for i in range(len(entries))], name
+        assert all(e["size_bytes"] == CHUNK for e in entries[:-1]) and entries[-1]["size_bytes"] <= CHUNK, name
+    assert max(len(entries) for entries in chunks.values()) >= 3, {n: len(e) for n, e in chunks.items()}
+    assert max(f["parts"] for f in dump["files"]) >= 2, "a chunk bigger than a part is a multipart upload"
     assert dump["size_bytes"] == sum(f["size_bytes"] for f in dump["files"]) == result.size_bytes
     assert manifest["database"]["size_bytes"] > 0
     assert os.listdir(tmp_path) == [], "the dump's scratch directory must be removed"
@@ -75,7 +91,7 @@ def test_one_job_dumps_and_restores_too(source_db: str, empty_db: str, s3: Any, 
 def test_a_missing_truncated_or_altered_object_is_refused_before_anything_reaches_the_target(
     damage: str, source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any
 ) -> None:
-    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE)
+    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK)
     manifest = backups.load_manifest(s3, Location(bucket), Kind.DB, made.backup_id)
     # The biggest object (a multipart one): the table pg_restore would load in full before failing.
     entry = max(manifest["dump"]["files"], key=lambda f: f["stored_bytes"])
