@@ -537,10 +537,13 @@ def main() -> None:
             report = json.loads(run.stdout)
             print(f"    fetch and verify {report['verify_seconds']:.2f}s, pg_restore {report['restore_seconds']:.2f}s")
 
-    # The tool's own backup time: its wall time without moto's CompleteMultipartUpload (moto concatenates
-    # parts in Python; S3 does not), as issue 4's benchmark reported it.
-    ours_backup = backups["ours 2"].seconds - reports["ours 2"]["phases"].get("complete", 0.0)
-    backup_ratio = ours_backup / backups["pg_dump 2"].seconds
+    # The tool's own backup time: its wall time without the time a CompleteMultipartUpload was in flight
+    # (moto concatenates the parts in Python; S3 does not), as issue 4's benchmark reported it. Calls in
+    # flight together count once; work the tool did meanwhile is left out with them, so this flatters
+    # the tool somewhat: the whole command's ratio is printed beside it.
+    complete = reports["ours 2"]["phases"].get("complete", 0.0)
+    backup_ratio = (backups["ours 2"].seconds - complete) / backups["pg_dump 2"].seconds
+    whole_ratio = backups["ours 2"].seconds / backups["pg_dump 2"].seconds
     restore_ratio = restores["ours 2"].seconds / restores["pg_restore 2"].seconds
     speedup = restores["stream"].seconds / restores["ours 2"].seconds
     print("\ntargets (issue 22), whole `chefchatz` commands as a user runs them, jobs 2")
@@ -550,8 +553,8 @@ def main() -> None:
         (
             backup_ratio <= 1.5,
             "backup <= 1.5x pg_dump -Fd -j 2 -Z0",
-            f"{backup_ratio:.2f}x ({backups['ours 2'].seconds:.2f}s wall, of which moto's "
-            f"CompleteMultipartUpload {reports['ours 2']['phases'].get('complete', 0.0):.2f}s left out)",
+            f"{backup_ratio:.2f}x without moto's CompleteMultipartUpload ({complete:.2f}s of "
+            f"{backups['ours 2'].seconds:.2f}s wall); whole command {whole_ratio:.2f}x",
         ),
     ):
         print(f"  {'PASS' if ok else 'MISS'}  {target:<48} measured {value}")

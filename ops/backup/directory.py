@@ -43,6 +43,7 @@ __all__ = [
     "DIRECTORY_DUMP_FORMAT",
     "check_scratch_space",
     "cores_from",
+    "covered_seconds",
     "default_jobs",
     "format_size",
 ]
@@ -132,6 +133,16 @@ class _Stopped(Exception):
     """Another object of the same backup failed: this upload is aborted."""
 
 
+def covered_seconds(intervals: list[tuple[float, float]]) -> float:
+    """How long at least one of the (start, end) intervals was open: overlapping ones count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def chunk_key(key_prefix: str, name: str, index: int) -> str:
     """`dump/3456.dat.zst` for a file's first chunk, `dump/3456.dat.1.zst` for the next ones."""
     return f"{key_prefix}{name}.zst" if index == 0 else f"{key_prefix}{name}.{index}.zst"
@@ -201,7 +212,7 @@ def dump_directory(
         except BaseException:
             stored.abort()
             raise
-        return {"name": name, "offset": offset, **entry, "complete_seconds": stored.complete_seconds}
+        return {"name": name, "offset": offset, **entry, "complete_interval": stored.complete_interval}
 
     def hand_out(file: _File, size: int) -> None:
         # Whole chunks as soon as they are written; the last (or only, maybe empty) one once closed.
@@ -250,7 +261,7 @@ def dump_directory(
         raise
     pool.shutdown()
     done = time.monotonic()
-    complete_seconds = sum(o.pop("complete_seconds") for o in objects)
+    complete_seconds = covered_seconds([i for o in objects if (i := o.pop("complete_interval"))])
     section = {
         "format": DIRECTORY_DUMP_FORMAT,
         "prefix": key_prefix,

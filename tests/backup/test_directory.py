@@ -191,3 +191,19 @@ def test_scratch_space_must_hold_the_decompressed_dump_and_slack(needed: int, fr
         assert caught.value.exit_code == 2
     else:
         directory.check_scratch_space("/scratch", needed, lambda path: free)
+
+
+@pytest.mark.parametrize(
+    ("intervals", "seconds"),
+    [
+        ([], 0.0),
+        ([(1.0, 3.0)], 2.0),
+        ([(1.0, 3.0), (2.0, 4.0)], 3.0),  # two uploads completing at once count once
+        ([(5.0, 6.0), (1.0, 2.0)], 2.0),
+        ([(1.0, 10.0), (2.0, 3.0)], 9.0),
+    ],
+)
+def test_time_in_complete_multipart_upload_counts_overlapping_calls_once(
+    intervals: list[tuple[float, float]], seconds: float
+) -> None:
+    assert directory.covered_seconds(intervals) == pytest.approx(seconds)
