@@ -1,9 +1,10 @@
 """Off-site backups of the database and Storage assets, their verification, restores and drills.
 
 Owns `chefchatz backup|restore|drill` (`cli`) and the library beside it, one module per concern:
-`layout` (keys, backup ids), `dump` (the database backup), `assets` (Storage copies), `upload`
-(streaming to S3), `catalog` (list, verify), `restore`, `drill`, `metrics`, `supabase` (PITR check),
-and the plumbing they share (`aws`, `postgres`, `timing`, `errors`).
+`layout` (keys, backup ids), `dump` (the database backup), `directory` (its parallel layout: pg_dump
+--jobs, one object per 64 MiB of each file, parallel fetch), `assets` (Storage copies), `upload`
+(streaming to S3), `catalog` (list, verify), `restore`, `drill` (and its scale statement), `metrics`,
+`supabase` (PITR check), and the plumbing they share (`aws`, `postgres`, `timing`, `errors`).
 
 The library (boto3, psycopg) loads on first use of one of its names, not when the package is
 imported: `chefchatz --help` and the other commands register this package's CLI without paying for it.
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from ops.backup.assets import *  # noqa: F403 - the names __getattr__ serves
     from ops.backup.aws import *  # noqa: F403
     from ops.backup.catalog import *  # noqa: F403
+    from ops.backup.directory import *  # noqa: F403
     from ops.backup.drill import *  # noqa: F403
     from ops.backup.dump import *  # noqa: F403
     from ops.backup.errors import *  # noqa: F403
@@ -38,6 +40,7 @@ _MODULES = (
     "aws",
     "metrics",
     "upload",
+    "directory",
     "supabase",
     "catalog",
     "dump",
