@@ -23,11 +23,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.backup_alarms import capacity_alarm, freshness_alarm
+from components.backup_documents import (
+    assume_role,
+    backup_container,
+    github_trust_policy,
+    pipeline_policy,
+    replication_key_document,
+    replication_policy,
+    restore_policy,
+    task_policy,
+    tls_only_policy,
+)
 from components.naming import NamingContext
 
-METRIC_NAMESPACE = "ChefChatz/Backups"
-# A backup run itself takes time; the freshness alarm allows this much beyond the frequency.
-FRESHNESS_SLACK_S = 3600
 KINDS = ("database", "assets")
 
 
@@ -58,13 +67,6 @@ def schedule_expression(frequency_s: float) -> str:
     return "cron(0 3 * * ? *)" if days == 1 else f"rate({days} days)"
 
 
-def freshness_window(frequency_s: float) -> tuple[int, int]:
-    """(period, evaluation periods) of the freshness alarm: alarm when no backup succeeded within
-    frequency + slack. Hourly periods keep each period within CloudWatch's limits."""
-    hours = int(-(-(frequency_s + FRESHNESS_SLACK_S) // 3600))
-    return 3600, hours
-
-
 @dataclass(frozen=True)
 class BackupKind:
     kind: str
@@ -72,6 +74,16 @@ class BackupKind:
     retention_days: int
     # incremental | full: what a restore can rely on (tagged on the bucket for the policy pack).
     type: str = "full"
+
+
+@dataclass(frozen=True)
+class RestoreHost:
+    """Size of the restore/drill task (Fargate): `pg_restore --jobs` uses every vCPU; the ephemeral
+    storage holds the decompressed dump (about the database's size). README, "Restore host sizes"."""
+
+    cpu: int
+    memory_mib: int
+    storage_gib: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,10 @@ class BackupsArgs:
     # The disaster-recovery objectives these backups serve (dr-rpo, dr-rto, failover modes), as
     # tags of the database bucket: the policy pack holds them to the spec's floors there.
     recovery_tags: tuple[tuple[str, str], ...] = ()
+    # The restore/drill task's size, and the restore-capacity alarm's threshold (% of the largest
+    # database the last drill restored within its budget); both from stack config.
+    restore_task: RestoreHost | None = None
+    capacity_alarm_percent: int | None = None
 
 
 class Backups(pulumi.ComponentResource):
@@ -139,7 +155,9 @@ class Backups(pulumi.ComponentResource):
         self.pipeline_role: aws.iam.Role | None = None
         if args.github_subjects:
             self._pipeline_role(child)
-        self.alarms = [self._freshness_alarm(spec, child) for spec in (args.database, args.assets)]
+        self.alarms = [freshness_alarm(name, args, spec, child) for spec in (args.database, args.assets)]
+        if args.capacity_alarm_percent is not None:
+            self.alarms.append(capacity_alarm(name, args, args.capacity_alarm_percent, child))
 
         self.register_outputs(
             {
@@ -295,7 +313,7 @@ class Backups(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-replication-role",
-            assume_role_policy=json.dumps(_assume("s3.amazonaws.com")),
+            assume_role_policy=json.dumps(assume_role("s3.amazonaws.com")),
             tags=args.naming.tags,
             opts=child,
         )
@@ -332,7 +350,7 @@ class Backups(pulumi.ComponentResource):
             key_rights = aws.iam.RolePolicy(
                 f"{name}-{kind}-replication-keys",
                 role=role.id,
-                policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(_replication_key_document),
+                policy=pulumi.Output.all(self.key.arn, self.replica_key.arn).apply(replication_key_document),
                 opts=child,
             )
             aws.s3.BucketReplicationConfig(
@@ -444,7 +462,7 @@ class Backups(pulumi.ComponentResource):
 
         self.task_role = aws.iam.Role(
             f"{name}-task-role",
-            assume_role_policy=json.dumps(_assume("ecs-tasks.amazonaws.com")),
+            assume_role_policy=json.dumps(assume_role("ecs-tasks.amazonaws.com")),
             tags=tags,
             opts=child,
         )
@@ -457,7 +475,7 @@ class Backups(pulumi.ComponentResource):
         )
         execution_role = aws.iam.Role(
             f"{name}-execution-role",
-            assume_role_policy=json.dumps(_assume("ecs-tasks.amazonaws.com")),
+            assume_role_policy=json.dumps(assume_role("ecs-tasks.amazonaws.com")),
             tags=tags,
             opts=child,
         )
@@ -507,7 +525,7 @@ class Backups(pulumi.ComponentResource):
         for kind in KINDS:
             container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
                 functools.partial(
-                    _backup_container,
+                    backup_container,
                     args.image,
                     naming.stack,
                     (("SOURCE_S3_ENDPOINT", args.storage_endpoint), ("SOURCE_S3_REGION", args.storage_region)),
@@ -543,9 +561,12 @@ class Backups(pulumi.ComponentResource):
                 opts=child,
             )
 
+        if args.restore_task is not None:
+            self._restore_task(args.restore_task, bucket_names[0], execution_role, child)
+
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
-            assume_role_policy=json.dumps(_assume("scheduler.amazonaws.com")),
+            assume_role_policy=json.dumps(assume_role("scheduler.amazonaws.com")),
             tags=tags,
             opts=child,
         )
@@ -605,6 +626,42 @@ class Backups(pulumi.ComponentResource):
                     opts=child,
                 )
             )
+
+    def _restore_task(
+        self, host: RestoreHost, bucket_name: str, execution_role: aws.iam.Role, child: pulumi.ResourceOptions
+    ) -> None:
+        """The restore host: run on demand (`aws ecs run-task` with a command override, docs/restore.md) for
+        `chefchatz restore db` or `chefchatz drill`; never scheduled. Its size is stack config."""
+        name, args = self._name, self._args
+        container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
+            functools.partial(
+                backup_container,
+                args.image,
+                args.naming.stack,
+                (),
+                # Without an override it only lists the backups it could restore.
+                ["backup", "list", "--bucket", bucket_name, "--kind", "db", "--json"],
+            )
+        )
+        self.restore_task = aws.ecs.TaskDefinition(
+            f"{name}-restore-task",
+            family=args.naming.name("backup-restore"),
+            requires_compatibilities=["FARGATE"],
+            network_mode="awsvpc",
+            cpu=str(host.cpu),
+            memory=str(host.memory_mib),
+            # The restore's scratch directory holds the decompressed dump.
+            ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=host.storage_gib),
+            task_role_arn=self.task_role.arn,
+            execution_role_arn=execution_role.arn,
+            container_definitions=container,
+            tags={
+                **args.naming.tags,
+                "backup-image": args.image,
+                "restore-host": f"{host.cpu}cpu-{host.memory_mib}mib-{host.storage_gib}gib",
+            },
+            opts=child,
+        )
 
     def _restore_role(self, child: pulumi.ResourceOptions) -> None:
         """The role an operator assumes to verify and restore backups, the replicas too.
@@ -689,264 +746,3 @@ class Backups(pulumi.ComponentResource):
             ),
             opts=child,
         )
-
-    def _freshness_alarm(self, spec: BackupKind, child: pulumi.ResourceOptions) -> aws.cloudwatch.MetricAlarm:
-        period, periods = freshness_window(spec.frequency_s)
-        actions = [self._args.alarm_topic_arn] if self._args.alarm_topic_arn is not None else []
-        return aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{spec.kind}-freshness",
-            name=self._args.naming.name(f"{spec.kind}-backup-stale"),
-            alarm_description=(
-                f"No successful {spec.kind} backup for {periods}h (frequency "
-                f"{int(spec.frequency_s // 3600)}h + 1h slack): the RPO is at risk. Runbook: docs/restore.md"
-            ),
-            namespace=METRIC_NAMESPACE,
-            metric_name="BackupSucceeded",
-            dimensions={"Stack": self._args.naming.stack, "Kind": spec.kind},
-            statistic="Sum",
-            period=period,
-            evaluation_periods=periods,
-            datapoints_to_alarm=periods,
-            threshold=1,
-            comparison_operator="LessThanThreshold",
-            # No data means no backup: that is exactly what must alarm.
-            treat_missing_data="breaching",
-            alarm_actions=actions,
-            ok_actions=actions,
-            tags=self._args.naming.tags,
-            opts=child,
-        )
-
-
-def _backup_container(
-    image: str, stack: str, source: tuple[tuple[str, str], ...], command: list[str], values: list[str]
-) -> str:
-    """The backup container of one kind: its command, environment, secrets (from the task's secret)
-    and logs."""
-    secret_arn, log_group = values
-    return json.dumps(
-        [
-            {
-                "name": "chefchatz",
-                "image": image,
-                "essential": True,
-                "command": command,
-                "environment": [
-                    # No key prefix: every stack has its own buckets, and the documented
-                    # commands (verify, restore, drill) read them without one.
-                    {"name": "CHEFCHATZ_STACK", "value": stack},
-                    *({"name": key, "value": value} for key, value in source),
-                ],
-                "secrets": [
-                    {"name": key, "valueFrom": f"{secret_arn}:{key}::"}
-                    for key in ("DATABASE_URL", "SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY")
-                ],
-                "readonlyRootFilesystem": False,
-                "logConfiguration": {
-                    "logDriver": "awslogs",
-                    "options": {
-                        "awslogs-group": log_group,
-                        "awslogs-region": aws.config.region or "us-east-1",
-                        "awslogs-stream-prefix": "backup",
-                    },
-                },
-            }
-        ]
-    )
-
-
-def _assume(service: str) -> dict[str, object]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }
-
-
-def github_trust_policy(provider_arn: str, subjects: list[str]) -> dict[str, object]:
-    """Trust GitHub's OIDC tokens for exactly these subjects (repository + environment), nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Federated": provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {
-                        "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                        "token.actions.githubusercontent.com:sub": subjects,
-                    }
-                },
-            }
-        ],
-    }
-
-
-def tls_only_policy(bucket_name: str) -> dict[str, object]:
-    """Deny any request without TLS, and TLS older than 1.2."""
-    resources = [f"arn:aws:s3:::{bucket_name}", f"arn:aws:s3:::{bucket_name}/*"]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": resources,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-            {
-                "Sid": "DenyTlsBelow12",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": resources,
-                "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-            },
-        ],
-    }
-
-
-def pipeline_policy(
-    bucket_names: list[str], key_arn: str, alerts_topic_arn: str | None = None, alerts_key_arn: str | None = None
-) -> dict[str, object]:
-    """The deploy job's role: the backup task's rights, reading the SLO metrics for ``rollout watch`` and
-    ``rollback watch --source metrics`` (GetMetricData has no resource-level permissions, hence "*"), and
-    publishing the guards' notifications to the alerts topic (whose subscribers are the stack's email
-    targets). A publisher to an encrypted topic needs its key too (AWS SNS developer guide, "Key
-    management": kms:GenerateDataKey* and kms:Decrypt)."""
-    policy = task_policy(bucket_names, key_arn)
-    statements = policy["Statement"]
-    assert isinstance(statements, list)
-    read = {"Sid": "ReadSloMetrics", "Effect": "Allow", "Action": "cloudwatch:GetMetricData", "Resource": "*"}
-    publish = (
-        [
-            {
-                "Sid": "PublishRollbackNotifications",
-                "Effect": "Allow",
-                "Action": "sns:Publish",
-                "Resource": alerts_topic_arn,
-            },
-            *(
-                [
-                    {
-                        "Sid": "EncryptRollbackNotifications",
-                        "Effect": "Allow",
-                        "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
-                        "Resource": alerts_key_arn,
-                    }
-                ]
-                if alerts_key_arn
-                else []
-            ),
-        ]
-        if alerts_topic_arn
-        else []
-    )
-    return {**policy, "Statement": [*statements, read, *publish]}
-
-
-def restore_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
-    """Read backups (every version, with their locks) and decrypt them: nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadBackups",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
-                "Resource": [f"arn:aws:s3:::{b}/*" for b in bucket_names],
-            },
-            {
-                "Sid": "ListBackups",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in bucket_names],
-            },
-            {"Sid": "DecryptBackups", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns},
-        ],
-    }
-
-
-def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
-    """Least privilege for the backup task: write and read backups, never delete them."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "WriteAndVerifyBackups",
-                "Effect": "Allow",
-                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-                "Resource": [f"arn:aws:s3:::{b}/*" for b in bucket_names],
-            },
-            {
-                "Sid": "ListBackups",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in bucket_names],
-            },
-            {
-                "Sid": "EncryptBackups",
-                "Effect": "Allow",
-                "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt"],
-                "Resource": key_arn,
-            },
-            {
-                "Sid": "PublishBackupMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-            },
-        ],
-    }
-
-
-# What S3 replication needs to read on the source objects; the last two are needed only because the
-# source uses Object Lock, whose retention and legal hold travel with each copy (S3 user guide, "Using
-# Object Lock with S3 Replication").
-REPLICATION_SOURCE_ACTIONS = [
-    "s3:GetObjectVersionForReplication",
-    "s3:GetObjectVersionAcl",
-    "s3:GetObjectVersionTagging",
-    "s3:GetObjectRetention",
-    "s3:GetObjectLegalHold",
-]
-
-
-def _replication_key_document(key_arns: list[str]) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns[0]},
-                {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key_arns[1]},
-            ],
-        }
-    )
-
-
-def replication_policy(source: str, replica: str) -> dict[str, object]:
-    """The replication role's S3 rights: read the source's object versions (with their locks), write
-    the replica."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                "Resource": f"arn:aws:s3:::{source}",
-            },
-            {
-                "Effect": "Allow",
-                "Action": REPLICATION_SOURCE_ACTIONS,
-                "Resource": f"arn:aws:s3:::{source}/*",
-            },
-            {
-                "Effect": "Allow",
-                "Action": ["s3:ReplicateObject", "s3:ReplicateTags"],
-                "Resource": f"arn:aws:s3:::{replica}/*",
-            },
-        ],
-    }

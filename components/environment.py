@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 
 from components.app_workflows import AppPipelineArgs, app_workflow_files, codeowners
-from components.backups import BackupKind, Backups, BackupsArgs
+from components.backups import BackupKind, Backups, BackupsArgs, RestoreHost
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import NamingContext
 from components.repository import Repository, RepositoryArgs
@@ -256,6 +256,10 @@ class Environment(pulumi.ComponentResource):
                         f":environment:{settings.environment.github_environment}",
                     ),
                     create_oidc_provider=settings.platform.create_oidc_provider,
+                    restore_task=RestoreHost(
+                        plans.restore_task.cpu, plans.restore_task.memory, plans.restore_task.storage_gib
+                    ),
+                    capacity_alarm_percent=plans.capacity_alarm_percent,
                 ),
                 opts=child,
             )

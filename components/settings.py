@@ -351,6 +351,45 @@ class BackupPlan(_Model):
         return int(self.retention_s // 86400)
 
 
+# Fargate's CPU units and the memory (MiB) each allows (AWS ECS developer guide, "Task CPU and memory").
+FARGATE_MEMORY = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+
+def fargate_size_problem(cpu: int, memory: int) -> str | None:
+    """Why Fargate cannot run a task of `cpu` units and `memory` MiB, or None when it can."""
+    if cpu not in FARGATE_MEMORY:
+        return f"{cpu} CPU units is not a Fargate size (allowed: {', '.join(map(str, FARGATE_MEMORY))})"
+    allowed = FARGATE_MEMORY[cpu]
+    if memory not in allowed:
+        return (
+            f"{memory} MiB is not a Fargate memory size for {cpu} CPU units (allowed: {allowed[0]}-{allowed[-1]} MiB)"
+        )
+    return None
+
+
+class RestoreTaskSize(_Model):
+    cpu: int
+    memory: int
+    # Fargate ephemeral storage: 21-200 GiB.
+    storage_gib: int = Field(ge=21, le=200)
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> RestoreTaskSize:
+        problem = fargate_size_problem(self.cpu, self.memory)
+        if problem:
+            # A cross-field check: its message names both keys (see load_settings).
+            raise ValueError(f"chefchatz:restoreTaskCpu and chefchatz:restoreTaskMemory: {problem}")
+        return self
+
+
 class BackupSettings(_Model):
     enabled: bool
     database: BackupPlan
@@ -359,6 +398,8 @@ class BackupSettings(_Model):
     replica_region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     image: str = Field(pattern=r"^[a-z0-9./_-]+(:[A-Za-z0-9._-]+)?(@sha256:[a-f0-9]{64})?$")
     storage_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
+    restore_task: RestoreTaskSize
+    capacity_alarm_percent: int = Field(gt=0, le=100)
 
 
 class DisasterRecoverySettings(_Model):
@@ -539,6 +580,10 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "backupReplicaRegion": ("backups.replica_region", _text),
     "backupImage": ("backups.image", _text),
     "supabaseStorageBucket": ("backups.storage_bucket", _text),
+    "restoreTaskCpu": ("backups.restore_task.cpu", _integer),
+    "restoreTaskMemory": ("backups.restore_task.memory", _integer),
+    "restoreTaskStorage": ("backups.restore_task.storage_gib", _integer),
+    "restoreCapacityAlarmPercent": ("backups.capacity_alarm_percent", _integer),
     "drRpo": ("disaster_recovery.rpo_s", parse_duration),
     "drRto": ("disaster_recovery.rto_s", parse_duration),
     "drDatabaseFailover": ("disaster_recovery.database_failover", _text),

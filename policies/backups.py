@@ -6,7 +6,8 @@ Resources are matched by the conventions of `components/backups.py`: each backup
 `backup-kind` tag (`database` or `assets`) and, on the database bucket, `pitr` (`enabled` or
 `disabled`); lifecycle rules name their bucket; schedules run `chefchatz backup <kind>` and carry the
 kind in their name (`...-backup-database`, `...-backup-assets`); freshness alarms watch the
-`BackupSucceeded` metric with a `Kind` dimension.
+`BackupSucceeded` metric with a `Kind` dimension; the restore-capacity alarm's metric queries read
+`DatabaseSizeBytes` and `RestoreDrillMaxDatabaseBytes`.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ DEFAULTS = {
     "assetsRetention": "90d",
     "rpo": "1h",
     "freshnessSlack": "1h",
+    # The restore-capacity alarm fires at this % of the largest database the drill restores in budget.
+    "capacityAlarmPercent": 80,
 }
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
@@ -330,10 +333,64 @@ backup_freshness_alarm = stack_policy(
     ),
 )
 
+CAPACITY_METRICS = {"DatabaseSizeBytes", "RestoreDrillMaxDatabaseBytes"}
+
+
+def _capacity_metrics(alarm: PolicyResource) -> set[str]:
+    queries = get(alarm.props, "metricQueries", default=[]) or []
+    return {str(get(query, "metric", "metricName")) for query in queries} & CAPACITY_METRICS
+
+
+def _validate_capacity(args: StackValidationArgs, report: ReportViolation) -> None:
+    config = config_with_defaults(
+        args, {"capacityAlarmPercent": DEFAULTS["capacityAlarmPercent"], "productionStacks": ["prod"]}
+    )
+    if stack_name(args) not in config["productionStacks"]:
+        return
+    database = _buckets(args).get("database")
+    if database is None:
+        return  # no database backups: backups-exist-for-every-database says so
+    limit = float(config["capacityAlarmPercent"])
+    alarms = [a for a in of_type(args.resources, ALARM) if _capacity_metrics(a) == CAPACITY_METRICS]
+    if not alarms:
+        report(
+            "nothing alarms when the database outgrows what the restore drill showed it can restore within its "
+            "budget (no alarm comparing DatabaseSizeBytes with RestoreDrillMaxDatabaseBytes)",
+            database.urn,
+        )
+    for alarm in alarms:
+        threshold = float(get(alarm.props, "threshold", default=0) or 0)
+        if not 0 < threshold <= limit:
+            report(
+                f"restore-capacity alarm fires at {threshold:g}% of the drill's restore capacity; it must fire by "
+                f"{limit:g}% (chefchatz:restoreCapacityAlarmPercent), so the team acts before an incident",
+                alarm.urn,
+            )
+        if get(alarm.props, "comparisonOperator") not in ("GreaterThanThreshold", "GreaterThanOrEqualToThreshold"):
+            report("restore-capacity alarm does not fire on a database growing past its threshold", alarm.urn)
+        if not len(get(alarm.props, "alarmActions", default=[]) or []):
+            report("restore-capacity alarm notifies nobody (no alarm actions)", alarm.urn)
+
+
+restore_capacity_alarm = stack_policy(
+    "restore-capacity-alarm",
+    "In production, an alarm fires when the database passes 80% of the largest database the restore drill "
+    "restores within its budget (the RTO monitor as the database grows).",
+    _validate_capacity,
+    schema=stack_schema(
+        capacityAlarmPercent={
+            "type": "number",
+            "default": DEFAULTS["capacityAlarmPercent"],
+            "description": "Highest allowed threshold, % of the drill's restore capacity (spec 80)",
+        },
+    ),
+)
+
 POLICIES = [
     backups_exist_for_every_database,
     backup_frequency_and_retention,
     rpo_achievable,
     backup_storage_hardened,
     backup_freshness_alarm,
+    restore_capacity_alarm,
 ]

@@ -107,9 +107,7 @@ def workflow_violations(
     workflow_env = _string_mapping(document.get("env"))
     for job_id, job in jobs.items():
         if not isinstance(job, dict):
-            found.append(
-                WorkflowViolation(RULE_YAML_INVALID, path, f"job '{job_id}' is not a mapping", str(job_id))
-            )
+            found.append(WorkflowViolation(RULE_YAML_INVALID, path, f"job '{job_id}' is not a mapping", str(job_id)))
             continue
         context = _Job(path, str(job_id), job, workflow_env)
         found.extend(_unpinned_actions(context))
@@ -169,9 +167,7 @@ class _WorkflowLoader(_SafeLoader):  # type: ignore[valid-type,misc]
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if isinstance(key, str | int | float | bool) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -205,9 +201,7 @@ class _Step:
 
 
 class _Job:
-    def __init__(
-        self, path: str, job_id: str, body: Mapping[str, Any], workflow_env: Mapping[str, str]
-    ) -> None:
+    def __init__(self, path: str, job_id: str, body: Mapping[str, Any], workflow_env: Mapping[str, str]) -> None:
         self.path = path
         self.id = job_id
         self.body = body
@@ -215,16 +209,12 @@ class _Job:
         raw_steps = body.get("steps")
         steps = raw_steps if isinstance(raw_steps, list) else []
         self.steps = [
-            _Step(i, _step_label(i, step), step)
-            for i, step in enumerate(steps, start=1)
-            if isinstance(step, dict)
+            _Step(i, _step_label(i, step), step) for i, step in enumerate(steps, start=1) if isinstance(step, dict)
         ]
 
     def violation(self, rule: str, message: str, step: _Step | None = None) -> WorkflowViolation:
         where = f"job '{self.id}'" + (f", step {step.label}" if step else "")
-        return WorkflowViolation(
-            rule, self.path, f"{where}: {message}", self.id, step.label if step else None
-        )
+        return WorkflowViolation(rule, self.path, f"{where}: {message}", self.id, step.label if step else None)
 
 
 def _step_label(index: int, step: Mapping[str, Any]) -> str:
@@ -323,9 +313,7 @@ def _unpinned_actions(job: _Job) -> Iterator[WorkflowViolation]:
     if job_uses is not None:
         reason = unpinned_reason(str(job_uses))
         if reason:
-            yield job.violation(
-                RULE_UNPINNED_ACTION, f"reusable workflow `{job_uses}` is not pinned: {reason}"
-            )
+            yield job.violation(RULE_UNPINNED_ACTION, f"reusable workflow `{job_uses}` is not pinned: {reason}")
     for step in job.steps:
         uses = step.body.get("uses")
         if uses is None:
@@ -478,17 +466,13 @@ def _environment_name(job: _Job, values: Mapping[str, str]) -> str | None:
     return _UNKNOWN if "${{" in name else name
 
 
-def _deploys(
-    job: _Job, values: Mapping[str, str], production_environments: tuple[str, ...]
-) -> Iterator[_Deploy]:
+def _deploys(job: _Job, values: Mapping[str, str], production_environments: tuple[str, ...]) -> Iterator[_Deploy]:
     stacks = _PRODUCTION_STACKS | set(production_environments)
     for step in job.steps:
         run = step.body.get("run")
         if isinstance(run, str):
             selected: str | None = None
-            for tokens in _commands(
-                _substitute(run, values, {**job.env, **_string_mapping(step.body.get("env"))})
-            ):
+            for tokens in _commands(_substitute(run, values, {**job.env, **_string_mapping(step.body.get("env"))})):
                 selected = _pulumi_selected_stack(tokens) or selected
                 found = _vercel_production(tokens) or _pulumi_production(tokens, selected, stacks)
                 if found:
@@ -496,9 +480,7 @@ def _deploys(
         yield from _action_deploys(step, values, job, stacks)
 
 
-def _action_deploys(
-    step: _Step, values: Mapping[str, str], job: _Job, stacks: frozenset[str]
-) -> Iterator[_Deploy]:
+def _action_deploys(step: _Step, values: Mapping[str, str], job: _Job, stacks: frozenset[str]) -> Iterator[_Deploy]:
     uses = step.body.get("uses")
     with_ = step.body.get("with")
     if not isinstance(uses, str) or not isinstance(with_, dict):
@@ -574,9 +556,7 @@ def _pulumi_selected_stack(tokens: list[str]) -> str | None:
     return None
 
 
-def _pulumi_production(
-    tokens: list[str], selected: str | None, stacks: frozenset[str]
-) -> tuple[str, str] | None:
+def _pulumi_production(tokens: list[str], selected: str | None, stacks: frozenset[str]) -> tuple[str, str] | None:
     rest = _pulumi_arguments(tokens)
     if rest is None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -11,8 +12,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from components import backups as backups_module
-from components.backups import BackupKind, Backups, BackupsArgs, freshness_window, schedule_expression
+from components import backup_documents
+from components.backup_alarms import freshness_window
+from components.backups import BackupKind, Backups, BackupsArgs, RestoreHost, schedule_expression
 from components.environment import (
     REQUIRED_VARIABLES,
     Environment,
@@ -368,6 +370,35 @@ def _backups_args(production: bool, pitr: bool = True) -> BackupsArgs:
     )
 
 
+def test_the_restore_host_is_sized_by_stack_config_and_a_capacity_alarm_watches_the_drills_statement():
+    args = dataclasses.replace(
+        _backups_args(production=True), restore_task=RestoreHost(4096, 16384, 150), capacity_alarm_percent=75
+    )
+    recorded = build(lambda: Backups("bk", args))
+    (restore,) = [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
+    assert restore.name == "bk-restore-task", restore.name
+    assert (restore.inputs["cpu"], restore.inputs["memory"]) == ("4096", "16384"), restore.inputs
+    assert restore.inputs["ephemeralStorage"]["sizeInGib"] == 150, "the scratch directory holds the decompressed dump"
+    assert restore.inputs["family"] == "chefchatz-prod-backup-restore"
+    assert not [s for s in recorded.of_type("Schedule") if "restore" in s.inputs["name"]], "run on demand only"
+    (alarm,) = [a for a in recorded.of_type("MetricAlarm") if a.inputs.get("metricQueries")]
+    queries = {q["id"]: q for q in alarm.inputs["metricQueries"]}
+    assert {q["metric"]["metricName"] for q in queries.values() if "metric" in q} == {
+        "DatabaseSizeBytes",
+        "RestoreDrillMaxDatabaseBytes",
+    }, alarm.name
+    assert all(q["metric"]["dimensions"] == {"Stack": "prod"} for q in queries.values() if "metric" in q)
+    assert queries["used"]["expression"] == "100 * m_size / m_capacity" and queries["used"]["returnData"] is True
+    assert (alarm.inputs["threshold"], alarm.inputs["comparisonOperator"]) == (75, "GreaterThanThreshold")
+    assert alarm.inputs["alarmActions"] == ["arn:aws:sns:us-east-1:1:alerts"], alarm.name
+
+
+def test_off_without_a_restore_host_or_capacity_percent_there_is_no_restore_task_or_capacity_alarm():
+    recorded = build(lambda: Backups("bk", _backups_args(production=False)))
+    assert not [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
+    assert not [a for a in recorded.of_type("MetricAlarm") if a.inputs.get("metricQueries")]
+
+
 def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object_lock_and_replica():
     recorded = build(lambda: Backups("bk", _backups_args(production=True)))
     buckets = {b.inputs["bucket"]: b.inputs for b in recorded.of_type("s3/bucket:Bucket")}
@@ -426,7 +457,7 @@ def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object
 
 
 def test_the_backup_task_can_write_backups_but_never_delete_them():
-    document: Any = backups_module.task_policy(["b1", "b2"], "arn:aws:kms:us-east-1:1:key/k")
+    document: Any = backup_documents.task_policy(["b1", "b2"], "arn:aws:kms:us-east-1:1:key/k")
     actions = [
         a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
@@ -436,7 +467,7 @@ def test_the_backup_task_can_write_backups_but_never_delete_them():
 
 def test_the_deploy_job_can_also_read_the_slo_metrics_and_notify_but_delete_nothing():
     topic = "arn:aws:sns:us-east-1:111111111111:chefchatz-prod-alerts"
-    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic)
+    document: Any = backup_documents.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic)
     actions = [
         a for s in document["Statement"] for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
     ]
@@ -444,12 +475,12 @@ def test_the_deploy_job_can_also_read_the_slo_metrics_and_notify_but_delete_noth
     assert not [a for a in actions if "Delete" in a or a in ("s3:*", "*")]
     (publish,) = [s for s in document["Statement"] if s["Action"] == "sns:Publish"]
     assert publish["Resource"] == topic, "publishing only to the stack's own alerts topic"
-    without: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
+    without: Any = backup_documents.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k")
     assert not [s for s in without["Statement"] if s["Action"] == "sns:Publish"]
 
 
 def test_backup_buckets_refuse_requests_without_tls_1_2():
-    document: Any = backups_module.tls_only_policy("b")
+    document: Any = backup_documents.tls_only_policy("b")
     conditions = [s["Condition"] for s in document["Statement"]]
     assert {"Bool": {"aws:SecureTransport": "false"}} in conditions
     assert {"NumericLessThan": {"s3:TlsVersion": "1.2"}} in conditions
@@ -516,7 +547,7 @@ def test_environment_tree_for_prod_has_every_component():
 
 
 def test_the_pipeline_role_trusts_only_github_tokens_of_this_repository_environment():
-    policy: Any = backups_module.github_trust_policy(
+    policy: Any = backup_documents.github_trust_policy(
         "arn:aws:iam::1:oidc-provider/x", ["repo:o/r:environment:production"]
     )
     (statement,) = policy["Statement"]
@@ -573,7 +604,7 @@ def test_the_alerts_topic_is_encrypted_with_its_own_key_that_cloudwatch_alarms_m
 
 def test_the_deploy_job_may_encrypt_what_it_publishes_to_the_alerts_topic():
     topic, key = "arn:aws:sns:us-east-1:1:alerts", "arn:aws:kms:us-east-1:1:key/alerts"
-    document: Any = backups_module.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic, key)
+    document: Any = backup_documents.pipeline_policy(["b1"], "arn:aws:kms:us-east-1:1:key/k", topic, key)
     (encrypt,) = [s for s in document["Statement"] if s.get("Sid") == "EncryptRollbackNotifications"]
     assert encrypt["Resource"] == key and set(encrypt["Action"]) == {"kms:GenerateDataKey*", "kms:Decrypt"}
 
@@ -594,7 +625,7 @@ def test_production_replicas_are_object_locked_like_their_sources():
 
 
 def test_the_replication_role_may_read_each_objects_retention_and_legal_hold():
-    document: Any = backups_module.replication_policy("src", "dst")
+    document: Any = backup_documents.replication_policy("src", "dst")
     (read,) = [s for s in document["Statement"] if s["Resource"] == "arn:aws:s3:::src/*"]
     assert {"s3:GetObjectRetention", "s3:GetObjectLegalHold", "s3:GetObjectVersionForReplication"} <= set(
         read["Action"]
@@ -630,7 +661,7 @@ def test_the_owning_stack_gives_every_approving_team_write_access_so_code_owners
 
 
 def test_on_call_can_read_the_replicas_in_a_region_failover_and_delete_nothing():
-    document: Any = backups_module.restore_policy(["p", "p-replica"], ["arn:k1", "arn:k2"])
+    document: Any = backup_documents.restore_policy(["p", "p-replica"], ["arn:k1", "arn:k2"])
     actions = [
         a for st in document["Statement"] for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
     ]

@@ -13,6 +13,7 @@ from components.settings import (
     Settings,
     SettingsError,
     database_url_problem,
+    fargate_size_problem,
     format_duration,
     load_settings,
     missing_secrets,
@@ -328,3 +329,38 @@ def test_a_wrongly_typed_value_is_refused_like_the_cli_does(tmp_path):
     (tmp_path / "Pulumi.dev.yaml").write_text(text)
     with pytest.raises(StackConfigError, match=r"chefchatz:featureDebug: expected boolean, got 'on'"):
         load_stack_config(load_project(tmp_path), "dev")
+
+
+# --- the restore host ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "problem"),
+    [
+        (2048, 8192, None),
+        (1024, 2048, None),
+        (4096, 30720, None),
+        (16384, 122880, None),
+        (2048, 2048, "2048 MiB is not a Fargate memory size for 2048 CPU units (allowed: 4096-16384 MiB)"),
+        (8192, 18432, "18432 MiB is not a Fargate memory size for 8192 CPU units (allowed: 16384-61440 MiB)"),
+        (3072, 8192, "3072 CPU units is not a Fargate size"),
+    ],
+)
+def test_the_restore_host_must_be_a_fargate_size(cpu: int, memory: int, problem: str | None) -> None:
+    found = fargate_size_problem(cpu, memory)
+    assert found == problem if problem is None else found is not None and found.startswith(problem), found
+
+
+def test_the_restore_host_and_capacity_alarm_come_from_stack_config_with_every_bad_key_named() -> None:
+    settings = settings_for("prod")
+    assert (settings.backups.restore_task.cpu, settings.backups.restore_task.memory) == (2048, 8192)
+    assert (settings.backups.restore_task.storage_gib, settings.backups.capacity_alarm_percent) == (100, 80)
+    with pytest.raises(SettingsError) as caught:
+        settings_for("prod", restoreTaskStorage="500", restoreCapacityAlarmPercent="120")
+    assert [p.split(":")[1] for p in caught.value.problems] == ["restoreTaskStorage", "restoreCapacityAlarmPercent"]
+    with pytest.raises(SettingsError) as caught:
+        settings_for("prod", restoreTaskMemory="2048")
+    assert caught.value.problems == [
+        "chefchatz:restoreTaskCpu and chefchatz:restoreTaskMemory: 2048 MiB is not a Fargate memory size for "
+        "2048 CPU units (allowed: 4096-16384 MiB)"
+    ]

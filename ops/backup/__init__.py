@@ -1,7 +1,10 @@
 """Off-site backups of the database and Storage assets, their verification, restores and drills.
 
-Owns: the streaming dump to S3, asset copies, manifests and checksums, listing, verification,
-restore and the restore drill (`core`); `cli` is `chefchatz backup|restore|drill`.
+Owns `chefchatz backup|restore|drill` (`cli`) and the library beside it, one module per concern:
+`layout` (keys, backup ids), `dump` (the database backup), `directory` (its parallel layout: pg_dump
+--jobs, one object per 64 MiB of each file, parallel fetch), `assets` (Storage copies), `upload`
+(streaming to S3), `catalog` (list, verify), `restore`, `drill` (and its scale statement), `metrics`,
+`supabase` (PITR check), and the plumbing they share (`aws`, `postgres`, `timing`, `errors`).
 
 The library (boto3, psycopg) loads on first use of one of its names, not when the package is
 imported: `chefchatz --help` and the other commands register this package's CLI without paying for it.
@@ -13,10 +16,44 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ops.backup.core import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.assets import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.aws import *  # noqa: F403
+    from ops.backup.catalog import *  # noqa: F403
+    from ops.backup.directory import *  # noqa: F403
+    from ops.backup.drill import *  # noqa: F403
+    from ops.backup.dump import *  # noqa: F403
+    from ops.backup.errors import *  # noqa: F403
+    from ops.backup.layout import *  # noqa: F403
+    from ops.backup.metrics import *  # noqa: F403
+    from ops.backup.postgres import *  # noqa: F403
+    from ops.backup.restore import *  # noqa: F403
+    from ops.backup.supabase import *  # noqa: F403
+    from ops.backup.timing import *  # noqa: F403
+    from ops.backup.upload import *  # noqa: F403
+
+# The modules whose `__all__` make up the package's names, cheapest first.
+_MODULES = (
+    "errors",
+    "timing",
+    "layout",
+    "postgres",
+    "aws",
+    "metrics",
+    "upload",
+    "directory",
+    "supabase",
+    "catalog",
+    "dump",
+    "assets",
+    "restore",
+    "drill",
+)
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("_"):
-        raise AttributeError(name)
-    return getattr(importlib.import_module("ops.backup.core"), name)
+    if not name.startswith("_"):
+        for module_name in _MODULES:
+            module = importlib.import_module(f"ops.backup.{module_name}")
+            if name in module.__all__:
+                return getattr(module, name)
+    raise AttributeError(f"module 'ops.backup' has no attribute {name!r}")

@@ -18,9 +18,9 @@ import typer
 from ops import ExitStatus
 
 if TYPE_CHECKING:
-    from ops.backup.core import BackupError, Kind, Location
+    from ops.backup import BackupError, Kind, Layout, Location
 
-# ops.backup.core (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
+# The library behind ops.backup (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
 
 backup_app = typer.Typer(
@@ -50,6 +50,24 @@ StackOpt = Annotated[
     ),
 ]
 BackupIdOpt = Annotated[str, typer.Option("--backup-id", help="A backup id from `backup list`, or 'latest'.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        min=1,
+        show_default=False,
+        help="Parallel jobs (pg_dump/pg_restore --jobs, files transferred at once); default: the host's cores.",
+    ),
+]
+ScratchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scratch-dir",
+        envvar="CHEFCHATZ_SCRATCH_DIR",
+        show_default=False,
+        help="Local directory for the dump's files (default: the system's temporary directory).",
+    ),
+]
 
 # Default freshness: the schedule's frequency plus an hour of slack for the backup's own run time.
 DEFAULT_MAX_AGE = {"db": "7h", "assets": "25h"}
@@ -65,7 +83,7 @@ def _fail(as_json: bool, exc: BackupError) -> NoReturn:
 
 
 def _run(as_json: bool, action: Callable[[], Any]) -> Any:
-    from ops.backup.core import BackupError
+    from ops.backup import BackupError
 
     try:
         return action()
@@ -74,19 +92,28 @@ def _run(as_json: bool, action: Callable[[], Any]) -> Any:
 
 
 def _location(as_json: bool, bucket: str, prefix: str) -> Location:
-    from ops.backup.core import Location
+    from ops.backup import Location
 
     result: Location = _run(as_json, lambda: Location(bucket, prefix))
     return result
 
 
 def _kind(as_json: bool, value: str) -> Kind:
-    from ops.backup.core import Kind, UsageError
+    from ops.backup import Kind, UsageError
 
     try:
         return Kind(value)
     except ValueError:
         _fail(as_json, UsageError(f"invalid --kind {value!r}: expected 'db' or 'assets'"))
+
+
+def _layout(as_json: bool, value: str) -> Layout:
+    from ops.backup import Layout, UsageError
+
+    try:
+        return Layout(value)
+    except ValueError:
+        _fail(as_json, UsageError(f"invalid --layout {value!r}: expected 'directory' or 'stream'"))
 
 
 def _warn(warnings: list[str]) -> None:
@@ -121,31 +148,51 @@ def backup_db(
     ],
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="directory: pg_dump --jobs N, one zstd object per file (restores in parallel); "
+            "stream: one zstd stream, no local disk (restores on one core).",
+        ),
+    ] = "directory",
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stream pg_dump (custom format) through zstd into S3, then write the manifest last.
+    """Dump the database into S3 (zstd, sha256 per object), then write the manifest last.
 
-    Memory stays bounded whatever the database size; no temporary file. After success the metric
-    ChefChatz/Backups BackupSucceeded (Stack, Kind=database) feeds the freshness alarm. Prefer
-    DATABASE_URL (or PGPASSWORD) over a password in the command line.
+    The directory layout (default) runs `pg_dump --format=directory --jobs N` and stores each file
+    as its own object while pg_dump writes it; each file leaves the scratch directory once stored.
+    The stream layout pipes `pg_dump --format=custom` into one object with no temporary file. Memory
+    stays bounded either way. After success the metrics ChefChatz/Backups BackupSucceeded (Stack,
+    Kind=database), which feeds the freshness alarm, and DatabaseSizeBytes (Stack) are published.
+    Prefer DATABASE_URL (or PGPASSWORD) over a password in the command line.
 
     Example:
 
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
         chefchatz backup db --bucket chefchatz-prod-database-backups --stack prod
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
-    result = _run(as_json, lambda: backups.backup_database(database_url, location, stack=stack))
+    chosen = _layout(as_json, layout)
+    result = _run(
+        as_json,
+        lambda: backups.backup_database(
+            database_url, location, stack=stack, layout=chosen, jobs=jobs, scratch_dir=scratch_dir
+        ),
+    )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _warn(result.warnings)
         typer.echo(
-            f"backup {result.backup_id} complete: {_human_size(result.size_bytes)} dumped, "
-            f"{_human_size(result.stored_bytes)} stored in {result.seconds:.1f}s\n"
-            f"  manifest s3://{result.bucket}/{result.manifest_key}\n  sha256 {result.sha256}"
+            f"backup {result.backup_id} complete ({result.layout} layout, {result.jobs} jobs): "
+            f"{_human_size(result.size_bytes)} dumped, {_human_size(result.stored_bytes)} stored in "
+            f"{result.objects} object(s) in {result.seconds:.1f}s\n"
+            f"  manifest s3://{result.bucket}/{result.manifest_key} (sha256 of every object)"
         )
 
 
@@ -205,7 +252,7 @@ def backup_assets(
         chefchatz backup assets --source-endpoint https://abcd.supabase.co/storage/v1/s3 \\
             --source-region eu-central-1 --source-bucket recipe-images --bucket chefchatz-prod-assets-backups
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
@@ -247,7 +294,7 @@ def backup_list(
 
         chefchatz backup list --bucket chefchatz-prod-database-backups --kind db --json
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     kinds = [_kind(as_json, kind)] if kind else [_kind(as_json, "db"), _kind(as_json, "assets")]
@@ -303,7 +350,7 @@ def backup_verify(
         chefchatz backup verify --bucket chefchatz-prod-database-backups --max-age 6h \\
             --supabase-project-ref abcdefghijklmnopqrst
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     which = _kind(as_json, kind)
@@ -358,34 +405,45 @@ def restore_db(
             help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists).",
         ),
     ] = False,
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Restore a database backup after verifying its checksum.
+    """Restore a database backup after verifying every object's checksum.
 
-    The dump's sha256 is verified BEFORE the target is touched; a target with user tables is
-    refused unless --clean. Restoring into a Supabase project always needs --clean (its auth and
-    storage tables exist).
+    Every stored byte is checked against the manifest's sha256 BEFORE the target is touched; a
+    target with user tables is refused unless --clean. A directory-layout backup is downloaded and
+    decompressed in parallel into --scratch-dir, which must hold the decompressed dump (checked
+    first: exit 2 before any download), then restored by `pg_restore --jobs N`. A single-stream
+    backup streams through one pg_restore. Restoring into a Supabase project always needs --clean
+    (its auth and storage tables exist).
 
     Example:
 
         PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
             --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     result = _run(
         as_json,
         lambda: backups.restore_database(
-            location, target_url, backup_id=backups.validate_backup_id(backup_id), clean=clean
+            location,
+            target_url,
+            backup_id=backups.validate_backup_id(backup_id),
+            clean=clean,
+            jobs=jobs,
+            scratch_dir=scratch_dir,
         ),
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         typer.echo(
-            f"restored {result.backup_id} into {result.target} in {result.seconds:.1f}s "
-            f"(verify {result.verify_seconds:.1f}s, restore {result.restore_seconds:.1f}s)"
+            f"restored {result.backup_id} ({result.layout} layout, {result.jobs} jobs) into {result.target} in "
+            f"{result.seconds:.1f}s (fetch and verify {result.verify_seconds:.1f}s, "
+            f"pg_restore {result.restore_seconds:.1f}s)"
         )
 
 
@@ -400,6 +458,16 @@ def drill(
         ),
     ],
     rto: Annotated[str, typer.Option("--rto", help="Recovery time objective to meet.")] = "15m",
+    budget: Annotated[
+        str,
+        typer.Option(
+            "--budget",
+            help="The restore's share of the RTO (the region-failover runbook's 8 minutes): the drill states "
+            "the largest database its restore rate brings back within it.",
+        ),
+    ] = "8m",
+    jobs: JobsOpt = None,
+    scratch_dir: ScratchOpt = None,
     backup_id: BackupIdOpt = "latest",
     prefix: PrefixOpt = "",
     stack: StackOpt = "default",
@@ -417,19 +485,22 @@ def drill(
     Restores into a fresh scratch database, compares row counts with the manifest, times it
     against the RTO and publishes RestoreDrillSeconds and RestoreDrillSucceeded (namespace
     ChefChatz/Backups, dimension Stack). Exit 1 when the restore fails, a table does not match,
-    or the RTO is exceeded. With --failover it then rehearses a failover on the restored data
-    (docs/disaster-recovery.md, step 6): the JSON output's `failover.report` is the
-    reconciliation report of the drill.
+    or the RTO is exceeded. It also states the scale it proves: restore throughput (the backed-up
+    database's size over the restore's time) and the largest database that rate restores within
+    --budget, published as RestoreDrillThroughput and RestoreDrillMaxDatabaseBytes. With
+    --failover it then rehearses a failover on the restored data (docs/disaster-recovery.md,
+    step 6): the JSON output's `failover.report` is the reconciliation report of the drill.
 
     Example:
 
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
             --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
     """
-    from ops.backup import core as backups
+    from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
     target = _run(as_json, lambda: backups.parse_duration(rto))
+    share = _run(as_json, lambda: backups.parse_duration(budget))
     result = _run(
         as_json,
         lambda: backups.run_drill(
@@ -439,6 +510,9 @@ def drill(
             stack=stack,
             backup_id=backups.validate_backup_id(backup_id),
             failover=failover,
+            budget=share,
+            jobs=jobs,
+            scratch_dir=scratch_dir,
         ),
     )
     if as_json:
@@ -449,6 +523,12 @@ def drill(
             f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
             f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
         )
+        if result.max_database_bytes is not None and result.throughput_bytes_per_second is not None:
+            typer.echo(
+                f"restore rate {_human_size(int(result.throughput_bytes_per_second))}/s: the largest database "
+                f"restorable within {backups.format_duration(share)} is about {_human_size(result.max_database_bytes)}"
+                f" (this one: {_human_size(result.database_bytes)})"
+            )
         if result.failover is not None:
             applied, second = result.failover["report"]["totals"]["applied"], result.failover["second_run"]
             typer.echo(

@@ -381,9 +381,7 @@ def min_days_for(certificate: CertificateFacts) -> int:
     return max(1, int(lifetime * RENEWAL_FAILING_FRACTION))
 
 
-def evaluate_expiry(
-    certificates: Sequence[CertificateFacts], min_days: int | None, now: dt.datetime
-) -> CheckResult:
+def evaluate_expiry(certificates: Sequence[CertificateFacts], min_days: int | None, now: dt.datetime) -> CheckResult:
     """Every leaf has at least its threshold of whole days left: ``min_days``, or relative to its lifetime."""
     if not certificates:
         return CheckResult("expiry", False, "no certificate to check")

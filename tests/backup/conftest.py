@@ -7,6 +7,7 @@ auth, once per session. initdb refuses to run as root, so under root the server 
 
 from __future__ import annotations
 
+import datetime as dt
 import glob
 import hashlib
 import itertools
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,9 +29,12 @@ import boto3
 import psycopg
 import pytest
 import typer
+from botocore.exceptions import ClientError
 from psycopg import sql
 from typer.testing import CliRunner
 
+from ops import backup as backups
+from ops.backup import Kind, Location
 from ops.backup import cli as backup_cli
 
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_dump", "pg_restore")
@@ -406,3 +411,80 @@ def cli(cli_app: typer.Typer) -> Any:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+# ------------------------------------------------------------------------------------------------
+# Faults
+
+
+class SpyS3:
+    """Delegates to a real client; counts calls (and the keys they name) and can fail chosen `upload_part` calls."""
+
+    def __init__(
+        self, real: Any, fail_part: int | None = None, error: BaseException | None = None, times: int = 1
+    ) -> None:
+        self._real = real
+        self._fail_part = fail_part
+        self._error = error
+        self._times = times
+        self.calls: dict[str, int] = {}
+        self.keys: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._real, name)
+        if not callable(target):
+            return target
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls[name] = self.calls.get(name, 0) + 1
+                self.keys.append((name, str(kwargs.get("Key", ""))))
+                fail = name == "upload_part" and kwargs.get("PartNumber") == self._fail_part and self._times > 0
+                if fail:
+                    self._times -= 1
+            if fail:
+                assert self._error is not None
+                raise self._error
+            return target(*args, **kwargs)
+
+        return call
+
+
+def client_error(code: str, message: str, status: int, operation: str) -> ClientError:
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(response, operation)
+
+
+def live_children(name: str) -> list[int]:
+    """PIDs of our non-zombie child processes called `name` (a leaked pg_dump would show here)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/comm") as fh:
+                comm = fh.read().strip()
+        except OSError:
+            continue
+        if comm == name and int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.append(int(entry))
+    return found
+
+
+def user_table_names(dsn: str) -> list[str]:
+    with psycopg.connect(dsn) as conn:
+        return [f"{s}.{n}" for s, n, _, _ in backups.user_tables(conn)]
+
+
+def nothing_counts(s3: Any, bucket: str) -> None:
+    location = Location(bucket)
+    assert [e for e in backups.list_backups(location, Kind.DB, s3=s3) if e.complete] == []
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == [], "multipart upload left open"
+    verdict = backups.verify_latest(location, Kind.DB, dt.timedelta(hours=6), s3=s3)
+    assert not verdict.ok and "no complete db backup" in verdict.problems[0], verdict.problems

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import typer
 
-from ops.backup import core as backups
-from ops.backup.core import Location
+from ops import backup as backups
+from ops.backup import Location
 
 from .conftest import TEST_PART_SIZE
 

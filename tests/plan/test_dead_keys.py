@@ -141,9 +141,7 @@ def test_the_baseline_plans_clean_and_the_same_twice(planned: dict[str, tuple[St
 
 
 @pytest.mark.parametrize("key", sorted(ALTERNATIVES))
-def test_a_different_value_changes_the_plan_or_is_refused(
-    planned: dict[str, tuple[StackPlan, Path]], key: str
-) -> None:
+def test_a_different_value_changes_the_plan_or_is_refused(planned: dict[str, tuple[StackPlan, Path]], key: str) -> None:
     plan, project = planned[key]
     code = planlib.exit_code([plan])
     if code == 2:

@@ -565,6 +565,28 @@ def backups_plan(stack: str = "prod", *, pitr: bool = True) -> StackPlan:
         "aws:ecs/taskDefinition:TaskDefinition",
         {"family": f"chefchatz-{stack}-backup", "tags": {"stack": stack, "backup-image": BACKUP_IMAGE}},
     )
+
+    def capacity_metric(query_id: str, name: str, stat: str) -> dict[str, Any]:
+        metric = {"namespace": "ChefChatz/Backups", "metricName": name, "dimensions": {"Stack": stack}}
+        return {"id": query_id, "metric": {**metric, "period": 604800, "stat": stat}}
+
+    plan.add(
+        f"{prefix}-restore-capacity",
+        ALARM,
+        {
+            "name": f"chefchatz-{stack}-restore-capacity",
+            "metricQueries": [
+                capacity_metric("m_size", "DatabaseSizeBytes", "Maximum"),
+                capacity_metric("m_capacity", "RestoreDrillMaxDatabaseBytes", "Minimum"),
+                {"id": "used", "expression": "100 * m_size / m_capacity", "returnData": True},
+            ],
+            "evaluationPeriods": 1,
+            "threshold": 80,
+            "comparisonOperator": "GreaterThanThreshold",
+            "treatMissingData": "missing",
+            "alarmActions": [f"arn:aws:sns:us-east-1:123456789012:chefchatz-{stack}-alerts"],
+        },
+    )
     return plan
 
 

@@ -23,6 +23,7 @@ from policies.backups import (
     backup_freshness_alarm,
     backup_storage_hardened,
     backups_exist_for_every_database,
+    restore_capacity_alarm,
     rpo_achievable,
     schedule_interval_seconds,
 )
@@ -519,3 +520,70 @@ def test_unknown_health_check_ids_of_other_alarms_do_not_trip_freshness(prod: St
 def test_freshness_alarm_unknown_at_preview_is_reported(prod_backups: StackPlan, path: str, unknown: str) -> None:
     prod_backups.set(DB["freshness"], path, unknown)
     run(backup_freshness_alarm, prod_backups).expect_unverifiable(path=path)
+
+
+# --- restore-capacity-alarm -----------------------------------------------------------------------
+
+CAPACITY = f"{PREFIX}-restore-capacity"
+
+
+def test_production_alarms_at_80_percent_of_the_drills_restore_capacity(prod_backups: StackPlan) -> None:
+    assert run(restore_capacity_alarm, prod_backups) == []
+
+
+def test_production_without_a_restore_capacity_alarm_is_refused(prod_backups: StackPlan) -> None:
+    prod_backups.drop(CAPACITY)
+    run(restore_capacity_alarm, prod_backups).expect(
+        "nothing alarms when the database outgrows what the restore drill", on=prod_backups.urn_of(DB["bucket"])
+    )
+
+
+def test_an_alarm_on_only_one_of_the_two_metrics_is_no_capacity_alarm(prod_backups: StackPlan) -> None:
+    prod_backups.set(CAPACITY, "metricQueries.1.metric.metricName", "RestoreDrillSeconds")
+    run(restore_capacity_alarm, prod_backups).expect("nothing alarms when the database outgrows")
+
+
+@pytest.mark.parametrize(("threshold", "refused"), [(80, False), (70, False), (80.5, True), (95, True), (0, True)])
+def test_the_capacity_threshold_may_be_tightened_never_loosened(
+    prod_backups: StackPlan, threshold: float, refused: bool
+) -> None:
+    prod_backups.set(CAPACITY, "threshold", threshold)
+    findings = run(restore_capacity_alarm, prod_backups)
+    if refused:
+        findings.expect(f"fires at {threshold:g}% of the drill's restore capacity", on=prod_backups.urn_of(CAPACITY))
+    else:
+        assert findings == []
+
+
+def test_the_pack_config_can_move_the_capacity_floor(prod_backups: StackPlan) -> None:
+    prod_backups.set(CAPACITY, "threshold", 90)
+    assert run(restore_capacity_alarm, prod_backups, capacityAlarmPercent=90) == []
+
+
+@pytest.mark.parametrize("operator", ["LessThanThreshold", DELETE])
+def test_a_capacity_alarm_must_fire_on_growth(prod_backups: StackPlan, operator: object) -> None:
+    prod_backups.set(CAPACITY, "comparisonOperator", operator)
+    run(restore_capacity_alarm, prod_backups).expect("does not fire on a database growing past its threshold")
+
+
+@pytest.mark.parametrize("actions", [[], DELETE])
+def test_a_capacity_alarm_that_notifies_nobody_is_refused(prod_backups: StackPlan, actions: object) -> None:
+    prod_backups.set(CAPACITY, "alarmActions", actions)
+    run(restore_capacity_alarm, prod_backups).expect("restore-capacity alarm notifies nobody")
+
+
+def test_outside_production_no_capacity_alarm_is_required() -> None:
+    staging = database_backups_plan("staging")
+    staging.drop("chefchatz-staging-backups-restore-capacity")
+    assert run(restore_capacity_alarm, staging) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "unknown"),
+    [("threshold", UNKNOWN_NUMBER_VALUE), ("comparisonOperator", UNKNOWN_STRING_VALUE)],
+)
+def test_an_unknown_capacity_alarm_input_is_unverifiable_not_passed(
+    prod_backups: StackPlan, path: str, unknown: Any
+) -> None:
+    prod_backups.set(CAPACITY, path, unknown)
+    run(restore_capacity_alarm, prod_backups).expect_unverifiable(path=path)

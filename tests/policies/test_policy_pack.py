@@ -49,6 +49,7 @@ EXPECTED = {
     "rpo-achievable",
     "backup-storage-hardened",
     "backup-freshness-alarm",
+    "restore-capacity-alarm",
     "production-domains-monitored",
     "slo-alarms",
     "managed-workflows-are-safe",

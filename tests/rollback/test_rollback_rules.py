@@ -63,9 +63,7 @@ def test_bad_durations_are_refused(text: str) -> None:
         rb.parse_duration(text)
 
 
-@pytest.mark.parametrize(
-    ("text", "ms"), [("1000ms", 1000.0), ("1s", 1000.0), ("1000", 1000.0), ("250ms", 250.0)]
-)
+@pytest.mark.parametrize(("text", "ms"), [("1000ms", 1000.0), ("1s", 1000.0), ("1000", 1000.0), ("250ms", 250.0)])
 def test_response_time_parses_to_milliseconds(text: str, ms: float) -> None:
     assert rb.parse_milliseconds(text) == pytest.approx(ms), text
 
@@ -304,9 +302,7 @@ HEALTH_BODIES = [
 
 
 @pytest.mark.parametrize(("body", "expected"), HEALTH_BODIES)
-def test_health_contract_is_parsed_strictly(
-    body: str, expected: tuple[str, tuple[int, int] | None] | None
-) -> None:
+def test_health_contract_is_parsed_strictly(body: str, expected: tuple[str, tuple[int, int] | None] | None) -> None:
     reading = rb.parse_health_body(body)
     if expected is None:
         assert reading is None, body

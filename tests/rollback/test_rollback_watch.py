@@ -21,9 +21,7 @@ import pytest
 PROJECT = "prj_chefchatz"
 
 
-def watch(
-    app_url: str, *extra: str, window: str = "2.5s", interval: str = "0.25s", samples: int = 10
-) -> list[str]:
+def watch(app_url: str, *extra: str, window: str = "2.5s", interval: str = "0.25s", samples: int = 10) -> list[str]:
     return [
         "watch",
         "--deployment-url",
@@ -77,9 +75,7 @@ def test_sustained_5xx_rolls_back_to_the_previous_ready_production_deployment(
     assert "error-rate" in out["triggers"], out
     assert [r.path for r in project.rollback_posts] == [f"/v1/projects/{PROJECT}/rollback/dpl_prev"]
     assert "error-rate" in project.rollback_posts[0].query["description"]
-    assert project.projects[PROJECT]["production"] == "dpl_prev", (
-        "production must serve the target afterwards"
-    )
+    assert project.projects[PROJECT]["production"] == "dpl_prev", "production must serve the target afterwards"
     assert [i["state"] for i in out["evidence"]] == ["breaching", "breaching"], out["evidence"]
 
 
@@ -116,9 +112,7 @@ def test_failed_transactions_over_0_1_percent_of_a_few_are_not_evidence(
     ],
     ids=["first-interval", "mid-window"],
 )
-def test_single_spike_does_not_roll_back(
-    project: Any, app_server: Any, run: Any, script: dict[str, list[int]]
-) -> None:
+def test_single_spike_does_not_roll_back(project: Any, app_server: Any, run: Any, script: dict[str, list[int]]) -> None:
     app_server.script.update({path: list(codes) for path, codes in script.items()})
     # The spike is scripted by probe count, not by time: a roomy 0.3 s timeout keeps a loaded
     # machine's slow answers from reading as a second failing interval.
@@ -195,9 +189,7 @@ def test_healthy_but_noisy_app_is_never_rolled_back(
     assert result.json["evidence_rule"]["breach_at"] == {"error-rate": 3, "response-time": 6}
 
 
-def test_failed_transactions_exactly_at_0_1_percent_do_not_roll_back(
-    project: Any, app_server: Any, run: Any
-) -> None:
+def test_failed_transactions_exactly_at_0_1_percent_do_not_roll_back(project: Any, app_server: Any, run: Any) -> None:
     app_server.set_transactions(total=1000, failed=1)  # exactly 0.1 %
     result = run(*watch(app_server.url))
     assert result.exit_code == 0, result.output
@@ -233,9 +225,7 @@ def test_unreadable_health_contract_follows_the_no_data_policy(
     assert len(project.rollback_posts) == posts
 
 
-def test_health_without_transactions_gives_no_verdict_and_no_rollback(
-    project: Any, app_server: Any, run: Any
-) -> None:
+def test_health_without_transactions_gives_no_verdict_and_no_rollback(project: Any, app_server: Any, run: Any) -> None:
     app_server.set_transactions(total=0, failed=0)
     result = run(*watch(app_server.url))
     assert result.exit_code == 0, result.output
@@ -254,15 +244,11 @@ def test_automatic_off_only_notifies_with_the_exact_command(
     monkeypatch.delenv("VERCEL_TOKEN")  # notifying needs no Vercel access
     app_server.status["/api/health"] = 500
     audit = tmp_path / "audit.jsonl"
-    result = run(
-        *watch(app_server.url, "--no-automatic", "--notify", webhook.url, "--audit-file", str(audit))
-    )
+    result = run(*watch(app_server.url, "--no-automatic", "--notify", webhook.url, "--audit-file", str(audit)))
     assert result.exit_code == 5, result.output
     assert project.requests == [], "with automatic off the Vercel API must not be called"
     command = result.json["command"]
-    assert command.startswith(
-        f"chefchatz rollback now --project-id {PROJECT} --deployment-url {app_server.url}"
-    )
+    assert command.startswith(f"chefchatz rollback now --project-id {PROJECT} --deployment-url {app_server.url}")
     assert command in webhook.received[0]["text"], webhook.received
     assert json.loads(audit.read_text().splitlines()[0])["action"] == "notified"
 
@@ -309,9 +295,7 @@ def test_rollback_writes_an_audit_record(project: Any, app_server: Any, run: Any
     assert record["data_integrity"].startswith("preserved"), record
 
 
-def test_watching_again_after_a_rollback_does_nothing(
-    project: Any, app_server: Any, run: Any, tmp_path: Path
-) -> None:
+def test_watching_again_after_a_rollback_does_nothing(project: Any, app_server: Any, run: Any, tmp_path: Path) -> None:
     app_server.status["/api/health"] = 500
     audit = str(tmp_path / "audit.jsonl")
     first = run(*watch(app_server.url, "--audit-file", audit))

@@ -75,8 +75,15 @@ class Evidence:
             max_age_seconds=max_age.total_seconds(),
             checked_bytes=52_428_800,
             problems=problems or [],
-            pitr={"project_ref": "chefchatzprod", "pitr_enabled": True, "walg_enabled": True, "region": "us-east-1",
-                  "backups": 7} if kind == "db" else None,
+            pitr={
+                "project_ref": "chefchatzprod",
+                "pitr_enabled": True,
+                "walg_enabled": True,
+                "region": "us-east-1",
+                "backups": 7,
+            }
+            if kind == "db"
+            else None,
         )
 
     def backup_verify(self, kind: str = "db", **kwargs: Any) -> Path:
@@ -97,8 +104,11 @@ class Evidence:
             backup_id=backup_id,
             target="drill@127.0.0.1:5432/chefchatz_drill",
             clean=False,
+            layout="directory",
+            jobs=2,
             stored_bytes=10_485_760,
             restored_bytes=41_943_040,
+            database_bytes=52_428_800,
             verify_seconds=20.1,
             restore_seconds=seconds - 20.1,
             seconds=seconds,
@@ -232,18 +242,26 @@ class Evidence:
                     conclusion, broken = "failure", True
                 elif broken and "if" not in step:
                     conclusion = "skipped"
-                steps.append({"name": step.get("name", f"step {index}"), "conclusion": conclusion,
-                              "status": "completed", "number": index})
-            jobs.append({
-                "name": spec.get("name", job_id),
-                "conclusion": "failure" if broken else "success",
-                "status": "completed",
-                "databaseId": 31_000_000 + number,
-                "startedAt": iso(created + dt.timedelta(minutes=number)),
-                "completedAt": iso(created + dt.timedelta(minutes=number + 5)),
-                "steps": steps,
-                "url": f"https://github.com/chefchatz/chefchatz/actions/runs/1234567/job/{31_000_000 + number}",
-            })
+                steps.append(
+                    {
+                        "name": step.get("name", f"step {index}"),
+                        "conclusion": conclusion,
+                        "status": "completed",
+                        "number": index,
+                    }
+                )
+            jobs.append(
+                {
+                    "name": spec.get("name", job_id),
+                    "conclusion": "failure" if broken else "success",
+                    "status": "completed",
+                    "databaseId": 31_000_000 + number,
+                    "startedAt": iso(created + dt.timedelta(minutes=number)),
+                    "completedAt": iso(created + dt.timedelta(minutes=number + 5)),
+                    "steps": steps,
+                    "url": f"https://github.com/chefchatz/chefchatz/actions/runs/1234567/job/{31_000_000 + number}",
+                }
+            )
         data = {
             "conclusion": "failure" if failing_step else "success",
             "createdAt": iso(created).replace("+00:00", "Z"),
@@ -253,7 +271,6 @@ class Evidence:
             "workflowName": document["name"],
         }
         return self.write_json("deploy-run.json", data)
-
 
     def rehearsal_result(
         self,
@@ -368,8 +385,7 @@ class Evidence:
         return self.write_json(f"drift-{stack}.json", self.drift_report(stack, **kwargs))
 
 
-def write_full_evidence(evidence: Evidence, plans: dict[str, StackPlan], deploy_workflow: str,
-                        junit: Path) -> None:
+def write_full_evidence(evidence: Evidence, plans: dict[str, StackPlan], deploy_workflow: str, junit: Path) -> None:
     """Everything the prod checklist reads, fresh and passing."""
     (evidence.directory / "junit.xml").write_bytes(junit.read_bytes())
     evidence.deploy_run(deploy_workflow)

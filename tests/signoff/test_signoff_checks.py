@@ -49,8 +49,13 @@ def test_an_item_is_as_good_as_its_worst_check(statuses: list[so.Status], expect
 
 @pytest.mark.parametrize(
     ("delta", "text"),
-    [(dt.timedelta(hours=7), "7h"), (dt.timedelta(hours=25), "25h"), (dt.timedelta(minutes=15), "15m"),
-     (dt.timedelta(minutes=90), "1h30m"), (dt.timedelta(0), "0s")],
+    [
+        (dt.timedelta(hours=7), "7h"),
+        (dt.timedelta(hours=25), "25h"),
+        (dt.timedelta(minutes=15), "15m"),
+        (dt.timedelta(minutes=90), "1h30m"),
+        (dt.timedelta(0), "0s"),
+    ],
 )
 def test_durations_are_written_as_the_backup_tool_reads_them(delta: dt.timedelta, text: str) -> None:
     assert so.duration_text(delta) == text

@@ -124,8 +124,17 @@ def test_markdown_report_has_a_table_per_list_and_marks_a_failure(
 def test_an_explicit_test_report_is_read(
     cli_app: Any, cached_plans: list[list[str]], tmp_path: Path, junit_reports: dict[str, Path]
 ) -> None:
-    result = run(cli_app, "--stack", "prod", "--format", "json", "--evidence-dir", str(tmp_path),
-                 "--test-report", str(junit_reports["passing"]))
+    result = run(
+        cli_app,
+        "--stack",
+        "prod",
+        "--format",
+        "json",
+        "--evidence-dir",
+        str(tmp_path),
+        "--test-report",
+        str(junit_reports["passing"]),
+    )
     items = {i["item"]: i for i in json.loads(result.output)["items"] if i["list"] == so.IMPLEMENTATION}
     assert any("2 tests, 0 failures" in e for e in items["CI/CD pipeline tested"]["evidence"]), items
 

@@ -23,9 +23,7 @@ def detail(report: TlsReport, name: str) -> str:
     return next(check.detail for check in report.checks if check.name == name)
 
 
-def test_good_config_tls12_plus_with_ecdhe_aes_gcm_passes_every_check(
-    pki: Pki, serve: ServeFn, tmp_path
-) -> None:
+def test_good_config_tls12_plus_with_ecdhe_aes_gcm_passes_every_check(pki: Pki, serve: ServeFn, tmp_path) -> None:
     server = serve(server_context(issue_leaf(pki.ca, tmp_path, HOST)))
     report = tlscheck.check_tls(HOST, server.port, POLICY, pki.ca_file)
     assert report.passed, report.to_dict()
@@ -34,13 +32,9 @@ def test_good_config_tls12_plus_with_ecdhe_aes_gcm_passes_every_check(
     assert server.handshakes > 0
 
 
-def test_good_ecdsa_config_offering_the_ecdsa_preferred_cipher_passes(
-    pki: Pki, serve: ServeFn, tmp_path
-) -> None:
+def test_good_ecdsa_config_offering_the_ecdsa_preferred_cipher_passes(pki: Pki, serve: ServeFn, tmp_path) -> None:
     leaf = issue_leaf(pki.ca, tmp_path, HOST, key_type="ecdsa")
-    server = serve(
-        server_context(leaf, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305")
-    )
+    server = serve(server_context(leaf, ciphers="ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305"))
     report = tlscheck.check_tls(HOST, server.port, POLICY, pki.ca_file)
     assert report.passed, report.to_dict()
     assert "ECDHE-ECDSA-AES128-GCM-SHA256" in detail(report, "preferred-cipher")
@@ -66,9 +60,7 @@ def test_weak_cipher_rsa_key_exchange_cbc_fails_ciphers(pki: Pki, serve: ServeFn
     assert "not allowed: AES128-SHA" in detail(report, "ciphers")
 
 
-def test_server_without_the_specs_preferred_ciphers_fails_preferred_cipher(
-    pki: Pki, serve: ServeFn, tmp_path
-) -> None:
+def test_server_without_the_specs_preferred_ciphers_fails_preferred_cipher(pki: Pki, serve: ServeFn, tmp_path) -> None:
     server = serve(server_context(issue_leaf(pki.ca, tmp_path, HOST), ciphers="ECDHE-RSA-AES256-GCM-SHA384"))
     report = tlscheck.check_tls(HOST, server.port, POLICY, pki.ca_file)
     assert report.failed_checks == ("preferred-cipher",)
@@ -104,9 +96,7 @@ def test_certificate_from_a_ca_outside_the_trust_store_fails_even_with_the_right
     assert "no certificate in the trust store is named" in detail(report, "certificate")
 
 
-def test_certificate_with_10_days_left_fails_expiry_at_21_and_passes_at_10(
-    pki: Pki, serve: ServeFn, tmp_path
-) -> None:
+def test_certificate_with_10_days_left_fails_expiry_at_21_and_passes_at_10(pki: Pki, serve: ServeFn, tmp_path) -> None:
     now = dt.datetime.now(dt.UTC)
     leaf = issue_leaf(pki.ca, tmp_path, HOST, not_after=now + dt.timedelta(days=10, hours=1))
     server = serve(server_context(leaf))
@@ -138,9 +128,7 @@ def test_platform_exception_allows_its_suites_and_reports_them_as_allowed_by_exc
     without = tlscheck.evaluate(facts, POLICY)
     assert without.failed_checks == ("ciphers",)
 
-    with_exception = tlscheck.evaluate(
-        facts, TlsPolicy(issuer_organization=TEST_ISSUER_ORG, exceptions=(edge,))
-    )
+    with_exception = tlscheck.evaluate(facts, TlsPolicy(issuer_organization=TEST_ISSUER_ORG, exceptions=(edge,)))
     assert with_exception.passed, with_exception.to_dict()
     assert with_exception.allowed_by_exception == {"legacy-edge": ("ECDHE-RSA-AES128-SHA",)}
     assert "allowed by exception legacy-edge" in detail(with_exception, "ciphers")

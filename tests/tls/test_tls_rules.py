@@ -73,9 +73,7 @@ def test_allowed_set_is_spec_preferred_plus_mozilla_intermediate_tls12() -> None
     } == tlscheck.ALLOWED_TLS12_CIPHERS
 
 
-LEGACY_EDGE = CipherException(
-    "legacy-edge", "fixed list of a test platform", frozenset({"ECDHE-RSA-AES128-SHA"})
-)
+LEGACY_EDGE = CipherException("legacy-edge", "fixed list of a test platform", frozenset({"ECDHE-RSA-AES128-SHA"}))
 
 
 @pytest.mark.parametrize(
@@ -150,9 +148,7 @@ def test_one_of_the_specs_preferred_ciphers_is_accepted_when_tls12_is_offered(
         ((), "Let's Encrypt", False),
     ],
 )
-def test_issuer_organization_must_equal_the_configured_one(
-    orgs: tuple[str, ...], expected: str, passed: bool
-) -> None:
+def test_issuer_organization_must_equal_the_configured_one(orgs: tuple[str, ...], expected: str, passed: bool) -> None:
     result = tlscheck.evaluate_issuer([cert(orgs=orgs)], expected)
     assert result.passed is passed, result
 
@@ -281,9 +277,7 @@ def test_target_is_host_with_optional_port(target: str, expected: tuple[str, int
     assert tlscheck.parse_target(target) == expected
 
 
-@pytest.mark.parametrize(
-    "target", ["", "https://chefchatz.com", "host:0", "host:70000", "host:x", ":443", "[::1"]
-)
+@pytest.mark.parametrize("target", ["", "https://chefchatz.com", "host:0", "host:70000", "host:x", ":443", "[::1"])
 def test_malformed_target_is_a_usage_error(target: str) -> None:
     with pytest.raises(TlsCheckError):
         tlscheck.parse_target(target)

@@ -49,11 +49,7 @@ def issue_leaf(
     assert isinstance(ca_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey), type(ca_key)
     ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    key = (
-        rsa.generate_private_key(65537, 2048)
-        if key_type == "rsa"
-        else ec.generate_private_key(ec.SECP256R1())
-    )
+    key = rsa.generate_private_key(65537, 2048) if key_type == "rsa" else ec.generate_private_key(ec.SECP256R1())
     key_usage = x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -88,9 +84,7 @@ def issue_leaf(
     cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return cert_path, key_path
 

@@ -608,4 +608,4 @@ def test_the_build_never_sees_vercels_sensitive_placeholder_as_a_value(
     loaded = (tmp_path / "loaded-by-build").read_text().splitlines()
     assert loaded == ['NEXT_PUBLIC_APP_ENV="staging"', 'NOTE="the [SENSITIVE] word in a value"'], loaded
     assert "DATABASE_URL\nOPENAI_API_KEY" in result.stdout, "the keys left to run time are named"
-    assert "[SENSITIVE]\"" not in result.stdout
+    assert '[SENSITIVE]"' not in result.stdout

@@ -1,4 +1,4 @@
-"""Restore drills (RTO evidence + metrics) and the Supabase Storage asset backup."""
+"""`backup assets`: the Supabase Storage copy."""
 
 from __future__ import annotations
 
@@ -9,106 +9,15 @@ import random
 from typing import Any
 
 import boto3
-import psycopg
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from ops.backup import core as backups
-from ops.backup.core import Kind, Location
+from ops import backup as backups
+from ops.backup import Kind, Location, assets
 
-from .conftest import TEST_PART_SIZE, PgServer, table_contents
-
-
-def drill_metrics(stack: str) -> dict[str, list[float]]:
-    cloudwatch = boto3.client("cloudwatch")
-    now = dt.datetime.now(dt.UTC)
-    out: dict[str, list[float]] = {}
-    for name in ("RestoreDrillSeconds", "RestoreDrillSucceeded"):
-        stats = cloudwatch.get_metric_statistics(
-            Namespace="ChefChatz/Backups",
-            MetricName=name,
-            Dimensions=[{"Name": "Stack", "Value": stack}],
-            StartTime=now - dt.timedelta(hours=1),
-            EndTime=now + dt.timedelta(hours=1),
-            Period=3600,
-            Statistics=["Maximum"],
-        )
-        out[name] = [p["Maximum"] for p in stats["Datapoints"]]
-    return out
-
-
-def test_drill_restores_the_newest_backup_checks_counts_and_publishes_its_time(
-    source_db: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any
-) -> None:
-    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    stack = f"drill-{bucket[-8:]}"
-    scratch = pg_server.dsn("chefchatz_drill_ok")
-
-    result = cli("drill", "--bucket", bucket, "--scratch-url", scratch, "--rto", "15m", "--stack", stack, "--json")
-
-    report = json.loads(result.stdout)
-    assert result.exit_code == 0 and report["ok"] is True, result.stdout + result.stderr
-    assert report["within_rto"] is True and 0 < report["seconds"] < 900
-    assert {t["table"]: (t["status"], t["restored"]) for t in report["tables"]} == {
-        "chat.messages": ("ok", 500),
-        "public.profiles": ("ok", 40),
-        "public.recipe_images": ("ok", 30),
-        "public.recipes": ("ok", 300),
-    }
-    assert table_contents(scratch) == table_contents(source_db)
-    metrics = drill_metrics(stack)
-    assert metrics["RestoreDrillSucceeded"] == [1.0]
-    assert len(metrics["RestoreDrillSeconds"]) == 1 and metrics["RestoreDrillSeconds"][0] == pytest.approx(
-        report["seconds"]
-    )
-
-
-def test_drill_recreates_the_scratch_database_so_leftovers_do_not_matter(
-    source_db: str, pg_server: PgServer, s3: Any, bucket: str
-) -> None:
-    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    scratch = pg_server.dsn("chefchatz_drill_reused")
-    first = backups.run_drill(Location(bucket), scratch, dt.timedelta(minutes=15))
-    with psycopg.connect(scratch) as conn:
-        conn.execute("CREATE TABLE public.leftover (id int)")
-
-    second = backups.run_drill(Location(bucket), scratch, dt.timedelta(minutes=15))
-
-    assert first.ok and second.ok, (first.problems, second.problems)
-    with psycopg.connect(scratch) as conn:
-        assert conn.execute("SELECT to_regclass('public.leftover')").fetchone() == (None,)
-
-
-def test_drill_over_the_rto_fails_and_reports_it(source_db: str, pg_server: PgServer, s3: Any, bucket: str) -> None:
-    backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    stack = f"slow-{bucket[-8:]}"
-
-    result = backups.run_drill(
-        Location(bucket), pg_server.dsn("chefchatz_drill_slow"), dt.timedelta(milliseconds=1), stack=stack
-    )
-
-    assert not result.ok and not result.within_rto
-    assert any("over the RTO" in p for p in result.problems), result.problems
-    assert drill_metrics(stack)["RestoreDrillSucceeded"] == [0.0]
-
-
-def test_drill_fails_when_restored_rows_do_not_match_the_manifest(
-    source_db: str, pg_server: PgServer, s3: Any, bucket: str
-) -> None:
-    made = backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=made.manifest_key)["Body"].read())
-    for table in manifest["tables"]:
-        if table["name"] == "profiles":
-            table["exact_row_count"] = 41
-    s3.put_object(Bucket=bucket, Key=made.manifest_key, Body=json.dumps(manifest).encode())
-
-    result = backups.run_drill(Location(bucket), pg_server.dsn("chefchatz_drill_bad"), dt.timedelta(minutes=15))
-
-    assert not result.ok
-    assert result.problems == ["table public.profiles: manifest 41, restored 40 (mismatch)"]
-
-
-# ---------------------------------------------------------------------------------------------- assets
+from .conftest import (
+    TEST_PART_SIZE,
+)
 
 
 @pytest.fixture
@@ -127,7 +36,7 @@ def storage_bucket(s3: Any, monkeypatch: pytest.MonkeyPatch, aws: str) -> dict[s
     for key, body in objects.items():
         s3.put_object(Bucket="recipe-images", Key=key, Body=body)
     monkeypatch.setattr(
-        backups,
+        assets,
         "ASSET_TRANSFER",
         TransferConfig(multipart_threshold=TEST_PART_SIZE, multipart_chunksize=5 * 1024 * 1024, max_concurrency=4),
     )

@@ -1,0 +1,142 @@
+"""AWS plumbing: the standard configuration (credential chain, AWS_REGION, AWS_ENDPOINT_URL), our
+retries, and botocore failures turned into messages a person can act on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import botocore.loaders
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
+
+from ops.backup.errors import BackupError, CredentialsError, UsageError
+
+__all__ = ["aws_errors", "cloudwatch_client", "s3_client", "translate_aws_error"]
+
+
+_TRANSIENT_CODES = {
+    "SlowDown",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeTooSkewed",
+}
+_CREDENTIAL_CODES = {
+    "InvalidAccessKeyId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidToken",
+    "SignatureDoesNotMatch",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "TokenRefreshRequired",
+}
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
+        return True
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in _TRANSIENT_CODES or status in (500, 502, 503, 504)
+    return False
+
+
+# botocore already retries each request (standard mode); this covers longer blips across a whole
+# call, e.g. an endpoint restarting while a part uploads.
+retry_aws = retry(
+    retry=retry_if_exception(_is_transient),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.5, max=8),
+    reraise=True,
+)
+
+
+def s3_client(
+    endpoint_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str | None = None,
+) -> Any:
+    """An S3 client from the standard AWS configuration; explicit endpoint/keys/signing region for a source
+    bucket."""
+    config = BotoConfig(
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=8,
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+    return _session().client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=config,
+    )
+
+
+# botocore parses the service-model JSON again for every new session (~0.2 s per client); the models
+# are immutable files, so sessions share one loader. Credentials and configuration stay per session.
+_MODEL_LOADER = botocore.loaders.create_loader()
+
+
+def _session() -> boto3.session.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _MODEL_LOADER)
+    # botocore reads AWS_DEFAULT_REGION only; ECS/Lambda and most tools also set AWS_REGION.
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
+    return boto3.session.Session(botocore_session=core, region_name=region or None)
+
+
+def cloudwatch_client() -> Any:
+    return _session().client("cloudwatch", config=BotoConfig(retries={"mode": "standard"}))
+
+
+def translate_aws_error(exc: Exception, what: str) -> BackupError:
+    """Turn a botocore failure into a message a person can act on, with the right exit code."""
+    if isinstance(exc, NoCredentialsError):
+        return CredentialsError(
+            f"{what}: no AWS credentials found (set AWS_PROFILE, AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY or use an instance/task role)"
+        )
+    if isinstance(exc, NoRegionError):
+        return UsageError(f"{what}: no AWS region configured (set AWS_REGION or AWS_DEFAULT_REGION)")
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        code = err.get("Code", "?")
+        message = err.get("Message", "")
+        if code in _CREDENTIAL_CODES:
+            return CredentialsError(f"{what}: AWS rejected the credentials ({code}: {message})")
+        if code == "NoSuchBucket":
+            return UsageError(f"{what}: bucket does not exist ({code})")
+        return BackupError(f"{what}: {code}: {message}")
+    if isinstance(exc, EndpointConnectionError):
+        return BackupError(f"{what}: cannot reach the S3 endpoint ({exc})")
+    return BackupError(f"{what}: {exc}")
+
+
+@contextlib.contextmanager
+def aws_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_aws_error(exc, what) from exc

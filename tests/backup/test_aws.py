@@ -1,0 +1,92 @@
+"""AWS credentials the endpoint rejects: exit 2, naming the AWS error."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import (
+    live_children,
+)
+
+
+def test_credentials_unknown_to_the_endpoint_exit_2_naming_the_aws_error(
+    moto_endpoint: str, aws: str, bucket: str, source_db: str, cli: Any
+) -> None:
+    # moto's documented switch: after POST /moto-api/reset-auth with 0, every request is checked
+    # against the IAM users it knows, like AWS does. Our "testing" key belongs to nobody.
+    httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
+    try:
+        listed = cli("backup", "list", "--bucket", bucket)
+        backup = cli("backup", "db", "--database-url", source_db, "--bucket", bucket, "--json")
+    finally:
+        httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"inf").raise_for_status()
+
+    assert listed.exit_code == 2 and "InvalidAccessKeyId" in listed.stderr, listed.stderr
+    assert backup.exit_code == 2, backup.stdout
+    assert "AWS rejected the credentials (InvalidAccessKeyId" in json.loads(backup.stdout)["error"]
+    assert "testing" not in json.loads(backup.stdout)["error"].replace("AWS", "")
+
+
+class _ExpiredTokenS3(BaseHTTPRequestHandler):
+    """What S3 answers to a request signed with an expired STS session token."""
+
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
+        b"<Message>The provided token has expired.</Message><RequestId>R1</RequestId></Error>"
+    )
+
+    def _reply(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(400)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _reply
+
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+@pytest.fixture
+def expired_token_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ExpiredTokenS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_expired_session_token_exits_2_with_the_expired_token_error(
+    aws: str,
+    expired_token_endpoint: str,
+    source_db: str,
+    empty_db: str,
+    cli: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
+    for args in (
+        ["backup", "list", "--bucket", "chefchatz-prod-db-backups"],
+        ["backup", "verify", "--bucket", "chefchatz-prod-db-backups"],
+        ["backup", "db", "--database-url", source_db, "--bucket", "chefchatz-prod-db-backups"],
+        ["restore", "db", "--bucket", "chefchatz-prod-db-backups", "--target-url", empty_db],
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stdout, result.stderr)
+        assert "ExpiredToken" in result.stderr, (args, result.stderr)
+    assert live_children("pg_dump") == []

@@ -1,0 +1,209 @@
+"""The parallel (directory) layout, issue 22: pg_dump --jobs into one zstd object per file, each with its
+sha256 in the manifest; restore fetches and verifies every object before pg_restore --jobs touches the target."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections import namedtuple
+from typing import Any
+
+import pytest
+
+from ops import backup as backups
+from ops.backup import Kind, Location, directory
+
+from .conftest import (
+    TEST_PART_SIZE,
+    SpyS3,
+    all_keys,
+    live_children,
+    nothing_counts,
+    object_sha256,
+    table_contents,
+    user_table_names,
+)
+
+# Small chunks: the seeded image table (~500 KiB of hex in the dump) becomes several objects, each
+# bigger than a part once compressed.
+CHUNK = 160 * 1024
+
+
+def test_round_trip_of_the_directory_layout_with_two_jobs_restores_identical_data(
+    source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    location = Location(bucket, "prod")
+    result = backups.backup_database(
+        source_db, location, jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
+    )
+
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
+    dump = manifest["dump"]
+    assert manifest["format"] == "chefchatz-backup-manifest/2"
+    assert (dump["format"], dump["jobs"], result.layout) == ("pg_dump-directory+zstd", 2, "directory")
+    names = sorted({f["name"] for f in dump["files"]})
+    # toc.dat and one data file per table with rows (4 seeded tables).
+    assert "toc.dat" in names and len([n for n in names if n.endswith(".dat") and n != "toc.dat"]) == 4, names
+    stored = sorted(k for k in all_keys(s3, bucket) if not k.endswith("manifest.json"))
+    assert stored == sorted(f["key"] for f in dump["files"]), "every object is in the manifest and nothing else"
+    for entry in dump["files"]:
+        assert entry["sha256"] == object_sha256(s3, bucket, entry["key"]), entry["key"]
+        assert entry["stored_bytes"] == s3.head_object(Bucket=bucket, Key=entry["key"])["ContentLength"]
+    # A file is every object with its name, each a CHUNK of it in order; the image table needs several.
+    chunks: dict[str, list[dict[str, Any]]] = {}
+    for entry in dump["files"]:
+        chunks.setdefault(entry["name"], []).append(entry)
+    for name, entries in chunks.items():
+        assert [e["key"] for e in entries] == [
+            f"prod/db/{result.backup_id}/dump/{name}" + (".zst" if i == 0 else f".{i}.zst") for i in range(len(entries))
+        ]
+        assert [e["offset"] for e in entries] == [i * CHUNK for i in range(len(entries))], name
+        assert all(e["size_bytes"] == CHUNK for e in entries[:-1]) and entries[-1]["size_bytes"] <= CHUNK, name
+    assert max(len(entries) for entries in chunks.values()) >= 3, {n: len(e) for n, e in chunks.items()}
+    assert max(f["parts"] for f in dump["files"]) >= 2, "a chunk bigger than a part is a multipart upload"
+    assert dump["size_bytes"] == sum(f["size_bytes"] for f in dump["files"]) == result.size_bytes
+    assert manifest["database"]["size_bytes"] > 0
+    assert os.listdir(tmp_path) == [], "the dump's scratch directory must be removed"
+
+    restored = backups.restore_database(location, empty_db, jobs=2, scratch_dir=str(tmp_path), s3=s3)
+
+    assert (restored.layout, restored.jobs, restored.restored_bytes) == ("directory", 2, dump["size_bytes"])
+    assert restored.database_bytes == manifest["database"]["size_bytes"]
+    assert table_contents(empty_db) == table_contents(source_db)
+    assert os.listdir(tmp_path) == [], "the restore's scratch directory must be removed"
+    verdict = backups.verify_latest(Location(bucket, "prod"), Kind.DB, dt.timedelta(hours=1), s3=s3)
+    assert verdict.ok and verdict.checked_bytes == dump["stored_bytes"], verdict.problems
+
+
+def test_one_job_dumps_and_restores_too(source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any) -> None:
+    made = cli("backup", "db", "--database-url", source_db, "--bucket", bucket, "--jobs", "1", "--json")
+    assert made.exit_code == 0, made.stdout + made.stderr
+    assert json.loads(made.stdout)["jobs"] == 1
+
+    restored = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--jobs", "1", "--json")
+
+    assert restored.exit_code == 0, restored.stdout + restored.stderr
+    assert table_contents(empty_db) == table_contents(source_db)
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "altered"])
+def test_a_missing_truncated_or_altered_object_is_refused_before_anything_reaches_the_target(
+    damage: str, source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any
+) -> None:
+    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK)
+    manifest = backups.load_manifest(s3, Location(bucket), Kind.DB, made.backup_id)
+    # The biggest object (a multipart one): the table pg_restore would load in full before failing.
+    entry = max(manifest["dump"]["files"], key=lambda f: f["stored_bytes"])
+    key = entry["key"]
+    data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    if damage == "missing":
+        s3.delete_object(Bucket=bucket, Key=key)
+    elif damage == "truncated":
+        s3.put_object(Bucket=bucket, Key=key, Body=bytes(data[: len(data) // 2]))
+    else:
+        data[len(data) // 2] ^= 0x01
+        s3.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+
+    restore = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--jobs", "2")
+
+    assert restore.exit_code == 1, restore.stdout + restore.stderr
+    expected = "is listed in the manifest but missing" if damage == "missing" else "is corrupt"
+    assert f"{key} {expected}" in restore.stderr, restore.stderr
+    if damage != "missing":
+        assert entry["sha256"] in restore.stderr
+    assert user_table_names(empty_db) == [], "the target must not be touched"
+    verify = cli("backup", "verify", "--bucket", bucket, "--json")
+    assert verify.exit_code == 1 and any(key in p for p in json.loads(verify.stdout)["problems"]), verify.stdout
+
+
+def test_an_interrupted_directory_backup_leaves_no_manifest_no_open_upload_and_no_pg_dump(
+    source_db: str, s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    # Part 2 exists only in the image table's multipart upload: the failure lands mid-backup.
+    spy = SpyS3(s3, fail_part=2, error=RuntimeError("simulated crash while uploading part 2"))
+
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        backups.backup_database(
+            source_db, Location(bucket), s3=spy, jobs=2, part_size=TEST_PART_SIZE, scratch_dir=str(tmp_path)
+        )
+
+    assert spy.calls.get("abort_multipart_upload", 0) >= 1
+    assert [k for k in all_keys(s3, bucket) if k.endswith("manifest.json")] == []
+    assert live_children("pg_dump") == [], "pg_dump must not outlive a failed backup"
+    assert os.listdir(tmp_path) == [], "the dump's files must not be left on disk"
+    nothing_counts(s3, bucket)
+
+
+def test_pg_dump_failing_fails_the_directory_backup_with_its_stderr(source_db: str, s3: Any, bucket: str) -> None:
+    dsn = source_db.rsplit("/", 1)[0] + "/no_such_database"
+
+    with pytest.raises(backups.BackupError, match="no_such_database"):
+        backups.backup_database(dsn, Location(bucket), jobs=2, part_size=TEST_PART_SIZE)
+
+    nothing_counts(s3, bucket)
+
+
+def test_not_enough_scratch_disk_exits_2_before_downloading_anything(
+    source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(directory.shutil, "disk_usage", lambda path: usage(10 * 2**20, 9 * 2**20, 2**20))
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, "--scratch-dir", "/tmp", "--json")
+    assert result.exit_code == 2, result.stdout
+    error = json.loads(result.stdout)["error"]
+    assert "not enough disk space in /tmp" in error and "1.0 MiB is free" in error, error
+    spy = SpyS3(s3)
+    with pytest.raises(backups.UsageError, match="not enough disk space"):
+        backups.restore_database(Location(bucket), empty_db, s3=spy)
+    assert [key for call, key in spy.keys if call == "get_object" and "/dump/" in key] == [], "nothing downloaded"
+    assert user_table_names(empty_db) == []
+    assert made.size_bytes > 0
+
+
+@pytest.mark.parametrize(
+    ("affinity", "cpu_max", "cores"),
+    [
+        (8, None, 8),
+        (8, "max 100000", 8),
+        (8, "200000 100000", 2),
+        (8, "150000 100000", 2),  # 1.5 cores of quota: a second job still uses the half
+        (8, "50000 100000", 1),
+        (2, "400000 100000", 2),  # the quota cannot add cores the affinity does not give
+        (0, None, 1),
+        (4, "garbage", 4),
+    ],
+)
+def test_jobs_default_to_the_cores_the_host_gives_this_process(affinity: int, cpu_max: str | None, cores: int) -> None:
+    assert directory.cores_from(affinity, cpu_max) == cores
+
+
+@pytest.mark.parametrize(
+    ("needed", "free", "refused"),
+    [(0, 64 * 2**20, False), (2**30, 2**30 + 64 * 2**20, False), (2**30, 2**30 + 64 * 2**20 - 1, True)],
+)
+def test_scratch_space_must_hold_the_decompressed_dump_and_slack(needed: int, free: int, refused: bool) -> None:
+    if refused:
+        with pytest.raises(backups.UsageError, match="not enough disk space in /scratch") as caught:
+            directory.check_scratch_space("/scratch", needed, lambda path: free)
+        assert caught.value.exit_code == 2
+    else:
+        directory.check_scratch_space("/scratch", needed, lambda path: free)
+
+
+@pytest.mark.parametrize(
+    ("intervals", "seconds"),
+    [
+        ([], 0.0),
+        ([(1.0, 3.0)], 2.0),
+        ([(1.0, 3.0), (2.0, 4.0)], 3.0),  # two uploads completing at once count once
+        ([(5.0, 6.0), (1.0, 2.0)], 2.0),
+        ([(1.0, 10.0), (2.0, 3.0)], 9.0),
+    ],
+)
+def test_time_in_complete_multipart_upload_counts_overlapping_calls_once(
+    intervals: list[tuple[float, float]], seconds: float
+) -> None:
+    assert directory.covered_seconds(intervals) == pytest.approx(seconds)
