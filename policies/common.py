@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -157,6 +158,14 @@ def get(props: Mapping[str, Any], *path: str | int, default: Any = None) -> Any:
         except (KeyError, IndexError, TypeError):
             return default
     return current
+
+
+def policy_statements(document: Any) -> list[dict[str, Any]]:
+    """The statements of an IAM policy document (JSON text or parsed); IAM accepts a single statement
+    object as well as a list of them."""
+    parsed = json.loads(document) if isinstance(document, str) else document
+    statements = parsed.get("Statement", []) if isinstance(parsed, dict) else []
+    return [s for s in ([statements] if isinstance(statements, dict) else statements) if isinstance(s, dict)]
 
 
 def stack_name(args: StackValidationArgs) -> str:

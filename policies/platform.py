@@ -10,7 +10,6 @@ deployment; the dependency on the resource that will have it is known).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +26,7 @@ from policies.common import (
     config_with_defaults,
     get,
     of_type,
+    policy_statements,
     resource_policy,
     stack_policy,
     stack_schema,
@@ -52,12 +52,6 @@ MAX_PUBLIC_CONCURRENCY = 100
 
 def _deps(resource: PolicyResource, *properties: str) -> list[PolicyResource]:
     return [d for p in properties for d in resource.property_dependencies.get(p, [])]
-
-
-def _statements(document: Any) -> list[dict[str, Any]]:
-    parsed = json.loads(document) if isinstance(document, str) else document
-    statements = parsed.get("Statement", []) if isinstance(parsed, dict) else []
-    return [s for s in ([statements] if isinstance(statements, dict) else statements) if isinstance(s, dict)]
 
 
 def _listed(value: Any) -> list[str]:
@@ -147,7 +141,7 @@ def _alarm_topics(args: StackValidationArgs) -> dict[str, tuple[PolicyResource, 
 
 
 def _key_allows_cloudwatch(key: PolicyResource) -> bool:
-    for statement in _statements(get(key.props, "policy", default="{}")):
+    for statement in policy_statements(get(key.props, "policy", default="{}")):
         principals = _listed(get(statement, "Principal", "Service"))
         if CLOUDWATCH in principals and all(_allows(statement, a) for a in CLOUDWATCH_KEY_ACTIONS):
             return True
@@ -255,7 +249,7 @@ def _role_grants(
         except UnknownValueError as exc:
             unknown = unknown or exc
             continue
-        for statement in _statements(document):
+        for statement in policy_statements(document):
             resources = _listed(statement.get("Resource"))
             if not any(r in ("*", f"arn:aws:s3:::{source}/*") for r in resources):
                 continue

@@ -22,6 +22,7 @@ from policies.common import (
     VERCEL_ENV_VAR,
     get,
     is_production,
+    policy_statements,
     resource_policy,
     stack_schema,
 )
@@ -90,9 +91,7 @@ https_only = resource_policy(
 def _denies_insecure_transport(document: dict[str, Any]) -> tuple[bool, bool]:
     """(denies non-TLS requests, denies TLS below 1.2) for an IAM policy document."""
     secure, version = False, False
-    statements = document.get("Statement", [])
-    # IAM accepts a single statement object as well as a list of them.
-    for statement in [statements] if isinstance(statements, dict) else statements:
+    for statement in policy_statements(document):
         if statement.get("Effect") != "Deny":
             continue
         condition = statement.get("Condition", {})
