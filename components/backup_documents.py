@@ -11,12 +11,21 @@ import pulumi_aws as aws
 METRIC_NAMESPACE = "ChefChatz/Backups"
 
 
+# The task secret's keys a backup container reads (the restore host reads none: its target is given at run time).
+BACKUP_SECRET_KEYS = ("DATABASE_URL", "SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY")
+
+
 def backup_container(
-    image: str, stack: str, source: tuple[tuple[str, str], ...], command: list[str], values: list[str]
+    image: str,
+    stack: str,
+    source: tuple[tuple[str, str], ...],
+    command: list[str],
+    values: list[str],
+    secret_keys: tuple[str, ...] = BACKUP_SECRET_KEYS,
 ) -> str:
-    """The backup container of one kind: its command, environment, secrets (from the task's secret)
-    and logs."""
+    """A backup container: its command, environment, the task secret's `secret_keys` and logs."""
     secret_arn, log_group = values
+    secrets = [{"name": key, "valueFrom": f"{secret_arn}:{key}::"} for key in secret_keys]
     return json.dumps(
         [
             {
@@ -30,10 +39,8 @@ def backup_container(
                     {"name": "CHEFCHATZ_STACK", "value": stack},
                     *({"name": key, "value": value} for key, value in source),
                 ],
-                "secrets": [
-                    {"name": key, "valueFrom": f"{secret_arn}:{key}::"}
-                    for key in ("DATABASE_URL", "SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY")
-                ],
+                # Omitted when empty: ECS drops an empty list, which would show as a change on every plan.
+                **({"secrets": secrets} if secrets else {}),
                 "readonlyRootFilesystem": False,
                 "logConfiguration": {
                     "logDriver": "awslogs",

@@ -631,16 +631,20 @@ class Backups(pulumi.ComponentResource):
         self, host: RestoreHost, bucket_name: str, execution_role: aws.iam.Role, child: pulumi.ResourceOptions
     ) -> None:
         """The restore host: run on demand (`aws ecs run-task` with a command override, docs/restore.md) for
-        `chefchatz restore db` or `chefchatz drill`; never scheduled. Its size is stack config."""
+        `chefchatz restore db` or `chefchatz drill`; never scheduled. Its size is stack config.
+
+        No secrets: its target (`--target-url`, `--scratch-url`, PGPASSWORD) is given with the run, so
+        it never holds the production database's URL nor Storage's keys (least privilege)."""
         name, args = self._name, self._args
         container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
-            functools.partial(
-                backup_container,
+            lambda values: backup_container(
                 args.image,
                 args.naming.stack,
                 (),
                 # Without an override it only lists the backups it could restore.
                 ["backup", "list", "--bucket", bucket_name, "--kind", "db", "--json"],
+                values,
+                secret_keys=(),
             )
         )
         self.restore_task = aws.ecs.TaskDefinition(

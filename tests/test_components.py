@@ -393,6 +393,17 @@ def test_the_restore_host_is_sized_by_stack_config_and_a_capacity_alarm_watches_
     assert alarm.inputs["alarmActions"] == ["arn:aws:sns:us-east-1:1:alerts"], alarm.name
 
 
+def test_the_restore_host_holds_no_secret_its_target_is_given_at_run_time():
+    args = dataclasses.replace(_backups_args(production=True), restore_task=RestoreHost(2048, 8192, 100))
+    recorded = build(lambda: Backups("bk", args))
+    (restore,) = [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
+    (container,) = json.loads(restore.inputs["containerDefinitions"])
+    assert "secrets" not in container, f"{restore.name} must not get the production DATABASE_URL: {container}"
+    assert "DATABASE_URL" not in {e["name"] for e in container["environment"]}, restore.name
+    backup_tasks = [t for t in recorded.of_type("TaskDefinition") if "backup-kind" in t.inputs["tags"]]
+    assert all(json.loads(t.inputs["containerDefinitions"])[0]["secrets"] for t in backup_tasks), "backups keep theirs"
+
+
 def test_off_without_a_restore_host_or_capacity_percent_there_is_no_restore_task_or_capacity_alarm():
     recorded = build(lambda: Backups("bk", _backups_args(production=False)))
     assert not [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
