@@ -2,13 +2,15 @@
 
     {prefix}/db/{backup_id}/dump/toc.dat.zst         the archive's table of contents
     {prefix}/db/{backup_id}/dump/{dump id}.dat.zst   a table's data (and large objects); a big table's
-    {prefix}/db/{backup_id}/dump/{dump id}.dat.N.zst  data continues in one object per 64 MiB
+    {prefix}/db/{backup_id}/dump/{dump id}.dat.N.zst  data continues in one object per 32 MiB
     {prefix}/db/{backup_id}/manifest.json            written last; lists every object with its sha256
 
 Backup: pg_dump writes the directory on local disk (`--no-sync`: the copy that counts is the one in
-S3). Every 64 MiB of a file is compressed, hashed and uploaded as its own object as soon as pg_dump
+S3). Every 32 MiB of a file is compressed, hashed and stored as its own object as soon as pg_dump
 has written it, `--jobs` objects at once, and the file is deleted once stored: the disk holds about
-the tables being dumped, and the upload ends soon after pg_dump.
+the tables being dumped, and the upload ends soon after pg_dump. Each object is one PutObject whose
+checksum is its sha256 (S3 refuses bytes that do not match the manifest): no multipart upload, so no
+CompleteMultipartUpload, and memory holds about `--jobs` compressed chunks.
 A file is finished once no pg_dump process holds it open (`/proc/<pid>/fd`): pg_dump creates each
 file by opening it and closes it once, when it is complete.
 
@@ -37,13 +39,12 @@ from ops.backup.aws import aws_errors, retry_aws
 from ops.backup.errors import BackupError, CorruptBackupError, UsageError
 from ops.backup.layout import MiB
 from ops.backup.postgres import READ_SIZE, StderrTail, stop
-from ops.backup.upload import CompressedObject, HashingReader
+from ops.backup.upload import ZSTD_LEVEL, HashingReader, put_checked
 
 __all__ = [
     "DIRECTORY_DUMP_FORMAT",
     "check_scratch_space",
     "cores_from",
-    "covered_seconds",
     "default_jobs",
     "format_size",
 ]
@@ -52,8 +53,10 @@ DIRECTORY_DUMP_FORMAT = "pg_dump-directory+zstd"
 # How often the backup looks for files pg_dump has finished.
 POLL_SECONDS = 0.05
 # A file's bytes per object: one big table is compressed, uploaded, downloaded and decompressed by
-# every job, 64 MiB at a time; small files stay one object each.
-CHUNK_BYTES = 64 * MiB
+# every job, 32 MiB at a time; small files stay one object each. Each job holds one compressed chunk
+# in memory (PutObject); smaller chunks hand the first one out sooner and leave a shorter tail after
+# pg_dump ends, at one request per chunk (a 100 GiB dump: ~3,200 objects).
+CHUNK_BYTES = 32 * MiB
 # Room kept free beside the decompressed dump: file-system overhead and whatever else uses the volume.
 SCRATCH_SLACK_BYTES = 64 * MiB
 
@@ -133,16 +136,6 @@ class _Stopped(Exception):
     """Another object of the same backup failed: this upload is aborted."""
 
 
-def covered_seconds(intervals: list[tuple[float, float]]) -> float:
-    """How long at least one of the (start, end) intervals was open: overlapping ones count once."""
-    total, reach = 0.0, float("-inf")
-    for start, end in sorted(intervals):
-        if end > reach:
-            total += end - max(start, reach)
-            reach = end
-    return total
-
-
 def chunk_key(key_prefix: str, name: str, index: int) -> str:
     """`dump/3456.dat.zst` for a file's first chunk, `dump/3456.dat.1.zst` for the next ones."""
     return f"{key_prefix}{name}.zst" if index == 0 else f"{key_prefix}{name}.{index}.zst"
@@ -168,7 +161,6 @@ def dump_directory(
     key_prefix: str,
     workdir: str,
     jobs: int,
-    part_size: int,
     metadata: dict[str, str],
     chunk_bytes: int = CHUNK_BYTES,
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -195,24 +187,34 @@ def dump_directory(
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dump-chunk")
 
     def store(name: str, index: int, offset: int, length: int) -> dict[str, Any]:
-        stored = CompressedObject(s3, bucket, chunk_key(key_prefix, name, index), part_size, metadata)
-        try:
-            with open(os.path.join(outdir, name), "rb") as fh:
-                fh.seek(offset)
-                left = length
-                while left > 0:
-                    if halt.is_set():
-                        raise _Stopped(name)
-                    data = fh.read(min(READ_SIZE, left))
-                    if not data:
-                        raise BackupError(f"{name} is shorter than pg_dump had written ({offset + length - left})")
-                    stored.write(data)
-                    left -= len(data)
-            entry = stored.finish()
-        except BaseException:
-            stored.abort()
-            raise
-        return {"name": name, "offset": offset, **entry, "complete_interval": stored.complete_interval}
+        key = chunk_key(key_prefix, name, index)
+        # In-line (one thread per job), the chunk's size in the frame header and a checksum per frame.
+        compress = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj(size=length)
+        pieces = []
+        with open(os.path.join(outdir, name), "rb") as fh:
+            fh.seek(offset)
+            left = length
+            while left > 0:
+                if halt.is_set():
+                    raise _Stopped(name)
+                data = fh.read(min(READ_SIZE, left))
+                if not data:
+                    raise BackupError(f"{name} is shorter than pg_dump had written ({offset + length - left})")
+                pieces.append(compress.compress(data))
+                left -= len(data)
+        pieces.append(compress.flush())
+        body = b"".join(pieces)
+        del pieces
+        with aws_errors(f"uploading to s3://{bucket}/{key}"):
+            sha256 = put_checked(s3, bucket, key, body, metadata)
+        return {
+            "name": name,
+            "offset": offset,
+            "key": key,
+            "size_bytes": length,
+            "stored_bytes": len(body),
+            "sha256": sha256,
+        }
 
     def hand_out(file: _File, size: int) -> None:
         # Whole chunks as soon as they are written; the last (or only, maybe empty) one once closed.
@@ -261,7 +263,6 @@ def dump_directory(
         raise
     pool.shutdown()
     done = time.monotonic()
-    complete_seconds = covered_seconds([i for o in objects if (i := o.pop("complete_interval"))])
     section = {
         "format": DIRECTORY_DUMP_FORMAT,
         "prefix": key_prefix,
@@ -272,7 +273,7 @@ def dump_directory(
         # One entry per object: a file is every entry with its name, in offset order.
         "files": objects,
     }
-    phases = {"dump": dumped - clock, "upload_after_dump": done - dumped, "complete": complete_seconds}
+    phases = {"dump": dumped - clock, "upload_after_dump": done - dumped}
     return section, phases
 
 

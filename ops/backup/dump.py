@@ -111,7 +111,8 @@ def backup_database(
 
     `jobs` (directory layout): pg_dump's parallel jobs and files stored at once; default the host's
     cores. `scratch_dir`: where pg_dump writes its directory (files leave it once stored).
-    `chunk_bytes`: a file's bytes per object (directory layout).
+    `chunk_bytes`: a file's bytes per object (directory layout). `part_size`: the stream layout's
+    multipart parts.
     """
     jobs = jobs if jobs is not None else default_jobs()
     if jobs < 1:
@@ -164,7 +165,6 @@ def backup_database(
                         key_prefix=location.backup_prefix(Kind.DB, backup_id) + DUMP_DIRECTORY,
                         workdir=workdir,
                         jobs=jobs,
-                        part_size=part_size,
                         metadata=metadata,
                         chunk_bytes=chunk_bytes,
                     )

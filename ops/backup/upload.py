@@ -1,4 +1,5 @@
-"""Streaming to and from S3: hashing readers, one multipart upload fed with ordered parts, JSON documents.
+"""Streaming to and from S3: hashing readers, one multipart upload fed with ordered parts, objects put
+whole with our sha256 as their checksum, JSON documents.
 
 The checksum is ours (sha256 of the stored object, computed while streaming); S3-compatible
 endpoints (and moto) do not all verify checksums, so `verify` and `restore` re-hash the object.
@@ -6,14 +7,13 @@ endpoints (and moto) do not all verify checksums, so `verify` and `restore` re-h
 
 from __future__ import annotations
 
+import base64
 import collections
 import hashlib
 import json
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-import zstandard
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops.backup.aws import aws_errors, retry_aws
@@ -26,6 +26,7 @@ __all__ = [
     "S3_MAX_PARTS",
     "ZSTD_LEVEL",
     "HashingReader",
+    "put_checked",
 ]
 
 # 8 MiB parts: above S3's 5 MiB minimum; 10,000 parts allow ~78 GiB of compressed dump, far more
@@ -124,65 +125,17 @@ def put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     retry_aws(s3.put_object)(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
-class CompressedObject:
-    """One file's bytes -> zstd (in-line) -> sha256 -> one S3 object: PutObject when the compressed
-    data fits one part, else a multipart upload whose parts leave as they fill. `abort` on failure."""
-
-    def __init__(self, s3: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]) -> None:
-        self._s3 = s3
-        self.bucket = bucket
-        self.key = key
-        self._part_size = part_size
-        self._metadata = metadata
-        # threads=0: the files of one backup are compressed side by side, one thread each.
-        self._chunker = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).chunker(chunk_size=part_size)
-        self._upload: MultipartUpload | None = None
-        self.digest = hashlib.sha256()
-        self.size_bytes = 0
-        self.stored_bytes = 0
-        # When CompleteMultipartUpload was in flight (monotonic start, end): the S3 stand-in's own work,
-        # which the benchmark reports apart.
-        self.complete_interval: tuple[float, float] | None = None
-
-    def write(self, data: bytes) -> None:
-        self.size_bytes += len(data)
-        for chunk in self._chunker.compress(data):
-            self._part(chunk)
-
-    def _part(self, chunk: bytes) -> None:
-        self.digest.update(chunk)
-        self.stored_bytes += len(chunk)
-        with aws_errors(f"uploading to s3://{self.bucket}/{self.key}"):
-            if self._upload is None:
-                self._upload = MultipartUpload(self._s3, self.bucket, self.key, self._metadata)
-            self._upload.add(chunk)
-
-    def finish(self) -> dict[str, Any]:
-        """Store the last bytes; return the manifest's entry for the object."""
-        tail = b"".join(self._chunker.finish())
-        if self._upload is None:
-            self.digest.update(tail)
-            self.stored_bytes += len(tail)
-            with aws_errors(f"uploading to s3://{self.bucket}/{self.key}"):
-                retry_aws(self._s3.put_object)(
-                    Bucket=self.bucket, Key=self.key, Body=tail, ContentType="application/zstd", Metadata=self._metadata
-                )
-            parts = 1
-        else:
-            if tail:
-                self._part(tail)
-            clock = time.monotonic()
-            with aws_errors(f"completing the upload to s3://{self.bucket}/{self.key}"):
-                self._upload.complete()
-            self.complete_interval = (clock, time.monotonic())
-            parts = self._upload.parts
-        return {
-            "key": self.key,
-            "size_bytes": self.size_bytes,
-            "stored_bytes": self.stored_bytes,
-            "sha256": self.digest.hexdigest(),
-            "parts": parts,
-        }
-
-    def abort(self) -> str | None:
-        return self._upload.abort() if self._upload is not None else None
+def put_checked(s3: Any, bucket: str, key: str, body: bytes, metadata: dict[str, str]) -> str:
+    """One PutObject whose checksum is our sha256 of `body` (the manifest's value): S3 refuses the object
+    unless the bytes it received hash to it. Returns the hex digest."""
+    digest = hashlib.sha256(body).digest()
+    retry_aws(s3.put_object)(
+        Bucket=bucket,
+        Key=key,
+        Body=body,
+        ContentType="application/zstd",
+        Metadata=metadata,
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=base64.b64encode(digest).decode(),
+    )
+    return digest.hex()

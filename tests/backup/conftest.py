@@ -418,13 +418,21 @@ def cli(cli_app: typer.Typer) -> Any:
 
 
 class SpyS3:
-    """Delegates to a real client; counts calls (and the keys they name) and can fail chosen `upload_part` calls."""
+    """Delegates to a real client; counts calls (and the keys they name) and can fail chosen calls: the
+    `upload_part` of part `fail_part`, or the `fail_put`-th `put_object` of a dump's object."""
 
     def __init__(
-        self, real: Any, fail_part: int | None = None, error: BaseException | None = None, times: int = 1
+        self,
+        real: Any,
+        fail_part: int | None = None,
+        error: BaseException | None = None,
+        times: int = 1,
+        fail_put: int | None = None,
     ) -> None:
         self._real = real
         self._fail_part = fail_part
+        self._fail_put = fail_put
+        self._puts = 0
         self._error = error
         self._times = times
         self.calls: dict[str, int] = {}
@@ -440,7 +448,12 @@ class SpyS3:
             with self._lock:
                 self.calls[name] = self.calls.get(name, 0) + 1
                 self.keys.append((name, str(kwargs.get("Key", ""))))
-                fail = name == "upload_part" and kwargs.get("PartNumber") == self._fail_part and self._times > 0
+                if name == "put_object" and "/dump/" in str(kwargs.get("Key", "")):
+                    self._puts += 1
+                fail = self._times > 0 and (
+                    (name == "upload_part" and kwargs.get("PartNumber") == self._fail_part)
+                    or (name == "put_object" and self._puts == self._fail_put and "/dump/" in str(kwargs.get("Key")))
+                )
                 if fail:
                     self._times -= 1
             if fail:

@@ -3,6 +3,7 @@ sha256 in the manifest; restore fetches and verifies every object before pg_rest
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
@@ -15,7 +16,6 @@ from ops import backup as backups
 from ops.backup import Kind, Location, directory
 
 from .conftest import (
-    TEST_PART_SIZE,
     SpyS3,
     all_keys,
     live_children,
@@ -25,8 +25,7 @@ from .conftest import (
     user_table_names,
 )
 
-# Small chunks: the seeded image table (~500 KiB of hex in the dump) becomes several objects, each
-# bigger than a part once compressed.
+# Small chunks: the seeded image table (~500 KiB of hex in the dump) becomes several objects.
 CHUNK = 160 * 1024
 
 
@@ -34,9 +33,8 @@ def test_round_trip_of_the_directory_layout_with_two_jobs_restores_identical_dat
     source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any
 ) -> None:
     location = Location(bucket, "prod")
-    result = backups.backup_database(
-        source_db, location, jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
-    )
+    spy = SpyS3(s3)
+    result = backups.backup_database(source_db, location, s3=spy, jobs=2, chunk_bytes=CHUNK, scratch_dir=str(tmp_path))
 
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=result.manifest_key)["Body"].read())
     dump = manifest["dump"]
@@ -49,7 +47,10 @@ def test_round_trip_of_the_directory_layout_with_two_jobs_restores_identical_dat
     assert stored == sorted(f["key"] for f in dump["files"]), "every object is in the manifest and nothing else"
     for entry in dump["files"]:
         assert entry["sha256"] == object_sha256(s3, bucket, entry["key"]), entry["key"]
-        assert entry["stored_bytes"] == s3.head_object(Bucket=bucket, Key=entry["key"])["ContentLength"]
+        head = s3.head_object(Bucket=bucket, Key=entry["key"], ChecksumMode="ENABLED")
+        assert entry["stored_bytes"] == head["ContentLength"], entry["key"]
+        # The object's S3 checksum is the manifest's sha256: S3 refuses bytes that do not match it.
+        assert base64.b64decode(head["ChecksumSHA256"]).hex() == entry["sha256"], entry["key"]
     # A file is every object with its name, each a CHUNK of it in order; the image table needs several.
     chunks: dict[str, list[dict[str, Any]]] = {}
     for entry in dump["files"]:
@@ -61,7 +62,8 @@ def test_round_trip_of_the_directory_layout_with_two_jobs_restores_identical_dat
         assert [e["offset"] for e in entries] == [i * CHUNK for i in range(len(entries))], name
         assert all(e["size_bytes"] == CHUNK for e in entries[:-1]) and entries[-1]["size_bytes"] <= CHUNK, name
     assert max(len(entries) for entries in chunks.values()) >= 3, {n: len(e) for n, e in chunks.items()}
-    assert max(f["parts"] for f in dump["files"]) >= 2, "a chunk bigger than a part is a multipart upload"
+    calls = {call for call, key in spy.keys if "/dump/" in key}
+    assert calls == {"put_object"}, f"each object is one PutObject, no multipart upload: {calls}"
     assert dump["size_bytes"] == sum(f["size_bytes"] for f in dump["files"]) == result.size_bytes
     assert manifest["database"]["size_bytes"] > 0
     assert os.listdir(tmp_path) == [], "the dump's scratch directory must be removed"
@@ -91,9 +93,9 @@ def test_one_job_dumps_and_restores_too(source_db: str, empty_db: str, s3: Any, 
 def test_a_missing_truncated_or_altered_object_is_refused_before_anything_reaches_the_target(
     damage: str, source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any
 ) -> None:
-    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE, chunk_bytes=CHUNK)
+    made = backups.backup_database(source_db, Location(bucket), jobs=2, chunk_bytes=CHUNK)
     manifest = backups.load_manifest(s3, Location(bucket), Kind.DB, made.backup_id)
-    # The biggest object (a multipart one): the table pg_restore would load in full before failing.
+    # The biggest object: the table pg_restore would load in full before failing.
     entry = max(manifest["dump"]["files"], key=lambda f: f["stored_bytes"])
     key = entry["key"]
     data = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -120,15 +122,16 @@ def test_a_missing_truncated_or_altered_object_is_refused_before_anything_reache
 def test_an_interrupted_directory_backup_leaves_no_manifest_no_open_upload_and_no_pg_dump(
     source_db: str, s3: Any, bucket: str, tmp_path: Any
 ) -> None:
-    # Part 2 exists only in the image table's multipart upload: the failure lands mid-backup.
-    spy = SpyS3(s3, fail_part=2, error=RuntimeError("simulated crash while uploading part 2"))
+    # The third object fails (small chunks make many): the failure lands mid-backup, objects stored.
+    spy = SpyS3(s3, fail_put=3, error=RuntimeError("simulated crash while storing an object"))
 
     with pytest.raises(RuntimeError, match="simulated crash"):
         backups.backup_database(
-            source_db, Location(bucket), s3=spy, jobs=2, part_size=TEST_PART_SIZE, scratch_dir=str(tmp_path)
+            source_db, Location(bucket), s3=spy, jobs=2, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
         )
 
-    assert spy.calls.get("abort_multipart_upload", 0) >= 1
+    assert spy.calls.get("put_object", 0) >= 3
+    assert spy.calls.get("delete_objects", 0) >= 1, "the objects stored before the failure are deleted"
     assert [k for k in all_keys(s3, bucket) if k.endswith("manifest.json")] == []
     assert live_children("pg_dump") == [], "pg_dump must not outlive a failed backup"
     assert os.listdir(tmp_path) == [], "the dump's files must not be left on disk"
@@ -139,7 +142,7 @@ def test_pg_dump_failing_fails_the_directory_backup_with_its_stderr(source_db: s
     dsn = source_db.rsplit("/", 1)[0] + "/no_such_database"
 
     with pytest.raises(backups.BackupError, match="no_such_database"):
-        backups.backup_database(dsn, Location(bucket), jobs=2, part_size=TEST_PART_SIZE)
+        backups.backup_database(dsn, Location(bucket), jobs=2)
 
     nothing_counts(s3, bucket)
 
@@ -147,7 +150,7 @@ def test_pg_dump_failing_fails_the_directory_backup_with_its_stderr(source_db: s
 def test_not_enough_scratch_disk_exits_2_before_downloading_anything(
     source_db: str, empty_db: str, s3: Any, bucket: str, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    made = backups.backup_database(source_db, Location(bucket), jobs=2, part_size=TEST_PART_SIZE)
+    made = backups.backup_database(source_db, Location(bucket), jobs=2)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(directory.shutil, "disk_usage", lambda path: usage(10 * 2**20, 9 * 2**20, 2**20))
 
@@ -191,19 +194,3 @@ def test_scratch_space_must_hold_the_decompressed_dump_and_slack(needed: int, fr
         assert caught.value.exit_code == 2
     else:
         directory.check_scratch_space("/scratch", needed, lambda path: free)
-
-
-@pytest.mark.parametrize(
-    ("intervals", "seconds"),
-    [
-        ([], 0.0),
-        ([(1.0, 3.0)], 2.0),
-        ([(1.0, 3.0), (2.0, 4.0)], 3.0),  # two uploads completing at once count once
-        ([(5.0, 6.0), (1.0, 2.0)], 2.0),
-        ([(1.0, 10.0), (2.0, 3.0)], 9.0),
-    ],
-)
-def test_time_in_complete_multipart_upload_counts_overlapping_calls_once(
-    intervals: list[tuple[float, float]], seconds: float
-) -> None:
-    assert directory.covered_seconds(intervals) == pytest.approx(seconds)
