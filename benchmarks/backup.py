@@ -69,7 +69,19 @@ class Run:
     seconds: float
     peak_tree_rss: int
     stdout: str
+    # CPU seconds: the measured process and its descendants (wait4), the PostgreSQL server's processes
+    # that ended meanwhile (its backends: the postmaster's reaped children), and the moto server.
+    cpu: float = 0.0
+    server_cpu: float = 0.0
     moto_cpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The processes whose CPU time a measurement reports beside the measured command's own."""
+
+    postmaster_pid: int
+    moto_pid: int
 
 
 def _children_map() -> dict[int, list[int]]:
@@ -114,17 +126,18 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of `pid` (or of its children it has waited for)."""
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(label: str, args: list[str], env: dict[str, str] | None = None, moto_pid: int | None = None) -> Run:
+def measure(label: str, args: list[str], servers: Servers, env: dict[str, str] | None = None) -> Run:
     peak = 0
-    moto_before = cpu_seconds(moto_pid)
+    moto_before = cpu_seconds(servers.moto_pid)
+    server_before = cpu_seconds(servers.postmaster_pid, children=True)
     done = threading.Event()
     start = time.perf_counter()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -145,7 +158,8 @@ def measure(label: str, args: list[str], env: dict[str, str] | None = None, moto
     ]
     for reader in readers:
         reader.start()
-    proc.wait()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - start
     done.set()
     sampler.join()
@@ -153,11 +167,27 @@ def measure(label: str, args: list[str], env: dict[str, str] | None = None, moto
         reader.join()
     if proc.returncode != 0:
         sys.exit(f"{label} failed ({proc.returncode}):\n{b''.join(err_chunks).decode(errors='replace')[-2000:]}")
-    return Run(label, seconds, peak, b"".join(out_chunks).decode(errors="replace"), cpu_seconds(moto_pid) - moto_before)
+    time.sleep(0.2)  # the postmaster reaps the client's backends once their connections close
+    return Run(
+        label,
+        seconds,
+        peak,
+        b"".join(out_chunks).decode(errors="replace"),
+        cpu=usage.ru_utime + usage.ru_stime,
+        server_cpu=cpu_seconds(servers.postmaster_pid, children=True) - server_before,
+        moto_cpu=cpu_seconds(servers.moto_pid) - moto_before,
+    )
+
+
+def row(run: Run, mib: float) -> str:
+    return (
+        f"{run.label:<44}{run.seconds:>8.2f}{mib / run.seconds:>8.1f}{run.peak_tree_rss / MiB:>7.0f} MiB"
+        f"{run.cpu:>8.2f}{run.server_cpu:>8.2f}{run.moto_cpu:>8.2f}"
+    )
 
 
 def median_of(runs: list[Run]) -> Run:
-    """Median wall time (and that run's output and moto CPU); memory: the highest peak seen."""
+    """Median wall time (and that run's output); CPU: the medians; memory: the highest peak seen."""
     median = statistics.median(r.seconds for r in runs)
     chosen = min(runs, key=lambda r: abs(r.seconds - median))
     return Run(
@@ -165,7 +195,9 @@ def median_of(runs: list[Run]) -> Run:
         median,
         max(r.peak_tree_rss for r in runs),
         chosen.stdout,
-        statistics.median(r.moto_cpu for r in runs),
+        cpu=statistics.median(r.cpu for r in runs),
+        server_cpu=statistics.median(r.server_cpu for r in runs),
+        moto_cpu=statistics.median(r.moto_cpu for r in runs),
     )
 
 
@@ -173,15 +205,15 @@ def best_of(
     repeat: int,
     label: str,
     args: list[str],
+    servers: Servers,
     env: dict[str, str] | None = None,
     before: object = None,
-    moto_pid: int | None = None,
 ) -> Run:
     runs = []
     for _ in range(repeat):
         if callable(before):
             before()
-        runs.append(measure(label, args, env, moto_pid))
+        runs.append(measure(label, args, servers, env))
     return median_of(runs)
 
 
@@ -209,7 +241,8 @@ def pg_bindir() -> str:
 
 
 @contextmanager
-def postgres(bindir: str) -> Iterator[int]:
+def postgres(bindir: str) -> Iterator[tuple[int, int]]:
+    """A throw-away server: (its port, the postmaster's pid)."""
     base = tempfile.mkdtemp(prefix="chefchatz-bench-pg-")
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses root
@@ -245,8 +278,10 @@ def postgres(bindir: str) -> Iterator[int]:
         check=True,
         capture_output=True,
     )
+    with open(f"{data}/postmaster.pid") as fh:
+        postmaster = int(fh.readline())
     try:
-        yield port
+        yield port, postmaster
     finally:
         subprocess.run(
             [*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, check=False
@@ -399,7 +434,12 @@ def main() -> None:
 
     bindir = pg_bindir()
     pg_dump, pg_restore = f"{bindir}/pg_dump", f"{bindir}/pg_restore"
-    with postgres(bindir) as port, moto_server() as (endpoint, moto_pid), tempfile.TemporaryDirectory() as scratch:
+    with (
+        postgres(bindir) as (port, postmaster),
+        moto_server() as (endpoint, moto_pid),
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        servers = Servers(postmaster, moto_pid)
         dsn = f"postgresql://postgres@127.0.0.1:{port}"
         generation, db_bytes = bench_database(dsn, args.size_mib)
         env = tool_env(endpoint, bindir)
@@ -427,22 +467,23 @@ def main() -> None:
                 r,
                 f"pg_dump -Fd -j {n} -Z0 (local disk)",
                 [pg_dump, "-Fd", f"-j{n}", "-Z0", "-d", f"{dsn}/bench", "-f", local_dir],
+                servers,
                 before=clear_local,
             )
             run = best_of(
                 r,
                 f"chefchatz backup db --jobs {n}",
                 [*backup_cmd, "--jobs", str(n), "--json"],
+                servers,
                 env=env,
-                moto_pid=moto_pid,
             )
             backups[f"ours {n}"], reports[f"ours {n}"] = run, json.loads(run.stdout)
         run = best_of(
             r,
             "chefchatz backup db --layout stream",
             [*backup_cmd, "--layout", "stream", "--json"],
+            servers,
             env=env,
-            moto_pid=moto_pid,
         )
         backups["stream"], reports["stream"] = run, json.loads(run.stdout)
 
@@ -476,6 +517,7 @@ def main() -> None:
                     measure(
                         f"pg_restore -j {n} (local -Fd -Z0 dir)",
                         [pg_restore, "--no-owner", "--exit-on-error", f"-j{n}", "-d", fresh_db(), local_dir],
+                        servers,
                     )
                 )
                 runs.setdefault(f"ours {n}", []).append(
@@ -488,16 +530,16 @@ def main() -> None:
                             "--target-url",
                             fresh_db(),
                         ],
+                        servers,
                         env=env,
-                        moto_pid=moto_pid,
                     )
                 )
             runs.setdefault("stream", []).append(
                 measure(
                     "chefchatz restore db (stream backup)",
                     [*restore_cmd(reports["stream"]["backup_id"]), "--target-url", fresh_db()],
+                    servers,
                     env=env,
-                    moto_pid=moto_pid,
                 )
             )
         restores = {k: median_of(v) for k, v in runs.items()}
@@ -516,48 +558,42 @@ def main() -> None:
         f"{two['objects']} objects (zstd, {two['size_bytes'] / two['stored_bytes']:.2f}:1)"
     )
     dump_mib = two["size_bytes"] / MiB
-    print(f"\n{'backup':<44}{'wall s':>8}{'MiB/s':>8}{'peak RSS':>11}{'moto CPU s':>12}")
+    columns = f"{'wall s':>8}{'MiB/s':>8}{'peak RSS':>11}{'CPU s':>8}{'server':>8}{'moto':>8}"
+    print("\nCPU s: the command and its children; server: PostgreSQL backends; moto: the S3 stand-in (CPU s)")
+    print(f"\n{'backup':<44}{columns}")
     for key in ("pg_dump 1", "ours 1", "pg_dump 2", "ours 2", "stream"):
-        run = backups[key]
-        print(
-            f"{run.label:<44}{run.seconds:>8.2f}{dump_mib / run.seconds:>8.1f}"
-            f"{run.peak_tree_rss / MiB:>7.0f} MiB{run.moto_cpu:>12.2f}"
-        )
+        print(row(backups[key], dump_mib))
         if key in reports:
             phases = reports[key]["phases"]
             print(f"    phases: {', '.join(f'{k} {v:.2f}s' for k, v in phases.items())}")
-    print(f"\n{'restore (into an empty database)':<44}{'wall s':>8}{'MiB/s':>8}{'peak RSS':>11}{'moto CPU s':>12}")
+    print(f"\n{'restore (into an empty database)':<44}{columns}")
     for key in ("pg_restore 1", "ours 1", "pg_restore 2", "ours 2", "stream"):
         run = restores[key]
-        print(
-            f"{run.label:<44}{run.seconds:>8.2f}{db_bytes / MiB / run.seconds:>8.1f}"
-            f"{run.peak_tree_rss / MiB:>7.0f} MiB{run.moto_cpu:>12.2f}"
-        )
+        print(row(run, db_bytes / MiB))
         if key.startswith("ours") or key == "stream":
             report = json.loads(run.stdout)
             print(f"    fetch and verify {report['verify_seconds']:.2f}s, pg_restore {report['restore_seconds']:.2f}s")
 
-    # The tool's own backup time: its wall time without the time a CompleteMultipartUpload was in flight
-    # (moto concatenates the parts in Python; S3 does not), as issue 4's benchmark reported it. Calls in
-    # flight together count once; work the tool did meanwhile is left out with them, so this flatters
-    # the tool somewhat: the whole command's ratio is printed beside it.
-    complete = reports["ours 2"]["phases"].get("complete", 0.0)
-    backup_ratio = (backups["ours 2"].seconds - complete) / backups["pg_dump 2"].seconds
-    whole_ratio = backups["ours 2"].seconds / backups["pg_dump 2"].seconds
+    ours, yardstick = backups["ours 2"], backups["pg_dump 2"]
+    backup_ratio = ours.seconds / yardstick.seconds
     restore_ratio = restores["ours 2"].seconds / restores["pg_restore 2"].seconds
     speedup = restores["stream"].seconds / restores["ours 2"].seconds
     print("\ntargets (issue 22), whole `chefchatz` commands as a user runs them, jobs 2")
     for ok, target, value in (
         (restore_ratio <= 1.15, "restore <= 1.15x pg_restore -j 2 (local dir)", f"{restore_ratio:.2f}x"),
         (speedup > 1, "restore faster than the single-stream restore", f"{speedup:.2f}x faster"),
-        (
-            backup_ratio <= 1.5,
-            "backup <= 1.5x pg_dump -Fd -j 2 -Z0",
-            f"{backup_ratio:.2f}x without moto's CompleteMultipartUpload ({complete:.2f}s of "
-            f"{backups['ours 2'].seconds:.2f}s wall); whole command {whole_ratio:.2f}x",
-        ),
+        (backup_ratio <= 1.5, "backup <= 1.5x pg_dump -Fd -j 2 -Z0", f"{backup_ratio:.2f}x, moto included"),
     ):
         print(f"  {'PASS' if ok else 'MISS'}  {target:<48} measured {value}")
+    # The S3 stand-in apart: moto's CPU time is work a real S3 does elsewhere. On cores kept busy
+    # throughout, it cost the backup its CPU seconds spread over the cores; with idle moments, less.
+    # So this is the most the stand-in can have cost, not a measurement of the tool without it.
+    cores = len(os.sched_getaffinity(0))
+    without = (ours.seconds - ours.moto_cpu / cores) / yardstick.seconds
+    print(
+        f"        the S3 stand-in apart: moto used {ours.moto_cpu:.1f} CPU s on these {cores} cores during the "
+        f"backup, at most {ours.moto_cpu / cores:.1f}s of its wall time: {without:.2f}x at best without it"
+    )
     throughput = db_bytes / restores["ours 2"].seconds
     print(
         f"\nrestore throughput with 2 jobs (database size on disk / wall time, verification included): "
