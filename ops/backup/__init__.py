@@ -2,7 +2,7 @@
 
 Owns `chefchatz backup|restore|drill` (`cli`) and the library beside it, one module per concern:
 `layout` (keys, backup ids), `dump` (the database backup), `directory` (its parallel layout: pg_dump
---jobs, one object per 64 MiB of each file, parallel fetch), `assets` (Storage copies), `upload`
+--jobs, one object per 32 MiB of each file, parallel fetch), `assets` (Storage copies), `upload`
 (streaming to S3), `catalog` (list, verify), `restore`, `drill` (and its scale statement), `metrics`,
 `supabase` (PITR check), and the plumbing they share (`aws`, `postgres`, `timing`, `errors`).
 
