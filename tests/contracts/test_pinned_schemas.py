@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from tests.contracts import tsc
 from tests.contracts.schemas import NODE_DIR, pinned_version, schemas
 
 PINNED = (
@@ -67,3 +70,10 @@ def test_the_type_checker_is_typescripts_javascript_compiler() -> None:
     # 5.x is the compiler written in TypeScript itself, run by node; 7.x is a native port with other binaries.
     assert pinned_version("typescript").startswith("5."), pinned_version("typescript")
     assert (NODE_DIR / "node_modules" / "typescript" / "bin" / "tsc").is_file()
+
+
+def test_a_missing_compiler_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tsc, "TSC", NODE_DIR / "node_modules" / "typescript" / "bin" / "no-such-tsc")
+    check = tsc.FieldsExist("any", "aws-lambda", ("LambdaFunctionURLEvent",), "LambdaFunctionURLEvent", frozenset())
+    with pytest.raises(RuntimeError, match="pinned TypeScript compiler is not installed"):
+        tsc.typecheck([check])

@@ -158,6 +158,8 @@ def _compiler() -> list[str]:
 def typecheck(checks: Iterable[Check]) -> dict[str, list[str]]:
     """Every check's problems, by name (an empty list: it holds), from one ``tsc`` run over all of them."""
     sources = list(map(_source, checks))
+    if not sources:
+        return {}
     names = [source.check.name for source in sources]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
