@@ -523,6 +523,16 @@ def drill(
             "scratch server) and restore as a non-superuser `postgres`, as a region failover does.",
         ),
     ] = "plain",
+    extension: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extension",
+            show_default=False,
+            help="With --target-shape supabase: an extension production enabled beyond a new project's "
+            "(pgcrypto, uuid-ossp), enabled in the stand-in first as the runbook enables it in the new project. "
+            "Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore drill: prove the newest backup restores, and how long it takes.
@@ -541,7 +551,8 @@ def drill(
     Example:
 
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
-            --target-shape supabase --scratch-url postgresql://postgres@127.0.0.1:5432/chefchatz_drill
+            --target-shape supabase --extension citext \\
+            --scratch-url postgresql://postgres@127.0.0.1:5432/chefchatz_drill
     """
     from ops import backup as backups
 
@@ -562,6 +573,7 @@ def drill(
             jobs=jobs,
             scratch_dir=scratch_dir,
             target_shape=shape,
+            extensions=tuple(extension or ()),
         ),
     )
     if as_json:

@@ -165,13 +165,16 @@ def run_drill(
     jobs: int | None = None,
     scratch_dir: str | None = None,
     target_shape: TargetShape = TargetShape.PLAIN,
+    extensions: tuple[str, ...] = (),
 ) -> DrillResult:
     """Restore a backup into a fresh scratch database, check it against the manifest, time it vs the RTO.
 
     With `target_shape` SUPABASE the scratch database is first given the shape of a new Supabase
     project (`ops.backup.supabase_shape`: platform schemas, roles, event trigger, publication) and the
     restore connects as the stand-in for its non-superuser `postgres`, as a region failover's restore
-    does; only the tables that restore loads are checked (`ops.backup.toc.keeps_table`).
+    does; only the tables that restore loads are checked (`ops.backup.toc.keeps_table`). `extensions`:
+    those production enabled beyond a new project's, enabled in the stand-in first, as the runbook
+    enables them in the new project.
 
     With `failover`, then rehearse a failover on the restored database (`ops.reconcile`): a copy
     loses some rows, `reconcile --apply` must bring them back and a second run find nothing.
@@ -194,7 +197,7 @@ def run_drill(
     recreate_scratch_database(scratch_url)
     supabase = target_shape is TargetShape.SUPABASE
     restore_url = (
-        shape_database(scratch_url, str(pg_conninfo.conninfo_to_dict(scratch_url)["dbname"]))
+        shape_database(scratch_url, str(pg_conninfo.conninfo_to_dict(scratch_url)["dbname"]), extensions)
         if supabase
         else scratch_url
     )

@@ -191,11 +191,13 @@ def _ensure_role(conn: psycopg.Connection[Any], name: str, attributes: str) -> N
     conn.execute(sql.SQL(f"{verb} ROLE {{}} {attributes}").format(sql.Identifier(name)))
 
 
-def shape_database(superuser_url: str, database: str) -> str:
+def shape_database(superuser_url: str, database: str, extensions: tuple[str, ...] = ()) -> str:
     """Give the new, empty `database` the shape of a new Supabase project; return RESTORE_ROLE's DSN.
 
     Runs as the server's superuser (`superuser_url`, any database on the server). The database must
     have been created just before (the drill recreates it): the schemas are created, not replaced.
+    `extensions` are then enabled in schema `extensions`, as the dashboard enables them in a new
+    project before a restore (supabase.com/docs/guides/platform/migrating-within-supabase/backup-restore).
     """
     password = secrets.token_urlsafe(24)
     restore = sql.Identifier(RESTORE_ROLE)
@@ -214,6 +216,12 @@ def shape_database(superuser_url: str, database: str) -> str:
             conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), restore))
         with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.transaction():
             conn.execute(sql.SQL(_SHAPE_SQL).format(restore=restore))
+            for extension in extensions:
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA extensions").format(
+                        sql.Identifier(extension)
+                    )
+                )
     except psycopg.Error as exc:
         raise BackupError(
             f"cannot give {describe_dsn(target)} the Supabase shape: {redact(str(exc), superuser_url).strip()}"

@@ -329,7 +329,8 @@ def plan_supabase_restore(entries: list[TocEntry], facts: TargetFacts) -> Supaba
         schema = entry.schema or ""
         if entry.kind == "EXTENSION" and entry.tag not in facts.extensions:
             plan.refusals.append(
-                f"extension {entry.tag} is not enabled in the target: enable it first (Database → Extensions)"
+                f"extension {entry.tag} is not enabled in the target: enable it in the project first "
+                f"(Database → Extensions; a drill: --extension {entry.tag})"
             )
             continue
         if entry.kind == "SCHEMA" and not is_internal_schema(entry.tag) and entry.tag in facts.schemas:
