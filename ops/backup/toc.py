@@ -333,7 +333,8 @@ def plan_supabase_restore(entries: list[TocEntry], facts: TargetFacts) -> Supaba
                 f"(Database → Extensions; a drill: --extension {entry.tag})"
             )
             continue
-        if entry.kind == "SCHEMA" and not is_internal_schema(entry.tag) and entry.tag in facts.schemas:
+        # `public` is in every database; pg_dump never creates it (before PostgreSQL 15 its entry is a comment).
+        if entry.kind == "SCHEMA" and not is_internal_schema(entry.tag) and entry.tag in facts.schemas - {"public"}:
             plan.refusals.append(f"schema {entry.tag} exists already in the target")
             continue
         if schema in DATA_SCHEMAS and entry.kind in ("TABLE DATA", "SEQUENCE SET", "TRIGGER", "POLICY", "INDEX"):
