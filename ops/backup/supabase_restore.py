@@ -26,7 +26,7 @@ import psycopg
 from psycopg import sql
 
 from ops.backup.errors import BackupError, UsageError
-from ops.backup.postgres import connect, describe_dsn, pg_env, redact, run_pg_restore, sql_errors, user_tables
+from ops.backup.postgres import connect, describe_dsn, pg_env, run_pg_restore, sql_errors, user_tables
 from ops.backup.toc import (
     DATA_SCHEMAS,
     SupabasePlan,
@@ -158,29 +158,26 @@ def restore_into_supabase(
     if no_acl:
         base.append("--no-acl")
     where = describe_dsn(target_url)
-    try:
+    run_pg_restore(
+        [*base, "--single-transaction", "--section=pre-data", f"--use-list={app_list}", archive],
+        target_url,
+        password,
+        f"pg_restore of the application's schema into {where}",
+    )
+    if plan.platform_data:
         run_pg_restore(
-            [*base, "--single-transaction", "--section=pre-data", f"--use-list={app_list}", archive],
+            [*base, "--single-transaction", f"--use-list={data_list}", archive],
             target_url,
             password,
-            f"pg_restore of the application's schema into {where}",
+            f"pg_restore of the auth and storage rows into {where}",
         )
-        if plan.platform_data:
-            run_pg_restore(
-                [*base, "--single-transaction", f"--use-list={data_list}", archive],
-                target_url,
-                password,
-                f"pg_restore of the auth and storage rows into {where}",
-            )
-        parallel = [f"--jobs={jobs}"] if archive_format == "directory" and jobs > 1 else []
-        run_pg_restore(
-            [*base, *parallel, "--section=data", "--section=post-data", f"--use-list={app_list}", archive],
-            target_url,
-            password,
-            f"pg_restore of the application's rows and indexes into {where}",
-        )
-    except BackupError as exc:
-        raise BackupError(redact(str(exc), target_url, password)) from None
+    parallel = [f"--jobs={jobs}"] if archive_format == "directory" and jobs > 1 else []
+    run_pg_restore(
+        [*base, *parallel, "--section=data", "--section=post-data", f"--use-list={app_list}", archive],
+        target_url,
+        password,
+        f"pg_restore of the application's rows and indexes into {where}",
+    )
     return SupabaseRestore(
         restored_entries=len(plan.app) + len(plan.platform_data),
         platform_tables=[f"{e.schema}.{e.tag}" for e in plan.platform_data if e.kind == "TABLE DATA"],

@@ -293,6 +293,26 @@ def test_an_extension_the_project_has_not_enabled_is_refused_by_name_before_anyt
         assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
 
 
+def test_a_damaged_single_stream_backup_is_refused_before_the_project_is_touched(
+    supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+) -> None:
+    made = backups.backup_database(supabase_source, Location(bucket), layout=Layout.STREAM, part_size=TEST_PART_SIZE)
+    assert made.object_key is not None
+    data = bytearray(s3.get_object(Bucket=bucket, Key=made.object_key)["Body"].read())
+    data[len(data) // 2] ^= 0x10
+    s3.put_object(Bucket=bucket, Key=made.object_key, Body=bytes(data))
+    admin_dsn, role_dsn = supabase_target
+    before = platform(admin_dsn)
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"{made.object_key} is corrupt" in result.stderr and made.sha256 in result.stderr, result.stderr
+    assert platform(admin_dsn) == before
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+
+
 def test_an_error_during_the_restore_fails_it_with_exit_1_naming_the_archive_entry(
     supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
 ) -> None:
