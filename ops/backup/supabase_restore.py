@@ -82,6 +82,13 @@ def read_target_facts(conn: psycopg.Connection[Any]) -> TargetFacts:
         role=str(row[0]) if row else "",
         schemas=schemas,
         extensions=frozenset(str(r[0]) for r in conn.execute("SELECT extname FROM pg_extension").fetchall()),
+        member_of=frozenset(
+            str(r[0])
+            for r in conn.execute(
+                "SELECT rolname FROM pg_roles "
+                "WHERE rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')"
+            ).fetchall()
+        ),
         app_tables=tuple(f"{s}.{n}" for s, n, _, _ in user_tables(conn) if not is_internal_schema(s)),
         platform_tables=frozenset(tables),
         filled_tables=frozenset(filled),

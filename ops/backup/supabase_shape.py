@@ -12,11 +12,14 @@ Supabase project. Everything in it is taken from supabase/postgres, the image ev
   ``migrations/20211115181400_update-auth-permissions.sql``);
 - the role the restore connects as, ``RESTORE_ROLE``: Supabase's `postgres` after
   ``migrations/10000000000000_demote-postgres.sql`` (``NOSUPERUSER CREATEDB CREATEROLE LOGIN
-  REPLICATION BYPASSRLS``, the attributes `ops.migrate`'s rehearsal role has too). It owns the
+  REPLICATION BYPASSRLS``, the attributes `ops.migrate`'s rehearsal role has too), a member of
+  ``anon``, ``authenticated`` and ``service_role`` with the admin option
+  (``20230201083204_grant_auth_roles_to_postgres.sql``,
+  ``20250605172253_grant_with_admin_to_postgres_16_and_above.sql``). It owns the
   database and the ``supabase_realtime`` publication (the init scripts run as `postgres` before the
   demotion, ``migrate.sh``), has all privileges on the `auth` and `storage` tables but not on their
   migration tables nor CREATE on those schemas (``20240319072844_lock_down_postgres_access_to_auth_and_storage.sql``,
-  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is a member of no platform role;
+  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is no member of the roles owning them;
 - schemas ``auth``, ``storage``, ``extensions`` (``pgcrypto`` and ``uuid-ossp`` in it), ``realtime``,
   ``graphql_public``, ``supabase_functions``, ``supabase_migrations``, owned by ``supabase_admin``;
   the tables ``auth.users``, ``auth.identities`` (foreign key to ``auth.users``),
@@ -207,6 +210,7 @@ def shape_database(superuser_url: str, database: str, extensions: tuple[str, ...
             for name, attributes in PLATFORM_ROLES:
                 _ensure_role(conn, name, attributes)
             _ensure_role(conn, RESTORE_ROLE, RESTORE_ROLE_ATTRIBUTES)
+            conn.execute(sql.SQL("GRANT anon, authenticated, service_role TO {} WITH ADMIN OPTION").format(restore))
             hashed = conn.pgconn.encrypt_password(password.encode(), RESTORE_ROLE.encode()).decode()
             conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(restore, sql.Literal(hashed)))
             conn.execute(

@@ -10,7 +10,7 @@ module does the same to the entries of one full archive (`pg_restore --list`), d
 
 - out: every entry in Supabase's internal schemas (``INTERNAL_SCHEMAS``, dump.go's
   ``InternalSchemas``) and on them (their ACLs, comments), event triggers, the ``supabase_realtime``
-  publications, ``COMMENT ON EXTENSION``, default privileges of roles other than the restoring one,
+  publications, ``COMMENT ON EXTENSION``, default privileges of roles the restoring one is no member of,
   and extensions the target has already (the schema dump's ``CREATE EXTENSION IF NOT EXISTS``);
 - kept: the application's own schemas, whole; the data of the `auth`, `storage` and
   `supabase_functions` tables (dump_data.sh's "Data dump includes auth, storage, etc. for migrating
@@ -217,6 +217,8 @@ class TargetFacts:
     role: str
     schemas: frozenset[str]
     extensions: frozenset[str]
+    # The roles `role` is a member of: it may set their default privileges.
+    member_of: frozenset[str] = frozenset()
     # Tables of the application schemas: a new project has none.
     app_tables: tuple[str, ...] = ()
     # Tables of DATA_SCHEMAS, and those of them holding rows: "schema.table".
@@ -276,7 +278,7 @@ def _skip_reason(entry: TocEntry, facts: TargetFacts) -> str | None:
         return "extension enabled in the target"
     if entry.kind == "PUBLICATION" and _is_realtime_publication(entry.tag):
         return "platform publication"
-    if entry.kind == "DEFAULT ACL" and entry.owner != facts.role:
+    if entry.kind == "DEFAULT ACL" and entry.owner != facts.role and entry.owner not in facts.member_of:
         return "default privileges of another role"
     if entry.kind == "SCHEMA" and is_internal_schema(entry.tag):
         return "platform schema"

@@ -13,6 +13,7 @@ NEW_PROJECT = TargetFacts(
     role="postgres",
     schemas=frozenset({"public", "auth", "storage", "extensions", "realtime", "pg_catalog"}),
     extensions=frozenset({"plpgsql", "pgcrypto", "uuid-ossp"}),
+    member_of=frozenset({"anon", "authenticated", "service_role"}),
     platform_tables=frozenset(
         {"auth.users", "auth.identities", "auth.schema_migrations", "storage.buckets", "storage.objects"}
     ),
@@ -80,6 +81,7 @@ CASES = [
     ("3563; 3256 17353 POLICY public recipes recipes are public postgres", "app"),
     ("18; 2615 17400 SCHEMA - chat postgres", "app"),
     ("3601; 0 0 DEFAULT ACL public DEFAULT PRIVILEGES FOR TABLES postgres", "app"),
+    ("3602; 0 0 DEFAULT ACL public DEFAULT PRIVILEGES FOR FUNCTIONS service_role", "app"),
     ("3566; 6106 17354 PUBLICATION TABLE public supabase_realtime recipes postgres", "app"),
     ("3567; 6104 17360 PUBLICATION - app_changes postgres", "app"),
     # The project's own objects: left alone.
