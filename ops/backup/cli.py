@@ -18,7 +18,7 @@ import typer
 from ops import ExitStatus
 
 if TYPE_CHECKING:
-    from ops.backup import BackupError, Kind, Layout, Location
+    from ops.backup import BackupError, Kind, Layout, Location, TargetShape
 
 # The library behind ops.backup (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
@@ -69,6 +69,15 @@ ScratchOpt = Annotated[
     ),
 ]
 
+TargetShapeOpt = Annotated[
+    str,
+    typer.Option(
+        "--target-shape",
+        help="plain: a PostgreSQL database, the whole dump; supabase: a new Supabase project, the application "
+        "only (its auth and storage rows included; never the project's own schemas, roles or event triggers).",
+    ),
+]
+
 # Default freshness: the schedule's frequency plus an hour of slack for the backup's own run time.
 DEFAULT_MAX_AGE = {"db": "7h", "assets": "25h"}
 
@@ -114,6 +123,15 @@ def _layout(as_json: bool, value: str) -> Layout:
         return Layout(value)
     except ValueError:
         _fail(as_json, UsageError(f"invalid --layout {value!r}: expected 'directory' or 'stream'"))
+
+
+def _target_shape(as_json: bool, value: str) -> TargetShape:
+    from ops.backup import TargetShape, UsageError
+
+    try:
+        return TargetShape(value)
+    except ValueError:
+        _fail(as_json, UsageError(f"invalid --target-shape {value!r}: expected 'plain' or 'supabase'"))
 
 
 def _warn(warnings: list[str]) -> None:
@@ -402,9 +420,11 @@ def restore_db(
         bool,
         typer.Option(
             "--clean",
-            help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists).",
+            help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists). "
+            "Plain targets only.",
         ),
     ] = False,
+    target_shape: TargetShapeOpt = "plain",
     jobs: JobsOpt = None,
     scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
@@ -415,17 +435,25 @@ def restore_db(
     target with user tables is refused unless --clean. A directory-layout backup is downloaded and
     decompressed in parallel into --scratch-dir, which must hold the decompressed dump (checked
     first: exit 2 before any download), then restored by `pg_restore --jobs N`. A single-stream
-    backup streams through one pg_restore. Restoring into a Supabase project always needs --clean
-    (its auth and storage tables exist).
+    backup streams through one pg_restore.
+
+    Into a new Supabase project (region failover), pass --target-shape supabase: the application's
+    schemas, its data and the auth and storage rows are restored; the project's own schemas, roles,
+    event triggers and publication are left alone, and nothing is dropped. A target whose
+    application schemas hold tables, or that lacks an extension the dump uses, is refused (exit 2,
+    named) before anything is written; a plain restore into a Supabase project is refused the same
+    way. Both layouts: a single-stream backup is decompressed into --scratch-dir first.
 
     Example:
 
         PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
-            --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
+            --backup-id latest --target-shape supabase \\
+            --target-url postgresql://postgres.abcdefghijklmnopqrst@aws-0-us-west-1.pooler.supabase.com:5432/postgres
     """
     from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
+    shape = _target_shape(as_json, target_shape)
     result = _run(
         as_json,
         lambda: backups.restore_database(
@@ -435,11 +463,19 @@ def restore_db(
             clean=clean,
             jobs=jobs,
             scratch_dir=scratch_dir,
+            target_shape=shape,
         ),
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
+        _warn(result.warnings)
+        if result.supabase is not None:
+            skipped = sum(result.supabase["skipped"].values())
+            typer.echo(
+                f"supabase target: {result.supabase['restored_entries']} archive entries restored, {skipped} "
+                f"platform entries left out; auth/storage rows: {', '.join(result.supabase['platform_tables']) or '-'}"
+            )
         typer.echo(
             f"restored {result.backup_id} ({result.layout} layout, {result.jobs} jobs) into {result.target} in "
             f"{result.seconds:.1f}s (fetch and verify {result.verify_seconds:.1f}s, "
@@ -478,6 +514,25 @@ def drill(
             help="Then rehearse a failover on the restored copy: lose rows in a copy, `reconcile --apply` them back.",
         ),
     ] = False,
+    target_shape: Annotated[
+        str,
+        typer.Option(
+            "--target-shape",
+            help="plain: restore into plain PostgreSQL; supabase: first give the scratch database the shape of a "
+            "new Supabase project (platform schemas, roles, event trigger, publication; creates the roles on the "
+            "scratch server) and restore as a non-superuser `postgres`, as a region failover does.",
+        ),
+    ] = "plain",
+    extension: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extension",
+            show_default=False,
+            help="With --target-shape supabase: an extension production enabled beyond a new project's "
+            "(pgcrypto, uuid-ossp), enabled in the stand-in first as the runbook enables it in the new project. "
+            "Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore drill: prove the newest backup restores, and how long it takes.
@@ -490,15 +545,19 @@ def drill(
     --budget, published as RestoreDrillThroughput and RestoreDrillMaxDatabaseBytes. With
     --failover it then rehearses a failover on the restored data (docs/disaster-recovery.md,
     step 6): the JSON output's `failover.report` is the reconciliation report of the drill.
+    With --target-shape supabase it rehearses the region-failover restore: into a stand-in for a
+    new Supabase project, as its non-superuser `postgres` (`target_shape` in the JSON output).
 
     Example:
 
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
-            --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
+            --target-shape supabase --extension citext \\
+            --scratch-url postgresql://postgres@127.0.0.1:5432/chefchatz_drill
     """
     from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
+    shape = _target_shape(as_json, target_shape)
     target = _run(as_json, lambda: backups.parse_duration(rto))
     share = _run(as_json, lambda: backups.parse_duration(budget))
     result = _run(
@@ -513,6 +572,8 @@ def drill(
             budget=share,
             jobs=jobs,
             scratch_dir=scratch_dir,
+            target_shape=shape,
+            extensions=tuple(extension or ()),
         ),
     )
     if as_json:
@@ -520,7 +581,8 @@ def drill(
     else:
         _warn(result.warnings)
         typer.echo(
-            f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
+            f"drill of {result.backup_id or '-'} into {result.scratch} ({result.target_shape} target): "
+            f"{result.seconds:.1f}s "
             f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
         )
         if result.max_database_bytes is not None and result.throughput_bytes_per_second is not None:

@@ -1,0 +1,233 @@
+"""A stand-in for a new Supabase project's database: what a restore into one meets, on plain PostgreSQL.
+
+The restore drill (`drill --target-shape supabase`) and the tests build it in a scratch database, so
+the region-failover path (a dump restored into a *new* Supabase project) is exercised without a
+Supabase project. Everything in it is taken from supabase/postgres, the image every project runs
+(github.com/supabase/postgres, ``migrations/db``):
+
+- platform roles, none a superuser here and none able to log in (nobody connects as them):
+  ``supabase_admin`` owns the platform schemas, ``supabase_auth_admin`` and ``supabase_storage_admin``
+  the `auth` and `storage` tables; ``anon``, ``authenticated``, ``service_role`` (``BYPASSRLS``) and
+  ``authenticator`` are the API roles (``init-scripts/00000000000000-initial-schema.sql``,
+  ``migrations/20211115181400_update-auth-permissions.sql``);
+- the role the restore connects as, ``RESTORE_ROLE``: Supabase's `postgres` after
+  ``migrations/10000000000000_demote-postgres.sql`` (``NOSUPERUSER CREATEDB CREATEROLE LOGIN
+  REPLICATION BYPASSRLS``, the attributes `ops.migrate`'s rehearsal role has too), a member of
+  ``anon``, ``authenticated`` and ``service_role`` with the admin option
+  (``20230201083204_grant_auth_roles_to_postgres.sql``,
+  ``20250605172253_grant_with_admin_to_postgres_16_and_above.sql``). It owns the
+  database and the ``supabase_realtime`` publication (the init scripts run as `postgres` before the
+  demotion, ``migrate.sh``), has all privileges on the `auth` and `storage` tables but not on their
+  migration tables nor CREATE on those schemas (``20240319072844_lock_down_postgres_access_to_auth_and_storage.sql``,
+  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is no member of the roles owning them;
+- schemas ``auth``, ``storage``, ``extensions`` (``pgcrypto`` and ``uuid-ossp`` in it), ``realtime``,
+  ``graphql_public``, ``supabase_functions``, ``supabase_migrations``, owned by ``supabase_admin``;
+  the tables ``auth.users``, ``auth.identities`` (foreign key to ``auth.users``),
+  ``auth.schema_migrations``, ``storage.buckets``, ``storage.objects`` (row-level security on, foreign
+  keys to ``storage.buckets`` and ``auth.users``) and ``storage.migrations``, with a subset of their
+  columns (``init-scripts/00000000000001-auth-schema.sql``, ``00000000000002-storage-schema.sql``); the
+  migration tables hold rows, as in a new project;
+- the event trigger ``pgrst_ddl_watch``, which fires on the restore's own DDL
+  (``migrations/20220321174452_fix-postgrest-alter-type-event-trigger.sql``): owned by
+  ``supabase_admin`` there, a superuser (``20250402065937_alter_internal_event_triggers_owner_to_supabase_admin.sql``),
+  here by the scratch server's superuser, since an event trigger's owner must be one; and the empty
+  publication ``supabase_realtime``.
+
+What it does not reproduce: supautils (the extension that lets `postgres` run a few superuser-only
+commands on Supabase, e.g. ``SET session_replication_role``, and that guards the reserved roles), the
+platform's other extensions and schemas (pg_net, pg_cron, vault, pgsodium, graphql), the full column
+sets of the GoTrue and Storage tables, and the platform roles' attributes (``supabase_admin`` is a
+superuser there). A restore that works here needs nothing supautils gives.
+
+Roles are cluster-wide: `shape_database` creates the missing ones on the scratch server (the drill's
+scratch server must be one the drill may change) and gives ``RESTORE_ROLE`` a new password each run,
+sent already hashed so it never appears in the server's statement log.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+from psycopg import sql
+
+from ops.backup.errors import BackupError
+from ops.backup.postgres import describe_dsn, redact
+
+__all__ = [
+    "PLATFORM_ROLES",
+    "RESTORE_ROLE",
+    "RESTORE_ROLE_ATTRIBUTES",
+    "SHAPE_SCHEMAS",
+    "shape_database",
+]
+
+# Not called `postgres`: the scratch server's own superuser usually is.
+RESTORE_ROLE = "restore_postgres"
+# Supabase's `postgres` after demote-postgres.sql; the same as ops.migrate's rehearsal role (a test pins it).
+RESTORE_ROLE_ATTRIBUTES = "NOSUPERUSER INHERIT CREATEDB CREATEROLE LOGIN REPLICATION BYPASSRLS"
+RESTORE_ROLE_SEARCH_PATH = '"$user", public, extensions'
+
+# (name, attributes). NOLOGIN everywhere: the stand-in needs owners and grantees, not logins.
+PLATFORM_ROLES: tuple[tuple[str, str], ...] = (
+    ("supabase_admin", "NOLOGIN NOINHERIT"),
+    ("supabase_auth_admin", "NOLOGIN NOINHERIT"),
+    ("supabase_storage_admin", "NOLOGIN NOINHERIT"),
+    ("anon", "NOLOGIN NOINHERIT"),
+    ("authenticated", "NOLOGIN NOINHERIT"),
+    ("service_role", "NOLOGIN NOINHERIT BYPASSRLS"),
+    ("authenticator", "NOLOGIN NOINHERIT"),
+)
+
+SHAPE_SCHEMAS = (
+    "auth",
+    "storage",
+    "extensions",
+    "realtime",
+    "graphql_public",
+    "supabase_functions",
+    "supabase_migrations",
+)
+
+# Run as the scratch server's superuser in the new database; {restore} is RESTORE_ROLE.
+_SHAPE_SQL = """
+GRANT anon, authenticated, service_role TO authenticator;
+CREATE SCHEMA auth AUTHORIZATION supabase_admin;
+CREATE SCHEMA storage AUTHORIZATION supabase_admin;
+CREATE SCHEMA extensions AUTHORIZATION supabase_admin;
+CREATE SCHEMA realtime AUTHORIZATION supabase_admin;
+CREATE SCHEMA graphql_public AUTHORIZATION supabase_admin;
+CREATE SCHEMA supabase_functions AUTHORIZATION supabase_admin;
+CREATE SCHEMA supabase_migrations AUTHORIZATION supabase_admin;
+CREATE EXTENSION pgcrypto WITH SCHEMA extensions;
+CREATE EXTENSION "uuid-ossp" WITH SCHEMA extensions;
+GRANT USAGE ON SCHEMA extensions TO {restore}, anon, authenticated, service_role;
+GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
+
+CREATE TABLE auth.users (
+    instance_id uuid,
+    id uuid PRIMARY KEY,
+    aud varchar(255),
+    role varchar(255),
+    email varchar(255) UNIQUE,
+    encrypted_password varchar(255),
+    raw_user_meta_data jsonb,
+    created_at timestamptz,
+    updated_at timestamptz
+);
+CREATE TABLE auth.identities (
+    id uuid PRIMARY KEY DEFAULT extensions.gen_random_uuid(),
+    provider_id text NOT NULL,
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    identity_data jsonb NOT NULL,
+    provider text NOT NULL,
+    created_at timestamptz,
+    UNIQUE (provider_id, provider)
+);
+CREATE TABLE auth.schema_migrations (version varchar(255) PRIMARY KEY);
+INSERT INTO auth.schema_migrations VALUES ('20171026211738'), ('20180103212743'), ('20240729123726');
+ALTER TABLE auth.users OWNER TO supabase_auth_admin;
+ALTER TABLE auth.identities OWNER TO supabase_auth_admin;
+ALTER TABLE auth.schema_migrations OWNER TO supabase_auth_admin;
+GRANT ALL ON SCHEMA auth TO supabase_auth_admin;
+GRANT USAGE ON SCHEMA auth TO {restore}, anon, authenticated, service_role;
+GRANT ALL ON ALL TABLES IN SCHEMA auth TO {restore};
+REVOKE ALL ON auth.schema_migrations FROM {restore};
+
+CREATE TABLE storage.buckets (
+    id text PRIMARY KEY,
+    name text NOT NULL UNIQUE,
+    owner uuid REFERENCES auth.users (id),
+    public boolean DEFAULT false,
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now()
+);
+CREATE TABLE storage.objects (
+    id uuid PRIMARY KEY DEFAULT extensions.uuid_generate_v4(),
+    bucket_id text REFERENCES storage.buckets (id),
+    name text,
+    owner uuid REFERENCES auth.users (id),
+    created_at timestamptz DEFAULT now(),
+    updated_at timestamptz DEFAULT now(),
+    metadata jsonb,
+    path_tokens text[] GENERATED ALWAYS AS (string_to_array(name, '/')) STORED,
+    UNIQUE (bucket_id, name)
+);
+ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
+CREATE TABLE storage.migrations (id integer PRIMARY KEY, name varchar(100) UNIQUE NOT NULL, hash varchar(40) NOT NULL);
+INSERT INTO storage.migrations VALUES (0, 'create-migrations-table', 'e18db593'), (1, 'initialmigration', '6ab16121');
+ALTER TABLE storage.buckets OWNER TO supabase_storage_admin;
+ALTER TABLE storage.objects OWNER TO supabase_storage_admin;
+ALTER TABLE storage.migrations OWNER TO supabase_storage_admin;
+GRANT ALL ON SCHEMA storage TO supabase_storage_admin;
+GRANT USAGE ON SCHEMA storage TO {restore} WITH GRANT OPTION;
+GRANT USAGE ON SCHEMA storage TO anon, authenticated, service_role;
+GRANT ALL ON ALL TABLES IN SCHEMA storage TO {restore};
+REVOKE ALL ON storage.migrations FROM {restore};
+
+CREATE FUNCTION extensions.pgrst_ddl_watch() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE
+  cmd record;
+BEGIN
+  FOR cmd IN SELECT * FROM pg_event_trigger_ddl_commands() LOOP
+    IF cmd.command_tag IN ('CREATE SCHEMA', 'ALTER SCHEMA', 'CREATE TABLE', 'ALTER TABLE', 'CREATE VIEW',
+                           'ALTER VIEW', 'CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE TRIGGER', 'CREATE TYPE',
+                           'ALTER TYPE', 'CREATE RULE', 'COMMENT')
+       AND cmd.schema_name IS DISTINCT FROM 'pg_temp' THEN
+      NOTIFY pgrst, 'reload schema';
+    END IF;
+  END LOOP;
+END $$;
+ALTER FUNCTION extensions.pgrst_ddl_watch() OWNER TO supabase_admin;
+CREATE EVENT TRIGGER pgrst_ddl_watch ON ddl_command_end EXECUTE FUNCTION extensions.pgrst_ddl_watch();
+
+CREATE PUBLICATION supabase_realtime;
+ALTER PUBLICATION supabase_realtime OWNER TO {restore};
+"""
+
+
+def _ensure_role(conn: psycopg.Connection[Any], name: str, attributes: str) -> None:
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    verb = "ALTER" if exists else "CREATE"
+    conn.execute(sql.SQL(f"{verb} ROLE {{}} {attributes}").format(sql.Identifier(name)))
+
+
+def shape_database(superuser_url: str, database: str, extensions: tuple[str, ...] = ()) -> str:
+    """Give the new, empty `database` the shape of a new Supabase project; return RESTORE_ROLE's DSN.
+
+    Runs as the server's superuser (`superuser_url`, any database on the server). The database must
+    have been created just before (the drill recreates it): the schemas are created, not replaced.
+    `extensions` are then enabled in schema `extensions`, as the dashboard enables them in a new
+    project before a restore (supabase.com/docs/guides/platform/migrating-within-supabase/backup-restore).
+    """
+    password = secrets.token_urlsafe(24)
+    restore = sql.Identifier(RESTORE_ROLE)
+    target = pg_conninfo.make_conninfo(superuser_url, dbname=database)
+    try:
+        with psycopg.connect(superuser_url, autocommit=True, connect_timeout=15) as conn:
+            for name, attributes in PLATFORM_ROLES:
+                _ensure_role(conn, name, attributes)
+            _ensure_role(conn, RESTORE_ROLE, RESTORE_ROLE_ATTRIBUTES)
+            conn.execute(sql.SQL("GRANT anon, authenticated, service_role TO {} WITH ADMIN OPTION").format(restore))
+            hashed = conn.pgconn.encrypt_password(password.encode(), RESTORE_ROLE.encode()).decode()
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(restore, sql.Literal(hashed)))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} SET search_path TO {}").format(restore, sql.SQL(RESTORE_ROLE_SEARCH_PATH))
+            )
+            # On Supabase `postgres` owns the database (migrate.sh: ALTER DATABASE postgres OWNER TO postgres).
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), restore))
+        with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.transaction():
+            conn.execute(sql.SQL(_SHAPE_SQL).format(restore=restore))
+            for extension in extensions:
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA extensions").format(
+                        sql.Identifier(extension)
+                    )
+                )
+    except psycopg.Error as exc:
+        raise BackupError(
+            f"cannot give {describe_dsn(target)} the Supabase shape: {redact(str(exc), superuser_url).strip()}"
+        ) from None
+    return pg_conninfo.make_conninfo(target, user=RESTORE_ROLE, password=password)

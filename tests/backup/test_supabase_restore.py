@@ -1,0 +1,394 @@
+"""Issue 24, item 7: a backup restored into a new Supabase project (region failover), on real PostgreSQL.
+
+The source and the target are both given the shape of a Supabase project (`ops.backup.supabase_shape`):
+platform schemas and tables owned by platform roles, an event trigger, the `supabase_realtime`
+publication; the restore connects as the stand-in for Supabase's non-superuser `postgres`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from typing import Any
+
+import psycopg
+import pytest
+import zstandard
+from psycopg import sql
+
+from ops import backup as backups
+from ops.backup import RESTORE_ROLE, Layout, Location, TargetShape, shape_database
+
+from .conftest import TEST_PART_SIZE, PgServer
+
+# The application, created as Supabase's `postgres` would by its migrations: a profile per auth user
+# (made by the application's trigger on auth.users), recipes pointing at storage objects, a schema of
+# its own, grants to the API roles, row-level security, a table in the realtime publication.
+APP_SQL = """
+CREATE TABLE public.profiles (
+    id uuid PRIMARY KEY REFERENCES auth.users (id) ON DELETE CASCADE,
+    username extensions.citext UNIQUE NOT NULL
+);
+CREATE TABLE public.recipes (
+    id bigserial PRIMARY KEY,
+    author uuid NOT NULL REFERENCES public.profiles (id),
+    title text NOT NULL,
+    image uuid REFERENCES storage.objects (id)
+);
+ALTER TABLE public.recipes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY "recipes are public" ON public.recipes FOR SELECT TO anon, authenticated USING (true);
+GRANT SELECT ON public.recipes TO anon, authenticated;
+GRANT ALL ON public.recipes TO service_role;
+ALTER PUBLICATION supabase_realtime ADD TABLE public.recipes;
+CREATE SCHEMA chat;
+GRANT USAGE ON SCHEMA chat TO authenticated;
+CREATE TABLE chat.messages (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender uuid NOT NULL REFERENCES auth.users (id),
+    content text NOT NULL
+);
+CREATE FUNCTION public.handle_new_user() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = ''
+AS $$ BEGIN INSERT INTO public.profiles (id, username) VALUES (NEW.id, NEW.email); RETURN NEW; END $$;
+CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION public.handle_new_user();
+"""
+
+SEED_SQL = """
+INSERT INTO auth.users (id, email, aud, role, created_at)
+SELECT ('00000000-0000-0000-0000-00000000000' || i)::uuid, 'cook' || i || '@example.com', 'authenticated',
+       'authenticated', ('2026-11-0' || i || 'T12:00:00Z')::timestamptz
+FROM generate_series(1, 5) AS i;
+INSERT INTO auth.identities (provider_id, user_id, identity_data, provider)
+SELECT id::text, id, jsonb_build_object('sub', id::text, 'email', email), 'email' FROM auth.users;
+INSERT INTO storage.buckets (id, name, owner, public)
+VALUES ('recipe-images', 'recipe-images', '00000000-0000-0000-0000-000000000001', true),
+       ('avatars', 'avatars', NULL, false);
+INSERT INTO storage.objects (bucket_id, name, owner, metadata)
+SELECT 'recipe-images', 'recipes/' || i || '.webp', '00000000-0000-0000-0000-000000000001',
+       jsonb_build_object('size', i * 1000)
+FROM generate_series(1, 6) AS i;
+INSERT INTO public.recipes (author, title, image)
+SELECT ('00000000-0000-0000-0000-00000000000' || (1 + i % 5))::uuid, 'recipe ' || i,
+       (SELECT id FROM storage.objects ORDER BY name OFFSET i % 6 LIMIT 1)
+FROM generate_series(1, 20) AS i;
+INSERT INTO chat.messages (sender, content)
+SELECT ('00000000-0000-0000-0000-00000000000' || (1 + i % 5))::uuid, 'message ' || i FROM generate_series(1, 12) AS i;
+"""
+
+# What must come back, row for row: the application's tables and the auth/storage rows.
+RESTORED_TABLES = (
+    "public.profiles",
+    "public.recipes",
+    "chat.messages",
+    "auth.users",
+    "auth.identities",
+    "storage.buckets",
+    "storage.objects",
+)
+
+# The project's own objects and who owns them: the restore must leave all of it as it was.
+PLATFORM_SQL = """
+SELECT 'schema', nspname, pg_get_userbyid(nspowner) FROM pg_namespace
+WHERE nspname IN ('auth', 'storage', 'extensions', 'realtime', 'graphql_public', 'supabase_functions',
+                  'supabase_migrations')
+UNION ALL
+SELECT 'table', c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class c
+WHERE c.relnamespace IN ('auth'::regnamespace, 'storage'::regnamespace) AND c.relkind = 'r'
+UNION ALL
+SELECT 'event trigger', evtname, pg_get_userbyid(evtowner) || ' ' || evtenabled::text FROM pg_event_trigger
+UNION ALL
+SELECT 'publication', pubname, pg_get_userbyid(pubowner) FROM pg_publication
+UNION ALL
+SELECT 'migration', version, '' FROM auth.schema_migrations
+UNION ALL
+SELECT 'migration', name, hash FROM storage.migrations
+ORDER BY 1, 2
+"""
+
+
+def rows(dsn: str, tables: tuple[str, ...] = RESTORED_TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(dsn) as conn:
+        out = {
+            t: conn.execute(sql.SQL("SELECT * FROM {} ORDER BY 1").format(sql.Identifier(*t.split(".")))).fetchall()
+            for t in tables
+        }
+        out["sequences"] = conn.execute(
+            "SELECT schemaname, sequencename, last_value FROM pg_sequences WHERE schemaname IN ('public', 'chat')"
+            " ORDER BY 1, 2"
+        ).fetchall()
+    return out
+
+
+def platform(dsn: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(PLATFORM_SQL).fetchall()
+
+
+def supabase_database(pg_server: PgServer, *, extensions: tuple[str, ...] = ("citext",)) -> tuple[str, str]:
+    """A new database with a new Supabase project's shape and `extensions` enabled (as the dashboard
+    does, as the superuser): (superuser DSN, DSN of the role shaped like Supabase's `postgres`)."""
+    name = pg_server.create_database()
+    role_dsn = shape_database(pg_server.dsn(), name)
+    with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
+        for extension in extensions:
+            conn.execute(sql.SQL("CREATE EXTENSION {} WITH SCHEMA extensions").format(sql.Identifier(extension)))
+    return pg_server.dsn(name), role_dsn
+
+
+@pytest.fixture
+def supabase_source(pg_server: PgServer) -> str:
+    """A Supabase project with the application and its users; returns its superuser DSN."""
+    admin_dsn, role_dsn = supabase_database(pg_server)
+    with psycopg.connect(role_dsn, autocommit=True) as conn:
+        conn.execute(APP_SQL)
+        conn.execute(SEED_SQL)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        # On Supabase `postgres` may create it through supautils' policy_grants; the stand-in has no supautils.
+        conn.execute(
+            'CREATE POLICY "cooks read recipe images" ON storage.objects FOR SELECT TO authenticated '
+            "USING (bucket_id = 'recipe-images')"
+        )
+        conn.execute("ANALYZE")
+    return admin_dsn
+
+
+@pytest.fixture
+def supabase_target(pg_server: PgServer) -> tuple[str, str]:
+    return supabase_database(pg_server)
+
+
+def backup(source: str, bucket: str, layout: str) -> str:
+    # As the server's superuser: the stand-in, like supabase/postgres since 2025, denies `postgres`
+    # the platform's migration tables, which a full pg_dump reads.
+    return backups.backup_database(source, Location(bucket), layout=Layout(layout), part_size=TEST_PART_SIZE).backup_id
+
+
+def test_the_old_full_restore_with_clean_stops_at_the_first_platform_object_and_is_now_refused(
+    supabase_source: str, supabase_target: tuple[str, str], pg_server: PgServer, s3: Any, bucket: str, cli: Any
+) -> None:
+    made = backups.backup_database(supabase_source, Location(bucket), layout=Layout.STREAM, part_size=TEST_PART_SIZE)
+    admin_dsn, role_dsn = supabase_target
+    before = platform(admin_dsn)
+    assert made.object_key is not None
+    body = s3.get_object(Bucket=bucket, Key=made.object_key)["Body"].read()
+    with tempfile.NamedTemporaryFile(suffix=".custom") as archive:
+        archive.write(zstandard.ZstdDecompressor().decompressobj().decompress(body))
+        archive.flush()
+        # The flags `restore db --clean` ran before this change, as Supabase's `postgres`.
+        old = subprocess.run(
+            [
+                f"{pg_server.bindir}/pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                "--no-password",
+                f"--dbname={role_dsn}",
+                "--clean",
+                "--if-exists",
+                archive.name,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert old.returncode == 1, old.stderr
+    assert "must be owner of event trigger pgrst_ddl_watch" in old.stderr, old.stderr
+
+    refused = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--clean")
+
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    assert "looks like a Supabase project" in refused.stderr and "--target-shape supabase" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert platform(admin_dsn) == before
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+
+
+@pytest.mark.parametrize("layout", ["directory", "stream"])
+def test_restore_into_a_new_supabase_project_brings_back_the_application_and_its_auth_and_storage_rows(
+    layout: str, supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+) -> None:
+    backup_id = backup(supabase_source, bucket, layout)
+    admin_dsn, role_dsn = supabase_target
+    before = platform(admin_dsn)
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase", "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert (report["backup_id"], report["layout"], report["target_shape"]) == (backup_id, layout, "supabase")
+    assert rows(admin_dsn) == rows(supabase_source)
+    # Parents first: the project's foreign keys are live while its auth and storage rows load.
+    assert report["supabase"]["platform_tables"] == [
+        "auth.users",
+        "auth.identities",
+        "storage.buckets",
+        "storage.objects",
+    ]
+    assert platform(admin_dsn) == before, "the project's own schemas, owners, event trigger and migrations stay"
+    assert report["warnings"] == [
+        "not restored: policy 'cooks read recipe images' on storage.objects: re-create it in the new project"
+    ]
+    skipped = report["supabase"]["skipped"]
+    assert skipped["event trigger (superuser only)"] == 1 and skipped["platform migration history"] == 2, skipped
+    with psycopg.connect(admin_dsn) as conn:
+        # The application's objects on and beside the platform's, owned by the restoring role.
+        assert conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'auth.users'::regclass AND NOT tgisinternal"
+        ).fetchall() == [("on_auth_user_created",)]
+        assert conn.execute("SELECT schemaname, tablename FROM pg_publication_tables").fetchall() == [
+            ("public", "recipes")
+        ]
+        assert conn.execute("SELECT policyname FROM pg_policies WHERE tablename = 'recipes'").fetchall() == [
+            ("recipes are public",)
+        ]
+        assert conn.execute(
+            "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_name = 'recipes' AND grantee IN ('anon', 'authenticated') ORDER BY 1"
+        ).fetchall() == [("anon", "SELECT"), ("authenticated", "SELECT")]
+        owners = conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace IN "
+            "('public'::regnamespace, 'chat'::regnamespace)"
+        ).fetchall()
+        assert owners == [(RESTORE_ROLE,)]
+    # The application's trigger came after the rows: a new sign-up still gets its profile.
+    with psycopg.connect(role_dsn, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO auth.users (id, email) VALUES ('00000000-0000-0000-0000-000000000009', 'new@example.com')"
+        )
+        assert conn.execute("SELECT count(*) FROM public.profiles").fetchone() == (6,)
+
+
+@pytest.mark.parametrize("layout", ["directory", "stream"])
+def test_a_project_whose_application_schema_holds_tables_is_refused_with_exit_2_before_anything_is_written(
+    layout: str, supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+) -> None:
+    backup(supabase_source, bucket, layout)
+    admin_dsn, role_dsn = supabase_target
+    with psycopg.connect(role_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.leftover (id int)")
+    before = platform(admin_dsn)
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase")
+
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "public.leftover" in result.stderr and "nothing was written" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+    assert platform(admin_dsn) == before
+
+
+def test_an_extension_the_project_has_not_enabled_is_refused_by_name_before_anything_is_written(
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any
+) -> None:
+    backup(supabase_source, bucket, "directory")
+    admin_dsn, role_dsn = supabase_database(pg_server, extensions=())
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase", "--json")
+
+    assert result.exit_code == 2, result.stdout + result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert "extension citext is not enabled in the target" in error and "nothing was written" in error, error
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+
+
+def test_a_damaged_single_stream_backup_is_refused_before_the_project_is_touched(
+    supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+) -> None:
+    made = backups.backup_database(supabase_source, Location(bucket), layout=Layout.STREAM, part_size=TEST_PART_SIZE)
+    assert made.object_key is not None
+    data = bytearray(s3.get_object(Bucket=bucket, Key=made.object_key)["Body"].read())
+    data[len(data) // 2] ^= 0x10
+    s3.put_object(Bucket=bucket, Key=made.object_key, Body=bytes(data))
+    admin_dsn, role_dsn = supabase_target
+    before = platform(admin_dsn)
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert f"{made.object_key} is corrupt" in result.stderr and made.sha256 in result.stderr, result.stderr
+    assert platform(admin_dsn) == before
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+
+
+def test_an_error_during_the_restore_fails_it_with_exit_1_naming_the_archive_entry(
+    supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+) -> None:
+    backup(supabase_source, bucket, "directory")
+    admin_dsn, role_dsn = supabase_target
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        # A project on a newer Storage version: a column the old rows cannot fill.
+        conn.execute("ALTER TABLE storage.objects ADD COLUMN version text NOT NULL")
+
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    first = result.stderr.splitlines()[0]
+    assert "pg_restore of the auth and storage rows" in first and "TABLE DATA objects" in first, first
+    assert 'null value in column "version"' in first, first
+    assert "password" not in result.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--target-shape", "cloud"], "invalid --target-shape 'cloud'"),
+        (["--target-shape", "supabase", "--clean"], "--clean cannot be combined with --target-shape supabase"),
+    ],
+)
+def test_bad_target_shape_flags_exit_2_naming_the_flag(
+    flags: list[str], named: str, empty_db: str, aws: str, bucket: str, cli: Any
+) -> None:
+    result = cli("restore", "db", "--bucket", bucket, "--target-url", empty_db, *flags)
+
+    assert result.exit_code == 2 and named in result.stderr, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_drill_with_the_supabase_shape_restores_as_the_non_superuser_postgres_and_reports_it(
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any
+) -> None:
+    backup(supabase_source, bucket, "directory")
+    scratch = pg_server.dsn("chefchatz_drill_supabase")
+
+    result = cli(
+        "drill",
+        "--bucket",
+        bucket,
+        "--scratch-url",
+        scratch,
+        "--target-shape",
+        "supabase",
+        "--extension",
+        "citext",
+        "--json",
+    )
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["ok"] is True, result.stdout + result.stderr
+    assert report["target_shape"] == "supabase" and report["restore"]["target_shape"] == "supabase"
+    assert report["restore"]["target"].startswith(f"{RESTORE_ROLE}@127.0.0.1:")
+    checked = {t["table"]: (t["status"], t["restored"]) for t in report["tables"]}
+    assert checked == {
+        "auth.identities": ("ok", 5),
+        "auth.users": ("ok", 5),
+        "chat.messages": ("ok", 12),
+        "public.profiles": ("ok", 5),
+        "public.recipes": ("ok", 20),
+        "storage.buckets": ("ok", 2),
+        "storage.objects": ("ok", 6),
+    }, "the platform's migration tables are the project's own, not the backup's"
+    assert any("cooks read recipe images" in w for w in report["warnings"]), report["warnings"]
+    assert rows(scratch) == rows(supabase_source)
+    human = cli("drill", "--bucket", bucket, "--scratch-url", scratch, "--target-shape", "supabase")
+    assert human.exit_code == 2, "without the extension the project would need enabled first"
+    assert "extension citext is not enabled in the target" in human.stderr and "--extension citext" in human.stderr
+
+
+def test_the_restore_role_is_shaped_like_the_migration_rehearsal_role() -> None:
+    from ops.migrate import role
+
+    assert backups.RESTORE_ROLE_ATTRIBUTES == role.ROLE_ATTRIBUTES
+    assert TargetShape("supabase") is TargetShape.SUPABASE
