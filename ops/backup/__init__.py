@@ -6,7 +6,8 @@ Owns `chefchatz backup|restore|drill` (`cli`) and the library beside it, one mod
 (streaming to S3), `catalog` (list, verify), `restore`, `drill` (and its scale statement), `metrics`,
 `supabase` (PITR check), restores into a new Supabase project (`toc`: which archive entries,
 `supabase_restore`: the passes) and the stand-in for one (`supabase_shape`), and the plumbing they
-share (`aws`, `postgres`, `timing`, `errors`).
+share (`aws`, `postgres`, `timing`, `errors`); `access` decides, before a dump, what the role may not
+read: platform tables left out, anything else refused.
 
 The library (boto3, psycopg) loads on first use of one of its names, not when the package is
 imported: `chefchatz --help` and the other commands register this package's CLI without paying for it.
@@ -18,7 +19,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ops.backup.assets import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.access import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.assets import *  # noqa: F403
     from ops.backup.aws import *  # noqa: F403
     from ops.backup.catalog import *  # noqa: F403
     from ops.backup.directory import *  # noqa: F403
@@ -42,6 +44,7 @@ _MODULES = (
     "timing",
     "layout",
     "toc",
+    "access",
     "postgres",
     "aws",
     "metrics",

@@ -139,6 +139,10 @@ def _warn(warnings: list[str]) -> None:
         typer.echo(f"warning: {warning}", err=True)
 
 
+def _table_names(excluded: list[dict[str, str]]) -> str:
+    return ", ".join(e["table"] for e in excluded)
+
+
 def _human_size(n: int | None) -> str:
     if n is None:
         return "-"
@@ -206,6 +210,11 @@ def backup_db(
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _warn(result.warnings)
+        if result.excluded_tables:
+            typer.echo(
+                f"left out {len(result.excluded_tables)} platform table(s) the role may not read: "
+                f"{_table_names(result.excluded_tables)} (manifest: dump.excluded_tables)"
+            )
         typer.echo(
             f"backup {result.backup_id} complete ({result.layout} layout, {result.jobs} jobs): "
             f"{_human_size(result.size_bytes)} dumped, {_human_size(result.stored_bytes)} stored in "
@@ -330,7 +339,8 @@ def backup_list(
         return
     for e in entries:
         state = "complete" if e.complete else f"INCOMPLETE ({e.note})"
-        typer.echo(f"{e.kind:<7} {e.backup_id}  {_human_size(e.stored_bytes):>10}  {state}")
+        left_out = f"  left out: {_table_names(e.excluded_tables)}" if e.excluded_tables else ""
+        typer.echo(f"{e.kind:<7} {e.backup_id}  {_human_size(e.stored_bytes):>10}  {state}{left_out}")
 
 
 @backup_app.command("verify")
@@ -392,6 +402,11 @@ def backup_verify(
                 f"newest {result.kind} backup: {result.backup_id} (finished {result.finished_at}, "
                 f"{backups.format_duration(dt.timedelta(seconds=result.age_seconds or 0))} ago), "
                 f"{_human_size(result.checked_bytes)} re-verified"
+            )
+        if result.excluded_tables:
+            typer.echo(
+                f"left out of the dump: {_table_names(result.excluded_tables)} (platform tables the backup's role "
+                "may not read)"
             )
         if result.pitr is not None:
             typer.echo(f"supabase {result.pitr['project_ref']}: pitr_enabled={result.pitr['pitr_enabled']}")

@@ -25,6 +25,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
+from ops.backup.access import read_unreadable
 from ops.backup.errors import BackupError, UsageError
 from ops.backup.layout import MiB
 from ops.backup.toc import failed_entry
@@ -204,7 +205,9 @@ def count_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
 
 
 def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Open the REPEATABLE READ transaction whose snapshot pg_dump will share; read server facts."""
+    """Open the REPEATABLE READ transaction whose snapshot pg_dump will share; read server facts and
+    what pg_dump would read that the role may not (`access`, an `ops.backup.access.DumpAccess`).
+    `tables` leaves out the tables the dump will leave out."""
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     row = conn.execute(
@@ -220,13 +223,16 @@ def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         # e.g. a transaction-mode pooler; the dump is still consistent, the counts merely approximate.
         conn.rollback()
         snapshot = None
+    access = read_unreadable(conn)
+    excluded = {(u.schema, u.name) for u in access.excluded}
     return {
         "database": str(row[0]),
         "server_version": str(row[1]),
         "server_version_num": int(row[2]),
         "size_bytes": int(row[3]),
         "snapshot": snapshot,
-        "tables": user_tables(conn),
+        "tables": [t for t in user_tables(conn) if t[:2] not in excluded],
+        "access": access,
     }
 
 
@@ -238,5 +244,6 @@ def exact_counts(conn: psycopg.Connection[Any], tables: list[tuple[str, str, int
                 with conn.transaction():
                     out[f"{schema}.{name}"] = count_rows(conn, schema, name)
             except psycopg.Error:
-                # No SELECT privilege, for instance: pg_dump reports it; the manifest keeps the estimate.
+                # A lock or a cancellation, for instance: the manifest keeps the estimate. (A table the role
+                # may not read is refused or left out before the dump: `ops.backup.access`.)
                 continue
