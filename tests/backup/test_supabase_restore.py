@@ -19,9 +19,9 @@ from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
 from ops import backup as backups
-from ops.backup import RESTORE_ROLE, Layout, Location, TargetShape, shape_database
+from ops.backup import RESTORE_ROLE, Layout, Location, TargetShape, parse_toc, shape_database
 
-from .conftest import TEST_PART_SIZE, PgServer
+from .conftest import TEST_PART_SIZE, PgServer, all_keys, nothing_counts
 
 # The application, created as Supabase's `postgres` would by its migrations: a profile per auth user
 # (made by the application's trigger on auth.users), recipes pointing at storage objects, a schema of
@@ -214,6 +214,91 @@ def test_a_backup_as_supabases_postgres_leaves_out_the_platform_tables_it_may_no
     assert "left out of the dump: auth.schema_migrations, storage.migrations" in verified.stdout, verified.stdout
     verified_json = json.loads(cli("backup", "verify", "--bucket", bucket, "--max-age", "1h", "--json").stdout)
     assert verified_json["excluded_tables"] == MIGRATION_TABLES_LEFT_OUT
+
+
+def archive_toc(s3: Any, bucket: str, object_key: str, bindir: str) -> str:
+    """`pg_restore --list` of a single-stream backup."""
+    body = s3.get_object(Bucket=bucket, Key=object_key)["Body"].read()
+    with tempfile.NamedTemporaryFile(suffix=".custom") as archive:
+        archive.write(zstandard.ZstdDecompressor().decompressobj().decompress(body))
+        archive.flush()
+        listed = subprocess.run(
+            [f"{bindir}/pg_restore", "--list", archive.name], capture_output=True, text=True, check=False
+        )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+def test_what_the_application_needs_and_supabases_postgres_may_not_read_fails_the_backup_by_name_before_the_dump(
+    supabase_source: str, s3: Any, bucket: str, cli: Any
+) -> None:
+    with psycopg.connect(supabase_source, autocommit=True) as conn:
+        # Objects the application needs that another role made: a table, a sequence it may only use
+        # (pg_dump reads a sequence's value: SELECT), a schema it may not enter; and auth rows the
+        # restore brings back.
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE public.audit_log (id int); ALTER TABLE public.audit_log OWNER TO supabase_admin;"
+                "CREATE SEQUENCE public.invoice_numbers; ALTER SEQUENCE public.invoice_numbers OWNER TO supabase_admin;"
+                "GRANT USAGE ON SEQUENCE public.invoice_numbers TO {role};"
+                "CREATE SCHEMA billing AUTHORIZATION supabase_admin; CREATE TABLE billing.invoices (id int);"
+                "GRANT SELECT ON billing.invoices TO {role};"
+                "REVOKE SELECT ON auth.identities FROM {role}"
+            ).format(role=sql.Identifier(RESTORE_ROLE))
+        )
+
+    result = cli("backup", "db", "--bucket", bucket, "--database-url", as_postgres(supabase_source), "--json")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["error"]
+    assert error.startswith(f"refusing to back up {RESTORE_ROLE}@127.0.0.1:"), error
+    for named in (
+        "auth.identities (table: lacks SELECT on table auth.identities)",
+        "billing.invoices (table: lacks USAGE on schema billing)",
+        "public.audit_log (table: lacks SELECT on table public.audit_log)",
+        "public.invoice_numbers (sequence: lacks SELECT on sequence public.invoice_numbers)",
+        "nothing was dumped",
+    ):
+        assert named in error, error
+    assert "schema_migrations" not in error and "storage.migrations" not in error, "those are left out, not refused"
+    assert all_keys(s3, bucket) == [], "no dump object, no manifest"
+    nothing_counts(s3, bucket)
+    human = cli("backup", "db", "--bucket", bucket, "--database-url", as_postgres(supabase_source))
+    assert human.exit_code == 1 and "public.audit_log (table: lacks SELECT" in human.stderr, human.stderr
+    assert "Traceback" not in human.stderr
+
+
+def test_a_platform_table_whose_name_holds_a_dot_a_quote_and_an_asterisk_is_left_out_exactly(
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str
+) -> None:
+    odd = 'sub.scription*"s'
+    # Each sibling is matched by a pattern that lets a dot, an asterisk or case folding through.
+    siblings = ('sub.scriptionXYZ"s', 'sub.scription*"s_archive', 'SUB.SCRIPTION*"S', "sub", "scription*")
+    with psycopg.connect(supabase_source, autocommit=True) as conn:
+        # realtime: a platform schema `postgres` may enter (supabase/postgres
+        # migrations/db/init-scripts/00000000000003-realtime-schema.sql).
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA realtime TO {}").format(sql.Identifier(RESTORE_ROLE)))
+        for name in (odd, *siblings):
+            table = sql.Identifier("realtime", name)
+            conn.execute(sql.SQL("CREATE TABLE {} (id int); INSERT INTO {} VALUES (1)").format(table, table))
+            if name != odd:
+                conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(RESTORE_ROLE)))
+
+    made = backups.backup_database(
+        as_postgres(supabase_source), Location(bucket), layout=Layout.STREAM, part_size=TEST_PART_SIZE
+    )
+
+    assert [e["table"] for e in made.excluded_tables] == [
+        "auth.schema_migrations",
+        f"realtime.{odd}",
+        "storage.migrations",
+    ]
+    assert made.object_key is not None
+    entries = parse_toc(archive_toc(s3, bucket, made.object_key, pg_server.bindir))
+    dumped = sorted(e.tag for e in entries if e.kind == "TABLE DATA" and e.schema == "realtime")
+    assert dumped == sorted(siblings), "only the one unreadable table is left out"
+    counts = {t["name"]: t["exact_row_count"] for t in manifest_of(s3, bucket, made.backup_id)["tables"]}
+    assert odd not in counts and all(counts[name] == 1 for name in siblings), counts
 
 
 def test_the_old_full_restore_with_clean_stops_at_the_first_platform_object_and_is_now_refused(
