@@ -19,13 +19,16 @@ Supabase project. Everything in it is taken from supabase/postgres, the image ev
   database and the ``supabase_realtime`` publication (the init scripts run as `postgres` before the
   demotion, ``migrate.sh``), has all privileges on the `auth` and `storage` tables but not on their
   migration tables nor CREATE on those schemas (``20240319072844_lock_down_postgres_access_to_auth_and_storage.sql``,
-  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is no member of the roles owning them;
+  ``20250421084701_revoke_admin_roles_from_postgres.sql``), may enter `realtime` but not read
+  ``realtime.schema_migrations`` (``init-scripts/00000000000003-realtime-schema.sql``, the same 20250421084701),
+  and is no member of the roles owning them;
 - schemas ``auth``, ``storage``, ``extensions`` (``pgcrypto`` and ``uuid-ossp`` in it), ``realtime``,
   ``graphql_public``, ``supabase_functions``, ``supabase_migrations``, owned by ``supabase_admin``;
   the tables ``auth.users``, ``auth.identities`` (foreign key to ``auth.users``),
   ``auth.schema_migrations``, ``storage.buckets``, ``storage.objects`` (row-level security on, foreign
-  keys to ``storage.buckets`` and ``auth.users``) and ``storage.migrations``, with a subset of their
-  columns (``init-scripts/00000000000001-auth-schema.sql``, ``00000000000002-storage-schema.sql``); the
+  keys to ``storage.buckets`` and ``auth.users``), ``storage.migrations`` and ``realtime.schema_migrations``
+  (Realtime's Ecto migration history), with a subset of their columns
+  (``init-scripts/00000000000001-auth-schema.sql``, ``00000000000002-storage-schema.sql``); the
   migration tables hold rows, as in a new project;
 - the event trigger ``pgrst_ddl_watch``, which fires on the restore's own DDL
   (``migrations/20220321174452_fix-postgrest-alter-type-event-trigger.sql``): owned by
@@ -182,6 +185,12 @@ BEGIN
 END $$;
 ALTER FUNCTION extensions.pgrst_ddl_watch() OWNER TO supabase_admin;
 CREATE EVENT TRIGGER pgrst_ddl_watch ON ddl_command_end EXECUTE FUNCTION extensions.pgrst_ddl_watch();
+
+GRANT USAGE ON SCHEMA realtime TO {restore}, anon, authenticated, service_role;
+CREATE TABLE realtime.schema_migrations (version bigint PRIMARY KEY, inserted_at timestamp(0));
+INSERT INTO realtime.schema_migrations
+VALUES (20211116024918, '2021-11-16 02:49:18'), (20211116045059, '2021-11-16 04:50:59');
+ALTER TABLE realtime.schema_migrations OWNER TO supabase_admin;
 
 CREATE PUBLICATION supabase_realtime;
 ALTER PUBLICATION supabase_realtime OWNER TO {restore};

@@ -103,6 +103,8 @@ UNION ALL
 SELECT 'migration', version, '' FROM auth.schema_migrations
 UNION ALL
 SELECT 'migration', name, hash FROM storage.migrations
+UNION ALL
+SELECT 'migration', version::text, '' FROM realtime.schema_migrations
 ORDER BY 1, 2
 """
 
@@ -183,6 +185,10 @@ MIGRATION_TABLES_LEFT_OUT = [
         "reason": f"platform table {RESTORE_ROLE} may not read (lacks SELECT on table auth.schema_migrations)",
     },
     {
+        "table": "realtime.schema_migrations",
+        "reason": f"platform table {RESTORE_ROLE} may not read (lacks SELECT on table realtime.schema_migrations)",
+    },
+    {
         "table": "storage.migrations",
         "reason": f"platform table {RESTORE_ROLE} may not read (lacks SELECT on table storage.migrations)",
     },
@@ -203,15 +209,16 @@ def test_a_backup_as_supabases_postgres_leaves_out_the_platform_tables_it_may_no
     manifest = manifest_of(s3, bucket, report["backup_id"])
     assert manifest["dump"]["excluded_tables"] == MIGRATION_TABLES_LEFT_OUT
     counts = {f"{t['schema']}.{t['name']}": t["exact_row_count"] for t in manifest["tables"]}
-    assert "auth.schema_migrations" not in counts and "storage.migrations" not in counts, counts
+    assert not {e["table"] for e in MIGRATION_TABLES_LEFT_OUT} & set(counts), counts
     assert counts["auth.users"] == 5 and counts["storage.objects"] == 6 and counts["public.recipes"] == 20, counts
     listed = cli("backup", "list", "--bucket", bucket, "--kind", "db")
-    assert "left out: auth.schema_migrations, storage.migrations" in listed.stdout, listed.stdout
+    left_out = "auth.schema_migrations, realtime.schema_migrations, storage.migrations"
+    assert f"left out: {left_out}" in listed.stdout, listed.stdout
     listed_json = json.loads(cli("backup", "list", "--bucket", bucket, "--kind", "db", "--json").stdout)
     assert listed_json["backups"][0]["excluded_tables"] == MIGRATION_TABLES_LEFT_OUT
     verified = cli("backup", "verify", "--bucket", bucket, "--max-age", "1h")
     assert verified.exit_code == 0, verified.stdout + verified.stderr
-    assert "left out of the dump: auth.schema_migrations, storage.migrations" in verified.stdout, verified.stdout
+    assert f"left out of the dump: {left_out}" in verified.stdout, verified.stdout
     verified_json = json.loads(cli("backup", "verify", "--bucket", bucket, "--max-age", "1h", "--json").stdout)
     assert verified_json["excluded_tables"] == MIGRATION_TABLES_LEFT_OUT
 
@@ -275,9 +282,7 @@ def test_a_platform_table_whose_name_holds_a_dot_a_quote_and_an_asterisk_is_left
     # Each sibling is matched by a pattern that lets a dot, an asterisk or case folding through.
     siblings = ('sub.scriptionXYZ"s', 'sub.scription*"s_archive', 'SUB.SCRIPTION*"S', "sub", "scription*")
     with psycopg.connect(supabase_source, autocommit=True) as conn:
-        # realtime: a platform schema `postgres` may enter (supabase/postgres
-        # migrations/db/init-scripts/00000000000003-realtime-schema.sql).
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA realtime TO {}").format(sql.Identifier(RESTORE_ROLE)))
+        # In realtime, a platform schema `postgres` may enter.
         for name in (odd, *siblings):
             table = sql.Identifier("realtime", name)
             conn.execute(sql.SQL("CREATE TABLE {} (id int); INSERT INTO {} VALUES (1)").format(table, table))
@@ -290,13 +295,14 @@ def test_a_platform_table_whose_name_holds_a_dot_a_quote_and_an_asterisk_is_left
 
     assert [e["table"] for e in made.excluded_tables] == [
         "auth.schema_migrations",
+        "realtime.schema_migrations",
         f"realtime.{odd}",
         "storage.migrations",
     ]
     assert made.object_key is not None
     entries = parse_toc(archive_toc(s3, bucket, made.object_key, pg_server.bindir))
     dumped = sorted(e.tag for e in entries if e.kind == "TABLE DATA" and e.schema == "realtime")
-    assert dumped == sorted(siblings), "only the one unreadable table is left out"
+    assert dumped == sorted(siblings), "only the unreadable tables are left out"
     counts = {t["name"]: t["exact_row_count"] for t in manifest_of(s3, bucket, made.backup_id)["tables"]}
     assert odd not in counts and all(counts[name] == 1 for name in siblings), counts
 
