@@ -191,6 +191,11 @@ def backup_db(
     Kind=database), which feeds the freshness alarm, and DatabaseSizeBytes (Stack) are published.
     Prefer DATABASE_URL (or PGPASSWORD) over a password in the command line.
 
+    Before dumping, what pg_dump would read and the role may not is found: Supabase platform tables
+    (its migration tables, which Supabase's `postgres` may not read) are left out and listed in the
+    manifest (dump.excluded_tables); anything else, e.g. an application table without SELECT, fails
+    the backup (exit 1) naming each one and the privilege it lacks, before anything is stored.
+
     Example:
 
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\

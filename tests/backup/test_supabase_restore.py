@@ -254,9 +254,12 @@ def test_what_the_application_needs_and_supabases_postgres_may_not_read_fails_th
             ).format(role=sql.Identifier(RESTORE_ROLE))
         )
 
-    result = cli("backup", "db", "--bucket", bucket, "--database-url", as_postgres(supabase_source), "--json")
+    # A password in the URL (the test server trusts loopback and ignores it) must never be printed.
+    url = pg_conninfo.make_conninfo(as_postgres(supabase_source), password="never-printed-8d1f")
+    result = cli("backup", "db", "--bucket", bucket, "--database-url", url, "--json")
 
     assert result.exit_code == 1, result.stdout + result.stderr
+    assert "never-printed-8d1f" not in result.stdout + result.stderr
     error = json.loads(result.stdout)["error"]
     assert error.startswith(f"refusing to back up {RESTORE_ROLE}@127.0.0.1:"), error
     for named in (
@@ -270,8 +273,9 @@ def test_what_the_application_needs_and_supabases_postgres_may_not_read_fails_th
     assert "schema_migrations" not in error and "storage.migrations" not in error, "those are left out, not refused"
     assert all_keys(s3, bucket) == [], "no dump object, no manifest"
     nothing_counts(s3, bucket)
-    human = cli("backup", "db", "--bucket", bucket, "--database-url", as_postgres(supabase_source))
+    human = cli("backup", "db", "--bucket", bucket, "--database-url", url)
     assert human.exit_code == 1 and "public.audit_log (table: lacks SELECT" in human.stderr, human.stderr
+    assert "never-printed-8d1f" not in human.stdout + human.stderr
     assert "Traceback" not in human.stderr
 
 
