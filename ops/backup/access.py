@@ -7,7 +7,6 @@ What a full pg_dump reads (PostgreSQL 15, checked against its pg_dump and the LO
 - every sequence it dumps: `SELECT last_value, is_called FROM ...` (pg_dump 18:
   `pg_get_sequence_data`, which checks SELECT too): SELECT, USAGE is not enough;
 - both by schema-qualified name: USAGE on the schema;
-- with `row_security = off`: a table whose row-level security applies to the role stops the dump;
 - not extension members, except the extensions' configuration tables (`pg_extension.extconfig`), whose
   rows it copies; views and materialized views only from the catalog.
 
@@ -24,6 +23,9 @@ decides, a pure function of what the role lacks:
 - refused before anything is dumped (exit 1, each named with what it lacks): everything else, i.e. the
   application's tables and sequences and the `auth`/`storage` rows a restore brings back. Leaving
   those out would lose data silently.
+
+Not checked here: pg_dump reads with `row_security = off`, so a table whose row-level security applies
+to the role stops it mid-dump with its own message (exit 1). Supabase's `postgres` has BYPASSRLS.
 """
 
 from __future__ import annotations
@@ -109,22 +111,19 @@ def plan_dump_access(role: str, unreadable: Iterable[Unreadable]) -> DumpAccess:
 # Relations pg_dump would lock or read (see module doc), with what the current role may do to them.
 # Temporary relations live in pg_temp_N schemas; pg_dump skips those and every pg_* schema.
 _READS_SQL = r"""
-SELECT nspname, relname, kind, schema_usage, can_select, rls_applies FROM (
+SELECT nspname, relname, kind, schema_usage, can_select FROM (
     SELECT n.nspname, c.relname, CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END AS kind,
            has_schema_privilege(n.oid, 'USAGE') AS schema_usage,
-           has_table_privilege(c.oid, 'SELECT') AS can_select,
-           c.relkind = 'r' AND c.relrowsecurity AND NOT r.bypass
-             AND (c.relforcerowsecurity OR NOT pg_has_role(c.relowner, 'USAGE')) AS rls_applies
+           has_table_privilege(c.oid, 'SELECT') AS can_select
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    CROSS JOIN (SELECT rolsuper OR rolbypassrls AS bypass FROM pg_roles WHERE rolname = current_user) r
     WHERE c.relkind IN ('r', 'p', 'S')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
       AND (c.oid IN (SELECT unnest(extconfig) FROM pg_extension)
            OR NOT EXISTS (SELECT 1 FROM pg_depend d
                           WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'))
 ) relations
-WHERE NOT schema_usage OR NOT can_select OR rls_applies
+WHERE NOT (schema_usage AND can_select)
 """
 
 
@@ -132,13 +131,11 @@ def read_unreadable(conn: psycopg.Connection[Any]) -> DumpAccess:
     """Read, as the connecting role, what pg_dump would read and it may not; decide with `plan_dump_access`."""
     row = conn.execute("SELECT current_user").fetchone()
     found = []
-    for schema, name, kind, schema_usage, can_select, rls_applies in conn.execute(_READS_SQL).fetchall():
+    for schema, name, kind, schema_usage, can_select in conn.execute(_READS_SQL).fetchall():
         missing = []
         if not schema_usage:
             missing.append(f"USAGE on schema {schema}")
         if not can_select:
             missing.append(f"SELECT on {kind} {schema}.{name}")
-        if rls_applies:
-            missing.append("BYPASSRLS (row-level security is on and pg_dump reads with it off)")
         found.append(Unreadable(str(schema), str(name), str(kind), tuple(missing)))
     return plan_dump_access(str(row[0]) if row else "?", found)

@@ -3,16 +3,11 @@ table tests of the decision and the pg_dump patterns, then the catalog reading o
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import psycopg
 import pytest
 from psycopg import conninfo as pg_conninfo
 
 from ops.backup import Unreadable, exclude_pattern, plan_dump_access, read_unreadable
-
-from .conftest import all_keys
 
 
 def unreadable(qualified: str, kind: str = "table") -> Unreadable:
@@ -132,21 +127,6 @@ def test_a_role_granted_what_it_reads_is_refused_nothing(reader: str) -> None:
         access = read_unreadable(conn)
 
     assert (access.role, access.excluded, access.refused) == ("backup_reader", (), ())
-
-
-def test_row_level_security_that_applies_to_the_role_fails_the_backup_by_name(
-    reader: str, source_db: str, s3: Any, bucket: str, cli: Any
-) -> None:
-    with psycopg.connect(source_db, autocommit=True) as conn:
-        # pg_dump reads with row_security off: a policy that applies to the role stops it.
-        conn.execute("ALTER TABLE chat.messages ENABLE ROW LEVEL SECURITY")
-
-    result = cli("backup", "db", "--bucket", bucket, "--database-url", reader, "--json")
-
-    assert result.exit_code == 1, result.stdout + result.stderr
-    error = json.loads(result.stdout)["error"]
-    assert "chat.messages (table: lacks BYPASSRLS (row-level security is on" in error, error
-    assert all_keys(s3, bucket) == []
 
 
 def test_extension_members_are_not_read_except_configuration_tables_whose_rows_pg_dump_copies(
