@@ -6,38 +6,46 @@ Supabase project. Everything in it is taken from supabase/postgres, the image ev
 (github.com/supabase/postgres, ``migrations/db``):
 
 - platform roles, none a superuser here and none able to log in (nobody connects as them):
-  ``supabase_admin`` owns the platform schemas, ``supabase_auth_admin`` and ``supabase_storage_admin``
-  the `auth` and `storage` tables; ``anon``, ``authenticated``, ``service_role`` (``BYPASSRLS``) and
-  ``authenticator`` are the API roles (``init-scripts/00000000000000-initial-schema.sql``,
-  ``migrations/20211115181400_update-auth-permissions.sql``);
+  ``supabase_admin`` owns the platform schemas, ``supabase_auth_admin``, ``supabase_storage_admin`` and
+  ``supabase_functions_admin`` the `auth`, `storage` and `supabase_functions` objects (``PLATFORM_OWNERS``);
+  ``anon``, ``authenticated``, ``service_role`` (``BYPASSRLS``) and ``authenticator`` are the API roles
+  (``init-scripts/00000000000000-initial-schema.sql``, ``migrations/20211115181400_update-auth-permissions.sql``,
+  ``migrations/20240822021428_enable_webhooks_by_default.sql``);
 - the role the restore connects as, ``RESTORE_ROLE``: Supabase's `postgres` after
   ``migrations/10000000000000_demote-postgres.sql`` (``NOSUPERUSER CREATEDB CREATEROLE LOGIN
   REPLICATION BYPASSRLS``, the attributes `ops.migrate`'s rehearsal role has too), a member of
   ``anon``, ``authenticated`` and ``service_role`` with the admin option
   (``20230201083204_grant_auth_roles_to_postgres.sql``,
-  ``20250605172253_grant_with_admin_to_postgres_16_and_above.sql``). It owns the
-  database and the ``supabase_realtime`` publication (the init scripts run as `postgres` before the
-  demotion, ``migrate.sh``), has all privileges on the `auth` and `storage` tables but not on their
-  migration tables nor CREATE on those schemas (``20240319072844_lock_down_postgres_access_to_auth_and_storage.sql``,
-  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is no member of the roles owning them;
+  ``20250605172253_grant_with_admin_to_postgres_16_and_above.sql``) and of ``supabase_functions_admin``
+  (20240822021428). It owns the database and the ``supabase_realtime`` publication (the init scripts
+  run as `postgres` before the demotion, ``migrate.sh``), has all privileges on the `auth` and
+  `storage` tables, sequences and routines but not on their migration tables nor CREATE on those
+  schemas (``20240319072844_lock_down_postgres_access_to_auth_and_storage.sql``,
+  ``20250421084701_revoke_admin_roles_from_postgres.sql``), and is no member of the roles owning them.
+  It may ``SET session_replication_role``: supautils lets Supabase's `postgres` set it
+  (``ansible/files/postgresql_config/supautils.conf.j2``, ``privileged_role_allowed_configs``), which
+  PostgreSQL 15's ``GRANT SET ON PARAMETER`` models here;
 - schemas ``auth``, ``storage``, ``extensions`` (``pgcrypto`` and ``uuid-ossp`` in it), ``realtime``,
   ``graphql_public``, ``supabase_functions``, ``supabase_migrations``, owned by ``supabase_admin``;
-  the tables ``auth.users``, ``auth.identities`` (foreign key to ``auth.users``),
-  ``auth.schema_migrations``, ``storage.buckets``, ``storage.objects`` (row-level security on, foreign
-  keys to ``storage.buckets`` and ``auth.users``) and ``storage.migrations``, with a subset of their
-  columns (``init-scripts/00000000000001-auth-schema.sql``, ``00000000000002-storage-schema.sql``); the
-  migration tables hold rows, as in a new project;
+- their tables, two ways. The tests' projects get hand-written ones: ``auth.users``,
+  ``auth.identities``, ``auth.schema_migrations``, ``storage.buckets``, ``storage.objects`` (row-level
+  security on) and ``storage.migrations``, with a subset of their columns
+  (``init-scripts/00000000000001-auth-schema.sql``, ``00000000000002-storage-schema.sql``). The drill
+  builds them from the backup it restores (`build_platform_from_archive`): every table, type,
+  function, index, constraint and platform trigger of those schemas, at production's GoTrue and
+  Storage version, as a new project on the same version has them; the migration tables hold rows;
 - the event trigger ``pgrst_ddl_watch``, which fires on the restore's own DDL
   (``migrations/20220321174452_fix-postgrest-alter-type-event-trigger.sql``): owned by
   ``supabase_admin`` there, a superuser (``20250402065937_alter_internal_event_triggers_owner_to_supabase_admin.sql``),
   here by the scratch server's superuser, since an event trigger's owner must be one; and the empty
   publication ``supabase_realtime``.
 
-What it does not reproduce: supautils (the extension that lets `postgres` run a few superuser-only
-commands on Supabase, e.g. ``SET session_replication_role``, and that guards the reserved roles), the
-platform's other extensions and schemas (pg_net, pg_cron, vault, pgsodium, graphql), the full column
-sets of the GoTrue and Storage tables, and the platform roles' attributes (``supabase_admin`` is a
-superuser there). A restore that works here needs nothing supautils gives.
+What it does not reproduce: the rest of supautils (``policy_grants``, which lets `postgres` create
+policies on some platform tables: the restore reports those it cannot create; ``privileged_extensions``;
+the reserved roles), the platform's other extensions and schemas (pg_net, pg_cron, vault, pgsodium,
+graphql), and the platform roles' attributes (``supabase_admin`` is a superuser there). Built from a
+backup, the stand-in also has the indexes the application put on `auth`/`storage` tables (the dump
+cannot tell them from the platform's), so the drill does not warn about those.
 
 Roles are cluster-wide: `shape_database` creates the missing ones on the scratch server (the drill's
 scratch server must be one the drill may change) and gives ``RESTORE_ROLE`` a new password each run,
