@@ -460,9 +460,11 @@ def restore_db(
     Into a new Supabase project (region failover), pass --target-shape supabase: the application's
     schemas, its data and the auth and storage rows are restored; the project's own schemas, roles,
     event triggers and publication are left alone, and nothing is dropped. A target whose
-    application schemas hold tables, or that lacks an extension the dump uses, is refused (exit 2,
-    named) before anything is written; a plain restore into a Supabase project is refused the same
-    way. Both layouts: a single-stream backup is decompressed into --scratch-dir first.
+    application schemas hold tables, or that lacks an extension the dump uses (in the dump's
+    schema), is refused (exit 2, named) before anything is written; a plain restore into a Supabase
+    project is refused the same way. Both layouts: a single-stream backup is decompressed into
+    --scratch-dir first. Policies on auth/storage tables the project does not let the restore create
+    are warned about by name; their SQL is written to a file in --scratch-dir, named in the warning.
 
     Example:
 
@@ -548,9 +550,9 @@ def drill(
         typer.Option(
             "--extension",
             show_default=False,
-            help="With --target-shape supabase: an extension production enabled beyond a new project's "
-            "(pgcrypto, uuid-ossp), enabled in the stand-in first as the runbook enables it in the new project. "
-            "Repeatable.",
+            help="With --target-shape supabase: NAME or NAME:SCHEMA (default schema extensions), an extension "
+            "production enabled beyond a new project's (pgcrypto, uuid-ossp), enabled in the stand-in first as "
+            "the runbook enables it in the new project. Repeatable.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -566,7 +568,9 @@ def drill(
     --failover it then rehearses a failover on the restored data (docs/disaster-recovery.md,
     step 6): the JSON output's `failover.report` is the reconciliation report of the drill.
     With --target-shape supabase it rehearses the region-failover restore: into a stand-in for a
-    new Supabase project, as its non-superuser `postgres` (`target_shape` in the JSON output).
+    new Supabase project whose auth and storage tables are built from the backup itself, as its
+    non-superuser `postgres` (`target_shape` in the JSON output); a backup the restore refuses
+    (e.g. an extension not enabled: --extension NAME[:SCHEMA]) is a failed drill (exit 1).
 
     Example:
 

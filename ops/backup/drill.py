@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from psycopg import sql
 
 from ops.backup.aws import s3_client
 from ops.backup.catalog import resolve_backup
-from ops.backup.errors import BackupError, NoBackupError, UsageError
+from ops.backup.errors import BackupError, NoBackupError, TargetRefusedError, UsageError
 from ops.backup.layout import Kind, Location
 from ops.backup.metrics import (
     METRIC_DRILL_MAX_DATABASE_BYTES,
@@ -26,7 +27,7 @@ from ops.backup.metrics import (
 )
 from ops.backup.postgres import connect, count_rows, describe_dsn, redact, split_dsn, sql_errors, user_tables
 from ops.backup.restore import RestoreResult, TargetShape, restore_database
-from ops.backup.supabase_shape import shape_database
+from ops.backup.supabase_shape import build_platform_from_archive, parse_extension, shape_database
 from ops.backup.timing import format_duration
 from ops.backup.toc import keeps_table
 
@@ -170,11 +171,13 @@ def run_drill(
     """Restore a backup into a fresh scratch database, check it against the manifest, time it vs the RTO.
 
     With `target_shape` SUPABASE the scratch database is first given the shape of a new Supabase
-    project (`ops.backup.supabase_shape`: platform schemas, roles, event trigger, publication) and the
-    restore connects as the stand-in for its non-superuser `postgres`, as a region failover's restore
-    does; only the tables that restore loads are checked (`ops.backup.toc.keeps_table`). `extensions`:
-    those production enabled beyond a new project's, enabled in the stand-in first, as the runbook
-    enables them in the new project.
+    project (`ops.backup.supabase_shape`: platform schemas, roles, event trigger, publication), its
+    `auth`/`storage`/`supabase_functions` tables are built from the backup itself once it is verified
+    (production's GoTrue and Storage version; not part of the timed restore), and the restore connects
+    as the stand-in for its non-superuser `postgres`, as a region failover's restore does; only the
+    tables that restore loads are checked (`ops.backup.toc.keeps_table`). A target the restore refuses
+    is a failed drill. `extensions` ("NAME" or "NAME:SCHEMA"): those production enabled beyond a new
+    project's, enabled in the stand-in first, as the runbook enables them in the new project.
 
     With `failover`, then rehearse a failover on the restored database (`ops.reconcile`): a copy
     loses some rows, `reconcile --apply` must bring them back and a second run find nothing.
@@ -194,13 +197,12 @@ def run_drill(
     database_bytes: int | None = None
     throughput: float | None = None
     max_bytes: int | None = None
-    recreate_scratch_database(scratch_url)
     supabase = target_shape is TargetShape.SUPABASE
-    restore_url = (
-        shape_database(scratch_url, str(pg_conninfo.conninfo_to_dict(scratch_url)["dbname"]), extensions)
-        if supabase
-        else scratch_url
-    )
+    enabled = tuple(parse_extension(value) for value in extensions)
+    recreate_scratch_database(scratch_url)
+    dbname = str(pg_conninfo.conninfo_to_dict(scratch_url)["dbname"])
+    restore_url = shape_database(scratch_url, dbname, enabled, platform_tables=False) if supabase else scratch_url
+    prepare = functools.partial(build_platform_from_archive, scratch_url, dbname) if supabase else None
     clock = time.monotonic()
     try:
         manifest = resolve_backup(location, Kind.DB, backup_id, s3=s3)
@@ -215,14 +217,18 @@ def run_drill(
             scratch_dir=scratch_dir,
             s3=s3,
             target_shape=target_shape,
+            prepare_target=prepare,
         )
     except NoBackupError as exc:
         problems.append(str(exc))
+    except TargetRefusedError as exc:
+        # The backup does not restore into a new project as it stands: the rehearsal failed.
+        problems.append(f"restore refused: {exc}")
     except BackupError as exc:
         if isinstance(exc, UsageError):
             raise
         problems.append(f"restore failed: {exc}")
-    seconds = round(time.monotonic() - clock, 3)
+    seconds = round(time.monotonic() - clock - (restore.prepare_seconds if restore else 0.0), 3)
     if restore is not None and manifest is not None:
         with connect(scratch_url) as conn, sql_errors("counting restored rows", scratch_url):
             restored = {f"{s}.{n}": count_rows(conn, s, n) for s, n, _, _ in user_tables(conn)}

@@ -127,15 +127,34 @@ def platform(dsn: str) -> list[tuple[Any, ...]]:
         return conn.execute(PLATFORM_SQL).fetchall()
 
 
-def supabase_database(pg_server: PgServer, *, extensions: tuple[str, ...] = ("citext",)) -> tuple[str, str]:
-    """A new database with a new Supabase project's shape and `extensions` enabled (as the dashboard
-    does, as the superuser): (superuser DSN, DSN of the role shaped like Supabase's `postgres`)."""
+def supabase_database(
+    pg_server: PgServer, *, extensions: tuple[str, ...] = ("citext",), schema: str = "extensions"
+) -> tuple[str, str]:
+    """A new database with a new Supabase project's shape and `extensions` enabled in `schema` (as the
+    dashboard does, as the superuser): (superuser DSN, DSN of the role shaped like Supabase's `postgres`)."""
     name = pg_server.create_database()
     role_dsn = shape_database(pg_server.dsn(), name)
     with psycopg.connect(pg_server.dsn(name), autocommit=True) as conn:
         for extension in extensions:
-            conn.execute(sql.SQL("CREATE EXTENSION {} WITH SCHEMA extensions").format(sql.Identifier(extension)))
+            conn.execute(
+                sql.SQL("CREATE EXTENSION {} WITH SCHEMA {}").format(sql.Identifier(extension), sql.Identifier(schema))
+            )
     return pg_server.dsn(name), role_dsn
+
+
+def project_with(pg_server: PgServer, platform_sql: str = "", app_sql: str = APP_SQL, **shape: Any) -> str:
+    """A Supabase project whose platform got `platform_sql` (as the superuser: a GoTrue or Storage
+    version's own tables and triggers) before the application and its users; returns its superuser DSN."""
+    admin_dsn, role_dsn = supabase_database(pg_server, **shape)
+    if platform_sql:
+        with psycopg.connect(admin_dsn, autocommit=True) as conn:
+            conn.execute(platform_sql)
+    with psycopg.connect(role_dsn, autocommit=True) as conn:
+        conn.execute(app_sql)
+        conn.execute(SEED_SQL)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return admin_dsn
 
 
 @pytest.fixture
@@ -163,6 +182,22 @@ def supabase_target(pg_server: PgServer) -> tuple[str, str]:
 def as_postgres(dsn: str) -> str:
     """The same database as the stand-in for Supabase's `postgres` (the test server trusts loopback)."""
     return pg_conninfo.make_conninfo(dsn, user=RESTORE_ROLE)
+
+
+def restore(cli: Any, bucket: str, role_dsn: str, scratch: Any, *flags: str) -> Any:
+    return cli(
+        "restore",
+        "db",
+        "--bucket",
+        bucket,
+        "--target-url",
+        role_dsn,
+        "--target-shape",
+        "supabase",
+        "--scratch-dir",
+        str(scratch),
+        *flags,
+    )
 
 
 def backup(source: str, bucket: str, layout: str) -> str:
@@ -355,13 +390,13 @@ def test_the_old_full_restore_with_clean_stops_at_the_first_platform_object_and_
 
 @pytest.mark.parametrize("layout", ["directory", "stream"])
 def test_restore_into_a_new_supabase_project_brings_back_the_application_and_its_auth_and_storage_rows(
-    layout: str, supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any
+    layout: str, supabase_source: str, supabase_target: tuple[str, str], s3: Any, bucket: str, cli: Any, tmp_path: Any
 ) -> None:
     backup_id = backup(supabase_source, bucket, layout)
     admin_dsn, role_dsn = supabase_target
     before = platform(admin_dsn)
 
-    result = cli("restore", "db", "--bucket", bucket, "--target-url", role_dsn, "--target-shape", "supabase", "--json")
+    result = restore(cli, bucket, role_dsn, tmp_path, "--json")
 
     assert result.exit_code == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)
@@ -375,9 +410,15 @@ def test_restore_into_a_new_supabase_project_brings_back_the_application_and_its
         "storage.objects",
     ]
     assert platform(admin_dsn) == before, "the project's own schemas, owners, event trigger and migrations stay"
+    # The stand-in has no supautils: the policy pass reports it, and writes its SQL to paste.
+    [sql_file] = tmp_path.glob("chefchatz-supabase-policies-*.sql")
     assert report["warnings"] == [
-        "not restored: policy 'cooks read recipe images' on storage.objects: re-create it in the new project"
+        "not restored: policy 'cooks read recipe images' on storage.objects: ERROR:  must be owner of table "
+        f"objects; its SQL, to run in the new project: {sql_file}"
     ]
+    assert report["supabase"]["policies_sql"] == str(sql_file)
+    assert 'CREATE POLICY "cooks read recipe images" ON storage.objects' in sql_file.read_text()
+    assert not [line for line in sql_file.read_text().splitlines() if line.startswith("\\")], "no psql meta-commands"
     skipped = report["supabase"]["skipped"]
     assert skipped["event trigger (superuser only)"] == 1, skipped
     assert "platform migration history" not in skipped, "the backup left the migration tables out already"
@@ -479,7 +520,7 @@ def test_an_error_during_the_restore_fails_it_with_exit_1_naming_the_archive_ent
 
     assert result.exit_code == 1, result.stdout + result.stderr
     first = result.stderr.splitlines()[0]
-    assert "pg_restore of the auth and storage rows" in first and "TABLE DATA objects" in first, first
+    assert "loading the auth and storage rows" in first and "TABLE DATA storage objects" in first, first
     assert 'null value in column "version"' in first, first
     assert "password" not in result.stderr.lower()
 
@@ -501,13 +542,15 @@ def test_bad_target_shape_flags_exit_2_naming_the_flag(
 
 
 def test_drill_with_the_supabase_shape_restores_as_the_non_superuser_postgres_and_reports_it(
-    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
 ) -> None:
     backup(supabase_source, bucket, "directory")
     scratch = pg_server.dsn("chefchatz_drill_supabase")
 
     result = cli(
         "drill",
+        "--scratch-dir",
+        str(tmp_path),
         "--bucket",
         bucket,
         "--scratch-url",
@@ -535,9 +578,6 @@ def test_drill_with_the_supabase_shape_restores_as_the_non_superuser_postgres_an
     }, "the platform's migration tables are the project's own, not the backup's"
     assert any("cooks read recipe images" in w for w in report["warnings"]), report["warnings"]
     assert rows(scratch) == rows(supabase_source)
-    human = cli("drill", "--bucket", bucket, "--scratch-url", scratch, "--target-shape", "supabase")
-    assert human.exit_code == 2, "without the extension the project would need enabled first"
-    assert "extension citext is not enabled in the target" in human.stderr and "--extension citext" in human.stderr
 
 
 def test_the_restore_role_is_shaped_like_the_migration_rehearsal_role() -> None:
@@ -545,3 +585,297 @@ def test_the_restore_role_is_shaped_like_the_migration_rehearsal_role() -> None:
 
     assert backups.RESTORE_ROLE_ATTRIBUTES == role.ROLE_ATTRIBUTES
     assert TargetShape("supabase") is TargetShape.SUPABASE
+
+
+# Issue 24 item 7, the review's findings (tests/backup/test_toc.py holds the decisions by tables).
+
+# A production project runs a fuller GoTrue than the stand-in's hand-written tables: more columns, more
+# tables, empty ones among them (pg_dump writes a TABLE DATA entry for each).
+GOTRUE_SQL = """
+ALTER TABLE auth.users ADD COLUMN email_confirmed_at timestamptz;
+CREATE TABLE auth.refresh_tokens (
+    id bigserial PRIMARY KEY, token varchar(255), user_id varchar(255), revoked bool, created_at timestamptz
+);
+CREATE TABLE auth.audit_log_entries (instance_id uuid, id uuid PRIMARY KEY, payload json);
+CREATE TYPE auth.aal_level AS ENUM ('aal1', 'aal2');
+CREATE TABLE auth.sessions (
+    id uuid PRIMARY KEY, user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE, aal auth.aal_level
+);
+CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE
+AS $$ SELECT nullif(current_setting('request.jwt.claim.sub', true), '')::uuid $$;
+ALTER TABLE auth.refresh_tokens OWNER TO supabase_auth_admin;
+ALTER TABLE auth.audit_log_entries OWNER TO supabase_auth_admin;
+ALTER TABLE auth.sessions OWNER TO supabase_auth_admin;
+ALTER TYPE auth.aal_level OWNER TO supabase_auth_admin;
+ALTER FUNCTION auth.uid() OWNER TO supabase_auth_admin;
+GRANT ALL ON auth.refresh_tokens, auth.audit_log_entries, auth.sessions, auth.refresh_tokens_id_seq TO restore_postgres;
+-- Storage's own trigger (0010-add-trigger-to-auto-update-updated_at-column.sql).
+CREATE FUNCTION storage.update_updated_at_column() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN NEW.updated_at = now(); RETURN NEW; END $$;
+ALTER FUNCTION storage.update_updated_at_column() OWNER TO supabase_storage_admin;
+CREATE TRIGGER update_objects_updated_at BEFORE UPDATE ON storage.objects
+FOR EACH ROW EXECUTE FUNCTION storage.update_updated_at_column();
+"""
+GOTRUE_ROWS_SQL = """
+UPDATE auth.users SET email_confirmed_at = created_at;
+INSERT INTO auth.refresh_tokens (token, user_id) SELECT 't' || i, 'u' FROM generate_series(1, 7) AS i;
+INSERT INTO auth.sessions (id, user_id, aal) SELECT gen_random_uuid(), id, 'aal1' FROM auth.users;
+"""
+
+
+def test_the_drill_builds_the_platform_tables_from_the_backup_so_a_fuller_gotrue_drills_green(
+    pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    source = project_with(pg_server, GOTRUE_SQL)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(GOTRUE_ROWS_SQL)
+    backup(source, bucket, "directory")
+    # Into the hand-written stand-in it is refused, naming the tables with rows only.
+    _, role_dsn = supabase_database(pg_server)
+    refused = restore(cli, bucket, role_dsn, tmp_path)
+    assert refused.exit_code == 2, refused.stdout + refused.stderr
+    assert "the dump has table auth.refresh_tokens (7 rows), which the target lacks" in refused.stderr
+    assert "the dump has table auth.sessions (5 rows), which the target lacks" in refused.stderr
+    assert "audit_log_entries" not in refused.stderr, "an empty table is nothing to load"
+    scratch = pg_server.dsn("chefchatz_drill_gotrue")
+    stack = f"drill-{bucket[-8:]}"
+
+    result = cli(
+        "drill",
+        "--bucket",
+        bucket,
+        "--scratch-url",
+        scratch,
+        "--scratch-dir",
+        str(tmp_path),
+        "--target-shape",
+        "supabase",
+        "--extension",
+        "citext",
+        "--stack",
+        stack,
+        "--json",
+    )
+
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["ok"] is True, result.stdout + result.stderr
+    checked = {t["table"]: (t["status"], t["restored"]) for t in report["tables"]}
+    assert checked["auth.refresh_tokens"] == ("ok", 7) and checked["auth.audit_log_entries"] == ("ok", 0), checked
+    assert checked["auth.sessions"] == ("ok", 5) and checked["auth.users"] == ("ok", 5), checked
+    assert drill_metrics(stack) == [1.0]
+    assert report["restore"]["prepare_seconds"] >= 0
+    tables = ("auth.users", "auth.refresh_tokens", "auth.sessions", "public.profiles", "storage.objects")
+    assert rows(scratch, tables) == rows(source, tables)
+    with psycopg.connect(scratch) as conn:
+        # The stand-in as Supabase has it: the platform's roles own its objects, the restoring role may
+        # not create in auth, not read the migration history, and is no member of the owners.
+        assert conn.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'auth'::regnamespace"
+        ).fetchall() == [("supabase_auth_admin",)]
+        assert conn.execute("SELECT pg_get_userbyid(typowner) FROM pg_type WHERE typname = 'aal_level'").fetchone() == (
+            "supabase_auth_admin",
+        )
+        assert conn.execute(
+            "SELECT has_schema_privilege(%(r)s, 'auth', 'CREATE'), has_table_privilege(%(r)s, 'auth.schema_migrations',"
+            " 'SELECT'), pg_has_role(%(r)s, 'supabase_auth_admin', 'MEMBER'), has_table_privilege(%(r)s,"
+            " 'auth.refresh_tokens', 'INSERT')",
+            {"r": RESTORE_ROLE},
+        ).fetchone() == (False, False, False, True)
+        assert conn.execute("SELECT count(*) FROM auth.schema_migrations").fetchone() == (3,)
+        assert conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = 'storage.objects'::regclass AND NOT tgisinternal"
+        ).fetchall() == [("update_objects_updated_at",)], "the platform's trigger is the stand-in's, not restored"
+
+
+def drill_metrics(stack: str) -> list[float]:
+    from .test_drill import drill_metrics as metrics
+
+    return metrics(stack)["RestoreDrillSucceeded"]
+
+
+def test_a_target_the_restore_refuses_is_a_failed_drill_published_as_such(
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    backup(supabase_source, bucket, "directory")
+    stack = f"drill-{bucket[-8:]}"
+    args = ["--bucket", bucket, "--scratch-url", pg_server.dsn("chefchatz_drill_refused"), "--stack", stack]
+
+    result = cli("drill", *args, "--scratch-dir", str(tmp_path), "--target-shape", "supabase")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "FAILED: restore refused: refusing to restore into" in result.stderr
+    assert "enable citext in schema extensions first" in result.stderr and "--extension citext" in result.stderr
+    assert drill_metrics(stack) == [0.0]
+    bad = cli("drill", *args, "--target-shape", "supabase", "--extension", "citext:")
+    assert bad.exit_code == 2 and "invalid --extension 'citext:'" in bad.stderr, bad.stderr
+
+
+# Storage 0044-prefix-ref-counting.sql made these; 0052-drop-not-used-indexes-and-functions.sql drops them.
+OLD_STORAGE_SQL = """
+CREATE FUNCTION storage.objects_set_level() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+ALTER FUNCTION storage.objects_set_level() OWNER TO supabase_storage_admin;
+CREATE TRIGGER objects_insert_set_level BEFORE INSERT ON storage.objects
+FOR EACH ROW EXECUTE FUNCTION storage.objects_set_level();
+CREATE INDEX idx_objects_bucket_id_name ON storage.objects (bucket_id, name COLLATE "C");
+CREATE INDEX objects_owner_old ON storage.objects (owner);
+"""
+
+
+def test_a_platform_trigger_of_the_old_storage_version_is_left_out_by_its_function_not_restored(
+    pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    backup(project_with(pg_server, OLD_STORAGE_SQL), bucket, "directory")
+    admin_dsn, role_dsn = supabase_database(pg_server)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute("CREATE INDEX objects_owner_idx ON storage.objects (owner)")  # the same index, renamed
+
+    result = restore(cli, bucket, role_dsn, tmp_path, "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert [w for w in warnings if "index" in w] == [
+        "not restored: index storage.idx_objects_bucket_id_name "
+        '(ON storage.objects USING btree (bucket_id, name COLLATE "C")): the target has no index with this '
+        "definition; if the application made it, re-create it in the new project"
+    ]
+    assert not [w for w in warnings if "objects_insert_set_level" in w], warnings
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'storage.objects'::regclass AND NOT tgisinternal"
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM storage.objects").fetchone() == (6,)
+
+
+# Storage 0026 to 0045: an AFTER INSERT trigger on storage.objects keeps folder rows in storage.prefixes.
+PREFIXES_SQL = """
+CREATE TABLE storage.prefixes (
+    bucket_id text REFERENCES storage.buckets (id), name text, PRIMARY KEY (bucket_id, name)
+);
+ALTER TABLE storage.prefixes OWNER TO supabase_storage_admin;
+GRANT ALL ON storage.prefixes TO restore_postgres;
+CREATE FUNCTION storage.add_prefix() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+BEGIN
+  IF position('/' in NEW.name) > 0 THEN
+    INSERT INTO storage.prefixes VALUES (NEW.bucket_id, regexp_replace(NEW.name, '/[^/]+$', '')) ON CONFLICT DO NOTHING;
+  END IF;
+  RETURN NEW;
+END $$;
+ALTER FUNCTION storage.add_prefix() OWNER TO supabase_storage_admin;
+CREATE TRIGGER objects_insert_prefix AFTER INSERT ON storage.objects FOR EACH ROW EXECUTE FUNCTION storage.add_prefix();
+"""
+
+
+def test_auth_and_storage_rows_load_with_the_platforms_triggers_off_as_supabase_loads_them(
+    pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    source = project_with(pg_server, PREFIXES_SQL)
+    backup(source, bucket, "stream")
+    admin_dsn, role_dsn = supabase_database(pg_server)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(PREFIXES_SQL)
+
+    result = restore(cli, bucket, role_dsn, tmp_path, "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["supabase"]["platform_tables"] == [
+        "auth.users",
+        "auth.identities",
+        "storage.buckets",
+        "storage.objects",
+        "storage.prefixes",
+    ]
+    tables = ("auth.users", "storage.objects", "storage.prefixes", "public.profiles")
+    assert rows(admin_dsn, tables) == rows(source, tables)
+    # The application's own trigger on auth.users came after the rows (pass 3): it fires for new users.
+    with psycopg.connect(role_dsn, autocommit=True) as conn:
+        assert conn.execute("SHOW session_replication_role").fetchone() == ("origin",)
+        conn.execute("INSERT INTO auth.users (id, email) VALUES ('00000000-0000-0000-0000-000000000009', 'n@x.org')")
+        assert conn.execute("SELECT count(*) FROM public.profiles").fetchone() == (6,)
+
+
+def test_an_extension_in_another_schema_than_the_dumps_is_refused_saying_where_to_enable_it(
+    pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    source = project_with(pg_server, app_sql=APP_SQL.replace("extensions.citext", "public.citext"), schema="public")
+    backup(source, bucket, "directory")
+    admin_dsn, role_dsn = supabase_database(pg_server)  # the dashboard's default: schema extensions
+
+    result = restore(cli, bucket, role_dsn, tmp_path)
+
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert "extension citext is enabled in schema extensions in the target but in schema public" in result.stderr
+    assert "enable citext in schema public (a drill: --extension citext:public)" in result.stderr
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT to_regclass('public.recipes'), count(*) FROM auth.users").fetchone() == (None, 0)
+    drilled = cli(
+        "drill",
+        "--bucket",
+        bucket,
+        "--scratch-url",
+        pg_server.dsn("chefchatz_drill_public_citext"),
+        "--scratch-dir",
+        str(tmp_path),
+        "--target-shape",
+        "supabase",
+        "--extension",
+        "citext:public",
+    )
+    assert drilled.exit_code == 0, drilled.stdout + drilled.stderr
+
+
+def test_policies_on_policy_grants_tables_are_created_when_the_project_allows_and_reported_when_not(
+    supabase_source: str, pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    with psycopg.connect(supabase_source, autocommit=True) as conn:
+        conn.execute('CREATE POLICY "public buckets are listed" ON storage.buckets FOR SELECT TO anon USING (public)')
+    backup(supabase_source, bucket, "directory")
+    admin_dsn, role_dsn = supabase_database(pg_server)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        # What supautils' policy_grants gives `postgres` on Supabase, for this one table.
+        conn.execute(f"ALTER TABLE storage.buckets OWNER TO {RESTORE_ROLE}")
+
+    result = restore(cli, bucket, role_dsn, tmp_path, "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["supabase"]["policies"] == ["policy 'public buckets are listed' on storage.buckets"]
+    assert [w.split(";")[0] for w in report["warnings"]] == [
+        "not restored: policy 'cooks read recipe images' on storage.objects: ERROR:  must be owner of table objects"
+    ]
+    with open(report["supabase"]["policies_sql"]) as fh:
+        sql_text = fh.read()
+    assert "cooks read recipe images" in sql_text and "public buckets are listed" not in sql_text
+    with psycopg.connect(admin_dsn) as conn:
+        assert conn.execute("SELECT policyname FROM pg_policies WHERE schemaname = 'storage'").fetchall() == [
+            ("public buckets are listed",)
+        ]
+
+
+def test_superuser_only_entries_and_internal_schema_rows_are_named_not_restored_and_the_rest_restores(
+    pg_server: PgServer, s3: Any, bucket: str, cli: Any, tmp_path: Any
+) -> None:
+    source = project_with(pg_server)
+    with psycopg.connect(source, autocommit=True) as conn:
+        conn.execute(
+            "CREATE SCHEMA timescaledb_reports; CREATE TABLE timescaledb_reports.daily (d date PRIMARY KEY, n int);"
+            "INSERT INTO timescaledb_reports.daily VALUES ('2026-01-01', 3);"
+            # The application's migrations create it as Supabase's postgres, which the backup runs as.
+            f"ALTER SCHEMA timescaledb_reports OWNER TO {RESTORE_ROLE};"
+            f"ALTER TABLE timescaledb_reports.daily OWNER TO {RESTORE_ROLE};"
+            "ALTER PUBLICATION supabase_realtime ADD TABLES IN SCHEMA chat"
+        )
+    backup(source, bucket, "directory")
+    admin_dsn, role_dsn = supabase_database(pg_server)
+
+    result = restore(cli, bucket, role_dsn, tmp_path, "--json")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    warnings = json.loads(result.stdout)["warnings"]
+    assert (
+        "not restored: publication supabase_realtime: TABLES IN SCHEMA chat takes a superuser: add the schema's "
+        "tables one by one in the new project (ALTER PUBLICATION supabase_realtime ADD TABLE …)"
+    ) in warnings
+    assert any(
+        w.startswith("not restored: rows of schema timescaledb_reports") and "daily (1 row)" in w for w in warnings
+    )
+    assert rows(admin_dsn) == rows(source)

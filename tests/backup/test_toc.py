@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ops import backup as backups
-from ops.backup import BackupError, TargetFacts, TocEntry, parse_toc, plan_supabase_restore
-from ops.backup.toc import fk_order
+from ops.backup import ArchiveFacts, BackupError, TargetFacts, TocEntry, parse_toc, plan_supabase_restore
+from ops.backup.supabase_plan import fk_order
 
 # A new project's database as the restoring role (`postgres`) sees it.
 NEW_PROJECT = TargetFacts(
     role="postgres",
     schemas=frozenset({"public", "auth", "storage", "extensions", "realtime", "pg_catalog"}),
-    extensions=frozenset({"plpgsql", "pgcrypto", "uuid-ossp"}),
+    extensions={"plpgsql": "pg_catalog", "pgcrypto": "extensions", "uuid-ossp": "extensions"},
     member_of=frozenset({"anon", "authenticated", "service_role"}),
     platform_tables=frozenset(
         {"auth.users", "auth.identities", "auth.schema_migrations", "storage.buckets", "storage.objects"}
@@ -120,14 +120,17 @@ CASES = [
     ("3571; 0 17182 TABLE DATA storage objects supabase_storage_admin", "platform data"),
     ("3598; 0 0 SEQUENCE SET auth refresh_tokens_id_seq supabase_auth_admin", "platform data"),
     ("3418; 2620 17356 TRIGGER auth users on_auth_user_created supabase_auth_admin", "app"),
-    ("3564; 3256 17357 POLICY storage objects cooks read images supabase_storage_admin", "not restored"),
+    ("3564; 3256 17357 POLICY storage objects cooks read images supabase_storage_admin", "policy pass"),
+    ("3565; 3256 17358 POLICY auth mfa_factors own factors supabase_auth_admin", "not restored"),
+    ("3566; 3256 17359 POLICY realtime messages listen to rooms supabase_realtime_admin", "policy pass"),
     ("3421; 1259 17359 INDEX storage objects_owner_idx supabase_storage_admin", "not restored"),
     # Refused: the target is not the new project this restore is for.
     ("4; 3079 17215 EXTENSION - citext ", "refused: extension citext is not enabled in the target"),
     ("8; 2615 17084 SCHEMA - public postgres", "app"),
     (
         "3579; 0 17600 TABLE DATA supabase_functions hooks supabase_functions_admin",
-        "refused: the dump holds rows of supabase_functions.hooks, which the target lacks",
+        "refused: the dump has table supabase_functions.hooks (rows unknown: not in the manifest), which the "
+        "target lacks",
     ),
 ]
 
@@ -139,6 +142,8 @@ def outcome(plan: backups.SupabasePlan, item: TocEntry) -> str:
         return "app"
     if item in plan.platform_data:
         return "platform data"
+    if item in plan.policies:
+        return "policy pass"
     reason = next(r for e, r in plan.skipped if e == item)
     return "not restored" if plan.not_restored else f"skipped: {reason}"
 
@@ -242,3 +247,213 @@ def test_failed_entry_names_the_entry_and_the_error_pg_restore_stopped_at() -> N
         'TOC entry 14; 2615 17081 SCHEMA auth supabase_admin: ERROR:  schema "auth" already exists'
     )
     assert backups.failed_entry("pg_restore: error: connection to server failed\n") is None
+
+
+def test_parse_toc_reads_a_schema_whose_name_holds_a_space_by_the_schemas_the_archive_creates() -> None:
+    entries = parse_toc(
+        "20; 2615 17500 SCHEMA - storage archive postgres\n"
+        "230; 1259 17501 TABLE storage archive old objects postgres\n"
+        "3580; 0 17501 TABLE DATA storage archive old objects postgres\n"
+        "3581; 0 17182 TABLE DATA storage objects supabase_storage_admin\n"
+    )
+    assert [(e.kind, e.schema, e.tag) for e in entries] == [
+        ("SCHEMA", None, "storage archive"),
+        ("TABLE", "storage archive", "old objects"),
+        ("TABLE DATA", "storage archive", "old objects"),
+        ("TABLE DATA", "storage", "objects"),
+    ]
+    plan = plan_supabase_restore(entries[:3], NEW_PROJECT)
+    assert plan.app == entries[:3], "an application schema, not the platform's storage"
+
+
+# Issue 24 item 7, finding 1: pg_dump writes a TABLE DATA entry for every table, empty ones too.
+@pytest.mark.parametrize(
+    ("line", "counts", "expected"),
+    [
+        (
+            "3590; 0 17600 TABLE DATA auth audit_log_entries supabase_auth_admin",
+            {("auth", "audit_log_entries"): 0},
+            "skipped: platform table empty at backup time",
+        ),
+        (
+            "3590; 0 17600 TABLE DATA auth audit_log_entries supabase_auth_admin",
+            {("auth", "audit_log_entries"): 3},
+            "refused: the dump has table auth.audit_log_entries (3 rows), which the target lacks",
+        ),
+        (
+            "3590; 0 17600 TABLE DATA auth audit_log_entries supabase_auth_admin",
+            {("auth", "audit_log_entries"): None},
+            "refused: the dump has table auth.audit_log_entries (not counted at backup time), which the target lacks",
+        ),
+        (
+            "3567; 0 17136 TABLE DATA auth users supabase_auth_admin",
+            {("auth", "users"): 0},
+            "skipped: platform table empty at backup time",
+        ),
+        ("3567; 0 17136 TABLE DATA auth users supabase_auth_admin", {("auth", "users"): 5}, "platform data"),
+    ],
+)
+def test_platform_tables_empty_at_backup_time_are_not_loaded_and_refusals_say_how_many_rows(
+    line: str, counts: dict[tuple[str, str], int | None], expected: str
+) -> None:
+    item = entry(line)
+    assert outcome(plan_supabase_restore([item], NEW_PROJECT, ArchiveFacts(row_counts=counts)), item) == expected
+
+
+# Finding 2: who made a trigger or an index on a platform table, from its rendered SQL.
+@pytest.mark.parametrize(
+    ("line", "rendered", "expected"),
+    [
+        (
+            "3429; 2620 16633 TRIGGER storage objects objects_insert_set_level supabase_storage_admin",
+            "CREATE TRIGGER objects_insert_set_level BEFORE INSERT ON storage.objects FOR EACH ROW "
+            "EXECUTE FUNCTION storage.objects_set_level();",
+            "skipped: platform object",
+        ),
+        (
+            "3428; 2620 16684 TRIGGER auth users on_auth_user_created supabase_auth_admin",
+            "CREATE TRIGGER on_auth_user_created AFTER INSERT ON auth.users FOR EACH ROW "
+            "EXECUTE FUNCTION public.handle_new_user();",
+            "app",
+        ),
+        (
+            "3430; 2620 16685 TRIGGER auth users handle_updated_at supabase_auth_admin",
+            "CREATE TRIGGER handle_updated_at BEFORE UPDATE ON auth.users FOR EACH ROW "
+            "EXECUTE PROCEDURE extensions.moddatetime('updated_at');",
+            "app",
+        ),
+        (
+            "3431; 2620 16686 TRIGGER auth users new user webhook supabase_auth_admin",
+            'CREATE TRIGGER "new user webhook" AFTER INSERT ON auth.users FOR EACH ROW EXECUTE FUNCTION '
+            "supabase_functions.http_request('https://example.com', 'POST', '{}', '{}', '1000');",
+            "app",
+        ),
+        (
+            "3432; 1259 16700 INDEX storage bucketid_objname supabase_storage_admin",
+            "CREATE UNIQUE INDEX bucketid_objname ON storage.objects USING btree (bucket_id, name);",
+            "not restored",
+        ),
+        (
+            "3433; 1259 16701 INDEX storage objects_name_idx supabase_storage_admin",
+            "CREATE INDEX objects_name_idx ON storage.objects USING btree (name);",
+            "skipped: platform object",
+        ),
+    ],
+)
+def test_a_trigger_or_index_on_a_platform_table_is_the_platforms_by_its_function_or_definition(
+    line: str, rendered: str, expected: str
+) -> None:
+    item = entry(line)
+    target = TargetFacts(
+        **{
+            **NEW_PROJECT.__dict__,
+            "index_definitions": frozenset({"ON storage.objects USING btree (name)"}),
+        }
+    )
+    assert backups.entries_to_render([item], target) == [item]
+    plan = plan_supabase_restore([item], target, ArchiveFacts(sql={item.dump_id: f"-- TOC entry\n\n{rendered}\n"}))
+    assert outcome(plan, item) == expected, plan
+    if expected == "not restored":
+        assert plan.not_restored == [
+            "index storage.bucketid_objname (UNIQUE ON storage.objects USING btree (bucket_id, name)): the target "
+            "has no index with this definition; if the application made it, re-create it in the new project"
+        ]
+
+
+def test_an_index_definition_reads_the_same_from_pg_dump_and_pg_indexes() -> None:
+    dumped = 'CREATE INDEX "name prefix" ON storage.objects USING btree (name COLLATE "C" text_pattern_ops);\n'
+    catalog = 'CREATE INDEX name_prefix_search ON storage.objects USING btree (name COLLATE "C" text_pattern_ops)'
+    assert backups.index_definition(dumped) == backups.index_definition(catalog)
+    assert backups.index_definition(dumped) == 'ON storage.objects USING btree (name COLLATE "C" text_pattern_ops)'
+
+
+# Finding 4: an extension's schema is compared, and the refusal says where to enable it.
+@pytest.mark.parametrize(
+    ("enabled", "rendered", "refusal"),
+    [
+        (
+            {"citext": "extensions"},
+            "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;",
+            "extension citext is enabled in schema extensions in the target but in schema public in the dump "
+            "(the application's objects name public.…): disable it and enable citext in schema public "
+            "(a drill: --extension citext:public)",
+        ),
+        (
+            {},
+            "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA public;",
+            "extension citext is not enabled in the target: enable citext in schema public first "
+            "(Database → Extensions; a drill: --extension citext:public)",
+        ),
+        (
+            {},
+            "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA extensions;",
+            "extension citext is not enabled in the target: enable citext in schema extensions first "
+            "(Database → Extensions; a drill: --extension citext)",
+        ),
+        ({"citext": "extensions"}, "CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA extensions;", None),
+        ({"citext": "public"}, 'CREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA "public";', None),
+    ],
+)
+def test_an_extension_is_accepted_only_in_the_schema_the_dump_has_it_in(
+    enabled: dict[str, str], rendered: str, refusal: str | None
+) -> None:
+    item = entry("4; 3079 16527 EXTENSION - citext ")
+    target = TargetFacts(**{**NEW_PROJECT.__dict__, "extensions": {**NEW_PROJECT.extensions, **enabled}})
+    plan = plan_supabase_restore([item], target, ArchiveFacts(sql={4: rendered}))
+    assert plan.refusals == ([refusal] if refusal else []), plan.refusals
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ("citext", ("citext", "extensions")),
+        ("citext:public", ("citext", "public")),
+        ("uuid-ossp", ("uuid-ossp", "extensions")),
+    ],
+)
+def test_drill_extension_is_name_or_name_colon_schema(value: str, parsed: tuple[str, str]) -> None:
+    assert backups.parse_extension(value) == parsed
+
+
+@pytest.mark.parametrize("value", ["", ":public", "citext:", "citext:public:x"])
+def test_a_bad_drill_extension_is_a_usage_error_naming_it(value: str) -> None:
+    with pytest.raises(backups.UsageError, match="invalid --extension"):
+        backups.parse_extension(value)
+
+
+# Findings 6 and 7: what needs a superuser is reported, and so are rows in internal schemas.
+def test_superuser_only_entries_are_reported_not_restored() -> None:
+    schema_publication = entry("3590; 6106 17400 PUBLICATION TABLES IN SCHEMA chat supabase_realtime chat postgres")
+    wrapper_acl = entry("3591; 0 0 ACL - FOREIGN DATA WRAPPER postgres_fdw supabase_admin")
+    plan = plan_supabase_restore([schema_publication, wrapper_acl], NEW_PROJECT)
+    assert plan.app == [] and not plan.refusals
+    assert plan.skipped_counts() == {
+        "foreign data wrapper privileges": 1,
+        "publication of a whole schema (superuser only)": 1,
+    }
+    assert plan.not_restored == [
+        "publication supabase_realtime: TABLES IN SCHEMA chat takes a superuser: add the schema's tables one by one "
+        "in the new project (ALTER PUBLICATION supabase_realtime ADD TABLE …)",
+        "privileges on foreign data wrapper postgres_fdw: re-grant them in the new project if the application "
+        "granted any (the platform's own grant to postgres is there)",
+    ]
+
+
+def test_rows_in_an_internal_schema_are_named_as_not_restored() -> None:
+    counts: dict[tuple[str, str], int | None] = {
+        ("timescaledb_reports", "daily"): 3,
+        ("timescaledb_reports", "empty"): 0,
+        ("realtime", "messages"): None,
+        ("auth", "schema_migrations"): 60,
+        ("auth", "users"): 5,
+        ("public", "recipes"): 20,
+    }
+    plan = plan_supabase_restore([], NEW_PROJECT, ArchiveFacts(row_counts=counts))
+    assert plan.not_restored == [
+        "rows of schema realtime, a Supabase internal schema by name (supabase/cli dump.go InternalSchemas): "
+        "messages (not counted at backup time); move the application's own data out of it, or re-create it in "
+        "the new project",
+        "rows of schema timescaledb_reports, a Supabase internal schema by name (supabase/cli dump.go "
+        "InternalSchemas): daily (3 rows); move the application's own data out of it, or re-create it in the new "
+        "project",
+    ]
