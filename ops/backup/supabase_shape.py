@@ -220,8 +220,11 @@ BEGIN
     INSERT INTO auth.schema_migrations VALUES ('20171026211738'), ('20180103212743'), ('20240729123726');
   END IF;
   IF to_regclass('storage.migrations') IS NULL THEN
-    CREATE TABLE storage.migrations (id integer PRIMARY KEY, name varchar(100) UNIQUE NOT NULL, hash varchar(40) NOT NULL);
-    INSERT INTO storage.migrations VALUES (0, 'create-migrations-table', 'e18db593'), (1, 'initialmigration', '6ab16121');
+    CREATE TABLE storage.migrations (
+      id integer PRIMARY KEY, name varchar(100) UNIQUE NOT NULL, hash varchar(40) NOT NULL
+    );
+    INSERT INTO storage.migrations
+    VALUES (0, 'create-migrations-table', 'e18db593'), (1, 'initialmigration', '6ab16121');
   END IF;
 END $$;
 """
@@ -379,9 +382,9 @@ def build_platform_from_archive(
     stand-in matches production's version rather than the hand-written subset. As the scratch server's
     superuser, `pg_restore --no-owner --no-acl` of those schemas' objects (not their policies or comments,
     the application's; not the triggers calling functions outside `auth`/`storage`, the application's
-    too: `ops.backup.supabase_plan`), the rows of the migration tables (a new project's history; created with a history of their own
-    when the backup left them out, as one taken as `postgres` does), then
-    each schema's objects handed to its owner (``PLATFORM_OWNERS``) and Supabase's grants applied.
+    too: `ops.backup.supabase_plan`), the rows of the migration tables (a new project's history;
+    created with a history of their own when the backup left them out, as one taken as `postgres`
+    does), then each schema's objects handed to its owner (``PLATFORM_OWNERS``) and Supabase's grants applied.
     """
     entries = list_entries(pg_restore, archive)
     triggers = [e for e in entries if e.schema in DATA_SCHEMAS and e.kind == "TRIGGER"]

@@ -860,8 +860,8 @@ def test_superuser_only_entries_and_internal_schema_rows_are_named_not_restored_
             "CREATE SCHEMA timescaledb_reports; CREATE TABLE timescaledb_reports.daily (d date PRIMARY KEY, n int);"
             "INSERT INTO timescaledb_reports.daily VALUES ('2026-01-01', 3);"
             # The application's migrations create it as Supabase's postgres, which the backup runs as.
-            f"ALTER SCHEMA timescaledb_reports OWNER TO {RESTORE_ROLE};"
-            f"ALTER TABLE timescaledb_reports.daily OWNER TO {RESTORE_ROLE};"
+            "ALTER SCHEMA timescaledb_reports OWNER TO restore_postgres;"
+            "ALTER TABLE timescaledb_reports.daily OWNER TO restore_postgres;"
             "ALTER PUBLICATION supabase_realtime ADD TABLES IN SCHEMA chat"
         )
     backup(source, bucket, "directory")
