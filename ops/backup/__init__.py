@@ -4,7 +4,10 @@ Owns `chefchatz backup|restore|drill` (`cli`) and the library beside it, one mod
 `layout` (keys, backup ids), `dump` (the database backup), `directory` (its parallel layout: pg_dump
 --jobs, one object per 32 MiB of each file, parallel fetch), `assets` (Storage copies), `upload`
 (streaming to S3), `catalog` (list, verify), `restore`, `drill` (and its scale statement), `metrics`,
-`supabase` (PITR check), and the plumbing they share (`aws`, `postgres`, `timing`, `errors`).
+`supabase` (PITR check), restores into a new Supabase project (`toc`: the archive's entries,
+`supabase_plan`: which of them, `supabase_restore`: the passes) and the stand-in for one
+(`supabase_shape`), and the plumbing they share (`aws`, `postgres`, `timing`, `errors`); `access`
+decides, before a dump, what the role may not read: platform tables left out, anything else refused.
 
 The library (boto3, psycopg) loads on first use of one of its names, not when the package is
 imported: `chefchatz --help` and the other commands register this package's CLI without paying for it.
@@ -16,7 +19,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ops.backup.assets import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.access import *  # noqa: F403 - the names __getattr__ serves
+    from ops.backup.assets import *  # noqa: F403
     from ops.backup.aws import *  # noqa: F403
     from ops.backup.catalog import *  # noqa: F403
     from ops.backup.directory import *  # noqa: F403
@@ -28,7 +32,11 @@ if TYPE_CHECKING:
     from ops.backup.postgres import *  # noqa: F403
     from ops.backup.restore import *  # noqa: F403
     from ops.backup.supabase import *  # noqa: F403
+    from ops.backup.supabase_plan import *  # noqa: F403
+    from ops.backup.supabase_restore import *  # noqa: F403
+    from ops.backup.supabase_shape import *  # noqa: F403
     from ops.backup.timing import *  # noqa: F403
+    from ops.backup.toc import *  # noqa: F403
     from ops.backup.upload import *  # noqa: F403
 
 # The modules whose `__all__` make up the package's names, cheapest first.
@@ -36,12 +44,17 @@ _MODULES = (
     "errors",
     "timing",
     "layout",
+    "toc",
+    "access",
     "postgres",
     "aws",
     "metrics",
     "upload",
     "directory",
     "supabase",
+    "supabase_shape",
+    "supabase_plan",
+    "supabase_restore",
     "catalog",
     "dump",
     "assets",

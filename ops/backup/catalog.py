@@ -24,6 +24,7 @@ from ops.backup.upload import HashingReader
 __all__ = [
     "BackupEntry",
     "VerifyResult",
+    "excluded_tables",
     "list_backups",
     "load_manifest",
     "resolve_backup",
@@ -43,6 +44,8 @@ class BackupEntry:
     stored_bytes: int | None
     manifest_key: str
     note: str = ""
+    # Platform tables the backup's role may not read, left out of the dump (`ops.backup.access`).
+    excluded_tables: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,8 +100,20 @@ def _describe_backup(s3: Any, location: Location, kind: Kind, backup_id: str) ->
         return BackupEntry(kind.value, backup_id, False, None, None, None, key, str(exc))
     stored = manifest["dump"]["stored_bytes"] if kind is Kind.DB else manifest.get("total_bytes")
     return BackupEntry(
-        kind.value, backup_id, True, manifest.get("started_at"), manifest.get("finished_at"), stored, key
+        kind.value,
+        backup_id,
+        True,
+        manifest.get("started_at"),
+        manifest.get("finished_at"),
+        stored,
+        key,
+        excluded_tables=excluded_tables(manifest),
     )
+
+
+def excluded_tables(manifest: dict[str, Any]) -> list[dict[str, str]]:
+    """What a database backup left out (`dump.excluded_tables`); none before the key existed, or for assets."""
+    return list(manifest.get("dump", {}).get("excluded_tables", []))
 
 
 def load_manifest(s3: Any, location: Location, kind: Kind, backup_id: str) -> dict[str, Any]:
@@ -203,6 +218,7 @@ class VerifyResult:
     checked_bytes: int
     problems: list[str]
     pitr: dict[str, Any] | None
+    excluded_tables: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -252,6 +268,7 @@ def verify_latest(
     result.backup_id = manifest["backup_id"]
     result.finished_at = manifest["finished_at"]
     result.age_seconds = round((now() - finished).total_seconds(), 1)
+    result.excluded_tables = excluded_tables(manifest)
     if is_stale(finished, now(), max_age):
         problems.append(
             f"newest {kind.value} backup {manifest['backup_id']} finished {manifest['finished_at']}, "

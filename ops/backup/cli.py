@@ -18,7 +18,7 @@ import typer
 from ops import ExitStatus
 
 if TYPE_CHECKING:
-    from ops.backup import BackupError, Kind, Layout, Location
+    from ops.backup import BackupError, Kind, Layout, Location, TargetShape
 
 # The library behind ops.backup (boto3, psycopg, zstandard: ~0.5 s and ~50 MiB) is imported by the commands that use
 # it, so the other chefchatz commands do not pay for it at start-up.
@@ -69,6 +69,15 @@ ScratchOpt = Annotated[
     ),
 ]
 
+TargetShapeOpt = Annotated[
+    str,
+    typer.Option(
+        "--target-shape",
+        help="plain: a PostgreSQL database, the whole dump; supabase: a new Supabase project, the application "
+        "only (its auth and storage rows included; never the project's own schemas, roles or event triggers).",
+    ),
+]
+
 # Default freshness: the schedule's frequency plus an hour of slack for the backup's own run time.
 DEFAULT_MAX_AGE = {"db": "7h", "assets": "25h"}
 
@@ -116,9 +125,22 @@ def _layout(as_json: bool, value: str) -> Layout:
         _fail(as_json, UsageError(f"invalid --layout {value!r}: expected 'directory' or 'stream'"))
 
 
+def _target_shape(as_json: bool, value: str) -> TargetShape:
+    from ops.backup import TargetShape, UsageError
+
+    try:
+        return TargetShape(value)
+    except ValueError:
+        _fail(as_json, UsageError(f"invalid --target-shape {value!r}: expected 'plain' or 'supabase'"))
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
+
+
+def _table_names(excluded: list[dict[str, str]]) -> str:
+    return ", ".join(e["table"] for e in excluded)
 
 
 def _human_size(n: int | None) -> str:
@@ -169,6 +191,11 @@ def backup_db(
     Kind=database), which feeds the freshness alarm, and DatabaseSizeBytes (Stack) are published.
     Prefer DATABASE_URL (or PGPASSWORD) over a password in the command line.
 
+    Before dumping, what pg_dump would read and the role may not is found: Supabase platform tables
+    (its migration tables, which Supabase's `postgres` may not read) are left out and listed in the
+    manifest (dump.excluded_tables); anything else, e.g. an application table without SELECT, fails
+    the backup (exit 1) naming each one and the privilege it lacks, before anything is stored.
+
     Example:
 
         DATABASE_URL=postgresql://backup@db.example.com:5432/postgres \\
@@ -188,6 +215,11 @@ def backup_db(
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         _warn(result.warnings)
+        if result.excluded_tables:
+            typer.echo(
+                f"left out {len(result.excluded_tables)} platform table(s) the role may not read: "
+                f"{_table_names(result.excluded_tables)} (manifest: dump.excluded_tables)"
+            )
         typer.echo(
             f"backup {result.backup_id} complete ({result.layout} layout, {result.jobs} jobs): "
             f"{_human_size(result.size_bytes)} dumped, {_human_size(result.stored_bytes)} stored in "
@@ -312,7 +344,8 @@ def backup_list(
         return
     for e in entries:
         state = "complete" if e.complete else f"INCOMPLETE ({e.note})"
-        typer.echo(f"{e.kind:<7} {e.backup_id}  {_human_size(e.stored_bytes):>10}  {state}")
+        left_out = f"  left out: {_table_names(e.excluded_tables)}" if e.excluded_tables else ""
+        typer.echo(f"{e.kind:<7} {e.backup_id}  {_human_size(e.stored_bytes):>10}  {state}{left_out}")
 
 
 @backup_app.command("verify")
@@ -375,6 +408,11 @@ def backup_verify(
                 f"{backups.format_duration(dt.timedelta(seconds=result.age_seconds or 0))} ago), "
                 f"{_human_size(result.checked_bytes)} re-verified"
             )
+        if result.excluded_tables:
+            typer.echo(
+                f"left out of the dump: {_table_names(result.excluded_tables)} (platform tables the backup's role "
+                "may not read)"
+            )
         if result.pitr is not None:
             typer.echo(f"supabase {result.pitr['project_ref']}: pitr_enabled={result.pitr['pitr_enabled']}")
         for problem in result.problems:
@@ -402,9 +440,11 @@ def restore_db(
         bool,
         typer.Option(
             "--clean",
-            help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists).",
+            help="Allow a non-empty target: drop the dumped objects first (pg_restore --clean --if-exists). "
+            "Plain targets only.",
         ),
     ] = False,
+    target_shape: TargetShapeOpt = "plain",
     jobs: JobsOpt = None,
     scratch_dir: ScratchOpt = None,
     as_json: JsonOpt = False,
@@ -415,17 +455,27 @@ def restore_db(
     target with user tables is refused unless --clean. A directory-layout backup is downloaded and
     decompressed in parallel into --scratch-dir, which must hold the decompressed dump (checked
     first: exit 2 before any download), then restored by `pg_restore --jobs N`. A single-stream
-    backup streams through one pg_restore. Restoring into a Supabase project always needs --clean
-    (its auth and storage tables exist).
+    backup streams through one pg_restore.
+
+    Into a new Supabase project (region failover), pass --target-shape supabase: the application's
+    schemas, its data and the auth and storage rows are restored; the project's own schemas, roles,
+    event triggers and publication are left alone, and nothing is dropped. A target whose
+    application schemas hold tables, or that lacks an extension the dump uses (in the dump's
+    schema), is refused (exit 2, named) before anything is written; a plain restore into a Supabase
+    project is refused the same way. Both layouts: a single-stream backup is decompressed into
+    --scratch-dir first. Policies on auth/storage tables the project does not let the restore create
+    are warned about by name; their SQL is written to a file in --scratch-dir, named in the warning.
 
     Example:
 
         PGPASSWORD=... chefchatz restore db --bucket chefchatz-prod-database-backups \\
-            --backup-id latest --target-url postgresql://postgres@127.0.0.1:5432/restored
+            --backup-id latest --target-shape supabase \\
+            --target-url postgresql://postgres.abcdefghijklmnopqrst@aws-0-us-west-1.pooler.supabase.com:5432/postgres
     """
     from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
+    shape = _target_shape(as_json, target_shape)
     result = _run(
         as_json,
         lambda: backups.restore_database(
@@ -435,11 +485,19 @@ def restore_db(
             clean=clean,
             jobs=jobs,
             scratch_dir=scratch_dir,
+            target_shape=shape,
         ),
     )
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
+        _warn(result.warnings)
+        if result.supabase is not None:
+            skipped = sum(result.supabase["skipped"].values())
+            typer.echo(
+                f"supabase target: {result.supabase['restored_entries']} archive entries restored, {skipped} "
+                f"platform entries left out; auth/storage rows: {', '.join(result.supabase['platform_tables']) or '-'}"
+            )
         typer.echo(
             f"restored {result.backup_id} ({result.layout} layout, {result.jobs} jobs) into {result.target} in "
             f"{result.seconds:.1f}s (fetch and verify {result.verify_seconds:.1f}s, "
@@ -478,6 +536,25 @@ def drill(
             help="Then rehearse a failover on the restored copy: lose rows in a copy, `reconcile --apply` them back.",
         ),
     ] = False,
+    target_shape: Annotated[
+        str,
+        typer.Option(
+            "--target-shape",
+            help="plain: restore into plain PostgreSQL; supabase: first give the scratch database the shape of a "
+            "new Supabase project (platform schemas, roles, event trigger, publication; creates the roles on the "
+            "scratch server) and restore as a non-superuser `postgres`, as a region failover does.",
+        ),
+    ] = "plain",
+    extension: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extension",
+            show_default=False,
+            help="With --target-shape supabase: NAME or NAME:SCHEMA (default schema extensions), an extension "
+            "production enabled beyond a new project's (pgcrypto, uuid-ossp), enabled in the stand-in first as "
+            "the runbook enables it in the new project. Repeatable.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore drill: prove the newest backup restores, and how long it takes.
@@ -490,15 +567,21 @@ def drill(
     --budget, published as RestoreDrillThroughput and RestoreDrillMaxDatabaseBytes. With
     --failover it then rehearses a failover on the restored data (docs/disaster-recovery.md,
     step 6): the JSON output's `failover.report` is the reconciliation report of the drill.
+    With --target-shape supabase it rehearses the region-failover restore: into a stand-in for a
+    new Supabase project whose auth and storage tables are built from the backup itself, as its
+    non-superuser `postgres` (`target_shape` in the JSON output); a backup the restore refuses
+    (e.g. an extension not enabled: --extension NAME[:SCHEMA]) is a failed drill (exit 1).
 
     Example:
 
         chefchatz drill --bucket chefchatz-prod-database-backups --rto 15m --stack prod \\
-            --scratch-url postgresql://drill@127.0.0.1:5432/chefchatz_drill
+            --target-shape supabase --extension citext \\
+            --scratch-url postgresql://postgres@127.0.0.1:5432/chefchatz_drill
     """
     from ops import backup as backups
 
     location = _location(as_json, bucket, prefix)
+    shape = _target_shape(as_json, target_shape)
     target = _run(as_json, lambda: backups.parse_duration(rto))
     share = _run(as_json, lambda: backups.parse_duration(budget))
     result = _run(
@@ -513,6 +596,8 @@ def drill(
             budget=share,
             jobs=jobs,
             scratch_dir=scratch_dir,
+            target_shape=shape,
+            extensions=tuple(extension or ()),
         ),
     )
     if as_json:
@@ -520,7 +605,8 @@ def drill(
     else:
         _warn(result.warnings)
         typer.echo(
-            f"drill of {result.backup_id or '-'} into {result.scratch}: {result.seconds:.1f}s "
+            f"drill of {result.backup_id or '-'} into {result.scratch} ({result.target_shape} target): "
+            f"{result.seconds:.1f}s "
             f"(RTO {backups.format_duration(target)}), {len(result.tables)} tables checked"
         )
         if result.max_database_bytes is not None and result.throughput_bytes_per_second is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from psycopg import sql
 
 from ops.backup.aws import s3_client
 from ops.backup.catalog import resolve_backup
-from ops.backup.errors import BackupError, NoBackupError, UsageError
+from ops.backup.errors import BackupError, NoBackupError, TargetRefusedError, UsageError
 from ops.backup.layout import Kind, Location
 from ops.backup.metrics import (
     METRIC_DRILL_MAX_DATABASE_BYTES,
@@ -25,8 +26,10 @@ from ops.backup.metrics import (
     publish_metric,
 )
 from ops.backup.postgres import connect, count_rows, describe_dsn, redact, split_dsn, sql_errors, user_tables
-from ops.backup.restore import RestoreResult, restore_database
+from ops.backup.restore import RestoreResult, TargetShape, restore_database
+from ops.backup.supabase_shape import build_platform_from_archive, parse_extension, shape_database
 from ops.backup.timing import format_duration
+from ops.backup.toc import keeps_table
 
 __all__ = [
     "DEFAULT_BUDGET",
@@ -117,6 +120,9 @@ class DrillResult:
     problems: list[str]
     warnings: list[str]
     failover: dict[str, Any] | None = None  # the failover rehearsal (`--failover`), when asked for
+    # What the scratch database stood in for: "plain" PostgreSQL, or a new "supabase" project
+    # (`ops.backup.supabase_shape`, restored into as its non-superuser `postgres`).
+    target_shape: str = TargetShape.PLAIN.value
     # The scale this drill proves (issue 22): bytes of database restored per second, and the largest
     # database that rate restores within the restore budget (the runbook's share of the RTO).
     budget_seconds: float = DEFAULT_BUDGET.total_seconds()
@@ -159,8 +165,19 @@ def run_drill(
     budget: dt.timedelta = DEFAULT_BUDGET,
     jobs: int | None = None,
     scratch_dir: str | None = None,
+    target_shape: TargetShape = TargetShape.PLAIN,
+    extensions: tuple[str, ...] = (),
 ) -> DrillResult:
     """Restore a backup into a fresh scratch database, check it against the manifest, time it vs the RTO.
+
+    With `target_shape` SUPABASE the scratch database is first given the shape of a new Supabase
+    project (`ops.backup.supabase_shape`: platform schemas, roles, event trigger, publication), its
+    `auth`/`storage`/`supabase_functions` tables are built from the backup itself once it is verified
+    (production's GoTrue and Storage version; not part of the timed restore), and the restore connects
+    as the stand-in for its non-superuser `postgres`, as a region failover's restore does; only the
+    tables that restore loads are checked (`ops.backup.toc.keeps_table`). A target the restore refuses
+    is a failed drill. `extensions` ("NAME" or "NAME:SCHEMA"): those production enabled beyond a new
+    project's, enabled in the stand-in first, as the runbook enables them in the new project.
 
     With `failover`, then rehearse a failover on the restored database (`ops.reconcile`): a copy
     loses some rows, `reconcile --apply` must bring them back and a second run find nothing.
@@ -180,34 +197,47 @@ def run_drill(
     database_bytes: int | None = None
     throughput: float | None = None
     max_bytes: int | None = None
+    supabase = target_shape is TargetShape.SUPABASE
+    enabled = tuple(parse_extension(value) for value in extensions)
     recreate_scratch_database(scratch_url)
+    dbname = str(pg_conninfo.conninfo_to_dict(scratch_url)["dbname"])
+    restore_url = shape_database(scratch_url, dbname, enabled, platform_tables=False) if supabase else scratch_url
+    prepare = functools.partial(build_platform_from_archive, scratch_url, dbname) if supabase else None
     clock = time.monotonic()
     try:
         manifest = resolve_backup(location, Kind.DB, backup_id, s3=s3)
-        # The scratch database has none of production's roles: skip ACLs, the data is what we check.
         restore = restore_database(
             location,
-            scratch_url,
+            restore_url,
             backup_id=manifest["backup_id"],
-            no_acl=True,
+            # A plain scratch database has none of production's roles: skip ACLs, the data is what we
+            # check. The Supabase shape has the API roles the application grants to: keep them.
+            no_acl=not supabase,
             jobs=jobs,
             scratch_dir=scratch_dir,
             s3=s3,
+            target_shape=target_shape,
+            prepare_target=prepare,
         )
     except NoBackupError as exc:
         problems.append(str(exc))
+    except TargetRefusedError as exc:
+        # The backup does not restore into a new project as it stands: the rehearsal failed.
+        problems.append(f"restore refused: {exc}")
     except BackupError as exc:
         if isinstance(exc, UsageError):
             raise
         problems.append(f"restore failed: {exc}")
-    seconds = round(time.monotonic() - clock, 3)
+    seconds = round(time.monotonic() - clock - (restore.prepare_seconds if restore else 0.0), 3)
     if restore is not None and manifest is not None:
         with connect(scratch_url) as conn, sql_errors("counting restored rows", scratch_url):
             restored = {f"{s}.{n}": count_rows(conn, s, n) for s, n, _, _ in user_tables(conn)}
             row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
         database_bytes = restore.database_bytes if restore.database_bytes is not None else int(row[0] if row else 0)
         throughput, max_bytes = restore_scale(database_bytes, seconds, budget)
-        checks = compare_table_counts(manifest["tables"], restored)
+        expected = [t for t in manifest["tables"] if not supabase or keeps_table(t["schema"], t["name"])]
+        checks = compare_table_counts(expected, restored)
+        warnings += restore.warnings
         for check in checks:
             if check.failed:
                 problems.append(
@@ -255,6 +285,7 @@ def run_drill(
         problems=problems,
         warnings=warnings,
         failover=rehearsal.to_json() if rehearsal else None,
+        target_shape=target_shape.value,
         budget_seconds=budget.total_seconds(),
         database_bytes=database_bytes,
         throughput_bytes_per_second=round(throughput, 1) if throughput is not None else None,

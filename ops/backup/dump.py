@@ -44,6 +44,7 @@ from ops.backup.postgres import (
     READ_SIZE,
     StderrTail,
     connect,
+    describe_dsn,
     exact_counts,
     pg_binary,
     pg_env,
@@ -87,6 +88,8 @@ class BackupResult:
     jobs: int = 1
     # Where the time went (e.g. "stream" = dump, compress and upload every part), for benchmarks.
     phases: dict[str, float] = dataclasses.field(default_factory=dict)
+    # Platform tables the role may not read, left out of the dump: [{"table", "reason"}] (ops.backup.access).
+    excluded_tables: list[dict[str, str]] = dataclasses.field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": True, **dataclasses.asdict(self)}
@@ -131,7 +134,10 @@ def backup_database(
     try:
         with sql_errors("reading the catalog", database_url):
             info = snapshot_and_describe(conn)
-        args = [pg_dump, "--compress=0", "--no-password", f"--dbname={conninfo}"]
+        # Before anything is dumped: what the role may not read is left out (platform) or refused (ops.backup.access).
+        if refusal := info["access"].refusal(describe_dsn(database_url)):
+            raise BackupError(refusal)
+        args = [pg_dump, "--compress=0", "--no-password", f"--dbname={conninfo}", *info["access"].exclude_args()]
         if info["snapshot"]:
             args.append(f"--snapshot={info['snapshot']}")
         # Counting runs beside the dump, inside the same snapshot (see module docstring). Without a
@@ -192,7 +198,7 @@ def backup_database(
         },
         "pg_dump_version": pg_dump_version,
         "snapshot": "exported" if info["snapshot"] else "none",
-        "dump": {**dump, "compression": f"zstd-{ZSTD_LEVEL}"},
+        "dump": {**dump, "compression": f"zstd-{ZSTD_LEVEL}", "excluded_tables": info["access"].excluded_tables()},
         "tables": [
             {
                 "schema": s,
@@ -239,6 +245,7 @@ def backup_database(
         layout=layout.value,
         jobs=jobs if layout is Layout.DIRECTORY else 1,
         phases={k: round(v, 3) for k, v in phases.items()},
+        excluded_tables=info["access"].excluded_tables(),
     )
 
 

@@ -3,7 +3,14 @@
 
 from __future__ import annotations
 
-__all__ = ["BackupError", "CorruptBackupError", "CredentialsError", "NoBackupError", "UsageError"]
+__all__ = [
+    "BackupError",
+    "CorruptBackupError",
+    "CredentialsError",
+    "NoBackupError",
+    "TargetRefusedError",
+    "UsageError",
+]
 
 
 class BackupError(Exception):
@@ -20,6 +27,10 @@ class UsageError(BackupError):
 
 class CredentialsError(UsageError):
     """AWS (or the Supabase API) rejected or could not find credentials."""
+
+
+class TargetRefusedError(UsageError):
+    """The restore target is not one this restore may write to (checked before anything is written)."""
 
 
 class NoBackupError(BackupError):

@@ -25,8 +25,10 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import sql
 
+from ops.backup.access import read_unreadable
 from ops.backup.errors import BackupError, UsageError
 from ops.backup.layout import MiB
+from ops.backup.toc import failed_entry
 
 __all__ = [
     "EXACT_COUNT_MAX_BYTES",
@@ -35,7 +37,9 @@ __all__ = [
     "count_rows",
     "describe_dsn",
     "pg_binary",
+    "pg_restore_error",
     "redact",
+    "run_pg_restore",
     "split_dsn",
     "user_tables",
 ]
@@ -121,17 +125,49 @@ class StderrTail:
 
     def __init__(self, stream: IO[bytes], secrets_: tuple[str | None, ...]) -> None:
         self._lines: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        # pg_restore's "from TOC entry" and "error:" lines, which a long failed command can push out of the tail.
+        self._marks: collections.deque[str] = collections.deque(maxlen=2)
         self._secrets = secrets_
         self._thread = threading.Thread(target=self._drain, args=(stream,), daemon=True)
         self._thread.start()
 
     def _drain(self, stream: IO[bytes]) -> None:
         for raw in stream:
-            self._lines.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            self._lines.append(line)
+            if line.startswith(("pg_restore: from TOC entry", "pg_restore: error:")):
+                self._marks.append(line)
 
     def text(self) -> str:
         self._thread.join(timeout=5)
         return redact("\n".join(self._lines), *self._secrets)
+
+    def marks(self) -> str:
+        self._thread.join(timeout=5)
+        return redact("\n".join(self._marks), *self._secrets)
+
+
+def pg_restore_error(what: str, returncode: int, stderr: str, marks: str = "") -> BackupError:
+    """pg_restore's failure, the entry it stopped at first (it runs with --verbose to print it);
+    `marks`: that entry's lines when `stderr` is only the tail."""
+    at = failed_entry(stderr) or failed_entry(marks)
+    tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
+    return BackupError(f"{what} failed with exit code {returncode}" + (f" at {at}" if at else "") + f":\n{tail}")
+
+
+def run_pg_restore(args: list[str], target_url: str, password: str | None, what: str) -> None:
+    """Run pg_restore to completion (stdin closed); raise BackupError naming the entry it stopped at."""
+    proc = subprocess.run(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=pg_env(password),
+        check=False,
+    )
+    if proc.returncode != 0:
+        stderr = redact(proc.stderr.decode("utf-8", "replace"), target_url, password)
+        raise pg_restore_error(what, proc.returncode, stderr)
 
 
 def widen_pipe(stream: IO[bytes]) -> None:
@@ -169,7 +205,9 @@ def count_rows(conn: psycopg.Connection[Any], schema: str, table: str) -> int:
 
 
 def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
-    """Open the REPEATABLE READ transaction whose snapshot pg_dump will share; read server facts."""
+    """Open the REPEATABLE READ transaction whose snapshot pg_dump will share; read server facts and
+    what pg_dump would read that the role may not (`access`, an `ops.backup.access.DumpAccess`).
+    `tables` leaves out the tables the dump will leave out."""
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     row = conn.execute(
@@ -185,13 +223,16 @@ def snapshot_and_describe(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         # e.g. a transaction-mode pooler; the dump is still consistent, the counts merely approximate.
         conn.rollback()
         snapshot = None
+    access = read_unreadable(conn)
+    excluded = {(u.schema, u.name) for u in access.excluded}
     return {
         "database": str(row[0]),
         "server_version": str(row[1]),
         "server_version_num": int(row[2]),
         "size_bytes": int(row[3]),
         "snapshot": snapshot,
-        "tables": user_tables(conn),
+        "tables": [t for t in user_tables(conn) if t[:2] not in excluded],
+        "access": access,
     }
 
 
@@ -203,5 +244,6 @@ def exact_counts(conn: psycopg.Connection[Any], tables: list[tuple[str, str, int
                 with conn.transaction():
                     out[f"{schema}.{name}"] = count_rows(conn, schema, name)
             except psycopg.Error:
-                # No SELECT privilege, for instance: pg_dump reports it; the manifest keeps the estimate.
+                # A lock or a cancellation, for instance: the manifest keeps the estimate. (A table the role
+                # may not read is refused or left out before the dump: `ops.backup.access`.)
                 continue

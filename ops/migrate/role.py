@@ -13,7 +13,8 @@ The scratch server's own superuser is usually called `postgres`, so the rehearsa
 of its own, ``MIGRATION_ROLE``, created (or re-shaped) on every run. It gets what Supabase's
 `postgres` has on the application's database: all privileges on the database and on schema
 ``public``, and the ownership of the application objects (a restore as the superuser makes the
-superuser their owner; on Supabase `postgres` owns what its migrations created).
+superuser their owner; on Supabase `postgres` owns what its migrations created), and the role
+memberships Supabase gives `postgres` (``SUPABASE_MEMBERSHIPS``) of those roles the scratch server has.
 """
 
 from __future__ import annotations
@@ -28,6 +29,28 @@ from psycopg import sql
 MIGRATION_ROLE = "rehearsal_postgres"
 ROLE_ATTRIBUTES = "NOSUPERUSER INHERIT CREATEDB CREATEROLE LOGIN REPLICATION BYPASSRLS"
 ROLE_SEARCH_PATH = '"$user", public, extensions'
+
+# The roles Supabase's `postgres` is a member of, WITH ADMIN OPTION and inheriting: the API roles
+# (`SET ROLE authenticated` in a migration, `GRANT anon TO ...`, `ALTER DEFAULT PRIVILEGES FOR ROLE
+# service_role`), PostgreSQL's predefined roles and two platform admin roles. Source: the role
+# memberships of Supabase's PostgreSQL 17 image as `pg_dumpall --roles-only` shows them
+# (github.com/supabase/postgres, `migrations/schema-17.sql`; introduced by the migrations
+# 20230201083204 (API roles), 20230306081037 (pg_monitor), 20240606060239 (pg_read_all_data,
+# pg_signal_backend)). `session_manager` (SET FALSE) is left out: it grants nothing to use. A role
+# the scratch server lacks is skipped (the pipeline creates the three API roles; predefined roles
+# exist on every server, pg_create_subscription from PostgreSQL 16).
+SUPABASE_MEMBERSHIPS = (
+    "anon",
+    "authenticated",
+    "authenticator",
+    "service_role",
+    "pg_create_subscription",
+    "pg_monitor",
+    "pg_read_all_data",
+    "pg_signal_backend",
+    "supabase_functions_admin",
+    "supabase_realtime_admin",
+)
 
 # What a restore as the superuser left owned by it, as (object kind, name) for ALTER ... OWNER TO:
 # outside the system schemas, not a member of an extension (pg_depend 'e').
@@ -84,6 +107,11 @@ def prepare(superuser_url: str, database: str) -> str:
         conn.execute(sql.SQL("ALTER ROLE {} SET search_path TO {}").format(role, sql.SQL(ROLE_SEARCH_PATH)))
         conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO {}").format(sql.Identifier(database), role))
         conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(role))
+        present = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) ORDER BY rolname", (list(SUPABASE_MEMBERSHIPS),)
+        ).fetchall()
+        for (name,) in present:
+            conn.execute(sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(sql.Identifier(name), role))
         with conn.transaction():
             for kind, name in conn.execute(_OWNED_OBJECTS_SQL).fetchall():
                 conn.execute(sql.SQL(f"ALTER {kind} {{}} OWNER TO {{}}").format(sql.SQL(name), role))
@@ -105,4 +133,14 @@ def attributes(conn: psycopg.Connection[Any]) -> dict[str, Any]:
         "createrole": createrole,
         "replication": replication,
         "bypassrls": bypassrls,
+        "member_of": memberships(conn),
     }
+
+
+def memberships(conn: psycopg.Connection[Any]) -> list[str]:
+    """The roles the connected role is a direct member of, by name."""
+    rows = conn.execute(
+        "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+        "WHERE m.member = current_user::regrole ORDER BY r.rolname"
+    ).fetchall()
+    return [name for (name,) in rows]

@@ -197,9 +197,7 @@ def split_bits(bits: int, largest: int, piece_rows: int) -> int:
 # for 0, NaN and ±Infinity (so NaN and Infinity hash alike), jsonb's returns it for [] and {} and ignores
 # where nested arrays and objects end, and int8's folds the value to 32 bits before hashing (0 and
 # (5 << 32) | 5 hash alike). Such columns are hashed through their text, and int8 in two halves.
-_TEXT_HASHED = frozenset(
-    {"hashfloat4extended", "hashfloat8extended", "hash_numeric_extended", "jsonb_hash_extended"}
-)
+_TEXT_HASHED = frozenset({"hashfloat4extended", "hashfloat8extended", "hash_numeric_extended", "jsonb_hash_extended"})
 
 
 def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:

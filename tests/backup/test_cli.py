@@ -1,5 +1,5 @@
 """The CLI contract: --json everywhere, exit codes 0/1/2, errors naming the bad value, documented commands,
-and the Supabase point-in-time-recovery check against a loopback Management API."""
+and the Supabase point-in-time-recovery check against the Management API stand-in (tests/standins/supabase.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -18,6 +15,8 @@ import typer
 
 from ops import backup as backups
 from ops.backup import Location
+from tests.standins.supabase import FakeManagementApi
+from tests.standins.supabase import serve as serve_management_api
 
 from .conftest import TEST_PART_SIZE
 
@@ -130,54 +129,10 @@ def test_chefchatz_entry_point_registers_backup_restore_and_drill() -> None:
 # ---------------------------------------------------------------------------------------------- Supabase
 
 
-@dataclass
-class FakeManagementApi:
-    url: str
-    reply: dict[str, Any] = field(default_factory=dict)
-    status: int = 200
-    seen: list[tuple[str, str | None]] = field(default_factory=list)
-
-
 @pytest.fixture
 def management_api() -> Iterator[FakeManagementApi]:
-    state = FakeManagementApi(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            state.seen.append((self.path, self.headers.get("Authorization")))
-            body = json.dumps(state.reply).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            del format, args
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_management_api() as state:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def supabase_backups_reply(pitr_enabled: bool) -> dict[str, Any]:
-    """The documented shape of GET /v1/projects/{ref}/database/backups (V1BackupsResponse)."""
-    return {
-        "region": "eu-central-1",
-        "walg_enabled": True,
-        "pitr_enabled": pitr_enabled,
-        "backups": [{"is_physical_backup": True, "status": "COMPLETED", "inserted_at": "2026-11-27T00:00:00Z"}],
-        "physical_backup_data": {
-            "earliest_physical_backup_date_unix": 1795000000,
-            "latest_physical_backup_date_unix": 1795700000,
-        },
-    }
 
 
 @pytest.mark.parametrize("pitr_enabled", [True, False])
@@ -191,14 +146,16 @@ def test_verify_confirms_supabase_point_in_time_recovery(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     backups.backup_database(source_db, Location(bucket), part_size=TEST_PART_SIZE)
-    management_api.reply = supabase_backups_reply(pitr_enabled)
+    management_api.pitr_enabled = pitr_enabled
     monkeypatch.setenv("SUPABASE_API_URL", management_api.url)
     monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", "sbp_test_token_value")
 
     result = cli("backup", "verify", "--bucket", bucket, "--supabase-project-ref", REF, "--json")
 
     report = json.loads(result.stdout)
-    assert management_api.seen == [(f"/v1/projects/{REF}/database/backups", "Bearer sbp_test_token_value")]
+    assert [(e.path, e.authorization) for e in management_api.exchanges] == [
+        (f"/v1/projects/{REF}/database/backups", "Bearer sbp_test_token_value")
+    ]
     assert report["pitr"] == {
         "project_ref": REF,
         "pitr_enabled": pitr_enabled,
@@ -221,7 +178,9 @@ def test_verify_confirms_supabase_point_in_time_recovery(
     [
         (200, None, 2, "SUPABASE_ACCESS_TOKEN is not set"),
         (401, "sbp_expired", 2, "rejected SUPABASE_ACCESS_TOKEN"),
+        (403, "sbp_other_org", 2, "rejected SUPABASE_ACCESS_TOKEN"),
         (404, "sbp_ok", 2, f"project '{REF}' not found"),
+        (429, "sbp_ok", 1, "returned HTTP 429"),
         (500, "sbp_ok", 1, "returned HTTP 500"),
     ],
 )
@@ -237,7 +196,6 @@ def test_supabase_check_failures_map_to_exit_codes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     management_api.status = status
-    management_api.reply = {"message": "nope"}
     monkeypatch.setenv("SUPABASE_API_URL", management_api.url)
     if token:
         monkeypatch.setenv("SUPABASE_ACCESS_TOKEN", token)

@@ -1,7 +1,8 @@
 """The platforms' published schemas, asked through ``node/contracts.mjs`` (one node process per worker).
 
 The packages are the exact versions of ``node/package-lock.json`` (``@vercel/sdk`` for Vercel,
-``@octokit/plugin-rest-endpoint-methods`` and ``@octokit/openapi`` for GitHub), installed by ``./dev test``
+``@octokit/plugin-rest-endpoint-methods`` and ``@octokit/openapi`` for GitHub, ``supabase-management-js`` for
+Supabase's Management API), installed by ``./dev test``
 with ``npm ci --ignore-scripts``. A missing node or missing packages is an error, never a skip: a contract
 test that silently does not run is the failure this module exists to prevent.
 """
@@ -109,6 +110,12 @@ class Schemas:
     def octokit_endpoint(self, scope: str, method: str) -> dict[str, Any]:
         """``github.rest.<scope>.<method>``: its route and parameters, or ``{"error": ...}`` when it has none."""
         return self.ask("octokit-endpoint", scope=scope, method=method)
+
+    # --- Supabase Management API -----------------------------------------------------------------
+
+    def supabase_request(self, operation: str, *args: str) -> dict[str, Any]:
+        """The ``method``, ``path`` and ``query`` names the SDK's ``operation(*args)`` requests (nothing is sent)."""
+        return self.ask("supabase-request", operation=operation, args=list(args))
 
 
 _shared: Schemas | None = None

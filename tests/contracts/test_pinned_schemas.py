@@ -5,9 +5,19 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
+from tests.contracts import tsc
 from tests.contracts.schemas import NODE_DIR, pinned_version, schemas
 
-PINNED = ("@vercel/sdk", "@octokit/plugin-rest-endpoint-methods", "@octokit/openapi")
+PINNED = (
+    "@vercel/sdk",
+    "@octokit/plugin-rest-endpoint-methods",
+    "@octokit/openapi",
+    "supabase-management-js",
+    "@types/aws-lambda",
+    "typescript",
+)
 
 
 def test_every_schema_package_is_pinned_to_one_exact_version_with_an_integrity_hash() -> None:
@@ -54,3 +64,16 @@ def test_the_helper_names_an_unknown_version_query_and_body() -> None:
     assert verdict.operation == "getProject" and "rollbackInfo" in verdict.problems[0], verdict
     verdict = tool.vercel_request("POST", "/v1/projects/prj_1/rollback/dpl_1", [], {"description": None})
     assert verdict.problems == ('requestRollback takes no request body, but one was sent: {"description":null}',)
+
+
+def test_the_type_checker_is_typescripts_javascript_compiler() -> None:
+    # 5.x is the compiler written in TypeScript itself, run by node; 7.x is a native port with other binaries.
+    assert pinned_version("typescript").startswith("5."), pinned_version("typescript")
+    assert (NODE_DIR / "node_modules" / "typescript" / "bin" / "tsc").is_file()
+
+
+def test_a_missing_compiler_is_an_error_not_a_skip(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tsc, "TSC", NODE_DIR / "node_modules" / "typescript" / "bin" / "no-such-tsc")
+    check = tsc.FieldsExist("any", "aws-lambda", ("LambdaFunctionURLEvent",), "LambdaFunctionURLEvent", frozenset())
+    with pytest.raises(RuntimeError, match="pinned TypeScript compiler is not installed"):
+        tsc.typecheck([check])

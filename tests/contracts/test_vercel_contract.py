@@ -24,6 +24,7 @@ import pytest
 
 from ops.rollback import VercelClient
 from ops.rollback.vercel_api import DeploymentPage, Project, RollingRelease
+from tests.contracts.reads import Reads
 from tests.contracts.schemas import schemas
 from tests.rollout.standins import CANARY, PROJECT, FakeRollingRelease
 from tests.standins.vercel import (
@@ -186,41 +187,6 @@ def test_the_serving_guard_names_the_undocumented_field() -> None:
 
 
 # --- what the client reads ------------------------------------------------------------------------
-
-
-class Reads(dict[str, Any]):
-    """A response object that records every field the parsing code looks up, by its path in the response.
-
-    ``rename`` makes one field path read under another name, as a client that misreads the schema would.
-    """
-
-    def __init__(self, data: dict[str, Any], path: str, seen: set[str], rename: str = "") -> None:
-        super().__init__(data)
-        self.path, self.seen, self.rename = path, seen, rename
-
-    def _path(self, key: str) -> str:
-        path = f"{self.path}.{key}" if self.path else key
-        return f"{path}Renamed" if path == self.rename else path
-
-    def _wrap(self, key: str, value: Any) -> Any:
-        path = self._path(key)
-        if isinstance(value, dict):
-            return Reads(value, path, self.seen, self.rename)
-        if isinstance(value, list):
-            return [Reads(v, f"{path}[]", self.seen, self.rename) if isinstance(v, dict) else v for v in value]
-        return value
-
-    def __getitem__(self, key: str) -> Any:
-        self.seen.add(self._path(key))
-        return self._wrap(key, super().__getitem__(key))
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        self.seen.add(self._path(key))
-        return self._wrap(key, super().get(key, default))
-
-    def __contains__(self, key: object) -> bool:
-        self.seen.add(self._path(str(key)))
-        return super().__contains__(key)
 
 
 def _as_map_paths(paths: set[str]) -> set[str]:

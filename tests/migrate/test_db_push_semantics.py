@@ -6,6 +6,7 @@ CLI's statement splitter (``pkg/parser``), and Supabase's `postgres` role, which
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -206,8 +207,38 @@ def test_migrations_run_as_a_role_shaped_like_supabases_postgres_which_is_not_a_
         "createrole": True,
         "replication": True,
         "bypassrls": True,
+        "member_of": report["role"]["member_of"],
     }
+    assert {"pg_monitor", "pg_read_all_data", "pg_signal_backend"} <= set(report["role"]["member_of"])
     assert statuses(report) == [("001_schema.sql", "applied"), ("002_copy_from_program.sql", "failed")]
     error = report["migrations"][1]["error"]
     assert error["sqlstate"] == "42501" and "pg_execute_server_program" in error["message"], error
     assert query(scratch_url, "SELECT tableowner FROM pg_tables WHERE tablename = 'notes'") == [(MIGRATION_ROLE,)]
+
+
+def test_the_role_is_a_member_of_the_api_roles_as_supabases_postgres_is(
+    tmp_path: Path, scratch_url: str, run_cli: Cli
+) -> None:
+    # Supabase's postgres is a member of anon, authenticated and service_role WITH ADMIN OPTION: a
+    # migration may hand an API role to another role, or set default privileges for one of them.
+    # The scratch server of the pipeline creates the three roles; roles are cluster-wide, so create
+    # them here only if another test has not.
+    with psycopg.connect(scratch_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        for name in ("anon", "authenticated", "service_role"):
+            with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(f"CREATE ROLE {name} NOLOGIN")
+    reader = f"api_reader_{uuid.uuid4().hex[:8]}"
+    root = write_migrations(
+        tmp_path,
+        {
+            "001_api_roles.sql": f"""\
+                CREATE ROLE {reader} NOLOGIN;
+                GRANT anon TO {reader};
+                ALTER DEFAULT PRIVILEGES FOR ROLE service_role IN SCHEMA public GRANT SELECT ON TABLES TO anon;
+                """,
+        },
+    )
+    code, report = rehearse(run_cli, root, scratch_url)
+    assert code == 0, report["migrations"][0].get("error")
+    assert {"anon", "authenticated", "service_role"} <= set(report["role"]["member_of"])
+    assert statuses(report) == [("001_api_roles.sql", "applied")]

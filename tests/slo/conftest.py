@@ -1,5 +1,5 @@
 """Fixtures for the SLO capability: moto (CloudWatch, DynamoDB) and the drain receiver served on a
-loopback HTTP port the way a Lambda function URL serves it (payload format 2.0 events).
+loopback HTTP port the way a Lambda function URL serves it (the stand-in in tests/standins/lambda_url.py).
 
 Batches are shaped like Vercel's log-drain deliveries (https://vercel.com/docs/drains/reference/logs)
 and signed like them (https://vercel.com/docs/drains/security).
@@ -7,13 +7,10 @@ and signed like them (https://vercel.com/docs/drains/security).
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -23,6 +20,7 @@ import pytest
 from ops.slo import receiver as receiver_module
 from ops.slo.drain import signature
 from tests.backup.conftest import aws, moto_endpoint
+from tests.standins.lambda_url import serve as serve_function_url
 
 __all__ = ["aws", "moto_endpoint"]
 
@@ -127,38 +125,6 @@ class Endpoint:
         return httpx.post(self.url, content=body, headers=headers, timeout=30)
 
 
-class _FunctionUrl(BaseHTTPRequestHandler):
-    """Turns each HTTP request into the event a Lambda function URL sends, calls the handler, and
-    writes its response back (status, headers, body)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        del format, args
-
-    def _invoke(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        event = {
-            "version": "2.0",
-            "rawPath": self.path,
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "requestContext": {"http": {"method": self.command, "path": self.path}},
-            "body": base64.b64encode(body).decode(),
-            "isBase64Encoded": True,
-        }
-        result = receiver_module.handler(event, None)
-        payload = result["body"].encode()
-        self.send_response(result["statusCode"])
-        for name, value in result["headers"].items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    do_GET = do_POST = do_PUT = _invoke
-
-
 @pytest.fixture
 def endpoint(aws: str, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
     """The real handler configured through its environment, as components/slo.py configures it."""
@@ -175,14 +141,8 @@ def endpoint(aws: str, dynamodb_table: str, monkeypatch: pytest.MonkeyPatch) -> 
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(receiver_module, "_receiver", None)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FunctionUrl)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    try:
-        yield Endpoint(f"http://127.0.0.1:{server.server_address[1]}/", stack, dynamodb_table)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_function_url(receiver_module.handler) as function_url:
+        yield Endpoint(function_url.url, stack, dynamodb_table)
 
 
 def metric_sum(stack: str, name: str, deployment: str | None = None) -> float:

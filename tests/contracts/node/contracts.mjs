@@ -12,6 +12,8 @@
 //   is a problem, and a key the schema does not have is "undocumented".
 // - @octokit/plugin-rest-endpoint-methods: `github.rest.<scope>.<method>` -> "METHOD /route";
 //   @octokit/openapi: GitHub's OpenAPI document, for each route's parameters and request body.
+// - supabase-management-js: a community-maintained client generated from Supabase's OpenAPI document; one
+//   function per operation. Its response types are checked by tsc (tests/contracts/tsc.py), not here.
 //
 // Commands ({"cmd": ...}):
 //   vercel-operations                              every operation: name, method, path, query, body, responses
@@ -19,6 +21,7 @@
 //   vercel-response {operation, status, body}      problems and undocumented fields of a served response
 //   vercel-fields   {operation, status}            every field path the response schema has
 //   octokit-endpoint {scope, method}               the route, its parameters and body properties
+//   supabase-request {operation, args}             the method and path the SDK's function requests
 import { readFileSync, readdirSync } from "node:fs";
 import { register } from "node:module";
 import { createInterface } from "node:readline";
@@ -479,6 +482,32 @@ async function octokitEndpoint({ scope, method }) {
   };
 }
 
+// --- supabase-management-js ------------------------------------------------------------------------
+
+// The operation's function, called with a fetch that only records: nothing is sent anywhere.
+async function supabaseRequest({ operation, args = [] }) {
+  const sdk = await import("supabase-management-js");
+  if (typeof sdk[operation] !== "function") {
+    throw new Error(`supabase-management-js has no operation ${JSON.stringify(operation)}`);
+  }
+  const seen = [];
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = async (url, init = {}) => {
+    seen.push({ url: new URL(String(url)), method: init.method ?? "GET" });
+    return new Response(null, { status: 401 });
+  };
+  try {
+    await sdk[operation](...args, { baseUrl: "http://127.0.0.1:9" });
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+  if (seen.length !== 1) {
+    throw new Error(`${operation} made ${seen.length} requests, not one`);
+  }
+  const [{ url, method }] = seen;
+  return { method, path: url.pathname, query: [...url.searchParams.keys()].sort() };
+}
+
 const COMMANDS = {
   "vercel-operations": async () => ({
     operations: operations().map(({ name, method, path, query, body, responses }) => ({ name, method, path, query, body, responses })),
@@ -487,6 +516,7 @@ const COMMANDS = {
   "vercel-response": vercelResponse,
   "vercel-fields": vercelFields,
   "octokit-endpoint": octokitEndpoint,
+  "supabase-request": supabaseRequest,
 };
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
