@@ -147,6 +147,16 @@ def pipeline_policy(
     return {**policy, "Statement": [*statements, read, *publish]}
 
 
+# The backup and drill metrics, in their namespace only.
+PUBLISH_METRICS: dict[str, object] = {
+    "Sid": "PublishBackupMetrics",
+    "Effect": "Allow",
+    "Action": "cloudwatch:PutMetricData",
+    "Resource": "*",
+    "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+}
+
+
 def restore_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
     """Read backups (every version, with their locks) and decrypt them: nothing else."""
     return {
@@ -192,15 +202,18 @@ def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:Encrypt"],
                 "Resource": key_arn,
             },
-            {
-                "Sid": "PublishBackupMetrics",
-                "Effect": "Allow",
-                "Action": "cloudwatch:PutMetricData",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-            },
+            PUBLISH_METRICS,
         ],
     }
+
+
+def restore_task_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
+    """The restore/drill task: read and decrypt backups as the restore role may, and publish the
+    drill's metrics; it writes no backup."""
+    policy = restore_policy(bucket_names, key_arns)
+    statements = policy["Statement"]
+    assert isinstance(statements, list)
+    return {**policy, "Statement": [*statements, PUBLISH_METRICS]}
 
 
 # What S3 replication needs to read on the source objects; the last two are needed only because the

@@ -32,6 +32,7 @@ from components.backup_documents import (
     replication_key_document,
     replication_policy,
     restore_policy,
+    restore_task_policy,
     task_policy,
     tls_only_policy,
 )
@@ -521,6 +522,12 @@ class Backups(pulumi.ComponentResource):
                 "--json",
             ],
         }
+        # Each kind reads only the secrets its command uses (least privilege): the database backup the
+        # database URL, the assets backup Storage's S3 keys.
+        secret_keys = {
+            "database": ("DATABASE_URL",),
+            "assets": ("SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY"),
+        }
         self.tasks: dict[str, aws.ecs.TaskDefinition] = {}
         for kind in KINDS:
             container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
@@ -530,6 +537,7 @@ class Backups(pulumi.ComponentResource):
                     naming.stack,
                     (("SOURCE_S3_ENDPOINT", args.storage_endpoint), ("SOURCE_S3_REGION", args.storage_region)),
                     commands[kind],
+                    secret_keys=secret_keys[kind],
                 )
             )
             self.tasks[kind] = aws.ecs.TaskDefinition(
@@ -634,8 +642,23 @@ class Backups(pulumi.ComponentResource):
         `chefchatz restore db` or `chefchatz drill`; never scheduled. Its size is stack config.
 
         No secrets: its target (`--target-url`, `--scratch-url`, PGPASSWORD) is given with the run, so
-        it never holds the production database's URL nor Storage's keys (least privilege)."""
+        it never holds the production database's URL nor Storage's keys (least privilege). Its role
+        reads and decrypts backups (the replicas too, for a failover) and publishes the drill's
+        metrics; unlike the backup task's, it cannot write to the buckets."""
         name, args = self._name, self._args
+        task_role = aws.iam.Role(
+            f"{name}-restore-task-role",
+            assume_role_policy=json.dumps(assume_role("ecs-tasks.amazonaws.com")),
+            tags=args.naming.tags,
+            opts=child,
+        )
+        buckets, keys = self._readable_backups()
+        aws.iam.RolePolicy(
+            f"{name}-restore-task-policy",
+            role=task_role.id,
+            policy=pulumi.Output.all(*keys).apply(lambda arns: json.dumps(restore_task_policy(buckets, arns))),
+            opts=child,
+        )
         container = pulumi.Output.all(self.secret.arn, self.log_group.name).apply(
             lambda values: backup_container(
                 args.image,
@@ -656,7 +679,7 @@ class Backups(pulumi.ComponentResource):
             memory=str(host.memory_mib),
             # The restore's scratch directory holds the decompressed dump.
             ephemeral_storage=aws.ecs.TaskDefinitionEphemeralStorageArgs(size_in_gib=host.storage_gib),
-            task_role_arn=self.task_role.arn,
+            task_role_arn=task_role.arn,
             execution_role_arn=execution_role.arn,
             container_definitions=container,
             tags={
@@ -666,6 +689,17 @@ class Backups(pulumi.ComponentResource):
             },
             opts=child,
         )
+
+    def _readable_backups(self) -> tuple[list[str], list[pulumi.Input[str]]]:
+        """The buckets a restore reads (the replicas too in production) and the keys it decrypts with."""
+        args = self._args
+        buckets = [args.naming.name(f"{kind}-backups") for kind in KINDS]
+        if args.is_production:
+            buckets += [args.naming.name(f"{kind}-backups-replica") for kind in KINDS]
+        keys: list[pulumi.Input[str]] = [self.key.arn]
+        if args.is_production:
+            keys.append(self.replica_key.arn)
+        return buckets, keys
 
     def _restore_role(self, child: pulumi.ResourceOptions) -> None:
         """The role an operator assumes to verify and restore backups, the replicas too.
@@ -698,12 +732,7 @@ class Backups(pulumi.ComponentResource):
             tags=args.naming.tags,
             opts=child,
         )
-        buckets = [args.naming.name(f"{kind}-backups") for kind in KINDS]
-        if args.is_production:
-            buckets += [args.naming.name(f"{kind}-backups-replica") for kind in KINDS]
-        keys: list[pulumi.Input[str]] = [self.key.arn]
-        if args.is_production:
-            keys.append(self.replica_key.arn)
+        buckets, keys = self._readable_backups()
         aws.iam.RolePolicy(
             f"{name}-restore-policy",
             role=self.restore_role.id,

@@ -48,6 +48,8 @@ class Recorder(pulumi.runtime.Mocks):
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
         if args.typ == "aws:kms/key:Key":  # an ARN to follow where a key is used
             return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:kms:us-east-1:123456789012:key/{args.name}"}
+        if args.typ == "aws:iam/role:Role":  # an ARN to follow where a role is used
+            return f"{args.name}-id", {**args.inputs, "arn": f"arn:aws:iam::123456789012:role/{args.name}"}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
@@ -404,6 +406,22 @@ def test_the_restore_host_holds_no_secret_its_target_is_given_at_run_time():
     assert all(json.loads(t.inputs["containerDefinitions"])[0]["secrets"] for t in backup_tasks), "backups keep theirs"
 
 
+def test_the_restore_host_has_a_role_of_its_own_that_reads_backups_and_cannot_write_them():
+    args = dataclasses.replace(_backups_args(production=True), restore_task=RestoreHost(2048, 8192, 100))
+    recorded = build(lambda: Backups("bk", args))
+    (restore,) = [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
+    tasks = recorded.of_type("TaskDefinition")
+    backup_roles = {t.inputs["taskRoleArn"] for t in tasks if "backup-kind" in t.inputs["tags"]}
+    assert restore.inputs["taskRoleArn"] not in backup_roles, "the backup task's role may write to the buckets"
+    (policy,) = [p for p in recorded.of_type("RolePolicy") if p.name == "bk-restore-task-policy"]
+    statements = json.loads(policy.inputs["policy"])["Statement"]
+    actions = {a for st in statements for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])}
+    assert not {a for a in actions if a.startswith("s3:") and not (a.startswith("s3:Get") or a.startswith("s3:List"))}
+    assert "cloudwatch:PutMetricData" in actions, "the drill publishes its metrics"
+    read = next(st for st in statements if st["Sid"] == "ReadBackups")
+    assert "arn:aws:s3:::chefchatz-prod-database-backups-replica/*" in read["Resource"], "a failover reads the replica"
+
+
 def test_off_without_a_restore_host_or_capacity_percent_there_is_no_restore_task_or_capacity_alarm():
     recorded = build(lambda: Backups("bk", _backups_args(production=False)))
     assert not [t for t in recorded.of_type("TaskDefinition") if "restore-host" in t.inputs["tags"]]
@@ -447,11 +465,11 @@ def test_prod_backups_keep_database_dumps_30_days_and_assets_90_days_with_object
         assert env["CHEFCHATZ_STACK"] == "prod" and "CHEFCHATZ_BACKUP_PREFIX" not in env, (
             "scheduled backups must land where `chefchatz backup verify --bucket B` looks (no prefix)"
         )
-        assert {s["name"] for s in container["secrets"]} == {
-            "DATABASE_URL",
-            "SOURCE_AWS_ACCESS_KEY_ID",
-            "SOURCE_AWS_SECRET_ACCESS_KEY",
-        }, kind
+        # Each kind reads only what its command uses: no database URL in the assets task, no Storage
+        # keys in the database task.
+        assert {s["name"] for s in container["secrets"]} == (
+            {"DATABASE_URL"} if kind == "database" else {"SOURCE_AWS_ACCESS_KEY_ID", "SOURCE_AWS_SECRET_ACCESS_KEY"}
+        ), kind
     # The command is the task's own: EventBridge Scheduler's ECS target has no container overrides.
     assert json.loads(tasks["database"]["containerDefinitions"])[0]["command"] == [
         "backup",
