@@ -165,23 +165,14 @@ def restore_database(
             row_counts,
             prepare_target,
         )
-        done = time.monotonic()
-        return RestoreResult(
-            backup_id=manifest["backup_id"],
-            target=describe_dsn(target_url),
-            clean=False,
-            layout=layout,
-            jobs=jobs,
-            stored_bytes=stored,
-            restored_bytes=restored,
-            database_bytes=manifest["database"].get("size_bytes"),
-            verify_seconds=round(verified - clock, 3),
-            restore_seconds=round(done - verified - prepared, 3),
-            seconds=round(done - clock - prepared, 3),
+        return _result(
+            manifest,
+            target_url,
+            (False, layout, jobs, stored, restored),
+            (clock, verified, time.monotonic(), prepared),
             target_shape=target_shape.value,
             supabase=dataclasses.asdict(outcome),
             warnings=[f"not restored: {item}" for item in outcome.not_restored],
-            prepare_seconds=round(prepared, 3),
         )
 
     with connect(target_url) as conn, sql_errors("listing the target's tables", target_url):
@@ -212,7 +203,22 @@ def restore_database(
     else:
         layout, jobs = "stream", 1
         stored, restored, verified = _restore_stream(s3, location, dump, args, target_url, password)
-    done = time.monotonic()
+    return _result(
+        manifest, target_url, (clean, layout, jobs, stored, restored), (clock, verified, time.monotonic(), 0.0)
+    )
+
+
+def _result(
+    manifest: dict[str, Any],
+    target_url: str,
+    what: tuple[bool, str, int, int, int],
+    times: tuple[float, float, float, float],
+    **extra: Any,
+) -> RestoreResult:
+    """The result of a restore: `what` is (clean, layout, jobs, stored bytes, restored bytes), `times`
+    (started, verified, done, seconds spent preparing the target), which the restore's times leave out."""
+    clean, layout, jobs, stored, restored = what
+    clock, verified, done, prepared = times
     return RestoreResult(
         backup_id=manifest["backup_id"],
         target=describe_dsn(target_url),
@@ -223,8 +229,10 @@ def restore_database(
         restored_bytes=restored,
         database_bytes=manifest["database"].get("size_bytes"),
         verify_seconds=round(verified - clock, 3),
-        restore_seconds=round(done - verified, 3),
-        seconds=round(done - clock, 3),
+        restore_seconds=round(done - verified - prepared, 3),
+        seconds=round(done - clock - prepared, 3),
+        prepare_seconds=round(prepared, 3),
+        **extra,
     )
 
 
