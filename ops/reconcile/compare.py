@@ -11,8 +11,9 @@ every text value is hashed as its bytes (`COLLATE "C"`), so even a nondeterminis
 
 A row's key hash and row hash combine each column's own 64-bit seeded hash function (the ones
 hash partitioning relies on, so PostgreSQL keeps them stable across versions and platforms; see
-`combined_hash`); a row's bucket at `bits` is the low `bits` bits of its key hash. The bucket hash
-is `count(*)` plus `bit_xor(row hash)`:
+`key_hash`, `row_terms` and `ROW_HASH`); a row's bucket at `bits` is the low `bits` bits of its key
+hash, and its row hash is a hash of its key hash XOR the XOR of its other columns' hashes, each
+computed once per row (`TableSql`). The bucket hash is `count(*)` plus `bit_xor(row hash)`:
 - Over the benchmark's 1M-row table, `hash_record_extended(ROW(...))` took 0.33 s, hashing the
   row's text form (`hashtextextended(ROW(...)::text, 0)`) 1.2 s and `md5(string_agg(md5(row::text),
   '' ORDER BY key))` about 9 s: converting every column to text is what costs. Over a 1M-row
@@ -34,7 +35,8 @@ is `count(*)` plus `bit_xor(row hash)`:
   each row hash is a hash of its columns' XOR, so values that trade rows inside a bucket change
   it. Columns are seeded by their place in name order, so values that trade columns change it
   too, and column order that differs between the two databases is not a difference. The key
-  hash has seeds of its own, so a row's bucket says nothing about its row hash.
+  hash has seeds of its own and is hashed again into the row hash, so a row's bucket says nothing
+  about its row hash.
 
 Passes, each one sequential scan per side with both servers working at once (`Comparer._both`):
 1. every row is hashed into 2^b buckets of about `bucket_rows` rows (b from the planner's row
@@ -51,9 +53,11 @@ merged, so memory holds the differing buckets, never every bucket of the table.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -130,21 +134,35 @@ def classify(source: dict[Key, int], target: dict[Key, int]) -> LeafDiff:
     )
 
 
-def merge_buckets(ours: Iterable[Row], theirs: Iterable[Row]) -> Iterator[tuple[int, list[Row], list[Row]]]:
-    """Two streams of rows ordered by their first column (a bucket), as (bucket, our rows, their rows)."""
-    a, b = itertools.groupby(ours, itemgetter(0)), itertools.groupby(theirs, itemgetter(0))
-    next_a, next_b = next(a, None), next(b, None)
-    while next_a is not None or next_b is not None:
-        if next_b is None or (next_a is not None and next_a[0] < next_b[0]):
-            assert next_a is not None
-            yield next_a[0], list(next_a[1]), []
-            next_a = next(a, None)
-        elif next_a is None or next_b[0] < next_a[0]:
-            yield next_b[0], [], list(next_b[1])
-            next_b = next(b, None)
-        else:
-            yield next_a[0], list(next_a[1]), list(next_b[1])
-            next_a, next_b = next(a, None), next(b, None)
+def aligned_blocks(ours: Iterable[list[Row]], theirs: Iterable[list[Row]]) -> Iterator[tuple[list[Row], list[Row]]]:
+    """Two streams of blocks of rows ordered by their first column, re-cut into pairs of blocks that
+    hold the same values of that column on both sides (a value is never cut across two pairs).
+
+    Each pair ends below the smaller of the two sides' last values read so far, so a side holds at
+    most one block beyond what was paired; the blocks are compared as sets, never a row at a time.
+    """
+    streams = [iter(ours), iter(theirs)]
+    held: list[list[Row]] = [[], []]
+    done = [False, False]
+    while True:
+        for side in (0, 1):
+            while not done[side] and (not held[side] or held[side][-1][0] == held[side][0][0]):
+                block = next(streams[side], None)
+                if block:
+                    held[side] += block
+                else:
+                    done[side] = True
+        open_ends = [held[side][-1][0] for side in (0, 1) if not done[side]]
+        if not open_ends:
+            yield held[0], held[1]
+            return
+        end = min(open_ends)
+        cut = [bisect.bisect_left(rows, end, key=_first) for rows in held]
+        yield held[0][: cut[0]], held[1][: cut[1]]
+        held = [held[0][cut[0] :], held[1][cut[1] :]]
+
+
+_first, _count = itemgetter(0), itemgetter(1)
 
 
 def next_pass(
@@ -202,7 +220,7 @@ _TEXT_HASHED = frozenset({"hashfloat4extended", "hashfloat8extended", "hash_nume
 
 def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:
     """A bigint's 64-bit hash that depends on all 64 bits: hashint8extended folds high into low bits,
-    so the high half is hashed again on its own."""
+    so the high half is hashed again on its own. `value` appears twice: pass a column or a name."""
     return sql.SQL("(hashint8extended({0}, {1}) # hashint8extended({0} >> 32, {2}))").format(
         value, sql.Literal(seed), sql.Literal(seed + 7919)
     )
@@ -220,29 +238,49 @@ def column_hash(column: Column, seed: int) -> sql.Composable:
         return int8_hash(value, seed)
     if column.hash_function:
         return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
+    if _TIMESTAMPTZ.fullmatch(column.type):
+        # The instant as UTC wall time, hashed as a timestamp (the function timestamptz's hash opclass
+        # uses): a third cheaper than a record, and the same whatever each session's time zone.
+        return sql.SQL("timestamp_hash_extended({} AT TIME ZONE 'UTC', {})").format(value, sql.Literal(seed))
     return sql.SQL("hash_record_extended(ROW({}), {})").format(value, sql.Literal(seed))
 
+
+_TIMESTAMPTZ = re.compile(r"timestamp(\(\d+\))? with time zone")
 
 # What a NULL column contributes: not the seed, which some hashes return for real values.
 _NULL_MARK = 0x2545F4914F6CDD1D
 
 
-def combined_hash(columns: Sequence[Column], seed: int) -> sql.Composable:
-    """One 64-bit hash of several columns: each with a seed of its own (so values that trade columns
-    differ), NULL as a mark of its own, XORed, and the XOR hashed once more (all 64 bits) (so that rows XORed together
-    in a bucket do not hide values that trade rows). A third cheaper than `hash_record_extended`,
-    which builds a record per row (figures in the module docstring)."""
-    if len(columns) == 1 and columns[0].hash_function:
-        return column_hash(columns[0], seed)
+def key_hash(columns: Sequence[Column]) -> sql.Composable:
+    """The primary key's 64-bit hash: its columns' hashes (never NULL), each with a seed of its own, XORed."""
+    return sql.SQL(" # ").join(column_hash(c, KEY_SEED + i) for i, c in enumerate(columns))
+
+
+def row_terms(columns: Sequence[Column], key: Sequence[str]) -> sql.Composable:
+    """The XOR of the hashes of the columns outside the key: each seeded by its place among all the
+    columns in name order (so values that trade columns differ), NULL as a mark of its own."""
+    named = sorted(columns, key=lambda c: c.name)
     parts = [
-        sql.SQL("coalesce({}, {})").format(column_hash(c, seed + 1 + i), sql.Literal(_NULL_MARK ^ (seed + 1 + i)))
-        for i, c in enumerate(columns)
+        sql.SQL("coalesce({}, {})").format(column_hash(c, 1 + i), sql.Literal(_NULL_MARK ^ (1 + i)))
+        for i, c in enumerate(named)
+        if c.name not in key
     ]
-    return int8_hash(sql.SQL("({})").format(sql.SQL(" # ").join(parts)), seed)
+    return sql.SQL(" # ").join(parts) if parts else sql.Literal(0)
+
+
+# The row hash, over the names the inner query gives the key hash and the XOR of the other columns:
+# the key hash stands for the key's columns, and the XOR is hashed once more, all 64 bits of it, so
+# that rows XORed together in a bucket do not hide values that trade rows.
+ROW_HASH = int8_hash(sql.SQL("(k # x)"), 0)
 
 
 class TableSql:
-    """The SQL of one table, built once; identifiers are quoted by psycopg."""
+    """The SQL of one table, built once; identifiers are quoted by psycopg.
+
+    Every query hashes in a subquery that names each row's key hash `k` and its other columns' XOR
+    `x` once, and combines them outside it: PostgreSQL evaluates an expression as often as it is
+    written, and the row hash needs both (figures in the module docstring).
+    """
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -251,9 +289,8 @@ class TableSql:
         self.key_row = sql.SQL("({})").format(sql.SQL(", ").join(keys))
         self.key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys)
         self.key_types = [sql.SQL(table.column(k).type) for k in table.key]  # format_type(): valid SQL
-        # Seeds apart, so that a row's bucket says nothing about its row hash.
-        self.key_hash = combined_hash([table.column(k) for k in table.key], KEY_SEED)
-        self.row_hash = combined_hash(sorted(table.columns, key=lambda c: c.name), 0)
+        self.key_hash = key_hash([table.column(k) for k in table.key])
+        self.row_terms = row_terms(table.columns, table.key)
 
     def in_keys(self) -> sql.Composable:
         """`(key) IN (...)` for a list of keys passed as one text array per key column."""
@@ -274,7 +311,18 @@ class TableSql:
         return float(plan[0]["Plan"]["Plan Rows"])
 
     def _in_buckets(self, bits: int) -> sql.Composable:
-        return sql.SQL("({} & {}) = ANY(%s::bigint[])").format(self.key_hash, sql.Literal((1 << bits) - 1))
+        return sql.SQL("(({}) & {}) = ANY(%s::bigint[])").format(self.key_hash, sql.Literal((1 << bits) - 1))
+
+    def _hashed(self, where: sql.Composable, *more: sql.Composable) -> sql.Composable:
+        """Each row of `t` (`where` filters them) as k, `more`..., x; OFFSET 0 keeps the planner from
+        pulling the expressions up into the query around it, where they would be written twice."""
+        return sql.SQL("SELECT {} AS k, {}{} AS x FROM {} t {} OFFSET 0").format(
+            self.key_hash,
+            sql.SQL("").join(sql.SQL("{}, ").format(m) for m in more),
+            self.row_terms,
+            self.relation,
+            where,
+        )
 
     def bucket_hashes(self, bits: int, within: tuple[int, Sequence[int]] | None) -> tuple[sql.Composed, list[Any]]:
         """(bucket, count, hash) of every non-empty bucket at `bits`, in bucket order; `within`: only
@@ -283,35 +331,26 @@ class TableSql:
         params: list[Any] = []
         if within is not None:
             where, params = sql.SQL("WHERE {}").format(self._in_buckets(within[0])), [list(within[1])]
-        # OFFSET 0 keeps the hashes computed in the scan: the planner cannot know that the buckets
+        # The subquery also keeps the planner to a hash aggregate: it cannot know that the buckets
         # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so).
-        query = sql.SQL(
-            "SELECT b, count(*), bit_xor(h) FROM ("
-            "SELECT {key} & {mask} AS b, {row} AS h FROM {rel} t {where} OFFSET 0"
-            ") s GROUP BY b ORDER BY b"
-        ).format(
-            key=self.key_hash,
-            mask=sql.Literal((1 << bits) - 1),
-            row=self.row_hash,
-            rel=self.relation,
-            where=where,
+        query = sql.SQL("SELECT k & {} AS b, count(*), bit_xor({}) FROM ({}) s GROUP BY b ORDER BY b").format(
+            sql.Literal((1 << bits) - 1), ROW_HASH, self._hashed(where)
         )
         return query, params
 
     def row_hashes(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composed, list[Any]]:
-        """(group, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash order.
-
-        A group is the top 14 bits of the key hash: both sides' rows are merged a group at a time
-        (at most 16,384 groups, whatever the number of rows), not a key at a time.
-        """
-        query = sql.SQL("SELECT {} >> 50, {}, {} FROM {} t WHERE {} ORDER BY {}").format(
-            self.key_hash,
-            self.key_text,
-            self.row_hash,
-            self.relation,
-            sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets),
-            self.key_hash,
+        """(key hash, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash
+        order: both sides' rows are paired a block at a time by key hash (`aligned_blocks`)."""
+        names = [sql.Identifier(f"key{j}") for j in range(len(self.table.key))]
+        where = sql.SQL("WHERE {}").format(sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets))
+        inner = self._hashed(
+            where,
+            *(
+                sql.SQL("{}::text AS {}").format(sql.Identifier("t", k), n)
+                for k, n in zip(self.table.key, names, strict=True)
+            ),
         )
+        query = sql.SQL("SELECT k, {}, {} FROM ({}) s ORDER BY k").format(sql.SQL(", ").join(names), ROW_HASH, inner)
         return query, [list(numbers) for _, numbers in buckets]
 
 
@@ -351,13 +390,13 @@ class Comparer:
         while True:
             differing: list[tuple[int, int, int]] = []
             rows = [0, 0]
-            for bucket, ours, theirs in self._both(*self.sql.bucket_hashes(bits, within)):
-                self.stats.buckets += 1
-                (n, h), (m, g) = (ours[0][1:] if ours else (0, 0)), (theirs[0][1:] if theirs else (0, 0))
-                rows[0] += n
-                rows[1] += m
-                if (n, h) != (m, g):
-                    differing.append((bucket, n, m))
+            for ours, theirs in self._both(*self.sql.bucket_hashes(bits, within)):
+                rows[0] += sum(map(_count, ours))
+                rows[1] += sum(map(_count, theirs))
+                a, b = set(ours), set(theirs)
+                mine, other = {r[0]: r[1] for r in a - b}, {r[0]: r[1] for r in b - a}
+                self.stats.buckets += len(b) + len(mine) - len(mine.keys() & other.keys())
+                differing += [(n, mine.get(n, 0), other.get(n, 0)) for n in sorted(mine.keys() | other.keys())]
             self.stats.differing += len(differing)
             if within is None:
                 table_rows = max(rows)
@@ -378,8 +417,8 @@ class Comparer:
         if fetch:
             yield from self._compare_rows(fetch)
 
-    def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[int, list[Row], list[Row]]]:
-        """One pass on both databases at once, merged by bucket.
+    def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[list[Row], list[Row]]]:
+        """One pass on both databases at once, as pairs of blocks of rows holding the same buckets.
 
         Each side's query runs to its first rows in a worker thread, so both servers scan at the
         same time; the rest is read in bucket order through server-side cursors, a block at a time.
@@ -396,22 +435,24 @@ class Comparer:
                 return cursor.fetchmany(self.itersize)
 
             firsts = [self._pool.submit(start, cursor) for cursor in cursors]
-            streams = [self._rest(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
-            yield from merge_buckets(*streams)
+            streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            yield from aligned_blocks(*streams)
 
-    def _rest(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Iterator[Row]:
+    def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Iterator[list[Row]]:
         block = first
         while block:
-            yield from block
+            yield block
             block = cursor.fetchmany(self.itersize) if len(block) == self.itersize else []
 
     def _compare_rows(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
+        # Only the rows that differ are kept: a (key hash, key, row hash) row found on both sides is equal.
         ours: dict[Key, int] = {}
         theirs: dict[Key, int] = {}
-        for _, from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
+        for from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
             self.stats.rows_fetched += len(from_rows) + len(to_rows)
-            ours.update((r[1:-1], r[-1]) for r in from_rows)
-            theirs.update((r[1:-1], r[-1]) for r in to_rows)
+            a, b = set(from_rows), set(to_rows)
+            ours.update((r[1:-1], r[-1]) for r in a - b)
+            theirs.update((r[1:-1], r[-1]) for r in b - a)
             if len(ours) + len(theirs) >= self.leaf_batch_rows:
                 yield classify(ours, theirs)
                 ours, theirs = {}, {}

@@ -241,3 +241,39 @@ def test_values_whose_hash_is_the_seed_or_folds_are_still_told_apart(two_databas
 
     assert sorted(int(k[0]) for k in found["conflicts"]) == [10, 20, 30], found
     assert found == naive_diff(old, live, "t", ["id"]) | {"conflicts": found["conflicts"]}
+
+
+def test_timestamps_with_time_zone_are_compared_as_instants_keys_and_values_alike(two_databases):
+    # Hashed as UTC wall time: 05:30Z and 06:30Z read 01:30 in New York on the night clocks go back,
+    # and must still differ; infinity is a value like any other.
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (at timestamptz PRIMARY KEY, seen timestamptz);"
+        "INSERT INTO t SELECT timestamptz '2026-11-01 00:00Z' + i * interval '1 minute',"
+        " timestamptz '2026-11-01 05:30Z' FROM generate_series(1, 3000) AS i;"
+        "INSERT INTO t VALUES ('infinity', '-infinity')",
+    )
+    on(live, "UPDATE t SET seen = timestamptz '2026-11-01 06:30Z' WHERE at = timestamptz '2026-11-01 00:10Z';"
+             "UPDATE t SET seen = 'infinity' WHERE at = 'infinity';"
+             "DELETE FROM t WHERE at = timestamptz '2026-11-01 00:20Z'")  # fmt: skip
+
+    found, _ = tool_diff(old, live, "t")
+
+    assert found == naive_diff(old, live, "t", ["at"])
+    assert {k: len(v) for k, v in found.items()} == {"lost": 1, "only_in_to": 0, "conflicts": 2}
+
+
+def test_a_table_of_key_columns_only_tells_keys_that_trade_values_apart(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (a bigint, b bigint, PRIMARY KEY (a, b));"
+        "INSERT INTO t SELECT i, i + 1 FROM generate_series(1, 1000) AS i",
+    )
+    on(live, "UPDATE t SET a = b, b = a WHERE a = 500")
+
+    # One bucket for the whole table: its hash alone must tell the two tables apart.
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": {("500", "501")}, "only_in_to": {("501", "500")}, "conflicts": set()}

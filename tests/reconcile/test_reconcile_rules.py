@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ops.reconcile.catalog import Column, ReconcileInputError, Table, fk_order, schema_problems, select_tables
-from ops.reconcile.compare import MAX_BITS, classify, first_pass_bits, merge_buckets, next_pass, split_bits
+from ops.reconcile.compare import MAX_BITS, aligned_blocks, classify, first_pass_bits, next_pass, split_bits
 from ops.reconcile.report import Report, TableReport
 
 
@@ -89,17 +89,27 @@ def test_differing_buckets_are_fetched_or_split_by_what_the_next_pass_costs(
     )
 
 
-def test_two_streams_ordered_by_bucket_are_merged_bucket_by_bucket():
-    ours = [(1, "a"), (1, "b"), (3, "c"), (7, "d")]
-    theirs = [(0, "w"), (3, "x"), (7, "y"), (7, "z"), (9, "q")]
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ([], []),
+        ([[(1, "a"), (3, "b")]], []),
+        ([], [[(1, "a")], [(3, "b")]]),
+        ([[(1, "a"), (1, "b")], [(3, "c"), (7, "d")]], [[(0, "w"), (3, "x")], [(7, "y"), (7, "z"), (9, "q")]]),
+        ([[(5, "a"), (5, "b")], [(5, "c")], [(6, "d")]], [[(5, "x"), (6, "y")]]),
+    ],
+    ids=["nothing", "one side only", "the other side only", "values on one side, both sides, across blocks",
+         "a run of one value longer than a block"],
+)  # fmt: skip
+def test_two_streams_of_blocks_ordered_by_key_are_paired_so_that_a_key_is_in_one_pair_only(ours, theirs):
+    pairs = list(aligned_blocks(iter(ours), iter(theirs)))
 
-    assert list(merge_buckets(ours, theirs)) == [
-        (0, [], [(0, "w")]),
-        (1, [(1, "a"), (1, "b")], []),
-        (3, [(3, "c")], [(3, "x")]),
-        (7, [(7, "d")], [(7, "y"), (7, "z")]),
-        (9, [], [(9, "q")]),
-    ]
+    assert [r for a, _ in pairs for r in a] == [r for block in ours for r in block]
+    assert [r for _, b in pairs for r in b] == [r for block in theirs for r in block]
+    pair_of: dict[int, int] = {}
+    for i, (a, b) in enumerate(pairs):
+        for value, _ in a + b:
+            assert pair_of.setdefault(value, i) == i, f"value {value} in pairs {pair_of[value]} and {i}: {pairs}"
 
 
 @pytest.mark.parametrize(
