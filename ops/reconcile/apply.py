@@ -7,9 +7,12 @@ A batch either commits whole or not at all: a killed run leaves no half-applied 
 
 When a row breaks another constraint (a unique username taken since the failover, a parent
 deleted since), the batch falls back to one savepoint per row, inserts what it can and reports
-each refused row with the server's message: a person decides, nothing is forced. Deferrable
-constraints are made immediate inside each batch, so a deferred foreign key is refused per row
-too instead of failing the whole batch at COMMIT.
+each refused row with the server's message: a person decides, nothing is forced. A row refused by
+a foreign key is tried again in another pass while passes bring rows in: its parent may be a lost
+row of the same table staged after it. Deferrable constraints are made immediate inside each batch,
+so a deferred foreign key is refused per row too instead of failing the whole batch at COMMIT; the
+application's deferred constraint triggers therefore fire at the end of each statement here
+(docs/disaster-recovery.md, step 6).
 """
 
 from __future__ import annotations
@@ -97,17 +100,34 @@ def apply_batch(
 def _apply_row_by_row(
     target: psycopg.Connection[Any], table_sql: TableSql, one_row: sql.Composed, result: BatchResult
 ) -> None:
-    keys = target.execute(
+    """One savepoint per row, in passes: a row refused by a foreign key (23503) is tried again in the
+    next pass, as its parent may be a lost row of the same table staged after it (a reply to a
+    reply), until a pass inserts nothing more. Every other refusal is final at once."""
+    pending = target.execute(
         sql.SQL("SELECT s.ctid, {} FROM {} s").format(
             sql.SQL(", ").join(sql.SQL("s.{}::text").format(sql.Identifier(k)) for k in table_sql.table.key), _STAGE
         )
     ).fetchall()
-    for ctid, *key in keys:
-        try:
-            with target.transaction():
-                result.inserted += target.execute(one_row, (ctid,)).rowcount
-        except psycopg.errors.IntegrityError as exc:
-            result.rejected.append(Rejected(tuple(key), str(exc).strip().splitlines()[0]))
+    while pending:
+        waiting: list[tuple[Any, ...]] = []
+        errors: list[str] = []
+        for ctid, *key in pending:
+            try:
+                with target.transaction():
+                    result.inserted += target.execute(one_row, (ctid,)).rowcount
+            except psycopg.errors.ForeignKeyViolation as exc:
+                waiting.append((ctid, *key))
+                errors.append(_first_line(exc))
+            except psycopg.errors.IntegrityError as exc:
+                result.rejected.append(Rejected(tuple(key), _first_line(exc)))
+        if len(waiting) == len(pending):  # no progress: their parents are not coming
+            result.rejected += [Rejected(tuple(key), error) for (_, *key), error in zip(waiting, errors, strict=True)]
+            break
+        pending = waiting
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
 
 
 def advance_sequences(target: psycopg.Connection[Any], table_sql: TableSql) -> list[str]:

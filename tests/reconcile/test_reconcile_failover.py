@@ -215,3 +215,44 @@ def test_lost_rows_whose_parent_is_gone_are_refused_one_by_one_whenever_their_fo
     assert sorted(r["key"]["id"] for r in shelves["rejected"]) == ["2", "3", "4"]
     assert all("shelves_pantry_fkey" in r["error"] for r in shelves["rejected"]), shelves["rejected"]
     assert failover.rows(failover.live, "SELECT id FROM shelves") == [(1,)]
+
+
+@pytest.mark.parametrize("timing", ["NOT DEFERRABLE", "DEFERRABLE INITIALLY DEFERRED"])
+def test_lost_children_staged_before_their_lost_parents_are_applied_when_their_batch_goes_row_by_row(
+    failover: Failover, reconcile, timing: str
+):
+    # Replies to replies: a comment's parent is another comment, here staged after it. One refused
+    # row (13: its text is taken) sends the batch to one savepoint per row, where each child's key
+    # is checked before its parent is in: it is tried again once the parent is. Only what still
+    # fails is reported (14, whose parent is the refused 13).
+    for dsn in (failover.old, failover.live):
+        failover.run(
+            dsn,
+            "CREATE TABLE comments (id int PRIMARY KEY, parent_id int, body text UNIQUE,"
+            f" CONSTRAINT comments_parent_fkey FOREIGN KEY (parent_id) REFERENCES comments (id) {timing})",
+        )
+        failover.run(dsn, "INSERT INTO comments VALUES (1, NULL, 'first')")
+    failover.run(failover.live, "INSERT INTO comments VALUES (3, 1, 'taken')")
+    # One statement: children come before their parents in the table (and in the staging order).
+    failover.run(
+        failover.old,
+        "INSERT INTO comments VALUES (9, 10, 'great-grandchild'), (10, 12, 'grandchild'), (11, 12, 'child'),"
+        " (12, 1, 'reply'), (13, 1, 'taken'), (14, 13, 'reply to a refused comment')",
+    )
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "comments", "--apply", "--json")
+
+    assert result.exit_code == 1, result.stdout + result.stderr
+    comments = result.table("public.comments")
+    assert (comments["lost"], comments["applied"], comments["still_missing"]) == (6, 4, 2), comments
+    refused = {r["key"]["id"]: r["error"] for r in comments["rejected"]}
+    assert sorted(refused) == ["13", "14"], refused
+    assert "comments_body_key" in refused["13"] and "comments_parent_fkey" in refused["14"], refused
+    assert failover.rows(failover.live, "SELECT id FROM comments ORDER BY id") == [
+        (1,),
+        (3,),
+        (9,),
+        (10,),
+        (11,),
+        (12,),
+    ]
