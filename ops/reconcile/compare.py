@@ -74,7 +74,7 @@ Key = tuple[str, ...]  # a primary key as the text form of each key column
 Row = tuple[Any, ...]
 
 MAX_BITS = 62  # bucket numbers stay non-negative bigints
-KEY_SEED = 1 << 32  # the key hash's seeds; the row hash's are 0, 1, 2...
+KEY_SEED = 1 << 31  # the key hash's seeds; the columns' are 1, 2, 3...: all distinct and below 2^32 (`int8_hash`)
 FIRST_PASS_MAX_BITS = 20  # at most ~1M buckets in the first pass (past 64M rows, buckets grow)
 SPLIT_MAX_BITS = 16  # at most 65,536 pieces per differing bucket in one pass
 
@@ -214,16 +214,20 @@ def split_bits(bits: int, largest: int, piece_rows: int) -> int:
 # Built-in hashes that cannot tell some different values apart: float8/float4/numeric return the seed
 # for 0, NaN and ±Infinity (so NaN and Infinity hash alike), jsonb's returns it for [] and {} and ignores
 # where nested arrays and objects end, and int8's folds the value to 32 bits before hashing (0 and
-# (5 << 32) | 5 hash alike). Such columns are hashed through their text, and int8 in two halves.
+# (5 << 32) | 5 hash alike). Such columns are hashed through their text, and int8 by `int8_hash`.
 _TEXT_HASHED = frozenset({"hashfloat4extended", "hashfloat8extended", "hash_numeric_extended", "jsonb_hash_extended"})
 
 
 def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:
-    """A bigint's 64-bit hash that depends on all 64 bits: hashint8extended folds high into low bits,
-    so the high half is hashed again on its own. `value` appears twice: pass a column or a name."""
-    return sql.SQL("(hashint8extended({0}, {1}) # hashint8extended({0} >> 32, {2}))").format(
-        value, sql.Literal(seed), sql.Literal(seed + 7919)
-    )
+    """A bigint's 64-bit hash that depends on all 64 bits, in one call: hashint8extended folds its value
+    to 32 bits but mixes its seed in whole, so the value is also in the seed. `value` appears twice:
+    pass a column or a name, never an expression to compute.
+
+    Two columns' terms could only be equal if their values differed by exactly the XOR of their
+    seeds and also folded alike; with every seed below 2^32 and distinct, values that differ by the
+    XOR of two seeds never fold alike, so no pair of terms cancels out in a row's XOR.
+    """
+    return sql.SQL("hashint8extended({0}, {0} # {1})").format(value, sql.Literal(seed))
 
 
 def column_hash(column: Column, seed: int) -> sql.Composable:
@@ -240,8 +244,10 @@ def column_hash(column: Column, seed: int) -> sql.Composable:
         return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
     if _TIMESTAMPTZ.fullmatch(column.type):
         # The instant as UTC wall time, hashed as a timestamp (the function timestamptz's hash opclass
-        # uses): a third cheaper than a record, and the same whatever each session's time zone.
-        return sql.SQL("timestamp_hash_extended({} AT TIME ZONE 'UTC', {})").format(value, sql.Literal(seed))
+        # uses), whatever each session's time zone. A zero offset is plain arithmetic, where the
+        # zone named 'UTC' is looked up per row: 0.03 s beyond the scan per 1M rows, 0.06 s so, 0.1
+        # s through a record.
+        return sql.SQL("timestamp_hash_extended({} AT TIME ZONE INTERVAL '0', {})").format(value, sql.Literal(seed))
     return sql.SQL("hash_record_extended(ROW({}), {})").format(value, sql.Literal(seed))
 
 

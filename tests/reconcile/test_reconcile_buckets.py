@@ -277,3 +277,28 @@ def test_a_table_of_key_columns_only_tells_keys_that_trade_values_apart(two_data
     found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
 
     assert found == {"lost": {("500", "501")}, "only_in_to": {("501", "500")}, "conflicts": set()}
+
+
+def test_bigints_that_differ_by_the_xor_of_two_columns_seeds_are_told_apart(two_databases):
+    # Each bigint is hashed with itself in the seed (`int8_hash`). Columns are seeded by their place in
+    # name order (a: 1, b: 2; the key has seeds of its own, from 2^31): were a value only XORed into the
+    # seed, a = 5, b = 6 and a = 7, b = 4 would both hash to nothing, and so would a key next to a
+    # column holding the key XOR both seeds (two such rows cancel out of their bucket's hash).
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (a bigint, b bigint, id bigint PRIMARY KEY);"
+        "INSERT INTO t SELECT i, i, i FROM generate_series(1, 1000) AS i;"
+        "CREATE TABLE k (id bigint PRIMARY KEY, n bigint)",
+    )
+    on(old, "UPDATE t SET a = 5, b = 6 WHERE id = 10; UPDATE t SET a = 0, b = 3 WHERE id = 20;"
+            "INSERT INTO k SELECT i, i # ((1 << 31) # 2) FROM generate_series(1, 2) AS i")  # fmt: skip
+    on(live, "UPDATE t SET a = 7, b = 4 WHERE id = 10; UPDATE t SET a = 3, b = 0 WHERE id = 20;"
+             "INSERT INTO k SELECT i, i # ((1 << 31) # 2) FROM generate_series(3, 4) AS i")  # fmt: skip
+
+    # One bucket for the whole table: its hash alone must tell the two tables apart.
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+    keys, _ = tool_diff(old, live, "k", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("10",), ("20",)}}
+    assert keys == {"lost": {("1",), ("2",)}, "only_in_to": {("3",), ("4",)}, "conflicts": set()}
