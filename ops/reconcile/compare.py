@@ -275,9 +275,10 @@ def row_terms(columns: Sequence[Column], key: Sequence[str]) -> sql.Composable:
 
 
 # The row hash, over the names the inner query gives the key hash and the XOR of the other columns:
-# the key hash stands for the key's columns, and the XOR is hashed once more, all 64 bits of it, so
-# that rows XORed together in a bucket do not hide values that trade rows.
-ROW_HASH = int8_hash(sql.SQL("(k # x)"), 0)
+# the key hash stands for the key's columns, and the XOR is hashed once more, all 64 bits of it (as
+# the seed of hashing a constant), so that rows XORed together in a bucket do not hide values that
+# trade rows. Two rows hash alike only if their k # x are equal: a 2^-64 accident.
+ROW_HASH = sql.SQL("hashint4extended(0, k # x)")
 
 
 class TableSql:
@@ -337,11 +338,14 @@ class TableSql:
         params: list[Any] = []
         if within is not None:
             where, params = sql.SQL("WHERE {}").format(self._in_buckets(within[0])), [list(within[1])]
-        # The subquery also keeps the planner to a hash aggregate: it cannot know that the buckets
-        # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so).
-        query = sql.SQL("SELECT k & {} AS b, count(*), bit_xor({}) FROM ({}) s GROUP BY b ORDER BY b").format(
-            sql.Literal((1 << bits) - 1), ROW_HASH, self._hashed(where)
-        )
+        # The subqueries also keep the planner to a hash aggregate: it cannot know that the buckets
+        # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so). The
+        # aggregate reads a bucket and a row hash computed below it: 0.04 s less per 1M rows than
+        # computing them from k and x as its group key and argument.
+        query = sql.SQL(
+            "SELECT b, count(*), bit_xor(h) FROM (SELECT k & {} AS b, {} AS h FROM ({}) s OFFSET 0) s2"
+            " GROUP BY b ORDER BY b"
+        ).format(sql.Literal((1 << bits) - 1), ROW_HASH, self._hashed(where))
         return query, params
 
     def row_hashes(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composed, list[Any]]:
@@ -432,7 +436,7 @@ class Comparer:
         self.stats.passes += 1
         with ExitStack() as stack:
             cursors = [
-                stack.enter_context(conn.cursor(name=f"reconcile_{next(_cursor_ids)}"))
+                stack.enter_context(conn.cursor(name=f"reconcile_{next(_cursor_ids)}", binary=True))
                 for conn in (self.source, self.target)
             ]
 

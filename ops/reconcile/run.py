@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -74,12 +75,19 @@ def reconcile(
     started = time.monotonic()
     report = Report(describe(source_url), describe(target_url), schema, apply)
     with ExitStack() as stack:
-        source = stack.enter_context(_connect(source_url, "--from", autocommit=False, read_only=True))
-        target = stack.enter_context(_connect(target_url, "--to", autocommit=False, read_only=True))
+
+        def open_side(url: str, flag: str) -> tuple[psycopg.Connection[Any], dict[str, Table]]:
+            conn = stack.enter_context(_connect(url, flag, autocommit=False, read_only=True))
+            found = load_tables(conn, schema)
+            conn.commit()
+            return conn, found
+
+        # Both sides at once: to a distant server, connecting (TLS) and reading the catalog are
+        # round trips, each side's as long as the other's. --from's error first, if both fail.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile-open") as pool:
+            sides = [pool.submit(open_side, source_url, "--from"), pool.submit(open_side, target_url, "--to")]
+            (source, source_tables), (target, target_tables) = (side.result() for side in sides)
         writer = stack.enter_context(_connect(target_url, "--to", autocommit=True, read_only=False)) if apply else None
-        source_tables, target_tables = load_tables(source, schema), load_tables(target, schema)
-        source.commit()
-        target.commit()
         if not source_tables and not target_tables:
             raise ReconcileInputError(f"--schema: no tables in schema {schema!r} on either side")
         names = select_tables(source_tables.keys() | target_tables.keys(), schema, list(tables))
