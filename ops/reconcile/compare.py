@@ -59,7 +59,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -449,10 +449,17 @@ class Comparer:
             yield from aligned_blocks(*streams)
 
     def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Iterator[list[Row]]:
+        """A cursor's rows a block at a time, the next block fetched (in a worker) while this one is
+        compared: both servers send, and the client reads, at the same time."""
         block = first
         while block:
-            yield block
-            block = cursor.fetchmany(self.itersize) if len(block) == self.itersize else []
+            following = self._pool.submit(cursor.fetchmany, self.itersize) if len(block) == self.itersize else None
+            try:
+                yield block
+            finally:  # never leave a fetch running on a cursor about to be closed
+                if following is not None:
+                    wait([following])
+            block = following.result() if following is not None else []
 
     def _compare_rows(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
         # Only the rows that differ are kept: a (key hash, key, row hash) row found on both sides is equal.
