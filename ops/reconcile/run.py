@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -136,7 +137,7 @@ def _reconcile_table(
             room = CONFLICT_VERSIONS - len(result.conflict_versions)
             if diff.conflicts and room > 0:
                 keys = diff.conflicts[:room]
-                ours, theirs = fetch_rows(source, comparer.sql, keys), fetch_rows(target, comparer.sql, keys)
+                ours, theirs = comparer.on_both(functools.partial(fetch_rows, table_sql=comparer.sql, keys=keys))
                 result.conflict_versions += [Conflict(result.key_dict(k), ours.get(k), theirs.get(k)) for k in keys]
             if writer is not None:
                 for key in diff.lost:
