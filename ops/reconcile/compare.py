@@ -11,44 +11,65 @@ every text value is hashed as its bytes (`COLLATE "C"`), so even a nondeterminis
 
 A row's key hash and row hash combine each column's own 64-bit seeded hash function (the ones
 hash partitioning relies on, so PostgreSQL keeps them stable across versions and platforms; see
-`key_hash`, `row_terms` and `ROW_HASH`); a row's bucket at `bits` is the low `bits` bits of its key
-hash, and its row hash is a hash of its key hash XOR the XOR of its other columns' hashes, each
-computed once per row (`TableSql`). The bucket hash is `count(*)` plus `bit_xor(row hash)`:
-- Over the benchmark's 1M-row table, `hash_record_extended(ROW(...))` took 0.33 s, hashing the
-  row's text form (`hashtextextended(ROW(...)::text, 0)`) 1.2 s and `md5(string_agg(md5(row::text),
-  '' ORDER BY key))` about 9 s: converting every column to text is what costs. Over a 1M-row
-  table of three columns, hashing each column with its own function cost 0.09 s beyond the scan
-  where `hash_record_extended`, which builds a record per row, cost 0.17 s (single runs on a
-  shared 2-core machine). A changed row goes unnoticed only if its 64-bit hash collides (2^-64).
+`key_hash`, `row_terms`, `int8_hash` and `ROW_HASH`). A row's bucket at `bits` is the low `bits`
+bits of its key hash `k`; its row hash is a hash of `k` XOR `x`, the XOR of its other columns'
+hashes (the key hash stands for the key columns). `TableSql` names `k` and `x` in a subquery, so
+each is computed once per row: PostgreSQL evaluates an expression as often as it is written, and
+the row hash used to write every column's hash twice. The bucket hash is `count(*)` plus
+`bit_xor(row hash)`. Figures below are single runs (best of 5 to 11, interleaved) on a shared
+2-core machine, over the benchmark's 1M-row tables, per side:
+- The first pass took 0.83 s (`messages`) and 0.85 s (`cooks`) with the columns hashed twice and
+  0.34-0.37 s now. Of that, reading the rows is 0.055 s, hashing them 0.14 s (the key, four
+  columns, the row hash), grouping them into 16,384 buckets 0.09-0.11 s whatever the aggregates
+  (without `count(*)`: the same), and naming `k` and `x` a level below the aggregate, which then
+  reads a bucket and a row hash, 0.02-0.04 s less than computing both as its group key and argument.
+  Earlier: `hash_record_extended(ROW(...))` 0.33 s, the row's text form hashed 1.2 s, `md5` of
+  every row's text about 9 s: converting every column to text is what costs. A changed row goes
+  unnoticed only if its 64-bit hash collides (2^-64).
 - A NULL column contributes a mark of its own and a value its hash, so NULL <-> '' or NULL <-> 0
   changes the row hash. Built-in hashes that cannot tell some values apart (float and numeric
   return the seed for 0, NaN and ±Infinity; jsonb for [] and {}, and it ignores where nested arrays
   end) are replaced by the column's text: numeric 1.0 and 1.00 therefore differ (a change of scale
-  survives a dump and restore, so it is a real difference). bigint and the final row hash are hashed
-  in two halves, as `hashint8extended` folds 64 bits to 32. One instant written in two time zones
-  is equal.
+  survives a dump and restore, so it is a real difference). A bigint is hashed in one call with
+  its value also in the seed, as `hashint8extended` folds its value to 32 bits but mixes a seed in
+  whole (0.012 s beyond the scan, 0.018 s in two halves); the row hash is `k # x` as the seed of
+  hashing a constant. A timestamptz is hashed as its UTC wall time at a zero offset (0.03 s; the
+  zone named 'UTC' 0.056 s, a record 0.1 s), so one instant written in two time zones is equal.
 - Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
   (which hash as an OID that differs between databases) are hashed through their text form,
   whose output `SESSION_SETTINGS` pins on both connections.
 - XOR does not depend on row order (no sort) and stays a 64-bit integer. Rows never cancel out:
   every row holds its own key, so no two rows of a table hash alike except by a 2^-64 accident;
-  each row hash is a hash of its columns' XOR, so values that trade rows inside a bucket change
-  it. Columns are seeded by their place in name order, so values that trade columns change it
-  too, and column order that differs between the two databases is not a difference. The key
-  hash has seeds of its own and is hashed again into the row hash, so a row's bucket says nothing
-  about its row hash.
+  each row hash is a hash of `k # x`, so values that trade rows inside a bucket change it. Columns
+  are seeded by their place in name order, so values that trade columns change it too, and column
+  order that differs between the two databases is not a difference. The key hash has seeds of its
+  own, all seeds are distinct and below 2^32 (why: `int8_hash`), and the key hash is hashed again
+  into the row hash, so a row's bucket says nothing about its row hash.
 
 Passes, each one sequential scan per side with both servers working at once (`Comparer._both`):
 1. every row is hashed into 2^b buckets of about `bucket_rows` rows (b from the planner's row
-   estimate of the larger side): one hash aggregate, about 0.5 s per 1M rows, where ordering
-   the rows by key (index scan and running window, the range comparison's first pass) took 1.2 s;
+   estimate of the larger side): one hash aggregate, where ordering the rows by key (index scan
+   and running window, the range comparison's first pass) took 1.2 s. More, smaller buckets cost
+   the aggregate more than they save the fetch: at 0.1 % differences (990 buckets differing),
+   8,192 / 16,384 / 32,768 / 65,536 buckets took 0.42 / 0.43 / 0.56 / 0.70 s for the first pass
+   and 0.25 / 0.18 / 0.15 / 0.13 s for the fetch (with the rows read), so buckets stay at 64 rows;
+   four more XORs per bucket, to tell which sixteenth of a bucket differs, cost 0.14 s;
 2. while differing buckets hold many rows, they are split by more bits of the same key hash into
    pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
-3. last, the rows of every differing bucket and piece are fetched as (key, row hash), in key
-   hash order, and classified.
+3. last, the rows of every differing bucket and piece are fetched as (key hash, key, row hash), in
+   key hash order (0.15-0.17 s for 60k rows of 1M: reading and hashing the keys is half of it).
 `next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
-whatever the data. Each pass's rows are streamed from server-side cursors in bucket order and
-merged, so memory holds the differing buckets, never every bucket of the table.
+whatever the data. Each pass's rows are streamed from server-side cursors in bucket order, in
+binary (60k rows read in 0.022-0.031 s, 0.032-0.041 s as text), the next block of each side
+fetched while this one is compared (the fetch after its first block: 0.075-0.12 s, 0.09-0.16 s
+one block after the other); `aligned_blocks` pairs the two sides' blocks and compares them as
+sets, not a row or a bucket at a time. Memory holds a few blocks and the differing rows, never
+every bucket of the table.
+
+The command's own start costs 0.22-0.26 s before any of this (importing psycopg 0.095 s, pydantic
+for typer's options 0.054 s, typer 0.036 s): nothing left to import lazily there. JIT compilation
+made the first pass 10 % faster alone (0.34 s to 0.31 s) but not the whole comparison (5.33 and
+5.41 CPU-seconds of both servers over six runs each), so it stays off.
 """
 
 from __future__ import annotations
@@ -92,8 +113,7 @@ SESSION_SETTINGS = {
 
 # Settings of the comparison itself, not of the values' text.
 PLANNER_SETTINGS = {
-    # A pass over 1M rows crosses jit_above_cost; compiling its hash expressions cost more than it
-    # saved (0.8-1.1 s with JIT, 0.7 s without, measured on a shared 2-core machine).
+    # Compiling a pass's hash expressions saved no time over the whole comparison (module docstring).
     "jit": "off",
     # Every cursor here is read to its end: plan for all rows, not for the first tenth.
     "cursor_tuple_fraction": "1",
@@ -378,8 +398,10 @@ class Comparer:
     bucket_rows: int = 64  # rows per bucket of the first pass: a 0.1 % difference leaves most buckets equal
     piece_rows: int = 4  # a differing bucket is split into pieces of about this many rows...
     # ...unless the differing buckets hold fewer rows than the table's divided by this. At 1M rows
-    # with 0.1 % differences (118k rows in differing buckets) fetching them directly and splitting
-    # first took the same time (0.82 s, best of 5): one pass costs about what 1 row in 8 does.
+    # with 0.1 % differences (120k rows in differing buckets) fetching them directly and splitting
+    # first took the same time (0.82 s, best of 5): one pass costs about what 1 row in 8 does. Still
+    # so with today's cheaper passes: with 128-row buckets a split scan took 0.21-0.23 s per side
+    # and the fetch after it 0.10-0.13 s, about what fetching 64-row buckets directly takes.
     pass_cost: int = 8
     itersize: int = 4096  # rows per fetch from a server-side cursor
     leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff
