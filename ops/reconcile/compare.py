@@ -399,9 +399,9 @@ class Comparer:
     piece_rows: int = 4  # a differing bucket is split into pieces of about this many rows...
     # ...unless the differing buckets hold fewer rows than the table's divided by this. At 1M rows
     # with 0.1 % differences (120k rows in differing buckets) fetching them directly and splitting
-    # first took the same time (0.82 s, best of 5): one pass costs about what 1 row in 8 does. Still
-    # so with today's cheaper passes: with 128-row buckets a split scan took 0.21-0.23 s per side
-    # and the fetch after it 0.10-0.13 s, about what fetching 64-row buckets directly takes.
+    # first took the same time (0.82 s, best of 5): one pass costs about what 1 row in 8 does. With
+    # today's cheaper passes, at 128-row buckets (229k rows in differing buckets) splitting first
+    # (0.28-0.30 s, then 0.13 s to fetch) and fetching directly (0.45 s) both took 0.80 s in all.
     pass_cost: int = 8
     itersize: int = 4096  # rows per fetch from a server-side cursor
     leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff
