@@ -142,7 +142,7 @@ def main() -> None:
     psql = f"{bindir}/psql"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     results = []
-    with bench.postgres(bindir) as port, tempfile.TemporaryDirectory() as scratch:
+    with bench.postgres(bindir) as (port, _postmaster), tempfile.TemporaryDirectory() as scratch:
         dsn = f"postgresql://postgres@127.0.0.1:{port}"
         with psycopg.connect(f"{dsn}/postgres", autocommit=True) as admin:
             for rows in sizes:
