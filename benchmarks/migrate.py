@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
 
     bindir = pg_bindir()
-    with postgres(bindir) as port, moto_server() as (endpoint, _), tempfile.TemporaryDirectory() as work:
+    with postgres(bindir) as (port, _postmaster), moto_server() as (endpoint, _), tempfile.TemporaryDirectory() as work:
         dsn = f"postgresql://postgres@127.0.0.1:{port}"
         generation, db_bytes = bench_database(dsn, args.size_mib)
         env = tool_env(endpoint, bindir)
