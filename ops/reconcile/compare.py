@@ -32,12 +32,17 @@ the row hash used to write every column's hash twice. The bucket hash is `count(
   end) are replaced by the column's text: numeric 1.0 and 1.00 therefore differ (a change of scale
   survives a dump and restore, so it is a real difference). A bigint is hashed in one call with
   its value also in the seed, as `hashint8extended` folds its value to 32 bits but mixes a seed in
-  whole (0.012 s beyond the scan, 0.018 s in two halves); the row hash is `k # x` as the seed of
-  hashing a constant. A timestamptz is hashed as its UTC wall time at a zero offset (0.03 s; the
-  zone named 'UTC' 0.056 s, a record 0.1 s), so one instant written in two time zones is equal.
-- Types without an extended hash function (json, geometric types, arrays, ranges...) and enums
-  (which hash as an OID that differs between databases) are hashed through their text form,
-  whose output `SESSION_SETTINGS` pins on both connections.
+  whole (0.012 s beyond the scan, 0.018 s in two halves), then hashed once more so that it can
+  never cancel a 32-bit type's term (`int8_hash`); the row hash is `k # x` as the seed of hashing a constant.
+  The other 64-bit types whose built-in hash folds to 32 bits as int8's does (timestamp, timestamptz,
+  time, timetz, interval, pg_lsn, xid8) are hashed through their text (UTC, as `SESSION_SETTINGS`
+  pins the time zone, so one instant written in two time zones is equal; interval's text also tells
+  '1 day' from '24:00:00', which its hash does not): about 0.03 s more per 1M timestamps than their
+  folding hash.
+- Types without an extended hash function of their own (json, geometric types, arrays, ranges...;
+  an extension's, such as citext's, which ignores case) and enums (which hash as an OID that
+  differs between databases) are hashed through their text form, whose output `SESSION_SETTINGS`
+  pins on both connections.
 - XOR does not depend on row order (no sort) and stays a 64-bit integer. Rows never cancel out:
   every row holds its own key, so no two rows of a table hash alike except by a 2^-64 accident;
   each row hash is a hash of `k # x`, so values that trade rows inside a bucket change it. Columns
@@ -78,7 +83,6 @@ import bisect
 import itertools
 import json
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack
@@ -235,44 +239,56 @@ def split_bits(bits: int, largest: int, piece_rows: int) -> int:
 # Built-in hashes that cannot tell some different values apart: float8/float4/numeric return the seed
 # for 0, NaN and ±Infinity (so NaN and Infinity hash alike), jsonb's returns it for [] and {} and ignores
 # where nested arrays and objects end, and int8's folds the value to 32 bits before hashing (0 and
-# (5 << 32) | 5 hash alike). Such columns are hashed through their text, and int8 by `int8_hash`.
-_TEXT_HASHED = frozenset({"hashfloat4extended", "hashfloat8extended", "hash_numeric_extended", "jsonb_hash_extended"})
+# (5 << 32) | 5 hash alike). The 64-bit types whose hash is int8's fold the same way: timestamp, time
+# and pg_lsn call hashint8extended, interval folds its span (and hashes '1 day' as '24:00:00', '1 mon'
+# as '30 days'), timetz likewise. Such columns are hashed through their text (pinned by
+# SESSION_SETTINGS), and int8 by `int8_hash`.
+_TEXT_HASHED = frozenset(
+    {
+        "hashfloat4extended",
+        "hashfloat8extended",
+        "hash_numeric_extended",
+        "jsonb_hash_extended",
+        "timestamp_hash_extended",
+        "time_hash_extended",
+        "timetz_hash_extended",
+        "interval_hash_extended",
+        "pg_lsn_hash_extended",
+    }
+)
+
 
 
 def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:
-    """A bigint's 64-bit hash that depends on all 64 bits, in one call: hashint8extended folds its value
-    to 32 bits but mixes its seed in whole, so the value is also in the seed. `value` appears twice:
-    pass a column or a name, never an expression to compute.
+    """A bigint's 64-bit hash that depends on all 64 bits: hashint8extended folds its value to 32 bits
+    but mixes its seed in whole, so the value is also in the seed. `value` appears twice: pass a
+    column or a name, never an expression to compute.
 
-    Two columns' terms could only be equal if their values differed by exactly the XOR of their
-    seeds and also folded alike; with every seed below 2^32 and distinct, values that differ by the
-    XOR of two seeds never fold alike, so no pair of terms cancels out in a row's XOR.
+    Two bigint columns' inner hashes could only be equal if their values differed by exactly the XOR
+    of their seeds and also folded alike; with every seed below 2^32 and distinct, values that differ
+    by the XOR of two seeds never fold alike. But the inner hash is hash_uint32_extended(fold(v), v # s),
+    the very function a 32-bit type's term is (hashint4extended(w, s'): int4, date, oid...), and for
+    v = s # s', w = fold(v) the two are equal: two such pairs cancel out of a row ((a, b, c, d) =
+    (3, 3, 7, 7) and (5, 1, 1, 5) hashed alike). So the inner hash is hashed once more as the seed of
+    hashing 0 (a bijection of all 64 bits): equal to a 32-bit type's term only for a value whose hash
+    is that column's seed, a preimage no data finds but by a 2^-64 accident.
     """
-    return sql.SQL("hashint8extended({0}, {0} # {1})").format(value, sql.Literal(seed))
+    return sql.SQL("hashint4extended(0, hashint8extended({0}, {0} # {1}))").format(value, sql.Literal(seed))
 
 
 def column_hash(column: Column, seed: int) -> sql.Composable:
     """A column's 64-bit hash with `seed` (NULL for NULL): text as its bytes, types without a trustworthy
     hash as their text."""
     value: sql.Composable = sql.Identifier("t", column.name)
-    if not column.hashable or column.hash_function in _TEXT_HASHED:
+    # No built-in hash of the type itself (an extension's, such as citext's, which ignores case, or one
+    # declared on a sibling type: timestamptz and xid8 hash as timestamp and bigint, folded): text.
+    if not column.hashable or column.hash_function in _TEXT_HASHED or not column.hash_function:
         return sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
     if column.collatable:
         value = sql.SQL('{} COLLATE "C"').format(value)
     if column.hash_function == "hashint8extended":
         return int8_hash(value, seed)
-    if column.hash_function:
-        return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
-    if _TIMESTAMPTZ.fullmatch(column.type):
-        # The instant as UTC wall time, hashed as a timestamp (the function timestamptz's hash opclass
-        # uses), whatever each session's time zone. A zero offset is plain arithmetic, where the
-        # zone named 'UTC' is looked up per row: 0.03 s beyond the scan per 1M rows, 0.06 s so, 0.1
-        # s through a record.
-        return sql.SQL("timestamp_hash_extended({} AT TIME ZONE INTERVAL '0', {})").format(value, sql.Literal(seed))
-    return sql.SQL("hash_record_extended(ROW({}), {})").format(value, sql.Literal(seed))
-
-
-_TIMESTAMPTZ = re.compile(r"timestamp(\(\d+\))? with time zone")
+    return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
 
 # What a NULL column contributes: not the seed, which some hashes return for real values.
 _NULL_MARK = 0x2545F4914F6CDD1D

@@ -302,3 +302,62 @@ def test_bigints_that_differ_by_the_xor_of_two_columns_seeds_are_told_apart(two_
 
     assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("10",), ("20",)}}
     assert keys == {"lost": {("1",), ("2",)}, "only_in_to": {("3",), ("4",)}, "conflicts": set()}
+
+
+def test_64_bit_types_whose_hash_folds_to_32_bits_are_told_apart(two_databases):
+    # timestamp, time and pg_lsn hash through hashint8extended, interval folds its span alike (and
+    # hashes '1 day' as '24:00:00'): v and v ^ ((d << 32) | d) hash equal. 12:00 and
+    # 13:11:34.967297 are such a pair (4294967297 microseconds apart), so are 0/0 and 1/1.
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id int PRIMARY KEY, ts timestamp, tz timestamptz, iv interval, tm time, lsn pg_lsn);"
+        "INSERT INTO t SELECT i, '2026-11-20 12:00', '2026-11-20 12:00+00', '1 day', '00:00', '0/0'"
+        " FROM generate_series(1, 1000) AS i;"
+        "CREATE TABLE k (ts timestamp PRIMARY KEY, v text)",
+    )
+    on(old, "INSERT INTO k VALUES ('2026-11-20 12:00', 'x')")
+    on(live, "UPDATE t SET ts = '2026-11-20 13:11:34.967297', tz = '2026-11-20 13:11:34.967297+00',"
+             " iv = '24:00:00', tm = '01:11:34.967297', lsn = '1/1' WHERE id = 10;"
+             "UPDATE t SET iv = '30 days' WHERE id = 20; UPDATE t SET iv = '1 mon' WHERE id = 30;"
+             "INSERT INTO k VALUES ('2026-11-20 13:11:34.967297', 'x')")  # fmt: skip
+
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+    keys, _ = tool_diff(old, live, "k", bucket_rows=1_000_000)
+
+    assert found == naive_diff(old, live, "t", ["id"]) and len(found["conflicts"]) == 3, found
+    assert keys == naive_diff(old, live, "k", ["ts"]) and len(keys["lost"]) == 1 == len(keys["only_in_to"]), keys
+
+
+def test_a_bigint_never_cancels_a_32_bit_column_in_a_row(two_databases):
+    # A bigint's term is hashint8extended(v, v # s): for v = s_a ^ s_b it equals an int's
+    # hashint4extended(w, s_b) with w = fold(v); two such pairs cancel out of a row, so (a, b, c, d) =
+    # (3, 3, 7, 7) and (5, 1, 1, 5) hashed alike before a constant was XORed into every bigint's term.
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id int PRIMARY KEY, a bigint, b int, c bigint, d int);"
+        "INSERT INTO t SELECT i, i, i, i, i FROM generate_series(1, 1000) AS i",
+    )
+    on(old, "UPDATE t SET a = 3, b = 3, c = 7, d = 7 WHERE id = 10")
+    on(live, "UPDATE t SET a = 5, b = 1, c = 1, d = 5 WHERE id = 10")
+
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("10",)}}, found
+
+
+def test_an_extension_type_is_compared_by_its_text_so_citexts_change_of_case_shows(two_databases):
+    # citext's own hash lowercases the value: 'Alice' -> 'alice' would hash alike.
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE EXTENSION IF NOT EXISTS citext;"
+        "CREATE TABLE t (id int PRIMARY KEY, email citext);"
+        "INSERT INTO t SELECT i, 'Alice' || i FROM generate_series(1, 1000) AS i",
+    )
+    on(live, "UPDATE t SET email = 'alice10' WHERE id = 10")
+
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("10",)}}, found

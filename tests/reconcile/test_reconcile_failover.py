@@ -256,3 +256,29 @@ def test_lost_children_staged_before_their_lost_parents_are_applied_when_their_b
         (11,),
         (12,),
     ]
+
+
+def test_a_long_chain_staged_child_first_goes_in_once_its_head_is_in(failover: Failover, reconcile):
+    # 200 replies, each to the next one staged: one row-by-row pass brings in the chain's head only;
+    # the rest go in together (foreign keys are checked at the end of the statement), where one
+    # link per pass would cost about 200^2/2 savepoints.
+    for dsn in (failover.old, failover.live):
+        failover.run(
+            dsn,
+            "CREATE TABLE comments (id int PRIMARY KEY, parent_id int REFERENCES comments (id), body text UNIQUE)",
+        )
+        failover.run(dsn, "INSERT INTO comments VALUES (1, NULL, 'first')")
+    failover.run(failover.live, "INSERT INTO comments VALUES (2, 1, 'taken')")
+    failover.run(
+        failover.old,
+        "INSERT INTO comments SELECT i, CASE WHEN i = 300 THEN 1 ELSE i + 1 END, 'reply ' || i"
+        " FROM generate_series(101, 300) AS i;"
+        "INSERT INTO comments VALUES (3, 1, 'taken')",
+    )
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "comments", "--apply", "--json")
+
+    comments = result.table("public.comments")
+    assert (comments["lost"], comments["applied"], comments["still_missing"]) == (201, 200, 1), comments
+    assert [r["key"]["id"] for r in comments["rejected"]] == ["3"], comments["rejected"]
+    assert failover.rows(failover.live, "SELECT count(*) FROM comments") == [(202,)]
