@@ -36,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from ops.backup.toc import (
     ABOUT_KINDS,
     DATA_SCHEMAS,
+    DERIVED_DATA_TABLES,
     ENTRY_KINDS,
     EXCLUDED_DATA_TABLES,
     TocEntry,
@@ -291,6 +292,12 @@ def _platform_entry(
         elif archive.row_counts.get((schema, entry.tag), -1) == 0:
             # pg_dump writes a TABLE DATA entry for every table, empty ones too: nothing to load.
             plan.skipped.append((entry, "platform table empty at backup time"))
+        elif name not in facts.platform_tables and (schema, entry.tag) in DERIVED_DATA_TABLES:
+            plan.skipped.append((entry, "derived platform table the target's version dropped"))
+            plan.not_restored.append(
+                f"rows of {name} ({_rows(archive, schema, entry.tag)}): the target's Storage version has no such "
+                "table (it derives folders from storage.objects' names)"
+            )
         elif name not in facts.platform_tables:
             plan.refusals.append(
                 f"the dump has table {name} ({_rows(archive, schema, entry.tag)}), which the target lacks"

@@ -72,6 +72,12 @@ EXCLUDED_DATA_TABLES = frozenset(
     {("auth", "schema_migrations"), ("storage", "migrations"), ("supabase_functions", "migrations")}
 )
 
+# Platform tables whose rows the platform derives from other rows, and which a newer platform version
+# dropped: when the target lacks one, its rows are left out (named) rather than the restore refused.
+# supabase/storage `migrations/tenant/0052-drop-not-used-indexes-and-functions.sql` drops
+# storage.prefixes, the folder rows that triggers kept from storage.objects' names (0026, 0029).
+DERIVED_DATA_TABLES = frozenset({("storage", "prefixes")})
+
 # pg_restore --list prints `id; tableoid oid DESC SCHEMA TAG OWNER`, space-separated, where DESC and
 # TAG may hold spaces: DESC is read against pg_dump's kinds, longest first.
 ENTRY_KINDS = sorted(
