@@ -23,7 +23,6 @@ class Column:
     type: str  # format_type(): "numeric(3,2)", "timestamp with time zone", ...
     generated: bool  # GENERATED ALWAYS AS (...) STORED: computed by the server, never inserted
     identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
-    hashable: bool = True  # the type has an extended hash function (json, point, arrays... do not)
     collatable: bool = False  # text-like: hashed under COLLATE "C" (its bytes), whatever its own collation
     hash_function: str | None = None  # the type's built-in extended hash (hashint8extended...), if any
 
@@ -51,11 +50,12 @@ WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
 """
 # The hash function: the type (a domain's base type) has a default hash operator class with an
-# extended (64-bit, seeded) support function, which `hash_record_extended` needs; its name when it
-# is built in (pg_catalog) and takes the type itself, '' otherwise (an extension's, or one declared
-# on a sibling type: timestamptz hashes with timestamp_hash_extended). Arrays, ranges and composites are not looked
-# into, and enums are excluded on purpose (an enum value hashes as its label's OID, which differs
-# between two databases that hold the same labels): all of them are hashed through their text form.
+# extended (64-bit, seeded) support function; its name when it is built in (pg_catalog) and takes the
+# type itself, '' otherwise (an extension's, or one declared on a sibling type: timestamptz hashes
+# with timestamp_hash_extended), NULL without one. Arrays, ranges and composites are not looked into,
+# and enums are excluded on purpose (an enum value hashes as its label's OID, which differs between
+# two databases that hold the same labels). Every column without a name here is hashed through its
+# text form (`ops.reconcile.compare.column_hash`).
 _COLUMNS_SQL = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation <> 0,
@@ -99,7 +99,7 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
     for oid, name, type_, generated, identity, collatable, function in conn.execute(_COLUMNS_SQL, (oids,)):
         columns[oid].append(
-            Column(name, type_, generated, identity, function is not None, collatable, function or None)
+            Column(name, type_, generated, identity, collatable, function or None)
         )
     keys: dict[int, list[str]] = {oid: [] for oid in oids}
     for oid, name in conn.execute(_KEYS_SQL, (oids,)):

@@ -282,7 +282,7 @@ def column_hash(column: Column, seed: int) -> sql.Composable:
     value: sql.Composable = sql.Identifier("t", column.name)
     # No built-in hash of the type itself (an extension's, such as citext's, which ignores case, or one
     # declared on a sibling type: timestamptz and xid8 hash as timestamp and bigint, folded): text.
-    if not column.hashable or column.hash_function in _TEXT_HASHED or not column.hash_function:
+    if not column.hash_function or column.hash_function in _TEXT_HASHED:
         return sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
     if column.collatable:
         value = sql.SQL('{} COLLATE "C"').format(value)
