@@ -118,16 +118,7 @@ def _apply_row_by_row(
             sql.SQL(", ").join(sql.SQL("s.{}::text").format(sql.Identifier(k)) for k in table_sql.table.key), _STAGE
         )
     ).fetchall()
-    first = True
     while pending:
-        if not first:
-            try:
-                with target.transaction():
-                    result.inserted += target.execute(some_rows, ([ctid for ctid, *_ in pending],)).rowcount
-                return
-            except psycopg.errors.IntegrityError:
-                pass  # one of them is refused: find which, one at a time
-        first = False
         waiting: list[tuple[Any, ...]] = []
         errors: list[str] = []
         for ctid, *key in pending:
@@ -143,6 +134,20 @@ def _apply_row_by_row(
             result.rejected += [Rejected(tuple(key), error) for (_, *key), error in zip(waiting, errors, strict=True)]
             break
         pending = waiting
+        if pending and _insert_together(target, some_rows, pending, result):
+            return
+
+
+def _insert_together(
+    target: psycopg.Connection[Any], some_rows: sql.Composed, rows: list[tuple[Any, ...]], result: BatchResult
+) -> bool:
+    """Insert `rows` (staging ctid first) in one statement under a savepoint; False if one is refused."""
+    try:
+        with target.transaction():
+            result.inserted += target.execute(some_rows, ([ctid for ctid, *_ in rows],)).rowcount
+    except psycopg.errors.IntegrityError:
+        return False  # one of them is refused: the next pass finds which, one at a time
+    return True
 
 
 def _first_line(exc: Exception) -> str:
