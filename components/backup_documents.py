@@ -159,24 +159,31 @@ PUBLISH_METRICS: dict[str, object] = {
 
 def restore_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
     """Read backups (every version, with their locks) and decrypt them: nothing else."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadBackups",
-                "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
-                "Resource": [f"arn:aws:s3:::{b}/*" for b in bucket_names],
-            },
-            {
-                "Sid": "ListBackups",
-                "Effect": "Allow",
-                "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
-                "Resource": [f"arn:aws:s3:::{b}" for b in bucket_names],
-            },
-            {"Sid": "DecryptBackups", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns},
-        ],
-    }
+    return {"Version": "2012-10-17", "Statement": _read_backups(bucket_names, key_arns)}
+
+
+def restore_task_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
+    """The restore/drill task: read and decrypt backups as the restore role may, and publish the
+    drill's metrics; it writes no backup."""
+    return {"Version": "2012-10-17", "Statement": [*_read_backups(bucket_names, key_arns), PUBLISH_METRICS]}
+
+
+def _read_backups(bucket_names: list[str], key_arns: list[str]) -> list[dict[str, object]]:
+    return [
+        {
+            "Sid": "ReadBackups",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+            "Resource": [f"arn:aws:s3:::{b}/*" for b in bucket_names],
+        },
+        {
+            "Sid": "ListBackups",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:ListBucketVersions"],
+            "Resource": [f"arn:aws:s3:::{b}" for b in bucket_names],
+        },
+        {"Sid": "DecryptBackups", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arns},
+    ]
 
 
 def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
@@ -205,15 +212,6 @@ def task_policy(bucket_names: list[str], key_arn: str) -> dict[str, object]:
             PUBLISH_METRICS,
         ],
     }
-
-
-def restore_task_policy(bucket_names: list[str], key_arns: list[str]) -> dict[str, object]:
-    """The restore/drill task: read and decrypt backups as the restore role may, and publish the
-    drill's metrics; it writes no backup."""
-    policy = restore_policy(bucket_names, key_arns)
-    statements = policy["Statement"]
-    assert isinstance(statements, list)
-    return {**policy, "Statement": [*statements, PUBLISH_METRICS]}
 
 
 # What S3 replication needs to read on the source objects; the last two are needed only because the
