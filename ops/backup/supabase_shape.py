@@ -177,8 +177,6 @@ CREATE TABLE auth.identities (
     created_at timestamptz,
     UNIQUE (provider_id, provider)
 );
-CREATE TABLE auth.schema_migrations (version varchar(255) PRIMARY KEY);
-INSERT INTO auth.schema_migrations VALUES ('20171026211738'), ('20180103212743'), ('20240729123726');
 ALTER TABLE auth.users OWNER TO supabase_auth_admin;
 ALTER TABLE auth.identities OWNER TO supabase_auth_admin;
 ALTER TABLE auth.schema_migrations OWNER TO supabase_auth_admin;
@@ -203,16 +201,15 @@ CREATE TABLE storage.objects (
     UNIQUE (bucket_id, name)
 );
 ALTER TABLE storage.objects ENABLE ROW LEVEL SECURITY;
-CREATE TABLE storage.migrations (id integer PRIMARY KEY, name varchar(100) UNIQUE NOT NULL, hash varchar(40) NOT NULL);
-INSERT INTO storage.migrations VALUES (0, 'create-migrations-table', 'e18db593'), (1, 'initialmigration', '6ab16121');
 ALTER TABLE storage.buckets OWNER TO supabase_storage_admin;
 ALTER TABLE storage.objects OWNER TO supabase_storage_admin;
 ALTER TABLE storage.migrations OWNER TO supabase_storage_admin;
 """
 
-# A backup taken as Supabase's `postgres` leaves out the migration tables it may not read
-# (`ops.backup.access`); a new project has them all the same, with its own history.
-_MISSING_MIGRATION_TABLES_SQL = """
+# The platform's migration tables, with a new project's history, where they are missing: always for
+# the hand-written tables (run before `_TABLES_SQL`, which gives them their owners), and for a
+# backup taken as Supabase's `postgres`, which leaves them out (`ops.backup.access`).
+_MIGRATION_TABLES_SQL = """
 DO $$
 BEGIN
   IF to_regclass('auth.schema_migrations') IS NULL THEN
@@ -331,6 +328,7 @@ def shape_database(
         with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.transaction():
             conn.execute(sql.SQL(_SHAPE_SQL).format(restore=restore))
             if platform_tables:
+                conn.execute(_MIGRATION_TABLES_SQL)
                 conn.execute(_TABLES_SQL)
                 conn.execute(sql.SQL(_PLATFORM_GRANTS_SQL).format(restore=restore))
             for extension, schema in extensions:
@@ -426,7 +424,7 @@ def build_platform_from_archive(
     )
     try:
         with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.transaction():
-            conn.execute(_MISSING_MIGRATION_TABLES_SQL)
+            conn.execute(_MIGRATION_TABLES_SQL)
             for schema, owner in PLATFORM_OWNERS:
                 for query in (_OWNERSHIP_SQL, _ROUTINES_OWNERSHIP_SQL):
                     for (statement,) in conn.execute(query, {"schema": schema, "owner": owner}).fetchall():
