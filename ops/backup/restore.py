@@ -168,8 +168,14 @@ def restore_database(
         return _result(
             manifest,
             target_url,
-            (False, layout, jobs, stored, restored),
-            (clock, verified, time.monotonic(), prepared),
+            clean=False,
+            layout=layout,
+            jobs=jobs,
+            stored=stored,
+            restored=restored,
+            started=clock,
+            verified=verified,
+            prepared=prepared,
             target_shape=target_shape.value,
             supabase=dataclasses.asdict(outcome),
             warnings=[f"not restored: {item}" for item in outcome.not_restored],
@@ -204,21 +210,35 @@ def restore_database(
         layout, jobs = "stream", 1
         stored, restored, verified = _restore_stream(s3, location, dump, args, target_url, password)
     return _result(
-        manifest, target_url, (clean, layout, jobs, stored, restored), (clock, verified, time.monotonic(), 0.0)
+        manifest,
+        target_url,
+        clean=clean,
+        layout=layout,
+        jobs=jobs,
+        stored=stored,
+        restored=restored,
+        started=clock,
+        verified=verified,
     )
 
 
 def _result(
     manifest: dict[str, Any],
     target_url: str,
-    what: tuple[bool, str, int, int, int],
-    times: tuple[float, float, float, float],
+    *,
+    clean: bool,
+    layout: str,
+    jobs: int,
+    stored: int,
+    restored: int,
+    started: float,
+    verified: float,
+    prepared: float = 0.0,
     **extra: Any,
 ) -> RestoreResult:
-    """The result of a restore: `what` is (clean, layout, jobs, stored bytes, restored bytes), `times`
-    (started, verified, done, seconds spent preparing the target), which the restore's times leave out."""
-    clean, layout, jobs, stored, restored = what
-    clock, verified, done, prepared = times
+    """The result of a restore that ends now: `started` and `verified` are monotonic times, `prepared`
+    the seconds spent preparing the target, which the restore's times leave out."""
+    done = time.monotonic()
     return RestoreResult(
         backup_id=manifest["backup_id"],
         target=describe_dsn(target_url),
@@ -228,9 +248,9 @@ def _result(
         stored_bytes=stored,
         restored_bytes=restored,
         database_bytes=manifest["database"].get("size_bytes"),
-        verify_seconds=round(verified - clock, 3),
+        verify_seconds=round(verified - started, 3),
         restore_seconds=round(done - verified - prepared, 3),
-        seconds=round(done - clock - prepared, 3),
+        seconds=round(done - started - prepared, 3),
         prepare_seconds=round(prepared, 3),
         **extra,
     )
