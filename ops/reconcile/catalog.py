@@ -25,6 +25,7 @@ class Column:
     identity_always: bool  # GENERATED ALWAYS AS IDENTITY: insert needs OVERRIDING SYSTEM VALUE
     collatable: bool = False  # text-like: hashed under COLLATE "C" (its bytes), whatever its own collation
     hash_function: str | None = None  # the type's built-in extended hash (hashint8extended...), if any
+    base_type: str = ""  # the built-in type (a domain's base type) as pg_catalog names it ("timestamptz"), or ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerat
            WHERE oc.opcdefault
              AND oc.opcintype = b.oid
            LIMIT 1
-       )
+       ),
+       CASE WHEN b.typnamespace = 'pg_catalog'::regnamespace THEN b.typname::text ELSE '' END
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -97,10 +99,8 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
     oids = [oid for oid, _, _ in rows]
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
-    for oid, name, type_, generated, identity, collatable, function in conn.execute(_COLUMNS_SQL, (oids,)):
-        columns[oid].append(
-            Column(name, type_, generated, identity, collatable, function or None)
-        )
+    for oid, name, type_, generated, identity, collatable, function, base in conn.execute(_COLUMNS_SQL, (oids,)):
+        columns[oid].append(Column(name, type_, generated, identity, collatable, function or None, base))
     keys: dict[int, list[str]] = {oid: [] for oid in oids}
     for oid, name in conn.execute(_KEYS_SQL, (oids,)):
         keys[oid].append(name)

@@ -307,25 +307,30 @@ def test_bigints_that_differ_by_the_xor_of_two_columns_seeds_are_told_apart(two_
 def test_64_bit_types_whose_hash_folds_to_32_bits_are_told_apart(two_databases):
     # timestamp, time and pg_lsn hash through hashint8extended, interval folds its span alike (and
     # hashes '1 day' as '24:00:00'): v and v ^ ((d << 32) | d) hash equal. 12:00 and
-    # 13:11:34.967297 are such a pair (4294967297 microseconds apart), so are 0/0 and 1/1.
+    # 13:11:34.967297 are such a pair (4294967297 microseconds apart), so are 0/0 and 1/1. timetz,
+    # xid8 and a domain over timestamptz (hashed as their base type) likewise.
     old, live = two_databases
     both(
         two_databases,
-        "CREATE TABLE t (id int PRIMARY KEY, ts timestamp, tz timestamptz, iv interval, tm time, lsn pg_lsn);"
-        "INSERT INTO t SELECT i, '2026-11-20 12:00', '2026-11-20 12:00+00', '1 day', '00:00', '0/0'"
-        " FROM generate_series(1, 1000) AS i;"
+        "CREATE DOMAIN instant AS timestamptz;"
+        "CREATE TABLE t (id int PRIMARY KEY, ts timestamp, tz timestamptz, iv interval, tm time, lsn pg_lsn,"
+        " ttz timetz, x xid8, d instant);"
+        "INSERT INTO t SELECT i, '2026-11-20 12:00', '2026-11-20 12:00+00', '1 day', '00:00', '0/0',"
+        " '12:00+00', '0', '2026-11-20 12:00+00' FROM generate_series(1, 1000) AS i;"
         "CREATE TABLE k (ts timestamp PRIMARY KEY, v text)",
     )
     on(old, "INSERT INTO k VALUES ('2026-11-20 12:00', 'x')")
     on(live, "UPDATE t SET ts = '2026-11-20 13:11:34.967297', tz = '2026-11-20 13:11:34.967297+00',"
              " iv = '24:00:00', tm = '01:11:34.967297', lsn = '1/1' WHERE id = 10;"
              "UPDATE t SET iv = '30 days' WHERE id = 20; UPDATE t SET iv = '1 mon' WHERE id = 30;"
+             "UPDATE t SET ttz = '13:11:34.967297+00' WHERE id = 40; UPDATE t SET x = '4294967297' WHERE id = 50;"
+             "UPDATE t SET d = '2026-11-20 13:11:34.967297+00' WHERE id = 60;"
              "INSERT INTO k VALUES ('2026-11-20 13:11:34.967297', 'x')")  # fmt: skip
 
     found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
     keys, _ = tool_diff(old, live, "k", bucket_rows=1_000_000)
 
-    assert found == naive_diff(old, live, "t", ["id"]) and len(found["conflicts"]) == 3, found
+    assert found == naive_diff(old, live, "t", ["id"]) and len(found["conflicts"]) == 6, found
     assert keys == naive_diff(old, live, "k", ["ts"]) and len(keys["lost"]) == 1 == len(keys["only_in_to"]), keys
 
 
