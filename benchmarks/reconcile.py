@@ -131,6 +131,10 @@ def prepare(admin: psycopg.Connection, dsn: str, rows: int) -> tuple[str, str, d
     for url in urls.values():
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
+    # Measure a server at rest, not one still writing out the load: the next checkpoint (and the
+    # kernel's write-back of the files) would otherwise fall within the runs, on the same two cores.
+    admin.execute("CHECKPOINT")
+    os.sync()
     return urls["old"], urls["live"], expected
 
 
