@@ -47,7 +47,10 @@ sys.path.insert(0, str(ROOT))
 
 from ops.rollback import action as act  # noqa: E402
 from ops.rollback import guard as rb  # noqa: E402 - after the path is set, so the script runs from anywhere
+from ops.rollback.probes import HealthReading, IntervalMetrics, Sample, Transactions, classify, summarise  # noqa: E402
+from ops.rollback.settings import IntervalState, WatchSettings  # noqa: E402
 from ops.rollback.vercel_api import VercelClient  # noqa: E402
+from ops.rollback.verdicts import advance_streak, evaluate, fires  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,9 @@ def binomial(rng: random.Random, n: int, p: float) -> int:
     return k
 
 
-def draw_interval(
-    settings: rb.WatchSettings, noise: Noise, fault: str, rng: random.Random, index: int
-) -> rb.IntervalMetrics:
+def draw_interval(settings: WatchSettings, noise: Noise, fault: str, rng: random.Random, index: int) -> IntervalMetrics:
     """One interval's probes: health probes carry the app's transaction counts, like /api/health."""
-    reading = rb.HealthReading(
-        "ok", rb.Transactions(noise.tx_total, binomial(rng, noise.tx_total, noise.failed_tx_rate), 60)
-    )
+    reading = HealthReading("ok", Transactions(noise.tx_total, binomial(rng, noise.tx_total, noise.failed_tx_rate), 60))
     error_rate = 1 - (1 - noise.error_rate) * (1 - 0.30) if fault == "errors-30" else noise.error_rate
     samples = []
     paths = [settings.health_path] * settings.samples
@@ -99,20 +98,20 @@ def draw_interval(
             latency = rng.lognormvariate(math.log(120.0), 0.5)  # median 120 ms, p95 ~270 ms
         is_health = path == settings.health_path
         status = 503 if fault == "outage" and is_health else (500 if rng.random() < error_rate else 200)
-        error = rb.classify(status, latency, settings.timeout_s * 1000.0)
+        error = classify(status, latency, settings.timeout_s * 1000.0)
         health = reading if is_health and error is None else None
-        samples.append(rb.Sample(path, status, latency, error, health))
-    return rb.summarise(index, 0.0, samples)
+        samples.append(Sample(path, status, latency, error, health))
+    return summarise(index, 0.0, samples)
 
 
-def simulate_window(settings: rb.WatchSettings, noise: Noise, fault: str, rng: random.Random) -> int | None:
+def simulate_window(settings: WatchSettings, noise: Noise, fault: str, rng: random.Random) -> int | None:
     """Intervals until the guard fires (1-based), or None when the window passes without a rollback."""
     streak = 0
     intervals = math.ceil(settings.window_s / settings.interval_s)
     for index in range(intervals):
         metrics = draw_interval(settings, noise, fault, rng, index)
-        streak = rb.advance_streak(streak, rb.evaluate(metrics, settings.thresholds, settings.no_data).state)
-        if rb.fires(streak, settings.consecutive):
+        streak = advance_streak(streak, evaluate(metrics, settings.thresholds, settings.no_data).state)
+        if fires(streak, settings.consecutive):
             return index + 1
     return None
 
@@ -137,7 +136,7 @@ class Run:
     breached_before: int
 
 
-def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup: float) -> Run | None:
+def one_run(standins: ModuleType, settings: WatchSettings, fault: str, warmup: float) -> Run | None:
     """One fault on loopback, or None when the window passed without a rollback."""
     vercel, vercel_server = standins.start_vercel()
     app, app_server = standins.start_app()
@@ -155,7 +154,7 @@ def one_run(standins: ModuleType, settings: rb.WatchSettings, fault: str, warmup
             return VercelClient(standins.TOKEN, base_url=vercel.url)
 
         def seen(report: rb.IntervalReport) -> None:
-            if report.verdict.state is rb.IntervalState.BREACHING:
+            if report.verdict.state is IntervalState.BREACHING:
                 breaches.append(time.monotonic())
 
         guard = threading.Thread(target=lambda: outcomes.append(rb.guard(watched, ctx, True, client, seen)))
@@ -202,7 +201,7 @@ def main() -> None:
     random.seed(args.seed)
     rng = random.Random(args.seed)
 
-    pipeline = rb.WatchSettings(deployment_url="https://chefchatz.com", window_s=600.0, interval_s=30.0)
+    pipeline = WatchSettings(deployment_url="https://chefchatz.com", window_s=600.0, interval_s=30.0)
     if args.samples is not None:
         pipeline = replace(pipeline, samples=args.samples)
     print(

@@ -1,9 +1,11 @@
 """Rollback: the post-deploy guard and the on-demand rollback of production on Vercel.
 
 Owns: the guard that probes a new production deployment and decides each interval on evidence
-(`guard`), the exact binomial rule behind that evidence (`evidence`), rolling production back once it
-fires or on demand, with its audit and notifications (`action`), and the Vercel REST client that lists
-deployments and rolls back (`vercel_api`). `cli` is `chefchatz rollback watch|now`.
+(`guard`: the watch loop and acting on its outcome; `settings`: its options, defaults and evidence plan;
+`probes`: sampling and an interval's counts; `verdicts`: evidence, verdicts and streaks), the exact
+binomial rule behind that evidence (`evidence`), rolling production back once it fires or on demand,
+with its audit and notifications (`action`), and the Vercel REST client that lists deployments and rolls
+back (`vercel_api`). `cli` is `chefchatz rollback watch|now`.
 """
 
 from ops.rollback.action import (
@@ -23,10 +25,9 @@ from ops.rollback.evidence import (
     minimum_samples,
     run_probability,
 )
-from ops.rollback.guard import (
+from ops.rollback.settings import (
     DEFAULT_CONFIDENCE,
     Thresholds,
-    evaluate_traffic,
     format_percent,
     parse_duration,
     parse_percent,
@@ -42,6 +43,7 @@ from ops.rollback.vercel_api import (
     VercelConfigError,
     VercelError,
 )
+from ops.rollback.verdicts import evaluate_traffic
 
 __all__ = [
     "DEFAULT_CONFIDENCE",

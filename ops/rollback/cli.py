@@ -18,8 +18,9 @@ from rich.console import Console
 
 from ops.rollback import action as act
 from ops.rollback import guard as rb
+from ops.rollback import settings as ws
 from ops.rollback.vercel_api import VercelClient, VercelConfigError, VercelError
-from ops.slo import Counts, deployment_counts
+from ops.slo import MIN_REQUESTS_PER_WINDOW, Counts, deployment_counts
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 healthy; 1 failed (API error, no earlier deployment, rollback not verified); "
@@ -86,8 +87,8 @@ def _context(
         notify_urls=tuple(_parse("--notify", target, act.check_notify_target) for target in notify or ()),
         audit_file=audit_file,
         actor=act.default_actor(),
-        verify_timeout_s=_parse("--verify-timeout", verify_timeout, rb.parse_duration),
-        verify_poll_s=_parse("--verify-poll", verify_poll, rb.parse_duration),
+        verify_timeout_s=_parse("--verify-timeout", verify_timeout, ws.parse_duration),
+        verify_poll_s=_parse("--verify-poll", verify_poll, ws.parse_duration),
     )
 
 
@@ -146,9 +147,9 @@ def _print_interval(console: Console, consecutive: int) -> Callable[[rb.Interval
         m = report.metrics
         tx = m.failed_transaction_rate
         console.print(
-            f"#{m.index:<3} {report.verdict.state:<12} errors {rb.format_percent(m.error_rate)} "
+            f"#{m.index:<3} {report.verdict.state:<12} errors {ws.format_percent(m.error_rate)} "
             f"({m.errors}/{m.requests})  p95 {'n/a' if m.p95_ms is None else f'{m.p95_ms:.0f}ms'}  "
-            f"failed-tx {rb.format_percent(tx)}  streak {report.streak}/{consecutive}  by {report.source}",
+            f"failed-tx {ws.format_percent(tx)}  streak {report.streak}/{consecutive}  by {report.source}",
             highlight=False,
         )
         if report.traffic is not None:
@@ -187,7 +188,7 @@ def watch_command(
     ] = 2,
     health_path: Annotated[
         str, typer.Option("--health-path", help="Health endpoint (docs/health-contract.md).")
-    ] = rb.HEALTH_PATH,
+    ] = ws.HEALTH_PATH,
     smoke_path: Annotated[
         list[str] | None, typer.Option("--smoke-path", help="Extra path probed each interval; repeatable.")
     ] = None,
@@ -198,7 +199,7 @@ def watch_command(
             help="Requests per path per interval. Too few to ever reach the evidence at --confidence is "
             "refused, naming the minimum.",
         ),
-    ] = rb.DEFAULT_SAMPLES,
+    ] = ws.DEFAULT_SAMPLES,
     confidence: Annotated[
         str,
         typer.Option(
@@ -216,31 +217,31 @@ def watch_command(
         typer.Option("--failed-transactions", help="Breach when failed/total transactions is above this."),
     ] = "0.1%",
     source: Annotated[
-        rb.Source,
+        ws.Source,
         typer.Option(
             "--source",
             help="What decides an interval: probes, or metrics (the deployment's real requests from the SLO "
             "drain's CloudWatch metrics; with fewer than --min-requests of them the probes decide).",
         ),
-    ] = rb.Source.PROBES,
+    ] = ws.Source.PROBES,
     stack: Annotated[
         str | None, typer.Option("--stack", help="Stack whose drain metrics to read (with --source metrics).")
     ] = None,
     min_requests: Annotated[
         int,
         typer.Option("--min-requests", help="Real requests an interval needs before they, not probes, decide."),
-    ] = rb.MIN_REQUESTS_PER_WINDOW,
+    ] = MIN_REQUESTS_PER_WINDOW,
     metrics_window: Annotated[
         str, typer.Option("--metrics-window", help="Real traffic judged each interval: the last ... (>= 1m).")
     ] = "1m",
     no_data: Annotated[
-        rb.NoDataPolicy,
+        ws.NoDataPolicy,
         typer.Option(
             "--no-data",
             help="An interval with no data (no probe answered, or no health answer following the contract) "
             "counts as: breach, hold (inconclusive, streak unchanged) or ignore. Error rate always has data.",
         ),
-    ] = rb.NoDataPolicy.BREACH,
+    ] = ws.NoDataPolicy.BREACH,
     automatic: Annotated[
         bool,
         typer.Option("--automatic/--no-automatic", help="Roll back by itself, or only notify with the command."),
@@ -293,30 +294,30 @@ def watch_command(
     The Vercel API is $VERCEL_API_URL (default https://api.vercel.com),
     the token $VERCEL_TOKEN; the token is never printed.
     """
-    settings = rb.WatchSettings(
+    settings = ws.WatchSettings(
         deployment_url=deployment_url,
         health_path=health_path,
         smoke_paths=tuple(smoke_path or ()),
-        window_s=_parse("--window", window, rb.parse_duration),
-        interval_s=_parse("--interval", interval, rb.parse_duration),
-        timeout_s=_parse("--timeout", timeout, rb.parse_duration),
+        window_s=_parse("--window", window, ws.parse_duration),
+        interval_s=_parse("--interval", interval, ws.parse_duration),
+        timeout_s=_parse("--timeout", timeout, ws.parse_duration),
         consecutive=consecutive,
         samples=samples,
-        thresholds=rb.Thresholds(
-            error_rate=_parse("--error-rate", error_rate, rb.parse_percent),
-            response_time_ms=_parse("--response-time", response_time, rb.parse_milliseconds),
-            failed_transaction_rate=_parse("--failed-transactions", failed_transactions, rb.parse_percent),
-            confidence=_parse("--confidence", confidence, rb.parse_percent),
+        thresholds=ws.Thresholds(
+            error_rate=_parse("--error-rate", error_rate, ws.parse_percent),
+            response_time_ms=_parse("--response-time", response_time, ws.parse_milliseconds),
+            failed_transaction_rate=_parse("--failed-transactions", failed_transactions, ws.parse_percent),
+            confidence=_parse("--confidence", confidence, ws.parse_percent),
         ),
         no_data=no_data,
         source=source,
         min_requests=min_requests,
-        metrics_window_s=_parse("--metrics-window", metrics_window, rb.parse_duration),
+        metrics_window_s=_parse("--metrics-window", metrics_window, ws.parse_duration),
     )
     problems = settings.problems()
-    if source is rb.Source.METRICS and not stack:
+    if source is ws.Source.METRICS and not stack:
         problems.append("--source metrics needs --stack (the stack whose drain metrics to read)")
-    if source is rb.Source.METRICS and not automatic and deployment_id is None:
+    if source is ws.Source.METRICS and not automatic and deployment_id is None:
         problems.append("--source metrics with --no-automatic needs --deployment-id (the metrics are per deployment)")
     if problems:
         _usage_error(problems)
@@ -338,13 +339,13 @@ def watch_command(
             failed.message = f"cannot start watching: {exc}"
             _emit(failed, as_json, console)
             raise typer.Exit(int(act.ExitCode.FAILED)) from exc
-    plan = rb.evidence_plan(settings)
+    plan = ws.evidence_plan(settings)
     show = None
     if not as_json:
-        console.print(rb.plan_text(settings, plan), highlight=False)
+        console.print(ws.plan_text(settings, plan), highlight=False)
         show = _print_interval(console, settings.consecutive)
     traffic = None
-    if source is rb.Source.METRICS and stack and ctx.deployment_id:
+    if source is ws.Source.METRICS and stack and ctx.deployment_id:
         traffic = _traffic_reader(stack, ctx.deployment_id, settings.metrics_window_s)
     outcome = rb.guard(settings, ctx, automatic, factory, show, traffic)
     _emit(outcome, as_json, console, plan)

@@ -17,7 +17,9 @@ import boto3
 import pytest
 
 from ops.rollback import action as act
-from ops.rollback import guard as rb
+from ops.rollback.probes import IntervalMetrics, Transactions
+from ops.rollback.settings import IntervalState, Source, Thresholds, Trigger, WatchSettings
+from ops.rollback.verdicts import decide, evaluate_traffic
 from ops.slo import Counts
 from ops.slo.drain import COUNTERS
 from tests.backup.conftest import aws, moto_endpoint
@@ -26,18 +28,18 @@ __all__ = ["aws", "moto_endpoint"]
 
 PROJECT = "prj_chefchatz"
 
-SETTINGS = rb.WatchSettings(deployment_url="https://d.example", source=rb.Source.METRICS)
+SETTINGS = WatchSettings(deployment_url="https://d.example", source=Source.METRICS)
 
 
-def probes(requests: int = 30, errors: int = 0, health_errors: int = 0) -> rb.IntervalMetrics:
-    return rb.IntervalMetrics(
+def probes(requests: int = 30, errors: int = 0, health_errors: int = 0) -> IntervalMetrics:
+    return IntervalMetrics(
         index=0,
         started_at=0.0,
         requests=requests,
         errors=errors,
         latencies_ms=(20.0,) * (requests - errors),
         health_answered=health_errors < requests,
-        transactions=rb.Transactions(5000, 0, 60),
+        transactions=Transactions(5000, 0, 60),
         health_requests=requests,
         health_errors=health_errors,
     )
@@ -65,40 +67,38 @@ def probes(requests: int = 30, errors: int = 0, health_errors: int = 0) -> rb.In
 def test_real_traffic_decides_when_there_is_enough_of_it(
     case: str, counts: Counts, state: str, breached: tuple[str, ...], source: str
 ) -> None:
-    verdict, decided_by = rb.decide(probes(), counts, SETTINGS)
+    verdict, decided_by = decide(probes(), counts, SETTINGS)
     assert (str(verdict.state), tuple(map(str, verdict.breached)), str(decided_by)) == (state, breached, source), (
         f"{case}: {verdict.notes}"
     )
 
 
 def test_a_quiet_minute_cannot_hide_a_breach_the_probes_see() -> None:
-    verdict, source = rb.decide(probes(errors=20), Counts(40, 0, 0, 0), SETTINGS)
-    assert (verdict.state, source) == (rb.IntervalState.BREACHING, rb.Source.PROBES), verdict.notes
+    verdict, source = decide(probes(errors=20), Counts(40, 0, 0, 0), SETTINGS)
+    assert (verdict.state, source) == (IntervalState.BREACHING, Source.PROBES), verdict.notes
     assert verdict.notes[0].startswith("not enough traffic: 40 real requests"), verdict.notes
 
 
 def test_probes_stay_the_health_check_when_real_traffic_looks_healthy() -> None:
-    verdict, source = rb.decide(probes(errors=30, health_errors=30), Counts(1000, 0, 200, 0), SETTINGS)
-    assert (verdict.state, source) == (rb.IntervalState.BREACHING, rb.Source.METRICS), verdict.notes
+    verdict, source = decide(probes(errors=30, health_errors=30), Counts(1000, 0, 200, 0), SETTINGS)
+    assert (verdict.state, source) == (IntervalState.BREACHING, Source.METRICS), verdict.notes
     assert "health check" in verdict.notes[-1], verdict.notes
 
 
 def test_unreadable_metrics_fall_back_to_the_probes_and_say_why() -> None:
-    verdict, source = rb.decide(probes(), None, SETTINGS, "EndpointConnectionError: no route")
-    assert (verdict.state, source) == (rb.IntervalState.HEALTHY, rb.Source.PROBES)
+    verdict, source = decide(probes(), None, SETTINGS, "EndpointConnectionError: no route")
+    assert (verdict.state, source) == (IntervalState.HEALTHY, Source.PROBES)
     assert "metrics unavailable (EndpointConnectionError" in verdict.notes[0], verdict.notes
 
 
 def test_more_than_half_of_real_requests_failing_is_a_hard_outage() -> None:
-    verdict = rb.evaluate_traffic(Counts(101, 60), rb.Thresholds(confidence=Fraction(999_999, 1_000_000)))
-    assert verdict.breached == (rb.Trigger.ERROR_RATE,), verdict.notes
+    verdict = evaluate_traffic(Counts(101, 60), Thresholds(confidence=Fraction(999_999, 1_000_000)))
+    assert verdict.breached == (Trigger.ERROR_RATE,), verdict.notes
     assert verdict.evidence[0].hard_outage == "more than half of the real requests failed"
 
 
 def test_min_requests_and_metrics_window_are_checked() -> None:
-    bad = rb.WatchSettings(
-        deployment_url="https://d.example", source=rb.Source.METRICS, min_requests=0, metrics_window_s=30
-    )
+    bad = WatchSettings(deployment_url="https://d.example", source=Source.METRICS, min_requests=0, metrics_window_s=30)
     problems = " ".join(bad.problems())
     assert "--min-requests 0" in problems and "--metrics-window 30s" in problems, problems
 

@@ -29,7 +29,10 @@ from ops import backup as backuplib
 from ops import migrate
 from ops.plan import StackPlan
 from ops.rollback import action as act
-from ops.rollback import guard as rb
+from ops.rollback.guard import IntervalReport
+from ops.rollback.probes import IntervalMetrics, Transactions
+from ops.rollback.settings import NoDataPolicy, Thresholds
+from ops.rollback.verdicts import advance_streak, evaluate
 from ops.signoff import checks as so
 from ops.tls import check as tlscheck
 
@@ -168,25 +171,25 @@ class Evidence:
     def watch_outcome(
         self, url: str, action: str = "healthy", last_interval_ago: dt.timedelta = dt.timedelta(minutes=10)
     ) -> act.Outcome:
-        thresholds = rb.Thresholds(
+        thresholds = Thresholds(
             error_rate=Fraction(1, 100), response_time_ms=1000.0, failed_transaction_rate=Fraction(1, 1000)
         )
         reports = []
         streak = 0
         for index in range(4):
             started = self.now - last_interval_ago - dt.timedelta(seconds=30 * (3 - index))
-            metrics = rb.IntervalMetrics(
+            metrics = IntervalMetrics(
                 index=index,
                 started_at=started.timestamp(),
                 requests=2,
                 errors=0,
                 latencies_ms=(84.0, 61.0),
                 health_answered=True,
-                transactions=rb.Transactions(total=4800, failed=1, window_seconds=300),
+                transactions=Transactions(total=4800, failed=1, window_seconds=300),
             )
-            verdict = rb.evaluate(metrics, thresholds, rb.NoDataPolicy.BREACH)
-            streak = rb.advance_streak(streak, verdict.state)
-            reports.append(rb.IntervalReport(metrics, verdict, streak))
+            verdict = evaluate(metrics, thresholds, NoDataPolicy.BREACH)
+            streak = advance_streak(streak, verdict.state)
+            reports.append(IntervalReport(metrics, verdict, streak))
         return act.Outcome(
             action=action,
             project_id="chefchatz-prod",

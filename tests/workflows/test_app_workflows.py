@@ -28,7 +28,7 @@ from components.app_workflows import (
     required_variables,
     train_departs,
 )
-from ops.rollback import guard as rb
+from ops.rollback.settings import WatchSettings, evidence_plan
 
 from .conftest import CHEFCHATZ_REQUIREMENT, REPO_WORKFLOWS
 
@@ -196,10 +196,10 @@ def test_the_rollback_watch_sends_enough_probes_for_evidence_at_the_spec_thresho
     script = job["steps"][step_index(job, "chefchatz rollback watch")]["run"]
     match = re.search(r"--samples (\d+)", script)
     assert match, script
-    settings = rb.WatchSettings("https://chefchatz.com", samples=int(match.group(1)))
+    settings = WatchSettings("https://chefchatz.com", samples=int(match.group(1)))
     assert settings.problems() == [], settings.problems()
     # Enough to catch a deploy failing 30 % of its requests: 3 errors of 30 breach the spec's 1 %.
-    assert rb.evidence_plan(settings)["breach_at"]["error-rate"] <= 0.3 * settings.samples / 2, script
+    assert evidence_plan(settings)["breach_at"]["error-rate"] <= 0.3 * settings.samples / 2, script
 
 
 def test_every_deploy_runs_in_its_github_environment_with_oidc_and_least_privilege(
