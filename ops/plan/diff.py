@@ -275,22 +275,43 @@ class StackDiff:
     resolved: list[Violation] = field(default_factory=list)
     unchanged: list[Violation] = field(default_factory=list)
     outputs: list[PropertyChange] = field(default_factory=list)
+    # Why the head (the change itself) could not be planned; its changes are then unknown, never
+    # "every base resource deleted".
+    head_error: str | None = None
 
     def count(self, op: str) -> int:
         return sum(1 for c in self.changes if c.op == op)
 
     @property
     def is_empty(self) -> bool:
-        return self.base_status == "planned" and not (self.changes or self.introduced or self.resolved or self.outputs)
+        return (
+            self.base_status == "planned"
+            and self.head_error is None
+            and not (self.changes or self.introduced or self.resolved or self.outputs)
+        )
 
     @property
     def blocked(self) -> list[ResourceChange]:
         return [c for c in self.changes if c.blocked]
 
     def as_json(self) -> dict[str, Any]:
+        if self.head_error is not None:
+            # Nothing is known of what the change does: null, not zero changes or all deletes.
+            return {
+                "base": self.base_status,
+                "baseError": self.base_error,
+                "head": "failed",
+                "headError": self.head_error,
+                "summary": None,
+                "resources": None,
+                "policies": None,
+                "outputs": None,
+            }
         return {
             "base": self.base_status,
             "baseError": self.base_error,
+            "head": "planned",
+            "headError": None,
             "summary": {op: self.count(op) for op in ("create", "update", "replace", "delete")},
             "resources": [c.as_json() for c in self.changes],
             "policies": {
@@ -344,6 +365,9 @@ def _violation_keys(violations: Iterable[Violation], renamed: Mapping[str, str])
 def diff_stack(base: StackPlan | None, head: StackPlan, changed_keys: frozenset[str] = frozenset()) -> StackDiff:
     """`head` against `base` (None: the base has no such stack). `changed_keys` are the config keys
     whose stack-file ciphertext differs between the two."""
+    if head.config_error:
+        status = "missing" if base is None else "failed" if base.config_error else "planned"
+        return StackDiff(head.stack, status, base.config_error if base else None, head_error=head.config_error)
     if base is None:
         status, base_plan, error = "missing", StackPlan(head.stack), None
     elif base.config_error:

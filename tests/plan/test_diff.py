@@ -199,6 +199,17 @@ def test_a_missing_base_stack_is_all_create_and_a_failed_one_says_why():
     assert failed.base_status == "failed" and failed.base_error == "bad key" and not failed.changes
 
 
+def test_a_head_that_fails_to_plan_changes_nothing_known_not_every_base_resource_deleted():
+    base = plan(res(TOPIC, "t"), res(TOPIC, "u"))
+    diff = diff_stack(base, StackPlan("prod", config_error="prod: backupDatabaseRetention: 7 < 30"))
+    assert diff.head_error == "prod: backupDatabaseRetention: 7 < 30" and not diff.changes and not diff.is_empty
+    document = diff.as_json()
+    assert document["head"] == "failed" and document["headError"].endswith("7 < 30")
+    assert document["summary"] is None and document["resources"] is None and document["base"] == "planned"
+    assert diff_stack(None, StackPlan("prod", config_error="x")).as_json()["base"] == "missing"
+    assert diff_stack(base, base).as_json()["head"] == "planned"
+
+
 def test_assets_record_the_hash_of_their_content_not_where_they_are(tmp_path, monkeypatch):
     hashes = []
     for folder in ("one", "two"):

@@ -240,6 +240,24 @@ def test_a_base_that_fails_to_plan_is_said_and_the_head_is_shown_in_full(tmp_pat
     assert "the base could not be planned" in comment and "The full plan of the working tree" in comment
 
 
+def test_a_head_that_fails_to_plan_is_said_and_nothing_is_called_deleted(tmp_path):
+    repo = new_repo(tmp_path)
+    branch(repo)
+    set_config(repo, "dev", "backupDatabaseRetention", "banana")
+    commit(repo, "a change with invalid configuration")
+    run = plan(repo)
+    assert run.code == 2, run.stdout[-2000:] + run.stderr[-3000:]
+    (entry,) = run.json["stacks"]
+    diff = entry["changes"]
+    assert "backupDatabaseRetention" in entry["configError"]
+    assert diff["base"] == "planned" and diff["head"] == "failed" and diff["headError"] == entry["configError"]
+    assert diff["summary"] is None and diff["resources"] is None
+    comment = plan(repo, fmt="markdown").stdout
+    # Before: the base's policy results all counted as resolved by a change that planned nothing.
+    assert "| `dev` | — | 0 | 0 | ❌ invalid configuration |" in comment, comment[:3000]
+    assert "### `dev`: configuration error" in comment
+
+
 def test_an_unknown_base_ref_is_bad_input_named(tmp_path):
     repo = new_repo(tmp_path)
     run = plan(repo, base="no-such-branch")
