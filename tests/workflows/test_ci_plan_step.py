@@ -33,7 +33,8 @@ def history(tmp_path: Path, commits: int) -> Path:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     for n in range(commits):
-        git(repo, "-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-q", "--allow-empty", "-m", f"c{n}")
+        identity = ("-c", "user.email=ci@example.com", "-c", "user.name=ci")
+        git(repo, *identity, "commit", "-q", "--allow-empty", "-m", f"c{n}")
     fake = repo / ".venv/bin"
     fake.mkdir(parents=True)
     (fake / "chefchatz").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {tmp_path}/args\necho "### plan"\n')
