@@ -27,6 +27,7 @@ DRIFT = REPO_WORKFLOWS / "drift.yml"
 PREVIEW_STEP = "pulumi preview --refresh --expect-no-changes --policy-pack policies"
 REFRESH_COMMAND = (
     "pulumi preview --stack prod --refresh --expect-no-changes --policy-pack policies --json --non-interactive"
+    " --event-log preview-events.jsonl"
 )
 
 
@@ -85,18 +86,31 @@ def test_the_issue_job_runs_for_drifting_stacks_but_not_cancelled_runs() -> None
 # --- the preview script, run for real against a stand-in `pulumi` ------------------------------------
 
 
-def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> tuple[dict[str, Any], str, list[str]]:
+def run_preview_script(
+    tmp_path: Path, stdout: str, stderr: str, code: int, event_log: str = ""
+) -> tuple[dict[str, Any], str, list[str]]:
+    """Run the step's script; the stand-in `pulumi` prints ``stdout`` (the digest) and ``stderr``, exits
+    ``code`` and, like the CLI, writes ``event_log`` to the path given by `--event-log` — a flag that the
+    CLI registers only when PULUMI_DEBUG_COMMANDS is true, as the stand-in checks."""
     if shutil.which("jq") is None:
         pytest.fail("jq is not installed: the drift workflow's script needs it (GitHub's runners have it)")
     fake = tmp_path / "bin"
     fake.mkdir(parents=True)
     (tmp_path / "out.json").write_text(stdout)
     (tmp_path / "err.txt").write_text(stderr)
+    (tmp_path / "events.jsonl").write_text(event_log)
     (fake / "pulumi").write_text(
         textwrap.dedent(
             f"""\
             #!/bin/sh
             echo "$@" > {tmp_path}/args
+            while [ $# -gt 0 ]; do
+              if [ "$1" = --event-log ]; then
+                [ "$PULUMI_DEBUG_COMMANDS" = true ] || {{ echo "error: unknown flag: --event-log" >&2; exit 255; }}
+                cat {tmp_path}/events.jsonl > "$2"
+              fi
+              shift
+            done
             cat {tmp_path}/out.json
             cat {tmp_path}/err.txt >&2
             exit {code}
@@ -107,7 +121,11 @@ def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> t
     work = tmp_path / "work"
     work.mkdir()
     output = tmp_path / "github-output"
+    preview = step("preview", PREVIEW_STEP)
+    # The step's own environment, but for the values GitHub fills in (the matrix's stack is set below).
+    step_env = {name: value for name, value in preview.get("env", {}).items() if "${{" not in value}
     env = {
+        **step_env,
         "PATH": f"{fake}:{os.environ['PATH']}",
         "STACK": "prod",
         "GITHUB_OUTPUT": str(output),
@@ -116,7 +134,7 @@ def run_preview_script(tmp_path: Path, stdout: str, stderr: str, code: int) -> t
         "GITHUB_RUN_ID": "42",
         "GITHUB_SHA": "0" * 40,
     }
-    script = step("preview", PREVIEW_STEP)["run"]
+    script = preview["run"]
     done = subprocess.run(
         ["bash", "-e", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -157,7 +175,7 @@ def test_a_clean_preview_becomes_a_report_with_exit_code_0(tmp_path: Path) -> No
     report, output, _ = run_preview_script(tmp_path, json.dumps(CLEAN), "", 0)
     assert report["kind"] == "drift-report" and report["stack"] == "prod" and report["exit_code"] == 0
     assert report["command"] == REFRESH_COMMAND, "the report records the command it ran"
-    assert report["drift"] == []
+    assert report["drift"] == [] and report["policy_violations"] == []
     assert report["preview"] == CLEAN and report["commit"] == "0" * 40
     assert report["run_url"] == "https://github.com/chefchatz/chefchatz-infra/actions/runs/42"
     assert report["checked_at"].endswith("Z")
@@ -210,7 +228,99 @@ def test_a_resource_seen_by_the_refresh_and_the_preview_is_one_drifted_resource(
 def test_a_preview_that_printed_no_json_still_leaves_a_failing_report(tmp_path: Path) -> None:
     report, _, _ = run_preview_script(tmp_path, "", "error: failed to load policy pack", 255)
     assert report["exit_code"] == 255 and report["preview"] == {} and report["drift"] == []
+    assert report["policy_violations"] == [], "no event log was written: no violation, and no failure of the step"
     assert "failed to load policy pack" in report["stderr_tail"]
+
+
+# --- policy violations: Pulumi's event log, since the digest has none ---------------------------------
+#
+# Shaped as pulumi/pulumi v3.259.0 (0ac56e87) writes them. The `--json` digest (pkg/display/json.go
+# `PreviewDigest`: config, steps, diagnostics, duration, changeSummary, maybeCorrupt) skips policy events
+# (pkg/backend/display/json.go:241-243); a mandatory violation only adds the diagnostic "preview failed"
+# (deployment_executor.go `reportExecResult`). `--event-log` writes one `apitype.EngineEvent` a line
+# (sequence, timestamp and one event field), violations as `policyEvent` (apitype/events.go:87-101), the
+# message being the policy's description, its report and a newline (pulumi_policy's `violation_message`,
+# pkg/engine/events.go `policyViolationEvent`), colour codes removed as stdout is not a terminal.
+STACK_URN = "urn:pulumi:prod::chefchatz::pulumi:pulumi:Stack::chefchatz-prod"
+ON_ENVIRONMENT = {
+    "resourceUrn": ENVIRONMENT,
+    "message": "Gated GitHub environments prevent self-review and cannot be bypassed by admins.\n"
+    "environment 'production' lets administrators bypass its protection rules\n",
+    "color": "never",
+    "policyName": "environment-protection",
+    "policyPackName": "chefchatz-policies",
+    "policyPackVersion": "0.0.1",
+    "policyPackVersionTag": "0.0.1",
+    "enforcementLevel": "mandatory",
+}
+ON_STACK = {  # a stack policy's violation without a URN of its own carries the stack's
+    "resourceUrn": STACK_URN,
+    "message": "A production deployment needs an approval from every release approver team.\n"
+    "only 1 of 2 approval gates found\n",
+    "color": "never",
+    "policyName": "production-needs-every-approver",
+    "policyPackName": "chefchatz-policies",
+    "policyPackVersion": "0.0.1",
+    "policyPackVersionTag": "0.0.1",
+    "enforcementLevel": "advisory",
+    "severity": "high",
+}
+POLICY_FAILED = {**CLEAN, "diagnostics": [{"message": "error: preview failed\n", "severity": "error"}]}
+
+
+def event_log(*policy_events: dict[str, Any]) -> str:
+    """An event log around ``policy_events``: prelude, a resource step, a diagnostic, then the summary
+    (the other events abbreviated: the script reads only `policyEvent`)."""
+    stack_step = {"op": "same", "urn": STACK_URN, "type": "pulumi:pulumi:Stack", "old": None, "new": None}
+    failed = {"prefix": "error: ", "message": "preview failed\n", "color": "never", "severity": "error"}
+    summary = {"maybeCorrupt": False, "durationSeconds": 3, "resourceChanges": {"same": 1}, "isPreview": True}
+    events: list[dict[str, Any]] = [
+        {"preludeEvent": {"config": {}}},
+        {"resourcePreEvent": {"metadata": stack_step}},
+        *({"policyEvent": event} for event in policy_events),
+        {"diagnosticEvent": failed},
+        {"summaryEvent": summary},
+    ]
+    stamped = [{"sequence": n, "timestamp": 1767225600 + n, **event} for n, event in enumerate(events)]
+    return "".join(json.dumps(event) + "\n" for event in stamped)
+
+
+VIOLATION_ON_ENVIRONMENT = {
+    "policy": "environment-protection",
+    "policy_pack": "chefchatz-policies",
+    "policy_pack_version": "0.0.1",
+    "enforcement_level": "mandatory",
+    "urn": ENVIRONMENT,
+    "message": ON_ENVIRONMENT["message"],
+}
+VIOLATION_ON_STACK = {
+    "policy": "production-needs-every-approver",
+    "policy_pack": "chefchatz-policies",
+    "policy_pack_version": "0.0.1",
+    "enforcement_level": "advisory",
+    "urn": STACK_URN,
+    "message": ON_STACK["message"],
+}
+
+
+def test_the_report_names_each_policy_violation_from_pulumis_event_log(tmp_path: Path) -> None:
+    log = event_log(ON_ENVIRONMENT, ON_STACK)
+    report, _, args = run_preview_script(tmp_path, json.dumps(POLICY_FAILED), "", 255, log)
+    assert args[-2:] == ["--event-log", "preview-events.jsonl"], args
+    assert report["policy_violations"] == [VIOLATION_ON_ENVIRONMENT, VIOLATION_ON_STACK]
+    assert report["preview"] == POLICY_FAILED and report["drift"] == [], "the digest is kept as Pulumi wrote it"
+
+
+def test_a_violation_without_a_urn_has_none_in_the_report(tmp_path: Path) -> None:
+    unplaced = {key: value for key, value in ON_STACK.items() if key != "resourceUrn"}
+    report, _, _ = run_preview_script(tmp_path, json.dumps(POLICY_FAILED), "", 255, event_log(unplaced))
+    assert report["policy_violations"] == [{**VIOLATION_ON_STACK, "urn": None}]
+
+
+def test_an_event_log_cut_short_keeps_the_violations_written_before_the_cut(tmp_path: Path) -> None:
+    log = event_log(ON_ENVIRONMENT) + '{"sequence": 9, "policyEvent": {"policyName": "tls-'
+    report, _, _ = run_preview_script(tmp_path, json.dumps(POLICY_FAILED), "", 255, log)
+    assert report["policy_violations"] == [VIOLATION_ON_ENVIRONMENT]
 
 
 # --- the issue script, run under Node.js with a recording GitHub client ------------------------------
@@ -260,9 +370,9 @@ def run_issue_script(tmp_path: Path, report: dict[str, Any], open_issues: list[d
     return [c for c in calls if c[0] != "paginate"]
 
 
-def report(preview: dict[str, Any], code: int, tmp_path: Path) -> dict[str, Any]:
+def report(preview: dict[str, Any], code: int, tmp_path: Path, log: str = "") -> dict[str, Any]:
     """The report the preview script writes for ``preview`` (run for real, so both scripts agree)."""
-    written, _, _ = run_preview_script(tmp_path / "preview", json.dumps(preview), "", code)
+    written, _, _ = run_preview_script(tmp_path / "preview", json.dumps(preview), "", code, log)
     return written
 
 
@@ -289,7 +399,56 @@ def test_a_stack_still_drifting_updates_its_issue_instead_of_opening_another(tmp
 
 def test_a_policy_failure_without_changes_is_reported_as_drift_too(tmp_path: Path) -> None:
     calls = run_issue_script(tmp_path, report(CLEAN, 255, tmp_path), [])
-    assert [c[0] for c in calls] == ["create"] and "a policy failed" in calls[0][1]["body"]
+    assert [c[0] for c in calls] == ["create"]
+    body = calls[0][1]["body"]
+    assert "**No resource changes, so a policy failed or the preview errored**; the log tail is in the report." in body
+    assert "policy violations" not in body, "no violation was logged: the preview errored, the report has the log"
+
+
+MANDATORY_LINE = (
+    f"- `mandatory` `chefchatz-policies/environment-protection` on `{ENVIRONMENT}`: Gated GitHub environments "
+    "prevent self-review and cannot be bypassed by admins. — environment 'production' lets administrators bypass "
+    "its protection rules"
+)
+ADVISORY_LINE = (
+    f"- `advisory` `chefchatz-policies/production-needs-every-approver` on `{STACK_URN}`: A production deployment "
+    "needs an approval from every release approver team. — only 1 of 2 approval gates found"
+)
+
+
+def test_a_policy_failure_opens_an_issue_naming_the_violated_policies(tmp_path: Path) -> None:
+    # Logged advisory first: the issue lists the mandatory one, which failed the preview, first.
+    log = event_log(ON_STACK, ON_ENVIRONMENT)
+    calls = run_issue_script(tmp_path, report(POLICY_FAILED, 255, tmp_path, log), [])
+    assert [c[0] for c in calls] == ["create"]
+    lines = calls[0][1]["body"].split("\n")
+    at = lines.index("**No resource changes, but a mandatory policy failed** (below).")
+    heading = "**2 policy violations** (1 mandatory, 1 advisory):"
+    assert lines[at + 1 : at + 5] == ["", heading, MANDATORY_LINE, ADVISORY_LINE]
+    assert "the log tail is in the report" not in calls[0][1]["body"]
+
+
+def test_drift_and_violations_are_both_listed(tmp_path: Path) -> None:
+    calls = run_issue_script(tmp_path, report(DRIFTED, 255, tmp_path, event_log(ON_ENVIRONMENT)), [MARKED])
+    assert [(c[0], c[1]["issue_number"]) for c in calls] == [("update", 7)]
+    body = calls[0][1]["body"]
+    assert "3 resources differ" in body and f"- `delete` `{BUCKET}`\n" in body, body
+    assert f"\n\n**1 policy violation** (1 mandatory, 0 advisory):\n{MANDATORY_LINE}\n\n" in body, body
+
+
+def test_only_the_first_50_violations_are_listed(tmp_path: Path) -> None:
+    many = [{**ON_ENVIRONMENT, "resourceUrn": f"{ENVIRONMENT}-{n}"} for n in range(60)]
+    calls = run_issue_script(tmp_path, report(POLICY_FAILED, 255, tmp_path, event_log(*many)), [])
+    body = calls[0][1]["body"]
+    assert "**60 policy violations** (60 mandatory, 0 advisory):" in body
+    assert f"`{ENVIRONMENT}-49`" in body and f"`{ENVIRONMENT}-50`" not in body
+    assert body.count("- `mandatory` ") == 50 and "- ... and 10 more\n" in body
+
+
+def test_an_advisory_violation_alone_does_not_keep_a_clean_stack_open(tmp_path: Path) -> None:
+    # Advisory violations do not fail the preview (exit 0): the stack is clean and its issue closes.
+    calls = run_issue_script(tmp_path, report(CLEAN, 0, tmp_path, event_log(ON_STACK)), [MARKED])
+    assert [c[0] for c in calls] == ["createComment", "update"] and calls[1][1]["state"] == "closed"
 
 
 def test_a_clean_stack_closes_its_issue_and_opens_none(tmp_path: Path) -> None:
