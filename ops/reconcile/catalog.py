@@ -155,6 +155,14 @@ def schema_problems(source: Mapping[str, Table], target: Mapping[str, Table], na
                 problems.append(f"{name}.{col}: column only in --to ({b_cols[col].type})")
             elif a_cols[col].type != b_cols[col].type:
                 problems.append(f"{name}.{col}: type {a_cols[col].type} in --from, {b_cols[col].type} in --to")
+            elif a_cols[col].base_type != b_cols[col].base_type:
+                # A domain of one name over two types: the values would be cast silently on one side
+                # (timestamp <-> timestamptz, time -> interval) and compared as equal.
+                problems.append(
+                    f"{name}.{col}: type {a_cols[col].type} is a domain over "
+                    f"{a_cols[col].base_type or 'a non-built-in type'} in --from, over "
+                    f"{b_cols[col].base_type or 'a non-built-in type'} in --to"
+                )
         if a.key != b.key:
             problems.append(
                 f"{name}: primary key ({', '.join(a.key) or 'none'}) in --from, ({', '.join(b.key) or 'none'}) in --to"

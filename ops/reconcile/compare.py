@@ -276,26 +276,32 @@ def int8_hash(value: sql.Composable, seed: int) -> sql.Composable:
     hashing 0 (a bijection of all 64 bits): equal to a 32-bit type's term only for a value whose hash
     is that column's seed, a preimage no data finds but by a 2^-64 accident.
     """
-    return sql.SQL("hashint4extended(0, hashint8extended({0}, {0} # {1}))").format(value, sql.Literal(seed))
+    return sql.SQL("pg_catalog.hashint4extended(0, pg_catalog.hashint8extended({0}, {0} # {1}))").format(
+        value, sql.Literal(seed)
+    )
 
 
 def column_hash(column: Column, seed: int) -> sql.Composable:
     """A column's 64-bit hash with `seed` (NULL for NULL): text as its bytes, types without a trustworthy
-    hash as their text."""
+    hash as their text. Every function is named with its schema: a function of the same name on the
+    search path that takes a domain exactly (`public.timestamptz_send(instant)`) would otherwise be
+    chosen over the built-in one."""
     value: sql.Composable = sql.Identifier("t", column.name)
     if column.base_type in _SEND_HASHED:
-        return sql.SQL("hashtextextended(encode({}({}), 'hex') COLLATE \"C\", {})").format(
-            sql.Identifier(_SEND_HASHED[column.base_type]), value, sql.Literal(seed)
+        return sql.SQL("pg_catalog.hashtextextended(pg_catalog.encode({}({}), 'hex') COLLATE \"C\", {})").format(
+            sql.Identifier("pg_catalog", _SEND_HASHED[column.base_type]), value, sql.Literal(seed)
         )
     # No built-in hash of the type itself (an extension's, such as citext's, which ignores case, or one
     # declared on a sibling type: timestamptz and xid8 hash as timestamp and bigint, folded): text.
     if not column.hash_function or column.hash_function in _TEXT_HASHED:
-        return sql.SQL('hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
+        return sql.SQL('pg_catalog.hashtextextended({}::text COLLATE "C", {})').format(value, sql.Literal(seed))
     if column.collatable:
         value = sql.SQL('{} COLLATE "C"').format(value)
     if column.hash_function == "hashint8extended":
         return int8_hash(value, seed)
-    return sql.SQL("{}({}, {})").format(sql.Identifier(column.hash_function), value, sql.Literal(seed))
+    return sql.SQL("{}({}, {})").format(
+        sql.Identifier("pg_catalog", column.hash_function), value, sql.Literal(seed)
+    )
 
 # What a NULL column contributes: not the seed, which some hashes return for real values.
 _NULL_MARK = 0x2545F4914F6CDD1D
@@ -322,7 +328,7 @@ def row_terms(columns: Sequence[Column], key: Sequence[str]) -> sql.Composable:
 # the key hash stands for the key's columns, and the XOR is hashed once more, all 64 bits of it (as
 # the seed of hashing a constant), so that rows XORed together in a bucket do not hide values that
 # trade rows. Two rows hash alike only if their k # x are equal: a 2^-64 accident.
-ROW_HASH = sql.SQL("hashint4extended(0, k # x)")
+ROW_HASH = sql.SQL("pg_catalog.hashint4extended(0, k # x)")
 
 
 class TableSql:

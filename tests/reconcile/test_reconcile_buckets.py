@@ -334,6 +334,25 @@ def test_64_bit_types_whose_hash_folds_to_32_bits_are_told_apart(two_databases):
     assert keys == naive_diff(old, live, "k", ["ts"]) and len(keys["lost"]) == 1 == len(keys["only_in_to"]), keys
 
 
+def test_a_function_on_the_search_path_that_takes_a_domain_is_not_called_for_the_built_in(two_databases):
+    # public.timestamptz_send(instant) matches a domain column exactly and would win over
+    # pg_catalog.timestamptz_send(timestamptz) if the name were not qualified: every row would hash alike.
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE DOMAIN instant AS timestamptz;"
+        "CREATE FUNCTION public.timestamptz_send(instant) RETURNS bytea LANGUAGE sql IMMUTABLE"
+        " AS $$ SELECT '\\x00'::bytea $$;"
+        "CREATE TABLE t (id int PRIMARY KEY, at instant);"
+        "INSERT INTO t SELECT i, '2026-11-20 12:00+00' FROM generate_series(1, 1000) AS i",
+    )
+    on(live, "UPDATE t SET at = '2026-11-20 12:00:01+00' WHERE id = 10")
+
+    found, _ = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("10",)}}, found
+
+
 def test_a_bigint_never_cancels_a_32_bit_column_in_a_row(two_databases):
     # A bigint's term is hashint8extended(v, v # s): for v = s_a ^ s_b it equals an int's
     # hashint4extended(w, s_b) with w = fold(v); two such pairs cancel out of a row, so (a, b, c, d) =

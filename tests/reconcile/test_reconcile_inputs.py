@@ -26,6 +26,21 @@ def test_a_column_of_another_type_is_exit_2_naming_both_types(failover: Failover
     assert result.report()["error"].endswith("public.recipes.rating: type numeric(3,2) in --from, numeric(4,2) in --to")
 
 
+def test_a_domain_over_another_type_is_exit_2_naming_both_base_types(failover: Failover, reconcile):
+    # One name, two types: the --from side's hashes run on --to would cast timestamp to timestamptz
+    # silently and call every row equal (the review of the send-form hashes reproduced it).
+    table = "CREATE TABLE seen (id int PRIMARY KEY, at instant)"
+    failover.run(failover.old, f"CREATE DOMAIN instant AS timestamptz; {table}")
+    failover.run(failover.live, f"CREATE DOMAIN instant AS timestamp; {table}")
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "seen", "--json")
+
+    assert result.exit_code == 2
+    assert result.report()["error"].endswith(
+        "public.seen.at: type instant is a domain over timestamptz in --from, over timestamp in --to"
+    )
+
+
 def test_a_table_on_one_side_only_and_a_different_primary_key_are_named(failover: Failover, reconcile):
     failover.run(failover.old, "CREATE TABLE ratings (id int PRIMARY KEY)")
     failover.run(failover.live, "ALTER TABLE messages DROP CONSTRAINT messages_pkey")
