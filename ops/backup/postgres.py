@@ -176,9 +176,23 @@ def widen_pipe(stream: IO[bytes]) -> None:
         fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, READ_SIZE)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+# How long pg_dump/pg_restore get to stop their workers after SIGTERM before they are killed.
+STOP_GRACE_SECONDS = 5.0
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Stop pg_dump/pg_restore: SIGTERM first, SIGKILL after `grace` seconds.
+
+    With `--jobs`, SIGTERM is what stops the workers too: the leader's handler signals them and
+    cancels their queries (src/bin/pg_dump/parallel.c, `sigTermHandler`). SIGKILL reaches the leader
+    alone; its workers finish the table they are on (pg_restore commits it) before they notice.
+    """
     if proc.poll() is None:
-        proc.kill()
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     proc.wait()
 
 

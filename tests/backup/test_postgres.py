@@ -58,3 +58,28 @@ def test_unreachable_database_fails_with_exit_1_and_never_prints_the_password(aw
         assert "Sup3r-Secret-pw" not in result.stdout + result.stderr
         assert "app@127.0.0.1:1/chefchatz" in result.stdout + result.stderr
     assert json.loads(result.stdout)["ok"] is False
+
+
+def test_stop_sends_sigterm_first_so_a_parallel_leader_can_stop_its_workers(tmp_path: Any) -> None:
+    # pg_dump/pg_restore with --jobs stop their workers on SIGTERM (parallel.c sigTermHandler); SIGKILL
+    # would reach the leader alone. A process that traps SIGTERM shows which signal came first.
+    import subprocess
+    import time
+
+    from ops.backup.postgres import stop
+
+    marker = tmp_path / "signal"
+    script = f'trap \'echo TERM > {marker}; kill $!; exit 0\' TERM; sleep 30 & wait'
+    proc = subprocess.Popen(["sh", "-c", script])
+    time.sleep(0.3)  # the trap is set
+    started = time.monotonic()
+    stop(proc)
+    assert marker.read_text().strip() == "TERM" and proc.returncode == 0
+    assert time.monotonic() - started < 5
+
+    # One that ignores SIGTERM is killed once the grace period is over.
+    stubborn = subprocess.Popen(["sh", "-c", "trap '' TERM; exec sleep 30"])  # sleep inherits the ignored TERM
+    time.sleep(0.3)
+    started = time.monotonic()
+    stop(stubborn, grace=0.5)
+    assert stubborn.returncode == -9 and time.monotonic() - started < 5
