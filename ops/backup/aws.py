@@ -17,9 +17,11 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    IncompleteReadError,
     NoCredentialsError,
     NoRegionError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -52,7 +54,10 @@ _CREDENTIAL_CODES = {
 
 
 def _is_transient(exc: BaseException) -> bool:
+    # A body cut short or reset while it was read is as transient as one that never started.
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):
+        return True
+    if isinstance(exc, ResponseStreamingError | IncompleteReadError):
         return True
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")

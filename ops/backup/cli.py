@@ -447,14 +447,26 @@ def restore_db(
     target_shape: TargetShapeOpt = "plain",
     jobs: JobsOpt = None,
     scratch_dir: ScratchOpt = None,
+    pipe: Annotated[
+        bool,
+        typer.Option(
+            "--pipe",
+            help="Directory layout: once S3's stored checksums vouch for every object, pipe the big tables "
+            "into pg_restore as they download instead of downloading everything into --scratch-dir first "
+            "(AWS S3 only: it verifies checksums on upload; docs/restore.md).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Restore a database backup after verifying every object's checksum.
 
-    Every stored byte is checked against the manifest's sha256 BEFORE the target is touched; a
-    target with user tables is refused unless --clean. A directory-layout backup is downloaded and
-    decompressed in parallel into --scratch-dir, which must hold the decompressed dump (checked
-    first: exit 2 before any download), then restored by `pg_restore --jobs N`. A single-stream
+    Every stored object is checked against the manifest's sha256 BEFORE the target is touched; a
+    target with user tables is refused unless --clean. A directory-layout backup is downloaded,
+    verified and decompressed in parallel into --scratch-dir, which must hold the decompressed dump
+    (checked first: exit 2 before any download), then restored by `pg_restore --jobs N`; with --pipe
+    (AWS S3), every object's stored sha256 (computed by S3 on upload) is compared with the manifest
+    first, then pg_restore reads the big tables through named pipes as they download, each object
+    hashed before it enters a pipe, and --scratch-dir holds only the small files. A single-stream
     backup streams through one pg_restore.
 
     Into a new Supabase project (region failover), pass --target-shape supabase: the application's
@@ -486,6 +498,7 @@ def restore_db(
             jobs=jobs,
             scratch_dir=scratch_dir,
             target_shape=shape,
+            pipe=pipe,
         ),
     )
     if as_json:
@@ -500,7 +513,7 @@ def restore_db(
             )
         typer.echo(
             f"restored {result.backup_id} ({result.layout} layout, {result.jobs} jobs) into {result.target} in "
-            f"{result.seconds:.1f}s (fetch and verify {result.verify_seconds:.1f}s, "
+            f"{result.seconds:.1f}s (verified before pg_restore in {result.verify_seconds:.1f}s, "
             f"pg_restore {result.restore_seconds:.1f}s)"
         )
 

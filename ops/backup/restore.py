@@ -1,7 +1,9 @@
 """`restore db`: verify a database backup's checksums, then restore it into an empty (or --clean) target.
 
-Both layouts (`ops.backup.dump`): a directory-layout backup is fetched into a scratch directory
-(`ops.backup.directory`, every object verified) and restored by `pg_restore --jobs N`; a single-stream
+Both layouts (`ops.backup.dump`): a directory-layout backup is restored by `pg_restore --jobs N`,
+its big tables piped from S3 as they download once S3's checksums vouch for every object
+(`ops.backup.piped_restore`), else fetched into a scratch directory first (`ops.backup.directory`,
+every object verified); a single-stream
 backup is verified in one pass and streamed through zstd into pg_restore in a second.
 
 Two target shapes (`TargetShape`): `plain`, a PostgreSQL database the dump is restored into whole;
@@ -21,6 +23,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,6 +40,7 @@ from ops.backup.directory import (
 )
 from ops.backup.errors import BackupError, CorruptBackupError, UsageError
 from ops.backup.layout import Kind, Location
+from ops.backup.piped_restore import piped_names, restore_piped, s3_checked_pins
 from ops.backup.postgres import (
     READ_SIZE,
     StderrTail,
@@ -118,8 +122,10 @@ def restore_database(
     disk_free: Callable[[str], int] | None = None,
     target_shape: TargetShape = TargetShape.PLAIN,
     prepare_target: PrepareTarget | None = None,
+    pipe: bool = False,
 ) -> RestoreResult:
-    """Verify every stored byte of the backup against its manifest, then restore it.
+    """Verify every stored object of the backup against its manifest, then restore it (a directory-layout
+    backup S3's checksums vouch for is piped into pg_restore as it downloads: `ops.backup.piped_restore`).
 
     Refused before the target is touched: a non-empty target without `clean`, a Supabase project as a
     plain target (UsageError: pass `target_shape=SUPABASE`), a scratch directory without room for the
@@ -204,11 +210,28 @@ def restore_database(
     if dump["format"] == DIRECTORY_DUMP_FORMAT:
         layout = "directory"
         stored, restored, verified = _restore_directory(
-            s3, location, dump, args, target_url, password, jobs, scratch_dir, disk_free
+            s3,
+            location,
+            dump,
+            args,
+            target_url,
+            password,
+            jobs,
+            scratch_dir,
+            disk_free,
+            pipe=pipe,
         )
     else:
         layout, jobs = "stream", 1
         stored, restored, verified = _restore_stream(s3, location, dump, args, target_url, password)
+    warnings = []
+    if pipe and layout == "directory" and not s3_verifies_checksums(s3):
+        endpoint = getattr(getattr(s3, "meta", None), "endpoint_url", "?")
+        warnings.append(
+            f"--pipe with {endpoint}, not an AWS S3 endpoint: its stored checksums may never have been checked "
+            "on upload, so they vouched for nothing before pg_restore started (each object was still hashed "
+            "before it entered a pipe)"
+        )
     return _result(
         manifest,
         target_url,
@@ -219,6 +242,7 @@ def restore_database(
         restored=restored,
         started=clock,
         verified=verified,
+        warnings=warnings,
     )
 
 
@@ -254,6 +278,14 @@ def _result(
         prepare_seconds=round(prepared, 3),
         **extra,
     )
+
+
+def s3_verifies_checksums(s3: Any) -> bool:
+    """Whether the endpoint is AWS S3, which recomputes a PutObject's checksum and refuses bytes that do
+    not match it: only then does its stored sha256 vouch for the bytes. S3-compatible endpoints and
+    stand-ins may store the client's value unchecked (moto does)."""
+    host = urllib.parse.urlsplit(str(getattr(getattr(s3, "meta", None), "endpoint_url", "") or "")).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 @contextlib.contextmanager
@@ -327,19 +359,40 @@ def _restore_directory(
     jobs: int,
     scratch_dir: str | None,
     disk_free: Callable[[str], int] | None,
+    *,
+    pipe: bool,
 ) -> tuple[int, int, float]:
+    """Piped (`ops.backup.piped_restore`) when `pipe` and S3 vouches for every object, else every object
+    downloaded and verified into the scratch directory before pg_restore starts."""
     root = scratch_dir or tempfile.gettempdir()
+    what = f"pg_restore into {describe_dsn(target_url)}"
+    pins = s3_checked_pins(s3, location.bucket, dump) if pipe else None
+    if pins is not None:
+        piped = piped_names(dump)
+        small = sum(int(e["size_bytes"]) for e in dump["files"] if e["name"] not in piped)
+        check_scratch_space(root, small, disk_free)
+        with _workdir(root) as workdir:
+            directory = f"{workdir}/dump"
+            verified = time.monotonic()
+            restored = restore_piped(
+                s3,
+                location.bucket,
+                dump,
+                pins,
+                directory,
+                [*args, "--format=directory", f"--jobs={jobs}", directory],
+                (target_url, password),
+                password,
+                what,
+                jobs,
+            )
+        return int(dump["stored_bytes"]), restored, verified
     check_scratch_space(root, int(dump["size_bytes"]), disk_free)
     with _workdir(root) as workdir:
         directory = f"{workdir}/dump"
         stored = fetch_directory(s3, location.bucket, dump, directory, jobs)
         verified = time.monotonic()
-        run_pg_restore(
-            [*args, "--format=directory", f"--jobs={jobs}", directory],
-            target_url,
-            password,
-            f"pg_restore into {describe_dsn(target_url)}",
-        )
+        run_pg_restore([*args, "--format=directory", f"--jobs={jobs}", directory], target_url, password, what)
     return stored, int(dump["size_bytes"]), verified
 
 

@@ -90,3 +90,12 @@ def test_expired_session_token_exits_2_with_the_expired_token_error(
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
         assert "ExpiredToken" in result.stderr, (args, result.stderr)
     assert live_children("pg_dump") == []
+
+
+def test_a_body_cut_short_or_reset_while_read_is_retried_like_a_failed_request() -> None:
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+    from ops.backup import aws
+
+    assert aws._is_transient(ResponseStreamingError(error="Connection reset by peer"))
+    assert aws._is_transient(IncompleteReadError(actual_bytes=10, expected_bytes=20))
