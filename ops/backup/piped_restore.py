@@ -1,25 +1,30 @@
-"""Restore a directory-layout backup while it downloads: pg_restore reads each big table's data from a
-named pipe fed from S3, so the restore takes about the longer of the download and pg_restore, not
-their sum, and the scratch directory holds only the small files.
+"""`restore db --pipe`: restore a directory-layout backup while it downloads. pg_restore reads each big
+table's data from a named pipe fed from S3, so each table takes about the longer of its download and
+its load, not their sum, and the scratch directory holds only the small files. Opt-in
+(`restore_database(pipe=True)`): the default downloads and verifies everything first.
 
 Nothing reaches the target before every object is known to be the one the manifest lists. The backup
-stores each object with its sha256 as its S3 checksum (S3 refuses bytes that do not match it), so S3
-holds, per object, the sha256 of the bytes it received; HeadObject with checksum mode returns it with
-the object's size and ETag. `s3_checked_etags` compares every object's size and stored sha256 with
-the manifest (one request per object, no download) before pg_restore starts; a missing object is
-refused by name there. An object whose S3 checksum is not a whole-object sha256 equal to the
-manifest's (a size that differs, an object replaced without our checksum, a directory backup written
-before each object carried one) cannot be vouched for this way: the caller then downloads and
-verifies every object into the scratch directory first (`ops.backup.directory.fetch_directory`),
-which names what is wrong.
+stores each object with its sha256 as its S3 checksum, and AWS S3 recomputes it on upload, refusing
+bytes that do not match; HeadObject with checksum mode returns it with the object's size, ETag and
+version. `s3_checked_pins` compares every object's size and stored sha256 with the manifest (one
+request per object, no download) before pg_restore starts; a missing object is refused by name there.
+An object S3 cannot vouch for (a size that differs, an object replaced without our checksum, a
+directory backup written before each object carried one) sends the caller down the download-first
+path (`ops.backup.directory.fetch_directory`), which names what is wrong. An S3-compatible endpoint or
+a stand-in may store a client's checksum unchecked (moto does): the caller warns when piping from one.
 
-Then the small files (the archive's table of contents, small tables, large-object files) are
-downloaded and verified into the scratch directory, and each file of at least `PIPED_MIN_BYTES` is a
-named pipe. pg_restore opens each data file once, when one of its jobs reaches that table; a thread
-per pipe waits for that, then fetches the file's objects in order, each pinned to the ETag checked
-(If-Match), read whole (at most one 32 MiB chunk, compressed), hashed and only then decompressed into
-the pipe: an object that differs from the manifest never reaches pg_restore, and stops it (that would
-be S3 returning other bytes than it vouched for, as the single-stream restore's second pass guards).
+Then the small files (the table of contents, small tables, large-object files) are downloaded and
+verified into the scratch directory, and each file of at least `PIPED_MIN_BYTES` is a named pipe.
+pg_restore opens each data file once, when one of its jobs reaches that table (it schedules the pipes
+after the regular files: it orders its work by `stat()` size, and a pipe has none). A thread per pipe
+waits for that, then writes the file's objects in order, each pinned to the version checked
+(VersionId, If-Match its ETag), read whole (one 32 MiB chunk at most, compressed) and hashed before
+any of it is decompressed into the pipe, the next object downloading meanwhile.
+
+A failure once pg_restore runs (an object that differs from what S3 vouched for, a download that
+fails after its retries) stops pg_restore with SIGTERM before any pipe closes: its jobs' COPY is
+cancelled, not ended short and committed (`ops.backup.postgres.stop`). The first failure is the one
+reported; the target then holds the tables restored so far.
 """
 
 from __future__ import annotations

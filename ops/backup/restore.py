@@ -1,9 +1,9 @@
 """`restore db`: verify a database backup's checksums, then restore it into an empty (or --clean) target.
 
-Both layouts (`ops.backup.dump`): a directory-layout backup is restored by `pg_restore --jobs N`,
-its big tables piped from S3 as they download once S3's checksums vouch for every object
-(`ops.backup.piped_restore`), else fetched into a scratch directory first (`ops.backup.directory`,
-every object verified); a single-stream
+Both layouts (`ops.backup.dump`): a directory-layout backup is fetched into a scratch directory
+(`ops.backup.directory`, every object verified) and restored by `pg_restore --jobs N`, or with `pipe`
+its big tables are piped into pg_restore as they download once S3's checksums vouch for every object
+(`ops.backup.piped_restore`); a single-stream
 backup is verified in one pass and streamed through zstd into pg_restore in a second.
 
 Two target shapes (`TargetShape`): `plain`, a PostgreSQL database the dump is restored into whole;
@@ -124,8 +124,9 @@ def restore_database(
     prepare_target: PrepareTarget | None = None,
     pipe: bool = False,
 ) -> RestoreResult:
-    """Verify every stored object of the backup against its manifest, then restore it (a directory-layout
-    backup S3's checksums vouch for is piped into pg_restore as it downloads: `ops.backup.piped_restore`).
+    """Verify every stored object of the backup against its manifest, then restore it (with `pipe`, a
+    directory-layout backup S3's checksums vouch for is piped into pg_restore as it downloads:
+    `ops.backup.piped_restore`).
 
     Refused before the target is touched: a non-empty target without `clean`, a Supabase project as a
     plain target (UsageError: pass `target_shape=SUPABASE`), a scratch directory without room for the
