@@ -366,7 +366,9 @@ def fetch_directory(s3: Any, bucket: str, section: dict[str, Any], target: str, 
                     pending.cancel()
             except BaseException:
                 halt.set()
+                for pending in futures:
+                    pending.cancel()  # no request for what is still queued
                 raise
     if problems:
         raise CorruptBackupError("\n".join(problems))
-    return int(section["stored_bytes"])
+    return sum(int(f["stored_bytes"]) for f in section["files"])

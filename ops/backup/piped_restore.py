@@ -36,7 +36,7 @@ import hashlib
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -44,7 +44,7 @@ import zstandard
 from botocore.exceptions import ClientError
 
 from ops.backup.aws import aws_errors, retry_aws
-from ops.backup.directory import fetch_file
+from ops.backup.directory import fetch_directory
 from ops.backup.errors import BackupError, CorruptBackupError
 from ops.backup.layout import MiB
 from ops.backup.postgres import READ_SIZE, StderrTail, pg_env, pg_restore_error, stop
@@ -231,36 +231,6 @@ class _Feeder:
             return None
 
 
-def _download_small(
-    s3: Any, bucket: str, files: dict[str, list[dict[str, Any]]], names: Iterable[str], directory: str, jobs: int
-) -> None:
-    entries = [e for name in names for e in files[name]]
-    for name in names:
-        with open(os.path.join(directory, name), "wb") as out:
-            out.truncate(sum(int(e["size_bytes"]) for e in files[name]))
-    halt = threading.Event()
-    problems: list[str] = []
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fetch") as pool:
-        futures = [pool.submit(fetch_file, s3, bucket, e, os.path.join(directory, e["name"]), halt) for e in entries]
-        for future in futures:
-            if future.cancelled():
-                continue
-            try:
-                future.result()
-            except CorruptBackupError as exc:
-                problems.append(str(exc))
-                halt.set()
-                for other in futures:
-                    other.cancel()
-            except BaseException:
-                halt.set()
-                for other in futures:
-                    other.cancel()
-                raise
-    if problems:
-        raise CorruptBackupError("\n".join(problems))
-
-
 def restore_piped(
     s3: Any,
     bucket: str,
@@ -277,8 +247,8 @@ def restore_piped(
     ending with `directory`) while threads feed the pipes. Returns the bytes restored."""
     files = _files(section)
     piped = piped_names(section)
-    os.makedirs(directory, exist_ok=False)
-    _download_small(s3, bucket, files, sorted(set(files) - piped), directory, jobs)
+    # The small files first, every object verified (the download-first path's own fetch).
+    fetch_directory(s3, bucket, {"files": [e for e in section["files"] if e["name"] not in piped]}, directory, jobs)
     for name in piped:
         os.mkfifo(os.path.join(directory, name), 0o600)
     stopping = threading.Event()
