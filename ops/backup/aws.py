@@ -53,6 +53,12 @@ _CREDENTIAL_CODES = {
 }
 
 
+def object_missing(exc: ClientError) -> bool:
+    """Whether S3 answered that the object does not exist (GetObject: NoSuchKey; HeadObject, which has no
+    body: 404 / NotFound)."""
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
+
+
 def _is_transient(exc: BaseException) -> bool:
     # A body cut short or reset while it was read is as transient as one that never started.
     if isinstance(exc, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError):

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ops.backup.aws import aws_errors, retry_aws, s3_client
+from ops.backup.aws import aws_errors, object_missing, retry_aws, s3_client
 from ops.backup.directory import DIRECTORY_DUMP_FORMAT, default_jobs
 from ops.backup.errors import BackupError, CorruptBackupError, NoBackupError
 from ops.backup.layout import MANIFEST_FORMATS, Kind, Location, backup_id_time, validate_backup_id
@@ -121,7 +121,7 @@ def load_manifest(s3: Any, location: Location, kind: Kind, backup_id: str) -> di
     try:
         body = retry_aws(s3.get_object)(Bucket=location.bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if object_missing(exc):
             raise NoBackupError(
                 f"backup {backup_id} has no manifest at {location.url(key)}: it is incomplete and never counts"
             ) from None
@@ -160,7 +160,7 @@ def verify_object(s3: Any, bucket: str, key: str, sha256: str, size: int) -> str
         try:
             response = retry_aws(s3.get_object)(Bucket=bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if object_missing(exc):
                 raise CorruptBackupError(f"s3://{bucket}/{key} is listed in the manifest but missing") from None
             raise
         reader = HashingReader(response["Body"])

@@ -35,7 +35,7 @@ from typing import Any
 import zstandard
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ops.backup.aws import aws_errors, retry_aws
+from ops.backup.aws import aws_errors, object_missing, retry_aws
 from ops.backup.errors import BackupError, CorruptBackupError, UsageError
 from ops.backup.layout import MiB
 from ops.backup.postgres import READ_SIZE, StderrTail, stop
@@ -301,7 +301,7 @@ def fetch_file(s3: Any, bucket: str, entry: dict[str, Any], target: str, halt: t
         try:
             body = retry_aws(s3.get_object)(Bucket=bucket, Key=entry["key"])["Body"]
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            if object_missing(exc):
                 raise CorruptBackupError(f"{where} is listed in the manifest but missing") from None
             raise
         reader = HashingReader(body)

@@ -36,6 +36,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -43,7 +44,7 @@ from typing import Any
 import zstandard
 from botocore.exceptions import ClientError
 
-from ops.backup.aws import aws_errors, retry_aws
+from ops.backup.aws import aws_errors, object_missing, retry_aws
 from ops.backup.directory import fetch_directory
 from ops.backup.errors import BackupError, CorruptBackupError
 from ops.backup.layout import MiB
@@ -70,9 +71,13 @@ def _files(section: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
 def piped_names(section: dict[str, Any]) -> set[str]:
     """The data files pg_restore reads through a pipe: table data (`N.dat`) of `PIPED_MIN_BYTES` or more."""
+    return _piped(_files(section))
+
+
+def _piped(files: dict[str, list[dict[str, Any]]]) -> set[str]:
     return {
         name
-        for name, entries in _files(section).items()
+        for name, entries in files.items()
         if name.endswith(".dat") and name != "toc.dat" and sum(int(e["size_bytes"]) for e in entries) >= PIPED_MIN_BYTES
     }
 
@@ -89,7 +94,7 @@ def s3_checked_pins(s3: Any, bucket: str, section: dict[str, Any]) -> dict[str, 
             try:
                 found = retry_aws(s3.head_object)(Bucket=bucket, Key=entry["key"], ChecksumMode="ENABLED")
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                if object_missing(exc):
                     return entry["key"], None, True
                 raise
         expected = base64.b64encode(bytes.fromhex(entry["sha256"])).decode()
@@ -136,14 +141,12 @@ class _Feeder:
         self.s3, self.bucket, self.path, self.entries, self.pins = s3, bucket, path, entries, pins
         self.downloads, self.stopping = downloads, stopping
         self.opened = threading.Event()
-        self.error: BaseException | None = None
         self.written = 0
 
     def run(self, on_error: Callable[[BaseException], None]) -> None:
         try:
             fd = os.open(self.path, os.O_WRONLY)  # blocks until pg_restore (or `release`) opens it
         except OSError as exc:
-            self.error = exc
             on_error(exc)
             return
         finally:
@@ -167,7 +170,6 @@ class _Feeder:
                     return
         except BaseException as exc:
             if not self.stopping.is_set():
-                self.error = exc
                 # pg_restore is stopped before this pipe closes: its COPY is cancelled, not ended short.
                 on_error(exc)
         finally:
@@ -238,15 +240,16 @@ def restore_piped(
     pins: dict[str, dict[str, str]],
     directory: str,
     args: list[str],
-    secrets: tuple[str | None, ...],
+    target_url: str,
     password: str | None,
     what: str,
     jobs: int,
-) -> int:
+) -> tuple[int, float]:
     """Download the small files into `directory`, make the big ones pipes, and run `args` (pg_restore
-    ending with `directory`) while threads feed the pipes. Returns the bytes restored."""
+    ending with `directory`) while threads feed the pipes. Returns the bytes restored and the
+    (monotonic) time pg_restore started: everything before it was verification."""
     files = _files(section)
-    piped = piped_names(section)
+    piped = _piped(files)
     # The small files first, every object verified (the download-first path's own fetch).
     fetch_directory(s3, bucket, {"files": [e for e in section["files"] if e["name"] not in piped]}, directory, jobs)
     for name in piped:
@@ -258,6 +261,7 @@ def restore_piped(
         _Feeder(s3, bucket, os.path.join(directory, name), files[name], pins, downloads, stopping)
         for name in sorted(piped)
     ]
+    started = time.monotonic()
     proc = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=pg_env(password)
     )
@@ -279,7 +283,7 @@ def restore_piped(
     threads: list[threading.Thread] = []
     try:
         assert proc.stderr is not None
-        stderr = StderrTail(proc.stderr, secrets)
+        stderr = StderrTail(proc.stderr, (target_url, password))
         for feeder in feeders:
             threads.append(threading.Thread(target=feeder.run, args=(stop_restore,), name="pipe", daemon=True))
             threads[-1].start()
@@ -307,4 +311,4 @@ def restore_piped(
     unread = [os.path.basename(f.path) for f in feeders if f.written != sum(int(e["size_bytes"]) for e in f.entries)]
     if unread:
         raise BackupError(f"{what}: pg_restore exited 0 without reading {', '.join(unread)} in full")
-    return sum(int(e["size_bytes"]) for e in section["files"])
+    return sum(int(e["size_bytes"]) for e in section["files"]), started

@@ -227,11 +227,10 @@ def restore_database(
         stored, restored, verified = _restore_stream(s3, location, dump, args, target_url, password)
     warnings = []
     if pipe and layout == "directory" and not s3_verifies_checksums(s3):
-        endpoint = getattr(getattr(s3, "meta", None), "endpoint_url", "?")
         warnings.append(
-            f"--pipe with {endpoint}, not an AWS S3 endpoint: its stored checksums may never have been checked "
-            "on upload, so they vouched for nothing before pg_restore started (each object was still hashed "
-            "before it entered a pipe)"
+            f"--pipe with {_endpoint_url(s3) or '?'}, not an AWS S3 endpoint: its stored checksums may never have "
+            "been checked on upload, so they vouched for nothing before pg_restore started (each object was "
+            "still hashed before it entered a pipe)"
         )
     return _result(
         manifest,
@@ -285,8 +284,12 @@ def s3_verifies_checksums(s3: Any) -> bool:
     """Whether the endpoint is AWS S3, which recomputes a PutObject's checksum and refuses bytes that do
     not match it: only then does its stored sha256 vouch for the bytes. S3-compatible endpoints and
     stand-ins may store the client's value unchecked (moto does)."""
-    host = urllib.parse.urlsplit(str(getattr(getattr(s3, "meta", None), "endpoint_url", "") or "")).hostname or ""
+    host = urllib.parse.urlsplit(_endpoint_url(s3)).hostname or ""
     return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
+
+
+def _endpoint_url(s3: Any) -> str:
+    return str(getattr(getattr(s3, "meta", None), "endpoint_url", "") or "")
 
 
 @contextlib.contextmanager
@@ -374,15 +377,14 @@ def _restore_directory(
         check_scratch_space(root, small, disk_free)
         with _workdir(root) as workdir:
             directory = f"{workdir}/dump"
-            verified = time.monotonic()
-            restored = restore_piped(
+            restored, verified = restore_piped(
                 s3,
                 location.bucket,
                 dump,
                 pins,
                 directory,
                 [*args, "--format=directory", f"--jobs={jobs}", directory],
-                (target_url, password),
+                target_url,
                 password,
                 what,
                 jobs,
