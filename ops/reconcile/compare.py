@@ -62,20 +62,34 @@ Passes, each one sequential scan per side with both servers working at once (`Co
    four more XORs per bucket, to tell which sixteenth of a bucket differs, cost 0.14 s;
 2. while differing buckets hold many rows, they are split by more bits of the same key hash into
    pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
-3. last, the rows of every differing bucket and piece are fetched as (key hash, key, row hash), in
-   key hash order (0.15-0.17 s for 60k rows of 1M: reading and hashing the keys is half of it).
+3. last, the rows of every differing bucket and piece are fetched as (key hash, key, row hash)
+   (`Comparer._compare_rows`): unsorted, each server sending its rows as its scan finds them while
+   the client drops every row as soon as the other side has sent the same one, so the comparing
+   overlaps the scanning instead of waiting for a sort (server 0.13 s per side for 60k rows of 1M
+   where sorting them took 0.15 s and sent nothing until done; the whole fetch 0.20-0.25 s where it
+   took 0.27-0.30 s). What is held unmatched is the differing rows plus the lag between the two
+   scans, which store rows in much the same order when one copy was restored from the other. Past
+   `stream_rows` unmatched rows (copies stored in very different orders), or with more differing
+   buckets than a quarter of that, the rows are fetched in key hash order instead, and
+   `aligned_blocks` pairs the two sides a block at a time: memory stays bounded either way.
 `next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
-whatever the data. Each pass's rows are streamed from server-side cursors in bucket order, in
-binary (60k rows read in 0.022-0.031 s, 0.032-0.041 s as text), the next block of each side
-fetched while this one is compared (the fetch after its first block: 0.075-0.12 s, 0.09-0.16 s
-one block after the other); `aligned_blocks` pairs the two sides' blocks and compares them as
-sets, not a row or a bucket at a time. Memory holds a few blocks and the differing rows, never
-every bucket of the table.
+whatever the data. Each pass's rows are streamed from server-side cursors, in binary (60k rows
+read in 0.022-0.031 s, 0.032-0.041 s as text), the next block of each side fetched while this one
+is compared (the sorted fetch after its first block: 0.075-0.12 s, 0.09-0.16 s one block after
+the other); blocks are compared as sets, not a row or a bucket at a time. Memory holds a few
+blocks and the differing rows, never every bucket of the table.
 
 The command's own start costs 0.22-0.26 s before any of this (importing psycopg 0.095 s, pydantic
 for typer's options 0.054 s, typer 0.036 s): nothing left to import lazily there. JIT compilation
-made the first pass 10 % faster alone (0.34 s to 0.31 s) but not the whole comparison (5.33 and
-5.41 CPU-seconds of both servers over six runs each), so it stays off.
+with optimization but without inlining (`PLANNER_SETTINGS`) makes the first pass over the
+benchmark's 1M-row `cooks` 0.06 s faster (0.43-0.44 s to 0.37-0.38 s, the 28 ms of compiling
+included; best of 5, twice) and the whole table's comparison 0.1-0.15 s faster with the unsorted
+fetch above; inlining too took 57 ms to compile for no more speed, and at 250k rows compiling costs
+more than it saves (0.100 s to 0.110 s), so only plans costing over 50,000 (the first pass over
+~550k rows of `cooks`) are compiled. The fetch pass costs as much by the planner's count and runs
+5 % slower compiled (0.139 s to 0.146 s): a loss the thresholds cannot tell apart, kept because the
+first pass's gain is ten times it. (With every default, inlining included, JIT had saved nothing
+over the whole comparison, and stayed off until then.)
 """
 
 from __future__ import annotations
@@ -86,7 +100,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -118,8 +132,12 @@ SESSION_SETTINGS = {
 
 # Settings of the comparison itself, not of the values' text.
 PLANNER_SETTINGS = {
-    # Compiling a pass's hash expressions saved no time over the whole comparison (module docstring).
-    "jit": "off",
+    # Compiled and optimized, never inlined, and only for a pass big enough to repay the compiling
+    # (figures in the module docstring).
+    "jit": "on",
+    "jit_above_cost": "50000",
+    "jit_optimize_above_cost": "50000",
+    "jit_inline_above_cost": "-1",
     # Every cursor here is read to its end: plan for all rows, not for the first tenth.
     "cursor_tuple_fraction": "1",
 }
@@ -398,9 +416,12 @@ class TableSql:
         ).format(sql.Literal((1 << bits) - 1), ROW_HASH, self._hashed(where))
         return query, params
 
-    def row_hashes(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composed, list[Any]]:
-        """(key hash, key..., row hash) of every row of the buckets, as (bits, bucket numbers), in key hash
-        order: both sides' rows are paired a block at a time by key hash (`aligned_blocks`)."""
+    def row_hashes(
+        self, buckets: Sequence[tuple[int, Sequence[int]]], *, ordered: bool = True
+    ) -> tuple[sql.Composed, list[Any]]:
+        """(key hash, key..., row hash) of every row of the buckets, as (bits, bucket numbers): in key
+        hash order, so that both sides' rows pair a block at a time (`aligned_blocks`), or with
+        `ordered=False` as the scan finds them (`Comparer._streamed`)."""
         names = [sql.Identifier(f"key{j}") for j in range(len(self.table.key))]
         where = sql.SQL("WHERE {}").format(sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets))
         inner = self._hashed(
@@ -410,7 +431,9 @@ class TableSql:
                 for k, n in zip(self.table.key, names, strict=True)
             ),
         )
-        query = sql.SQL("SELECT k, {}, {} FROM ({}) s ORDER BY k").format(sql.SQL(", ").join(names), ROW_HASH, inner)
+        query = sql.SQL("SELECT k, {}, {} FROM ({}) s{}").format(
+            sql.SQL(", ").join(names), ROW_HASH, inner, sql.SQL(" ORDER BY k" if ordered else "")
+        )
         return query, [list(numbers) for _, numbers in buckets]
 
 
@@ -434,6 +457,9 @@ class Comparer:
     pass_cost: int = 8
     itersize: int = 4096  # rows per fetch from a server-side cursor
     leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff
+    # Rows the unsorted fetch may hold unmatched before it gives way to the sorted one (`_streamed`):
+    # a (key hash, key, row hash) row of a 40-character key takes ~250 bytes in a set, so ~16 MiB.
+    stream_rows: int = 65536
     stats: CompareStats = field(default_factory=CompareStats)
 
     def __post_init__(self) -> None:
@@ -519,6 +545,70 @@ class Comparer:
             block = following.result() if following is not None else []
 
     def _compare_rows(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
+        """The rows of the buckets compared one by one: streamed while the two sides' rows match up
+        as they arrive, sorted when they do not (or when the differing buckets are too many)."""
+        if sum(len(numbers) for _, numbers in buckets) <= self.stream_rows // 4:
+            unmatched = self._streamed(buckets)
+            if unmatched is not None:
+                ours, theirs = ({row[1:-1]: row[-1] for row in sorted(side)} for side in unmatched)
+                if ours or theirs:
+                    yield classify(ours, theirs)
+                return
+        yield from self._sorted(buckets)
+
+    def _streamed(self, buckets: list[tuple[int, list[int]]]) -> tuple[set[Row], set[Row]] | None:
+        """Each side's rows of the buckets found nowhere on the other side, read in the order each
+        server's scan finds them (no sort: the client compares while the servers scan); None once
+        more than `stream_rows` rows wait for their match, as when the two copies store their rows
+        in very different orders: memory stays bounded and the sorted fetch takes over.
+
+        A (key hash, key, row hash) row read on both sides is equal and is dropped as soon as its
+        second copy arrives, so what is held is the rows that differ plus the lag between the scans.
+        """
+        unmatched: tuple[set[Row], set[Row]] = (set(), set())
+        fetched = 0
+        with closing(self._interleaved(*self.sql.row_hashes(buckets, ordered=False))) as blocks:
+            for side, block in blocks:
+                fetched += len(block)
+                rows, other = set(block), unmatched[1 - side]
+                matched = rows & other
+                other -= matched
+                unmatched[side].update(rows - matched)
+                if len(unmatched[0]) + len(unmatched[1]) > self.stream_rows:
+                    return None  # closing the blocks closes both cursors: the servers stop scanning
+        self.stats.rows_fetched += fetched
+        return unmatched
+
+    def _interleaved(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[int, list[Row]]]:
+        """One pass on both databases at once, as (side, block) in turns, in whatever order each
+        server sends its rows; each side's next block is fetched while this one is compared."""
+        self.stats.passes += 1
+        with ExitStack() as stack:
+            cursors = [
+                stack.enter_context(conn.cursor(name=f"reconcile_{next(_cursor_ids)}", binary=True))
+                for conn in (self.source, self.target)
+            ]
+
+            def start(cursor: psycopg.ServerCursor[Any]) -> list[Row]:
+                cursor.execute(query, params)
+                return cursor.fetchmany(self.itersize)
+
+            firsts = [self._pool.submit(start, cursor) for cursor in cursors]
+            streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            live = [0, 1]
+            try:
+                while live:
+                    for side in list(live):
+                        block = next(streams[side], None)
+                        if block is None:
+                            live.remove(side)
+                        else:
+                            yield side, block
+            finally:  # a fetch still under way in a worker ends before its cursor closes
+                for stream in streams:
+                    stream.close()
+
+    def _sorted(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
         # Only the rows that differ are kept: a (key hash, key, row hash) row found on both sides is equal.
         ours: dict[Key, int] = {}
         theirs: dict[Key, int] = {}
