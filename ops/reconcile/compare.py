@@ -98,7 +98,7 @@ import bisect
 import itertools
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
@@ -531,7 +531,7 @@ class Comparer:
             streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
             yield from aligned_blocks(*streams)
 
-    def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Iterator[list[Row]]:
+    def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Generator[list[Row], None, None]:
         """A cursor's rows a block at a time, the next block fetched (in a worker) while this one is
         compared: both servers send, and the client reads, at the same time."""
         block = first
@@ -579,7 +579,7 @@ class Comparer:
         self.stats.rows_fetched += fetched
         return unmatched
 
-    def _interleaved(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[int, list[Row]]]:
+    def _interleaved(self, query: sql.Composed, params: list[Any]) -> Generator[tuple[int, list[Row]], None, None]:
         """One pass on both databases at once, as (side, block) in turns, in whatever order each
         server sends its rows; each side's next block is fetched while this one is compared."""
         self.stats.passes += 1
