@@ -140,23 +140,29 @@ def prepare(admin: psycopg.Connection, dsn: str, rows: int) -> tuple[str, str, d
     return urls["old"], urls["live"], expected
 
 
-def timed_and_sampled(
-    repeat: int, label: str, command: list[str], servers: Any, env: dict[str, str] | None = None
-) -> Any:
-    """The median of `repeat` runs timed with nothing else running, and the peak memory of one more
-    run sampled: the memory sampler's own CPU (~11 % of a core) would otherwise slow whichever
-    command keeps both cores busy, the comparison's two servers more than the naive diff's one
-    sort (0.98 s against 1.09 s, median of 6, for `cooks` here)."""
-    timed = bench.best_of(repeat, label, command, servers, env=env, sample_memory=False)
-    sampled = bench.measure(label, command, servers, env)
-    timed.peak_tree_rss = sampled.peak_tree_rss
-    return timed
+Variant = tuple[str, list[str], dict[str, str] | None]  # label, command, environment
+
+
+def timed_in_turns(repeat: int, variants: list[Variant], servers: Any) -> list[Any]:
+    """Each variant's median of `repeat` timed runs, the variants taking turns (so that a slow spell
+    of this shared machine falls on both, not on one variant's runs), and the peak memory of one
+    more run of each, sampled: the memory sampler's own CPU (~11 % of a core) would otherwise slow
+    whichever command keeps both cores busy, the comparison's two servers more than the naive
+    diff's one sort (0.98 s against 1.09 s, median of 6, for `cooks` here)."""
+    runs: list[list[Any]] = [[] for _ in variants]
+    for _ in range(repeat):
+        for done, (label, command, env) in zip(runs, variants, strict=True):
+            done.append(bench.measure(label, command, servers, env, sample_memory=False))
+    medians = [bench.median_of(done) for done in runs]
+    for median, (label, command, env) in zip(medians, variants, strict=True):
+        median.peak_tree_rss = bench.measure(label, command, servers, env).peak_tree_rss
+    return medians
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, action="append", help="table size (repeatable); default 250k and 1M")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per measurement; the median is reported")
     args = parser.parse_args()
     sizes = sorted(args.rows or [250_000, 1_000_000])
     bindir = bench.pg_bindir()
@@ -178,12 +184,6 @@ def main() -> None:
                         *(sys.executable, "-m", "ops", "reconcile", "--from", old, "--to", live),
                         *("--tables", table, "--json"),
                     ]
-                    tool = ["sh", "-c", '"$@"; [ $? -eq 1 ]', "sh", *reconcile]
-                    ours = timed_and_sampled(args.repeat, "chefchatz reconcile", tool, servers, env)
-                    report = json.loads(ours.stdout)
-                    found = {k: report["totals"][k] for k in expected[table]}
-                    if found != expected[table]:
-                        sys.exit(f"{table}: reconcile found {found}, the benchmark made {expected[table]}")
                     a, b = f"{scratch}/a", f"{scratch}/b"
                     naive_script = (
                         f"set -e; {psql} -X -q -d {old} -c '\\copy {table} TO {a}.tsv'; "
@@ -191,9 +191,18 @@ def main() -> None:
                         f"LC_ALL=C sort -o {a}.sorted {a}.tsv; LC_ALL=C sort -o {b}.sorted {b}.tsv; "
                         f"diff {a}.sorted {b}.sorted > {scratch}/diff || [ $? -eq 1 ]; wc -l < {scratch}/diff"
                     )
-                    naive = timed_and_sampled(
-                        args.repeat, "naive export + sort + diff", ["bash", "-c", naive_script], servers
+                    ours, naive = timed_in_turns(
+                        args.repeat,
+                        [
+                            ("chefchatz reconcile", ["sh", "-c", '"$@"; [ $? -eq 1 ]', "sh", *reconcile], env),
+                            ("naive export + sort + diff", ["bash", "-c", naive_script], None),
+                        ],
+                        servers,
                     )
+                    report = json.loads(ours.stdout)
+                    found = {k: report["totals"][k] for k in expected[table]}
+                    if found != expected[table]:
+                        sys.exit(f"{table}: reconcile found {found}, the benchmark made {expected[table]}")
                     results.append((rows, table, generation, ours, naive, report))
 
     print(
