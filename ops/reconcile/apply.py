@@ -48,7 +48,7 @@ def _key_arrays(keys: Sequence[Key]) -> list[list[str]]:
 def fetch_rows(conn: psycopg.Connection[Any], table_sql: TableSql, keys: Sequence[Key]) -> dict[Key, Any]:
     """Each key's whole row as JSON (to show both versions of a conflict to a person)."""
     query = sql.SQL("SELECT {}, to_jsonb(t) FROM {} t WHERE {}").format(
-        table_sql.key_text, table_sql.relation, table_sql.in_keys()
+        table_sql.key_text, table_sql.rows, table_sql.in_keys()
     )
     return {tuple(row[:-1]): row[-1] for row in conn.execute(query, _key_arrays(keys))}
 
@@ -74,7 +74,7 @@ def apply_batch(
             )
         )
         copy_out = sql.SQL("COPY (SELECT {} FROM {} t WHERE {}) TO STDOUT").format(
-            columns, table_sql.relation, table_sql.in_keys()
+            columns, table_sql.rows, table_sql.in_keys()
         )
         with (
             source.cursor().copy(copy_out, _key_arrays(keys)) as rows_out,

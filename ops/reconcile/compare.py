@@ -68,10 +68,13 @@ Passes, each one sequential scan per side with both servers working at once (`Co
    overlaps the scanning instead of waiting for a sort (server 0.13 s per side for 60k rows of 1M
    where sorting them took 0.15 s and sent nothing until done; the whole fetch 0.20-0.25 s where it
    took 0.27-0.30 s). What is held unmatched is the differing rows plus the lag between the two
-   scans, which store rows in much the same order when one copy was restored from the other. Past
-   `stream_rows` unmatched rows (copies stored in very different orders), or with more differing
-   buckets than a quarter of that, the rows are fetched in key hash order instead, and
-   `aligned_blocks` pairs the two sides a block at a time: memory stays bounded either way.
+   scans, which meet rows in much the same order when one copy was restored from the other (each
+   scan starts at the table's first page: `synchronize_seqscans` is off). Past `stream_rows`
+   unmatched rows (copies stored in very different orders, or more rows differing than that) the
+   unsorted fetch is given up, its scan wasted, and the rows are fetched in key hash order instead,
+   `aligned_blocks` pairing the two sides a block at a time; when the first passes already show
+   more differing rows than half of `stream_rows` (a row per differing bucket, or the two sides'
+   counts apart), the sorted fetch is the only one tried. Memory stays bounded either way.
 `next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
 whatever the data. Each pass's rows are streamed from server-side cursors, in binary (60k rows
 read in 0.022-0.031 s, 0.032-0.041 s as text), the next block of each side fetched while this one
@@ -86,10 +89,12 @@ benchmark's 1M-row `cooks` 0.06 s faster (0.43-0.44 s to 0.37-0.38 s, the 28 ms 
 included; best of 5, twice) and the whole table's comparison 0.1-0.15 s faster with the unsorted
 fetch above; inlining too took 57 ms to compile for no more speed, and at 250k rows compiling costs
 more than it saves (0.100 s to 0.110 s), so only plans costing over 50,000 (the first pass over
-~550k rows of `cooks`) are compiled. The fetch pass costs as much by the planner's count and runs
-5 % slower compiled (0.139 s to 0.146 s): a loss the thresholds cannot tell apart, kept because the
-first pass's gain is ten times it. (With every default, inlining included, JIT had saved nothing
-over the whole comparison, and stayed off until then.)
+~550k rows of `cooks`) are compiled. The fetch pass and a split pass cost as much by the
+planner's count, and the fetch runs 5 % slower compiled (0.139 s to 0.146 s): a loss the
+thresholds cannot tell apart, kept because the first pass's gain is ten times it. (With every
+default, inlining included, JIT had saved nothing over the whole comparison, and the tool had
+turned it off; it now leaves `jit` itself as the server has it, on unless an operator turned it
+off, and only sets when to compile.)
 """
 
 from __future__ import annotations
@@ -132,14 +137,18 @@ SESSION_SETTINGS = {
 
 # Settings of the comparison itself, not of the values' text.
 PLANNER_SETTINGS = {
-    # Compiled and optimized, never inlined, and only for a pass big enough to repay the compiling
+    # Where the server compiles queries (`jit`, on by default up to PostgreSQL 18; an operator's off
+    # stays off): optimized, never inlined, and only a pass big enough to repay the compiling
     # (figures in the module docstring).
-    "jit": "on",
     "jit_above_cost": "50000",
     "jit_optimize_above_cost": "50000",
     "jit_inline_above_cost": "-1",
     # Every cursor here is read to its end: plan for all rows, not for the first tenth.
     "cursor_tuple_fraction": "1",
+    # A sequential scan of a table bigger than a quarter of shared_buffers starts where another scan
+    # of it is (or stopped: a LIMIT query, an abandoned unsorted fetch), and so returns its rows
+    # rotated; the unsorted fetch relies on both servers' scans meeting rows in storage order.
+    "synchronize_seqscans": "off",
 }
 
 
@@ -167,6 +176,8 @@ class CompareStats:
     buckets: int = 0  # buckets compared by hash (every pass)
     differing: int = 0  # of those, buckets whose hashes differed
     rows_fetched: int = 0  # (key, hash) pairs fetched for row-by-row comparison, both sides
+    unsorted_fetches: int = 0  # last passes read unsorted to the end (`Comparer._streamed`)
+    abandoned_fetches: int = 0  # of those begun, given up for the sorted fetch
 
 
 def classify(source: dict[Key, int], target: dict[Key, int]) -> LeafDiff:
@@ -360,6 +371,9 @@ class TableSql:
     def __init__(self, table: Table) -> None:
         self.table = table
         self.relation = sql.Identifier(table.schema, table.name)
+        # Its own rows only: a table that inherits from it (traditional inheritance) is compared on its
+        # own, and would otherwise also be read here, its rows twice over.
+        self.rows = sql.SQL("ONLY {}").format(self.relation)
         keys = [sql.Identifier("t", k) for k in table.key]
         self.key_row = sql.SQL("({})").format(sql.SQL(", ").join(keys))
         self.key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys)
@@ -380,7 +394,7 @@ class TableSql:
 
     def estimated_rows(self, conn: psycopg.Connection[Any]) -> float:
         """The planner's row estimate (from statistics, or the table's size when never analyzed)."""
-        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} t").format(self.relation)).fetchone()
+        row = conn.execute(sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} t").format(self.rows)).fetchone()
         assert row is not None
         plan = json.loads(row[0]) if isinstance(row[0], str) else row[0]
         return float(plan[0]["Plan"]["Plan Rows"])
@@ -395,7 +409,7 @@ class TableSql:
             self.key_hash,
             sql.SQL("").join(sql.SQL("{}, ").format(m) for m in more),
             self.row_terms,
-            self.relation,
+            self.rows,
             where,
         )
 
@@ -456,7 +470,7 @@ class Comparer:
     # (0.28-0.30 s, then 0.13 s to fetch) and fetching directly (0.45 s) both took 0.80 s in all.
     pass_cost: int = 8
     itersize: int = 4096  # rows per fetch from a server-side cursor
-    leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff
+    leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff of the sorted fetch (the unsorted one: one)
     # Rows the unsorted fetch may hold unmatched before it gives way to the sorted one (`_streamed`):
     # a (key hash, key, row hash) row of a 40-character key takes ~250 bytes in a set, so ~16 MiB.
     stream_rows: int = 65536
@@ -480,6 +494,7 @@ class Comparer:
         within: tuple[int, list[int]] | None = None  # the first pass reads every row
         table_rows = 0
         fetch: list[tuple[int, list[int]]] = []  # (bits, buckets) whose rows are compared one by one, last
+        differ_at_least = 0  # rows of those buckets that must differ: one a bucket, or its two sides' count apart
         while True:
             differing: list[tuple[int, int, int]] = []
             rows = [0, 0]
@@ -504,11 +519,13 @@ class Comparer:
             )
             if leaves:
                 fetch.append((bits, leaves))
+                counts = {bucket: (n, m) for bucket, n, m in differing}
+                differ_at_least += sum(max(1, abs(n - m)) for n, m in map(counts.__getitem__, leaves))
             if not split:
                 break
             within, bits = (bits, split), next_bits
         if fetch:
-            yield from self._compare_rows(fetch)
+            yield from self._compare_rows(fetch, differ_at_least)
 
     def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[list[Row], list[Row]]]:
         """One pass on both databases at once, as pairs of blocks of rows holding the same buckets.
@@ -528,7 +545,10 @@ class Comparer:
                 return cursor.fetchmany(self.itersize)
 
             firsts = [self._pool.submit(start, cursor) for cursor in cursors]
-            streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            try:
+                streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            finally:  # one side failing: the other's query ends before its cursor closes
+                wait(firsts)
             yield from aligned_blocks(*streams)
 
     def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Generator[list[Row], None, None]:
@@ -544,10 +564,11 @@ class Comparer:
                     wait([following])
             block = following.result() if following is not None else []
 
-    def _compare_rows(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
-        """The rows of the buckets compared one by one: streamed while the two sides' rows match up
-        as they arrive, sorted when they do not (or when the differing buckets are too many)."""
-        if sum(len(numbers) for _, numbers in buckets) <= self.stream_rows // 4:
+    def _compare_rows(self, buckets: list[tuple[int, list[int]]], differ_at_least: int) -> Iterator[LeafDiff]:
+        """The rows of the buckets compared one by one: unsorted while the two sides' rows match up
+        as they arrive, sorted when they do not, or when the rows known to differ would already fill
+        half of what the unsorted fetch may hold (it would likely be given up, a scan wasted)."""
+        if differ_at_least <= self.stream_rows // 2:
             unmatched = self._streamed(buckets)
             if unmatched is not None:
                 ours, theirs = ({row[1:-1]: row[-1] for row in sorted(side)} for side in unmatched)
@@ -575,8 +596,11 @@ class Comparer:
                 other -= matched
                 unmatched[side].update(rows - matched)
                 if len(unmatched[0]) + len(unmatched[1]) > self.stream_rows:
+                    self.stats.rows_fetched += fetched
+                    self.stats.abandoned_fetches += 1
                     return None  # closing the blocks closes both cursors: the servers stop scanning
         self.stats.rows_fetched += fetched
+        self.stats.unsorted_fetches += 1
         return unmatched
 
     def _interleaved(self, query: sql.Composed, params: list[Any]) -> Generator[tuple[int, list[Row]], None, None]:
@@ -594,7 +618,10 @@ class Comparer:
                 return cursor.fetchmany(self.itersize)
 
             firsts = [self._pool.submit(start, cursor) for cursor in cursors]
-            streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            try:
+                streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
+            finally:  # one side failing: the other's query ends before its cursor closes
+                wait(firsts)
             live = [0, 1]
             try:
                 while live:
@@ -615,8 +642,9 @@ class Comparer:
         for from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
             self.stats.rows_fetched += len(from_rows) + len(to_rows)
             a, b = set(from_rows), set(to_rows)
-            ours.update((r[1:-1], r[-1]) for r in a - b)
-            theirs.update((r[1:-1], r[-1]) for r in b - a)
+            # In key hash order, as the unsorted fetch reports them: the same sample keys either way.
+            ours.update((r[1:-1], r[-1]) for r in sorted(a - b))
+            theirs.update((r[1:-1], r[-1]) for r in sorted(b - a))
             if len(ours) + len(theirs) >= self.leaf_batch_rows:
                 yield classify(ours, theirs)
                 ours, theirs = {}, {}

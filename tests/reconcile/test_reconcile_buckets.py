@@ -411,7 +411,7 @@ def test_rows_stored_in_the_same_order_are_compared_as_they_stream_in(two_databa
     assert found == naive_diff(old, live, "t", ["id"])
     # (pass_cost 1: no split pass.) The rows of the differing buckets were read once, unsorted,
     # never more than 1,000 of them held unmatched.
-    assert stats.passes == 2, stats
+    assert (stats.passes, stats.unsorted_fetches, stats.abandoned_fetches) == (2, 1, 0), stats
 
 
 def test_rows_stored_in_orders_too_different_to_stream_are_compared_sorted_instead(two_databases):
@@ -421,7 +421,8 @@ def test_rows_stored_in_orders_too_different_to_stream_are_compared_sorted_inste
     found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1)
 
     assert found == naive_diff(old, live, "t", ["id"])
-    assert stats.passes == 3, stats  # all rows hashed, the stream given up past 1,000 rows, the sorted fetch
+    # All rows hashed, the unsorted fetch given up past 1,000 rows held, the sorted fetch.
+    assert (stats.passes, stats.unsorted_fetches, stats.abandoned_fetches) == (3, 0, 1), stats
 
 
 
@@ -429,8 +430,44 @@ def test_more_differing_buckets_than_a_stream_may_hold_go_straight_to_the_sorted
     old, live = two_databases
     scattered_pair(two_databases, live_descending=True)
 
-    # ~95 differing buckets, more than a quarter of 200: not even tried as a stream.
-    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=200, pass_cost=1)
+    # 82 differing buckets, so at least 82 differing rows: more than half of 150, not even tried unsorted.
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=150, pass_cost=1)
 
     assert found == naive_diff(old, live, "t", ["id"])
-    assert stats.passes == 2, stats
+    assert (stats.passes, stats.differing, stats.unsorted_fetches, stats.abandoned_fetches) == (2, 82, 0, 0), stats
+
+
+def test_a_scan_another_session_left_midway_does_not_rotate_the_unsorted_fetch(two_databases):
+    old, live = two_databases
+    for dsn in two_databases:  # 45 MB: over a quarter of the test server's 128 MB shared_buffers
+        on(dsn, "CREATE TABLE t (id bigint PRIMARY KEY, v text, pad text);")
+        on(dsn, "INSERT INTO t SELECT i, md5(i::text), repeat('x', 1000) FROM generate_series(1, 40000) AS i")
+    on(live, "DELETE FROM t WHERE id % 601 = 0; UPDATE t SET v = 'edited' WHERE id % 613 = 0")
+    both(two_databases, "VACUUM ANALYZE t")
+    with psycopg.connect(live) as conn:  # an application's scan that stops halfway (a cursor closed early)
+        with conn.cursor(name="app") as cursor:
+            cursor.execute("SELECT * FROM t")
+            cursor.fetchmany(20000)
+        # Synchronized scans now start there: this session's first row is from mid-table.
+        assert conn.execute("SELECT id FROM t LIMIT 1").fetchone() != (1,)
+
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1)
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    assert (stats.unsorted_fetches, stats.abandoned_fetches) == (1, 0), stats
+
+
+def test_rows_of_a_table_that_inherits_are_not_read_as_the_parents(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text); CREATE TABLE child () INHERITS (t);"
+        "INSERT INTO t VALUES (1, 'a')",
+    )
+    on(old, "INSERT INTO child VALUES (1, 'a')")  # the child's own row, on one side only
+
+    for stream_rows in (65536, 0):  # either fetch
+        found, stats = tool_diff(old, live, "t", stream_rows=stream_rows)
+
+        assert found == {"lost": set(), "only_in_to": set(), "conflicts": set()}, stats
+        assert stats.differing == 0
