@@ -53,6 +53,15 @@ _CREDENTIAL_CODES = {
 }
 
 
+# A HEAD answer has no body, so S3's error document (and its code) is not there: botocore names the
+# error by its HTTP status. What S3 means by those two, as its error code list has them.
+_HEAD_REFUSALS = {
+    "400": "an expired session token (ExpiredToken) answers so; renew the credentials",
+    "403": "credentials without access answer so (AccessDenied: s3:GetObject on the object, or"
+    " s3:ListBucket where it may be missing), as do an invalid token and a bad signature",
+}
+
+
 def object_missing(exc: ClientError) -> bool:
     """Whether S3 answered that the object does not exist (GetObject: NoSuchKey; HeadObject, which has no
     body: 404 / NotFound)."""
@@ -145,6 +154,11 @@ def translate_aws_error(exc: Exception, what: str) -> BackupError:
         message = err.get("Message", "")
         if code in _CREDENTIAL_CODES:
             return CredentialsError(f"{what}: AWS rejected the credentials ({code}: {message})")
+        if code in _HEAD_REFUSALS and exc.operation_name.startswith("Head"):
+            return CredentialsError(
+                f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code (a HEAD answer"
+                f" has no body): {_HEAD_REFUSALS[code]}"
+            )
         if code == "NoSuchBucket":
             return UsageError(f"{what}: bucket does not exist ({code})")
         return BackupError(f"{what}: {code}: {message}")

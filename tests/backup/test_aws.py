@@ -35,7 +35,11 @@ def test_credentials_unknown_to_the_endpoint_exit_2_naming_the_aws_error(
 
 
 class _ExpiredTokenS3(BaseHTTPRequestHandler):
-    """What S3 answers to a request signed with an expired STS session token."""
+    """What S3 answers to a request signed with an expired STS session token: 400 and the
+    `ExpiredToken` error document ("The provided token has expired.", S3's error code list,
+    docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html). A HEAD answer has no body, so it
+    carries no code at all: 400 alone (HTTP; seen from S3 in HADOOP-18353), and botocore then
+    names the error by its status, "400"."""
 
     body = (
         b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
@@ -47,6 +51,9 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         self.send_response(400)
+        if self.command == "HEAD":
+            self.end_headers()
+            return
         self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(self.body)))
         self.end_headers()
@@ -90,6 +97,30 @@ def test_expired_session_token_exits_2_with_the_expired_token_error(
         assert result.exit_code == 2, (args, result.stdout, result.stderr)
         assert "ExpiredToken" in result.stderr, (args, result.stderr)
     assert live_children("pg_dump") == []
+
+
+def test_an_expired_token_on_a_head_request_which_carries_no_code_still_says_what_to_do(
+    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+    from ops.backup.errors import CredentialsError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
+    s3 = aws_module.s3_client()
+    with pytest.raises(ClientError) as raised:
+        s3.head_object(Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+    assert raised.value.response["Error"]["Code"] == "400"  # botocore's name for a bodiless 400
+
+    error = aws_module.translate_aws_error(raised.value, "checking db/x/manifest.json")
+
+    assert isinstance(error, CredentialsError) and error.exit_code == 2
+    assert "HeadObject with HTTP 400 and no error code" in str(error) and "ExpiredToken" in str(error), error
+    with pytest.raises(ClientError) as listed:
+        s3.list_objects_v2(Bucket="chefchatz-prod-db-backups")
+    assert "no error code" not in str(aws_module.translate_aws_error(listed.value, "listing"))
 
 
 def test_a_body_cut_short_or_reset_while_read_is_retried_like_a_failed_request() -> None:
