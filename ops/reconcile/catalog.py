@@ -35,6 +35,9 @@ class Table:
     columns: tuple[Column, ...]
     key: tuple[str, ...]  # primary-key columns in index order; () when the table has none
     parents: frozenset[str]  # qualified names of the tables its foreign keys reference
+    # A partitioned table holds no rows itself: it is read with its partitions. An ordinary table is
+    # read alone (`ONLY`), not with the tables that inherit from it, which are compared on their own.
+    partitioned: bool = False
 
     @property
     def qualified(self) -> str:
@@ -45,7 +48,7 @@ class Table:
 
 
 _TABLES_SQL = """
-SELECT c.oid, n.nspname, c.relname
+SELECT c.oid, n.nspname, c.relname, c.relkind = 'p'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY c.relname
@@ -97,7 +100,7 @@ WHERE c.contype = 'f' AND c.conrelid = ANY(%s)
 def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     """Every ordinary or partitioned table of `schema` (partitions are read through their parent)."""
     rows = conn.execute(_TABLES_SQL, (schema,)).fetchall()
-    oids = [oid for oid, _, _ in rows]
+    oids = [oid for oid, _, _, _ in rows]
     columns: dict[int, list[Column]] = {oid: [] for oid in oids}
     for oid, name, type_, generated, identity, collatable, function, base in conn.execute(_COLUMNS_SQL, (oids,)):
         columns[oid].append(Column(name, type_, generated, identity, collatable, function or None, base))
@@ -108,8 +111,8 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     for oid, parent in conn.execute(_PARENTS_SQL, (oids,)):
         parents[oid].add(parent)
     return {
-        f"{nsp}.{rel}": Table(nsp, rel, tuple(columns[oid]), tuple(keys[oid]), frozenset(parents[oid]))
-        for oid, nsp, rel in rows
+        f"{nsp}.{rel}": Table(nsp, rel, tuple(columns[oid]), tuple(keys[oid]), frozenset(parents[oid]), partitioned)
+        for oid, nsp, rel, partitioned in rows
     }
 
 
@@ -167,6 +170,11 @@ def schema_problems(source: Mapping[str, Table], target: Mapping[str, Table], na
             problems.append(
                 f"{name}: primary key ({', '.join(a.key) or 'none'}) in --from, ({', '.join(b.key) or 'none'}) in --to"
             )
+        if a.partitioned != b.partitioned:
+            # Its rows are read with the partitions on one side and alone (ONLY) on the other: one
+            # reading would miss rows or take another table's.
+            where = "--from" if a.partitioned else "--to"
+            problems.append(f"{name}: a partitioned table in {where} only (an ordinary table on the other side)")
     return problems
 
 

@@ -372,8 +372,9 @@ class TableSql:
         self.table = table
         self.relation = sql.Identifier(table.schema, table.name)
         # Its own rows only: a table that inherits from it (traditional inheritance) is compared on its
-        # own, and would otherwise also be read here, its rows twice over.
-        self.rows = sql.SQL("ONLY {}").format(self.relation)
+        # own, and would otherwise also be read here, its rows twice over. A partitioned table holds
+        # none of its own: its rows are its partitions'.
+        self.rows = self.relation if table.partitioned else sql.SQL("ONLY {}").format(self.relation)
         keys = [sql.Identifier("t", k) for k in table.key]
         self.key_row = sql.SQL("({})").format(sql.SQL(", ").join(keys))
         self.key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(k) for k in keys)

@@ -471,3 +471,20 @@ def test_rows_of_a_table_that_inherits_are_not_read_as_the_parents(two_databases
 
         assert found == {"lost": set(), "only_in_to": set(), "conflicts": set()}, stats
         assert stats.differing == 0
+
+
+def test_a_partitioned_table_is_read_with_its_partitions(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id bigint PRIMARY KEY, v text) PARTITION BY RANGE (id);"
+        "CREATE TABLE t_low PARTITION OF t FOR VALUES FROM (0) TO (5000);"
+        "CREATE TABLE t_high PARTITION OF t FOR VALUES FROM (5000) TO (MAXVALUE);"
+        "INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 10000) AS i",
+    )
+    on(live, "DELETE FROM t WHERE id % 997 = 0; UPDATE t SET v = 'edited' WHERE id % 1499 = 0")
+
+    found, _ = tool_diff(old, live, "t")
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    assert {k: len(v) for k, v in found.items()} == {"lost": 10, "only_in_to": 0, "conflicts": 6}

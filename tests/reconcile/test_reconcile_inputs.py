@@ -41,6 +41,23 @@ def test_a_domain_over_another_type_is_exit_2_naming_both_base_types(failover: F
     )
 
 
+def test_a_table_partitioned_on_one_side_only_is_exit_2(failover: Failover, reconcile):
+    # Read with its partitions on one side and alone (ONLY) on the other, its rows would not compare.
+    failover.run(
+        failover.old,
+        "CREATE TABLE events (id int PRIMARY KEY) PARTITION BY RANGE (id);"
+        "CREATE TABLE events_low PARTITION OF events FOR VALUES FROM (0) TO (1000)",
+    )
+    failover.run(failover.live, "CREATE TABLE events (id int PRIMARY KEY)")
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "events", "--json")
+
+    assert result.exit_code == 2
+    assert result.report()["error"].endswith(
+        "public.events: a partitioned table in --from only (an ordinary table on the other side)"
+    )
+
+
 def test_a_table_on_one_side_only_and_a_different_primary_key_are_named(failover: Failover, reconcile):
     failover.run(failover.old, "CREATE TABLE ratings (id int PRIMARY KEY)")
     failover.run(failover.live, "ALTER TABLE messages DROP CONSTRAINT messages_pkey")
