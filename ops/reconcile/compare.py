@@ -105,7 +105,7 @@ import json
 import math
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -529,10 +529,18 @@ class Comparer:
             yield from self._compare_rows(fetch, differ_at_least)
 
     def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[list[Row], list[Row]]]:
-        """One pass on both databases at once, as pairs of blocks of rows holding the same buckets.
+        """One pass on both databases at once, as pairs of blocks of rows holding the same buckets
+        (the rows come in bucket order, and `aligned_blocks` pairs them)."""
+        with self._streams(query, params) as streams:
+            yield from aligned_blocks(*streams)
+
+    @contextmanager
+    def _streams(self, query: sql.Composed, params: list[Any]) -> Iterator[list[Generator[list[Row], None, None]]]:
+        """One pass on both databases at once: each side's rows as a stream of blocks.
 
         Each side's query runs to its first rows in a worker thread, so both servers scan at the
-        same time; the rest is read in bucket order through server-side cursors, a block at a time.
+        same time; the rest is read through server-side cursors, a block at a time. On leaving, a
+        fetch still under way ends before its cursor closes.
         """
         self.stats.passes += 1
         with ExitStack() as stack:
@@ -550,7 +558,11 @@ class Comparer:
                 streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
             finally:  # one side failing: the other's query ends before its cursor closes
                 wait(firsts)
-            yield from aligned_blocks(*streams)
+            try:
+                yield streams
+            finally:
+                for stream in streams:
+                    stream.close()
 
     def _blocks(self, cursor: psycopg.ServerCursor[Any], first: list[Row]) -> Generator[list[Row], None, None]:
         """A cursor's rows a block at a time, the next block fetched (in a worker) while this one is
@@ -607,34 +619,15 @@ class Comparer:
     def _interleaved(self, query: sql.Composed, params: list[Any]) -> Generator[tuple[int, list[Row]], None, None]:
         """One pass on both databases at once, as (side, block) in turns, in whatever order each
         server sends its rows; each side's next block is fetched while this one is compared."""
-        self.stats.passes += 1
-        with ExitStack() as stack:
-            cursors = [
-                stack.enter_context(conn.cursor(name=f"reconcile_{next(_cursor_ids)}", binary=True))
-                for conn in (self.source, self.target)
-            ]
-
-            def start(cursor: psycopg.ServerCursor[Any]) -> list[Row]:
-                cursor.execute(query, params)
-                return cursor.fetchmany(self.itersize)
-
-            firsts = [self._pool.submit(start, cursor) for cursor in cursors]
-            try:
-                streams = [self._blocks(cursor, first.result()) for cursor, first in zip(cursors, firsts, strict=True)]
-            finally:  # one side failing: the other's query ends before its cursor closes
-                wait(firsts)
+        with self._streams(query, params) as streams:
             live = [0, 1]
-            try:
-                while live:
-                    for side in list(live):
-                        block = next(streams[side], None)
-                        if block is None:
-                            live.remove(side)
-                        else:
-                            yield side, block
-            finally:  # a fetch still under way in a worker ends before its cursor closes
-                for stream in streams:
-                    stream.close()
+            while live:
+                for side in list(live):
+                    block = next(streams[side], None)
+                    if block is None:
+                        live.remove(side)
+                    else:
+                        yield side, block
 
     def _sorted(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
         # Only the rows that differ are kept: a (key hash, key, row hash) row found on both sides is equal.
