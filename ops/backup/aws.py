@@ -55,10 +55,14 @@ _CREDENTIAL_CODES = {
 
 # A HEAD answer has no body, so S3's error document (and its code) is not there: botocore names the
 # error by its HTTP status. What S3 means by those two, as its error code list has them.
+# (A 400 of a request signed for another region never gets here: botocore's S3 region redirector
+# asks for the bucket's region and signs the request again.)
 _HEAD_REFUSALS = {
-    "400": "an expired session token (ExpiredToken) answers so; renew the credentials",
-    "403": "credentials without access answer so (AccessDenied: s3:GetObject on the object, or"
-    " s3:ListBucket where it may be missing), as do an invalid token and a bad signature",
+    "400": "most often an expired or malformed session token (ExpiredToken, InvalidToken,"
+    " TokenRefreshRequired): renew the credentials; otherwise S3 refused the request as malformed",
+    "403": "credentials without access (AccessDenied: s3:GetObject on the object, s3:ListBucket where it"
+    " may be missing, or a bucket or KMS key policy), an unknown access key (InvalidAccessKeyId), a bad"
+    " signature, or this machine's clock too far off (RequestTimeTooSkewed)",
 }
 
 

@@ -154,23 +154,48 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
+# Each column's sequence: the one it owns (serial, identity), or the one its default draws from,
+# as a table that inherits from another draws from its parent's (`id bigserial` inherited: the
+# child's default is nextval('parent_id_seq'), owned by the parent's column, so
+# pg_get_serial_sequence says nothing for the child).
+_SEQUENCES_SQL = """
+SELECT a.attname, coalesce(
+    pg_get_serial_sequence(a.attrelid::regclass::text, a.attname),
+    (
+        SELECT quote_ident(n.nspname) || '.' || quote_ident(s.relname)
+        FROM pg_attrdef d
+        JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+            AND dep.refclassid = 'pg_class'::regclass
+        JOIN pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+        JOIN pg_namespace n ON n.oid = s.relnamespace
+        WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum
+        ORDER BY s.oid
+        LIMIT 1
+    )
+)
+FROM pg_attribute a
+WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+
 def advance_sequences(target: psycopg.Connection[Any], table_sql: TableSql) -> list[str]:
     """Move each sequence that feeds the table past the largest value now in its column.
 
     Lost rows keep their original ids; without this, the live database would hand out those ids
-    again and the application's next inserts would fail. Sequences only move forward.
+    again and the application's next inserts would fail. Sequences only move forward. The largest
+    value is the table's with the tables that inherit from it (and a partitioned table's, its
+    partitions'): they draw from the same sequence.
     """
     table = table_sql.table
     moved: list[str] = []
     qualified = sql.Identifier(table.schema, table.name).as_string(target)
-    for column in table.columns:
-        row = target.execute("SELECT pg_get_serial_sequence(%s, %s)", (qualified, column.name)).fetchone()
-        if not row or not row[0]:
+    for column, sequence in target.execute(_SEQUENCES_SQL, (qualified,)).fetchall():
+        if not sequence:
             continue
-        sequence = str(row[0])
         query = sql.SQL(
             "SELECT setval(%s, m) FROM (SELECT max({}) AS m FROM {}) x WHERE m > (SELECT last_value FROM {})"
-        ).format(sql.Identifier(column.name), table_sql.relation, sql.SQL(sequence))
+        ).format(sql.Identifier(column), table_sql.relation, sql.SQL(sequence))
         if target.execute(query, (sequence,)).fetchone():
             moved.append(sequence)
     return moved

@@ -38,6 +38,7 @@ class Table:
     # A partitioned table holds no rows itself: it is read with its partitions. An ordinary table is
     # read alone (`ONLY`), not with the tables that inherit from it, which are compared on their own.
     partitioned: bool = False
+    partitions: frozenset[str] = frozenset()  # a partitioned table's leaf partitions, qualified
 
     @property
     def qualified(self) -> str:
@@ -89,6 +90,13 @@ JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = ANY(%s) AND i.indisprimary
 ORDER BY i.indrelid, k.ord
 """
+_PARTITIONS_SQL = """
+SELECT p.root, n.nspname || '.' || c.relname
+FROM unnest(%s::oid[]) AS p(root)
+CROSS JOIN LATERAL pg_partition_tree(p.root) AS t
+JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE t.isleaf AND t.relid <> p.root
+"""
 _PARENTS_SQL = """
 SELECT c.conrelid, pn.nspname || '.' || p.relname
 FROM pg_constraint c
@@ -110,9 +118,14 @@ def load_tables(conn: psycopg.Connection[Any], schema: str) -> dict[str, Table]:
     parents: dict[int, set[str]] = {oid: set() for oid in oids}
     for oid, parent in conn.execute(_PARENTS_SQL, (oids,)):
         parents[oid].add(parent)
+    partitions: dict[int, set[str]] = {oid: set() for oid in oids}
+    for oid, partition in conn.execute(_PARTITIONS_SQL, ([oid for oid, _, _, p in rows if p],)):
+        partitions[oid].add(partition)
     return {
-        f"{nsp}.{rel}": Table(nsp, rel, tuple(columns[oid]), tuple(keys[oid]), frozenset(parents[oid]), partitioned)
-        for oid, nsp, rel, partitioned in rows
+        f"{nsp}.{rel}": Table(
+            nsp, rel, tuple(columns[oid]), tuple(keys[oid]), frozenset(parents[oid]), p, frozenset(partitions[oid])
+        )
+        for oid, nsp, rel, p in rows
     }
 
 
@@ -144,10 +157,16 @@ def schema_problems(source: Mapping[str, Table], target: Mapping[str, Table], na
     type or a different primary key are.
     """
     problems: list[str] = []
+    partition_of = [{p: t.qualified for t in side.values() for p in t.partitions} for side in (source, target)]
     for name in names:
         a, b = source.get(name), target.get(name)
         if a is None or b is None:
-            problems.append(f"{name}: table exists only in {'--to' if a is None else '--from'}")
+            here, there = ("--to", "--from") if a is None else ("--from", "--to")
+            root = partition_of[0 if a is None else 1].get(name)
+            if root:  # detached on one side only: there its rows are `root`'s, here a table's of its own
+                problems.append(f"{name}: a table of its own in {here}, a partition of {root} in {there}")
+            else:
+                problems.append(f"{name}: table exists only in {here}")
             continue
         a_cols = {c.name: c for c in a.columns}
         b_cols = {c.name: c for c in b.columns}
@@ -170,6 +189,12 @@ def schema_problems(source: Mapping[str, Table], target: Mapping[str, Table], na
             problems.append(
                 f"{name}: primary key ({', '.join(a.key) or 'none'}) in --from, ({', '.join(b.key) or 'none'}) in --to"
             )
+        for side, other, flag, other_flag in ((a, target, "--from", "--to"), (b, source, "--to", "--from")):
+            for partition in sorted(side.partitions & other.keys()):
+                problems.append(
+                    f"{name}: its partition {partition} in {flag} is a table of its own in {other_flag}:"
+                    " its rows would be compared as rows of one side only"
+                )
         if a.partitioned != b.partitioned:
             # Its rows are read with the partitions on one side and alone (ONLY) on the other: one
             # reading would miss rows or take another table's.

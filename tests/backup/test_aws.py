@@ -118,6 +118,7 @@ def test_an_expired_token_on_a_head_request_which_carries_no_code_still_says_wha
 
     assert isinstance(error, CredentialsError) and error.exit_code == 2
     assert "HeadObject with HTTP 400 and no error code" in str(error) and "ExpiredToken" in str(error), error
+    assert "renew the credentials" in str(error)
     with pytest.raises(ClientError) as listed:
         s3.list_objects_v2(Bucket="chefchatz-prod-db-backups")
     assert "no error code" not in str(aws_module.translate_aws_error(listed.value, "listing"))

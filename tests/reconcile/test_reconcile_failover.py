@@ -161,6 +161,26 @@ def test_lost_identity_rows_move_the_live_sequence_past_them(failover: Failover,
     assert failover.rows(failover.live, "SELECT max(id) FROM messages") == [(306,)]
 
 
+def test_lost_rows_of_a_table_that_inherits_move_the_parents_sequence_it_draws_from(failover: Failover, reconcile):
+    # The child's id default is nextval('events_id_seq'), a sequence its parent's column owns.
+    for dsn in (failover.old, failover.live):
+        failover.run(
+            dsn,
+            "CREATE TABLE events (id bigserial PRIMARY KEY, v text);"
+            "CREATE TABLE events_2026 (PRIMARY KEY (id)) INHERITS (events);"
+            "INSERT INTO events_2026 (v) SELECT 'e' || i FROM generate_series(1, 10) AS i",
+        )
+    failover.run(failover.old, "INSERT INTO events_2026 (v) SELECT 'lost' || i FROM generate_series(1, 5) AS i")
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "events_2026", "--apply", "--json")
+
+    assert result.exit_code == 0, result.stdout
+    assert result.table("public.events_2026")["applied"] == 5
+    assert result.table("public.events_2026")["sequences_advanced"] == ["public.events_id_seq"]
+    failover.run(failover.live, "INSERT INTO events_2026 (v) VALUES ('the next live event')")
+    assert failover.rows(failover.live, "SELECT max(id) FROM events") == [(16,)]
+
+
 def test_a_lost_row_refused_by_a_constraint_is_reported_and_the_rest_of_its_batch_applied(
     failover: Failover, reconcile
 ):

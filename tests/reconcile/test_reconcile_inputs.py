@@ -58,6 +58,50 @@ def test_a_table_partitioned_on_one_side_only_is_exit_2(failover: Failover, reco
     )
 
 
+PARTITIONED = (
+    "CREATE TABLE metrics (id int PRIMARY KEY, v int) PARTITION BY RANGE (id);"
+    "CREATE TABLE metrics_low PARTITION OF metrics FOR VALUES FROM (0) TO (100);"
+    "CREATE TABLE metrics_rest PARTITION OF metrics DEFAULT;"
+    "INSERT INTO metrics SELECT i, i FROM generate_series(1, 150) AS i"
+)
+
+
+def test_a_partition_detached_on_one_side_only_is_exit_2_naming_it(failover: Failover, reconcile):
+    # Its 99 rows are metrics' on --from and a table's of their own on --to: compared as they are,
+    # they would all be "lost" from metrics, and --apply would insert them again (the default
+    # partition takes them) while the detached table still holds them.
+    for dsn in (failover.old, failover.live):
+        failover.run(dsn, PARTITIONED)
+    failover.run(failover.live, "ALTER TABLE metrics DETACH PARTITION metrics_low")
+
+    one = reconcile("--from", failover.old, "--to", failover.live, "--tables", "metrics", "--apply", "--json")
+    every = reconcile("--from", failover.old, "--to", failover.live, "--json")
+
+    assert one.exit_code == 2
+    assert one.report()["error"].endswith(
+        "public.metrics: its partition public.metrics_low in --from is a table of its own in --to:"
+        " its rows would be compared as rows of one side only"
+    )
+    assert every.exit_code == 2
+    assert "public.metrics_low: a table of its own in --to, a partition of public.metrics in --from" in (
+        every.report()["error"]
+    )
+    assert failover.rows(failover.live, "SELECT count(*) FROM metrics") == [(51,)]  # nothing applied
+
+
+def test_a_partition_on_one_side_only_is_no_difference_when_the_rows_are_the_same(failover: Failover, reconcile):
+    # The live side made next month's partition (as pg_partman does); the rows, read through the
+    # partitioned table, are the same.
+    for dsn in (failover.old, failover.live):
+        failover.run(dsn, PARTITIONED)
+    failover.run(failover.live, "CREATE TABLE metrics_next PARTITION OF metrics FOR VALUES FROM (1000) TO (2000)")
+
+    result = reconcile("--from", failover.old, "--to", failover.live, "--tables", "metrics", "--json")
+
+    assert result.exit_code == 0, result.stdout
+    assert result.table("public.metrics")["lost"] == 0
+
+
 def test_a_table_on_one_side_only_and_a_different_primary_key_are_named(failover: Failover, reconcile):
     failover.run(failover.old, "CREATE TABLE ratings (id int PRIMARY KEY)")
     failover.run(failover.live, "ALTER TABLE messages DROP CONSTRAINT messages_pkey")
