@@ -20,7 +20,8 @@ for jobs N = 1 and 2:
     chefchatz restore db (stream backup, moto)   today's single-stream restore (checksum pass + stream)
 
 Peak memory is the peak of the SUM of resident memory over the measured process and all its
-descendants, sampled every 10 ms from /proc/<pid>/statm (psutil is not installed). Not
+descendants, in one more run of each command than the timed ones (the sampling costs ~11 % of a
+core, which the timed runs should not share), sampled every 10 ms from /proc/<pid>/statm (psutil is not installed). Not
 getrusage(RUSAGE_CHILDREN): it reports the largest single descendant, not the tree, it mixes every
 child this script ever waited for, and a child forked from this (large) script inherits its RSS
 before exec. PostgreSQL backend processes serve all variants alike and are not descendants of the
@@ -231,15 +232,17 @@ def best_of(
     servers: Servers,
     env: dict[str, str] | None = None,
     before: object = None,
-    *,
-    sample_memory: bool = True,
 ) -> Run:
-    runs = []
-    for _ in range(repeat):
+    """The median of `repeat` runs timed without the memory sampler, and the peak memory of one more,
+    sampled run (the sampler's CPU would slow the timed runs; see `measure`)."""
+    runs: list[Run] = []
+    for _ in range(repeat + 1):
         if callable(before):
             before()
-        runs.append(measure(label, args, servers, env, sample_memory=sample_memory))
-    return median_of(runs)
+        runs.append(measure(label, args, servers, env, sample_memory=len(runs) == repeat))
+    median = median_of(runs[:repeat])
+    median.peak_tree_rss = runs[repeat].peak_tree_rss
+    return median
 
 
 # ---------------------------------------------------------------------------------------------- servers
@@ -540,13 +543,15 @@ def main() -> None:
             ]
 
         runs: dict[str, list[Run]] = {}
-        for _ in range(r):
+        for turn in range(r + 1):  # the last turn samples memory, untimed (`best_of`)
+            sampled = turn == r
             for n in JOBS:
                 runs.setdefault(f"pg_restore {n}", []).append(
                     measure(
                         f"pg_restore -j {n} (local -Fd -Z0 dir)",
                         [pg_restore, "--no-owner", "--exit-on-error", f"-j{n}", "-d", fresh_db(), local_dir],
                         servers,
+                        sample_memory=sampled,
                     )
                 )
                 runs.setdefault(f"ours {n}", []).append(
@@ -563,6 +568,7 @@ def main() -> None:
                         ],
                         servers,
                         env=env,
+                        sample_memory=sampled,
                     )
                 )
             runs.setdefault("stream", []).append(
@@ -571,9 +577,12 @@ def main() -> None:
                     [*restore_cmd(reports["stream"]["backup_id"]), "--target-url", fresh_db()],
                     servers,
                     env=env,
+                    sample_memory=sampled,
                 )
             )
-        restores = {k: median_of(v) for k, v in runs.items()}
+        restores = {k: median_of(v[:r]) for k, v in runs.items()}
+        for k, v in runs.items():
+            restores[k].peak_tree_rss = v[r].peak_tree_rss
 
     print(
         f"\nchefchatz backup benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
