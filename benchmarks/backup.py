@@ -55,7 +55,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,24 +225,40 @@ def median_of(runs: list[Run]) -> Run:
     )
 
 
+Variant = tuple[str, list[str], dict[str, str] | None]  # label, command, environment
+
+
+def timed_in_turns(
+    repeat: int, variants: list[Variant], servers: Servers, before: Callable[[], object] | None = None
+) -> list[Run]:
+    """Each variant's median of `repeat` runs timed without the memory sampler, the variants taking
+    turns (a slow spell of this shared machine falls on all of them, not on one variant's runs), and
+    its peak memory from one more, sampled turn (the sampler's CPU would slow the timed runs, those
+    keeping both cores busy most: `chefchatz reconcile` of the 1M-row `cooks`, median of 6, took
+    0.98 s unsampled and 1.09 s sampled; see `measure`). `before` runs before every run."""
+    runs: list[list[Run]] = [[] for _ in variants]
+    for turn in range(repeat + 1):
+        for done, (label, command, env) in zip(runs, variants, strict=True):
+            if before is not None:
+                before()
+            done.append(measure(label, command, servers, env, sample_memory=turn == repeat))
+    medians = [median_of(done[:repeat]) for done in runs]
+    for median, done in zip(medians, runs, strict=True):
+        median.peak_tree_rss = done[repeat].peak_tree_rss
+    return medians
+
+
 def best_of(
     repeat: int,
     label: str,
     args: list[str],
     servers: Servers,
     env: dict[str, str] | None = None,
-    before: object = None,
+    before: Callable[[], object] | None = None,
 ) -> Run:
-    """The median of `repeat` runs timed without the memory sampler, and the peak memory of one more,
-    sampled run (the sampler's CPU would slow the timed runs; see `measure`)."""
-    runs: list[Run] = []
-    for _ in range(repeat + 1):
-        if callable(before):
-            before()
-        runs.append(measure(label, args, servers, env, sample_memory=len(runs) == repeat))
-    median = median_of(runs[:repeat])
-    median.peak_tree_rss = runs[repeat].peak_tree_rss
-    return median
+    """One command's median time and peak memory (`timed_in_turns`)."""
+    (run,) = timed_in_turns(repeat, [(label, args, env)], servers, before)
+    return run
 
 
 # ---------------------------------------------------------------------------------------------- servers

@@ -36,7 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import psycopg
 
@@ -140,25 +139,6 @@ def prepare(admin: psycopg.Connection, dsn: str, rows: int) -> tuple[str, str, d
     return urls["old"], urls["live"], expected
 
 
-Variant = tuple[str, list[str], dict[str, str] | None]  # label, command, environment
-
-
-def timed_in_turns(repeat: int, variants: list[Variant], servers: Any) -> list[Any]:
-    """Each variant's median of `repeat` timed runs, the variants taking turns (so that a slow spell
-    of this shared machine falls on both, not on one variant's runs), and the peak memory of one
-    more run of each, sampled: the memory sampler's own CPU (~11 % of a core) would otherwise slow
-    whichever command keeps both cores busy, the comparison's two servers more than the naive
-    diff's one sort (0.98 s against 1.09 s, median of 6, for `cooks` here)."""
-    runs: list[list[Any]] = [[] for _ in variants]
-    for _ in range(repeat):
-        for done, (label, command, env) in zip(runs, variants, strict=True):
-            done.append(bench.measure(label, command, servers, env, sample_memory=False))
-    medians = [bench.median_of(done) for done in runs]
-    for median, (label, command, env) in zip(medians, variants, strict=True):
-        median.peak_tree_rss = bench.measure(label, command, servers, env).peak_tree_rss
-    return medians
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, action="append", help="table size (repeatable); default 250k and 1M")
@@ -191,7 +171,7 @@ def main() -> None:
                         f"LC_ALL=C sort -o {a}.sorted {a}.tsv; LC_ALL=C sort -o {b}.sorted {b}.tsv; "
                         f"diff {a}.sorted {b}.sorted > {scratch}/diff || [ $? -eq 1 ]; wc -l < {scratch}/diff"
                     )
-                    ours, naive = timed_in_turns(
+                    ours, naive = bench.timed_in_turns(
                         args.repeat,
                         [
                             ("chefchatz reconcile", ["sh", "-c", '"$@"; [ $? -eq 1 ]', "sh", *reconcile], env),
