@@ -82,16 +82,18 @@ is compared (the sorted fetch after its first block: 0.075-0.12 s, 0.09-0.16 s o
 the other); blocks are compared as sets, not a row or a bucket at a time. Memory holds a few
 blocks and the differing rows, never every bucket of the table.
 
-The command's own start costs 0.22-0.26 s before any of this (importing psycopg 0.095 s, pydantic
-for typer's options 0.054 s, typer 0.036 s): nothing left to import lazily there. JIT compilation
+The command's own start costs 0.17-0.21 s before any of this (importing psycopg 0.09 s, typer
+0.03 s; typer 0.29 built a pydantic TypeAdapter per option, 0.08 s more, so requirements/main.in
+keeps it below 0.29): nothing left to import lazily there. JIT compilation
 with optimization but without inlining (`PLANNER_SETTINGS`) makes the first pass over the
 benchmark's 1M-row `cooks` 0.06 s faster (0.43-0.44 s to 0.37-0.38 s, the 28 ms of compiling
 included; best of 5, twice) and the whole table's comparison 0.1-0.15 s faster with the unsorted
 fetch above; inlining too took 57 ms to compile for no more speed, and at 250k rows compiling costs
 more than it saves (0.100 s to 0.110 s), so only plans costing over 50,000 (the first pass over
 ~550k rows of `cooks`) are compiled. The fetch pass and a split pass cost as much by the
-planner's count, and the fetch runs 5 % slower compiled (0.139 s to 0.146 s): a loss the
-thresholds cannot tell apart, kept because the first pass's gain is ten times it. (With every
+planner's count, but hash only the rows of a few buckets: compiled, the fetch over `cooks` took
+13 ms to compile for no faster run (0.112 s either way, best of 9), so every pass after the first
+is planned without JIT (`AFTER_FIRST_PASS`, for the rest of the table's transaction). (With every
 default, inlining included, JIT had saved nothing over the whole comparison, and the tool had
 turned it off; it now leaves `jit` itself as the server has it, on unless an operator turned it
 off, and only sets when to compile.)
@@ -150,6 +152,11 @@ PLANNER_SETTINGS = {
     # rotated; the unsorted fetch relies on both servers' scans meeting rows in storage order.
     "synchronize_seqscans": "off",
 }
+
+# The passes after the first filter the table down to the rows of a few buckets before hashing
+# them: compiling them costs more than it saves (module docstring). SET LOCAL: until the table's
+# transaction ends; the next table's first pass is compiled again.
+AFTER_FIRST_PASS = sql.SQL("SET LOCAL jit_above_cost = -1")
 
 
 def pin_session(conn: psycopg.Connection[Any]) -> None:
@@ -522,6 +529,10 @@ class Comparer:
                 fetch.append((bits, leaves))
                 counts = {bucket: (n, m) for bucket, n, m in differing}
                 differ_at_least += sum(max(1, abs(n - m)) for n, m in map(counts.__getitem__, leaves))
+            if not split and not leaves:
+                break
+            if within is None:  # the first pass is over: the others hash a few buckets' rows
+                self.on_both(lambda conn: conn.execute(AFTER_FIRST_PASS))
             if not split:
                 break
             within, bits = (bits, split), next_bits

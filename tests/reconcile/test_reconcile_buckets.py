@@ -6,6 +6,7 @@ classification against a naive diff of both tables loaded in full (fine at this 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -13,7 +14,7 @@ import pytest
 from psycopg import sql
 
 from ops.reconcile.catalog import load_tables
-from ops.reconcile.compare import Comparer, pin_session
+from ops.reconcile.compare import PLANNER_SETTINGS, Comparer, pin_session
 from tests.backup.conftest import PgServer
 
 
@@ -435,6 +436,36 @@ def test_more_differing_buckets_than_a_stream_may_hold_go_straight_to_the_sorted
 
     assert found == naive_diff(old, live, "t", ["id"])
     assert (stats.passes, stats.differing, stats.unsorted_fetches, stats.abandoned_fetches) == (2, 82, 0, 0), stats
+
+
+def test_only_a_tables_first_pass_is_planned_for_jit_compiling(two_databases):
+    old, live = two_databases
+    scattered_pair(two_databases, live_descending=False)
+    seen: list[list[str]] = []
+
+    class Watched(Comparer):
+        @contextmanager
+        def _streams(self, query, params):  # each pass's JIT threshold, on both sides, as it starts
+            seen.append([c.execute("SHOW jit_above_cost").fetchone()[0] for c in (self.source, self.target)])
+            with super()._streams(query, params) as streams:
+                yield streams
+
+    with psycopg.connect(old) as src, psycopg.connect(live) as dst:
+        pin_session(src)
+        pin_session(dst)
+        table = load_tables(src, "public")["public.t"]
+        for _ in range(2):  # the next table, in the next transaction, has its first pass compiled again
+            comparer = Watched(src, dst, table, pass_cost=1)
+            try:
+                assert list(comparer.differences())
+            finally:
+                comparer.close()
+            src.commit()
+            dst.commit()
+
+    # (pass_cost 1: no split pass.) The first pass hashes every row; the fetch, only a few buckets'.
+    first = PLANNER_SETTINGS["jit_above_cost"]
+    assert seen == [[first, first], ["-1", "-1"]] * 2
 
 
 def test_a_scan_another_session_left_midway_does_not_rotate_the_unsorted_fetch(two_databases):
