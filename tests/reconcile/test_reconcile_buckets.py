@@ -446,7 +446,8 @@ def test_only_a_tables_first_pass_is_planned_for_jit_compiling(two_databases):
     class Watched(Comparer):
         @contextmanager
         def _streams(self, query, params):  # each pass's JIT threshold, on both sides, as it starts
-            seen.append([c.execute("SHOW jit_above_cost").fetchone()[0] for c in (self.source, self.target)])
+            show = "SELECT current_setting('jit_above_cost')"
+            seen.append([c.execute(show).fetchall()[0][0] for c in (self.source, self.target)])
             with super()._streams(query, params) as streams:
                 yield streams
 
