@@ -34,9 +34,10 @@ is stated apart, never subtracted: its CPU time is work a real S3 does elsewhere
 the cores it is the most it can have added to the backup's wall time (less when cores sat idle),
 so "at best without it" is a bound, not a measurement. The cores' limit, printed last, divides the
 CPU time the backup took (with and without moto's) by the cores: no run of that work on these
-cores can end sooner, so it says how far the measured time is from what two cores allow. Since issue 22's directory layout stores
-each object with one PutObject, moto's CompleteMultipartUpload (it concatenates the parts in
-Python) no longer occurs in that layout; the stream layout still shows it in its phases.
+cores can end sooner, so it says how far the measured time is from what two cores allow.
+Since issue 22's directory layout stores each object with one PutObject, moto's
+CompleteMultipartUpload (it concatenates the parts in Python) no longer occurs in that layout; the
+stream layout still shows it in its phases.
 """
 
 from __future__ import annotations
