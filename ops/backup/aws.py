@@ -27,7 +27,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponen
 
 from ops.backup.errors import BackupError, CredentialsError, UsageError
 
-__all__ = ["aws_errors", "cloudwatch_client", "s3_client", "translate_aws_error"]
+__all__ = ["aws_errors", "cloudwatch_client", "head_object", "s3_client", "translate_aws_error"]
 
 
 _TRANSIENT_CODES = {
@@ -64,6 +64,30 @@ _HEAD_REFUSALS = {
     " may be missing, or a bucket or KMS key policy), an unknown access key (InvalidAccessKeyId), a bad"
     " signature, or this machine's clock too far off (RequestTimeTooSkewed)",
 }
+
+
+def head_object(s3: Any, **params: Any) -> dict[str, Any]:
+    """HeadObject (retried like every call), with S3's own error code when it refuses.
+
+    A HEAD answer has no body, so a refusal reaches botocore as its bare status, "400" or "403"
+    (`_HEAD_REFUSALS`). The same object is then asked for once more as a 1-byte ranged GetObject,
+    whose refusal carries S3's error document: that error (ExpiredToken, AccessDenied,
+    InvalidAccessKeyId...) is raised in the HEAD's place. When the GET gets no code either, or is
+    served, or finds the object empty (InvalidRange), the HEAD's own error stands, with its hints.
+    """
+    try:
+        return retry_aws(s3.head_object)(**params)
+    except ClientError as refused:
+        if refused.response.get("Error", {}).get("Code") not in _HEAD_REFUSALS:
+            raise
+        probe = {k: v for k, v in params.items() if k in ("Bucket", "Key", "VersionId")}
+        try:
+            s3.get_object(**probe, Range="bytes=0-0")["Body"].close()
+        except ClientError as coded:
+            code = coded.response.get("Error", {}).get("Code")
+            if code not in _HEAD_REFUSALS and code != "InvalidRange":
+                raise coded from refused
+        raise
 
 
 def object_missing(exc: ClientError) -> bool:

@@ -24,7 +24,7 @@ from typing import Any
 
 import zstandard
 
-from ops.backup.aws import aws_errors, retry_aws, s3_client
+from ops.backup.aws import aws_errors, head_object, s3_client
 from ops.backup.directory import CHUNK_BYTES, default_jobs, dump_directory
 from ops.backup.errors import BackupError, UsageError
 from ops.backup.layout import (
@@ -309,7 +309,7 @@ def _stream_dump(
         phases = {"stream": time.monotonic() - clock}
         with aws_errors(f"completing the upload to {location.url(key)}"):
             upload.complete()
-            head = retry_aws(s3.head_object)(Bucket=location.bucket, Key=key)
+            head = head_object(s3, Bucket=location.bucket, Key=key)
         if int(head["ContentLength"]) != stored_bytes:
             raise BackupError(f"{location.url(key)} holds {head['ContentLength']} bytes, {stored_bytes} were sent")
         phases["complete"] = time.monotonic() - clock - phases["stream"]

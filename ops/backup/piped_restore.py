@@ -44,7 +44,7 @@ from typing import Any
 import zstandard
 from botocore.exceptions import ClientError
 
-from ops.backup.aws import aws_errors, object_missing, retry_aws
+from ops.backup.aws import aws_errors, head_object, object_missing, retry_aws
 from ops.backup.directory import fetch_directory
 from ops.backup.errors import BackupError, CorruptBackupError
 from ops.backup.layout import MiB
@@ -92,7 +92,7 @@ def s3_checked_pins(s3: Any, bucket: str, section: dict[str, Any]) -> dict[str, 
         where = f"s3://{bucket}/{entry['key']}"
         with aws_errors(f"reading {where}"):
             try:
-                found = retry_aws(s3.head_object)(Bucket=bucket, Key=entry["key"], ChecksumMode="ENABLED")
+                found = head_object(s3, Bucket=bucket, Key=entry["key"], ChecksumMode="ENABLED")
             except ClientError as exc:
                 if object_missing(exc):
                     return entry["key"], None, True

@@ -46,18 +46,38 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
         b"<Message>The provided token has expired.</Message><RequestId>R1</RequestId></Error>"
     )
 
+    # Tests vary what HEAD and a ranged GET get (a HEAD is never answered with a body), and read
+    # the (method, Range) of every request.
+    head_status = 400
+    get_answer: tuple[int, str | None] = (400, "ExpiredToken")  # (status, error code or None: no body)
+    requests: list[tuple[str, str | None]] = []
+
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        self.send_response(400)
+        type(self).requests.append((self.command, self.headers.get("Range")))
         if self.command == "HEAD":
+            self.send_response(self.head_status)
             self.end_headers()
             return
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(self.body)))
+        status, code = self.get_answer if self.command == "GET" else (400, "ExpiredToken")
+        if status == 206:  # the byte asked for
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes 0-0/2")
+            self.send_header("Content-Length", "1")
+            self.end_headers()
+            self.wfile.write(b"{")
+            return
+        self.send_response(status)
+        body = self.body.replace(b"ExpiredToken", code.encode()) if code else b""
+        if code == "InvalidRange":
+            body = body.replace(b"The provided token has expired.", b"The requested range is not satisfiable")
+        if body:
+            self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(self.body)
+        self.wfile.write(body)
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _reply
 
@@ -131,3 +151,74 @@ def test_a_body_cut_short_or_reset_while_read_is_retried_like_a_failed_request()
 
     assert aws._is_transient(ResponseStreamingError(error="Connection reset by peer"))
     assert aws._is_transient(IncompleteReadError(actual_bytes=10, expected_bytes=20))
+
+
+def test_a_refused_head_request_is_asked_again_as_a_ranged_get_to_learn_s3s_error_code(
+    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+    from ops.backup.errors import CredentialsError
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
+    s3 = aws_module.s3_client()
+    with pytest.raises(ClientError) as raised:
+        aws_module.head_object(s3, Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+
+    # The 1-byte GET's error document names what the bodiless HEAD could not.
+    assert raised.value.response["Error"]["Code"] == "ExpiredToken", raised.value.response
+    assert _ExpiredTokenS3.requests[-2:] == [("HEAD", None), ("GET", "bytes=0-0")]
+    error = aws_module.translate_aws_error(raised.value, "checking db/x/manifest.json")
+    assert isinstance(error, CredentialsError) and error.exit_code == 2
+    assert "AWS rejected the credentials (ExpiredToken: The provided token has expired.)" in str(error), error
+
+
+@pytest.mark.parametrize(
+    ("get_status", "get_code"),
+    [
+        (403, None),  # the GET refused without a body too (a proxy): no code to learn
+        (416, "InvalidRange"),  # an empty object: the range is the GET's problem, not the HEAD's
+        (206, None),  # served: whatever refused the HEAD, it was not a lack of access to the object
+    ],
+)
+def test_when_the_ranged_get_names_nothing_the_heads_own_refusal_stands(
+    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch, get_status: int, get_code: str | None
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+
+    monkeypatch.setattr(_ExpiredTokenS3, "head_status", 403)
+    monkeypatch.setattr(_ExpiredTokenS3, "get_answer", (get_status, get_code))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
+    s3 = aws_module.s3_client()
+    with pytest.raises(ClientError) as raised:
+        aws_module.head_object(s3, Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+
+    assert raised.value.operation_name == "HeadObject" and raised.value.response["Error"]["Code"] == "403"
+    assert _ExpiredTokenS3.requests[-1] == ("GET", "bytes=0-0")
+    assert "HeadObject with HTTP 403 and no error code" in str(aws_module.translate_aws_error(raised.value, "x"))
+
+
+def test_moto_refusing_unknown_keys_on_head_is_named_by_the_ranged_get(
+    aws: str, moto_endpoint: str, bucket: str
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+
+    s3 = aws_module.s3_client()
+    s3.put_object(Bucket=bucket, Key="db/x/manifest.json", Body=b"{}")
+    httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"0").raise_for_status()
+    try:
+        with pytest.raises(ClientError) as bare:
+            s3.head_object(Bucket=bucket, Key="db/x/manifest.json")
+        with pytest.raises(ClientError) as named:
+            aws_module.head_object(s3, Bucket=bucket, Key="db/x/manifest.json")
+    finally:
+        httpx.post(f"{moto_endpoint}/moto-api/reset-auth", content=b"inf").raise_for_status()
+
+    assert bare.value.response["Error"]["Code"] == "403"  # no body on a HEAD: the bare status
+    assert named.value.response["Error"]["Code"] == "InvalidAccessKeyId", named.value.response
