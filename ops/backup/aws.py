@@ -71,22 +71,26 @@ def head_object(s3: Any, **params: Any) -> dict[str, Any]:
 
     A HEAD answer has no body, so a refusal reaches botocore as its bare status, "400" or "403"
     (`_HEAD_REFUSALS`). The same object is then asked for once more as a 1-byte ranged GetObject,
-    whose refusal carries S3's error document: that error (ExpiredToken, AccessDenied,
-    InvalidAccessKeyId...) is raised in the HEAD's place. When the GET gets no code either, or is
-    served, or finds the object empty (InvalidRange), the HEAD's own error stands, with its hints.
+    whose refusal carries S3's error document: refused with the same status and a code
+    (ExpiredToken, AccessDenied, InvalidAccessKeyId...), that error is raised in the HEAD's place.
+    Any other outcome of the GET (no code either, served, an empty object's InvalidRange, a
+    throttled or failed request) says nothing about the HEAD: its own error stands, with its hints.
     """
     try:
         return retry_aws(s3.head_object)(**params)
     except ClientError as refused:
+        status = refused.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if refused.response.get("Error", {}).get("Code") not in _HEAD_REFUSALS:
             raise
         probe = {k: v for k, v in params.items() if k in ("Bucket", "Key", "VersionId")}
         try:
             s3.get_object(**probe, Range="bytes=0-0")["Body"].close()
         except ClientError as coded:
-            code = coded.response.get("Error", {}).get("Code")
-            if code not in _HEAD_REFUSALS and code != "InvalidRange":
+            same_refusal = coded.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == status
+            if same_refusal and coded.response.get("Error", {}).get("Code") not in _HEAD_REFUSALS:
                 raise coded from refused
+        except BotoCoreError:
+            pass  # the probe itself failed (connection, timeout): nothing learnt
         raise
 
 

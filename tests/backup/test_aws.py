@@ -181,6 +181,7 @@ def test_a_refused_head_request_is_asked_again_as_a_ranged_get_to_learn_s3s_erro
         (403, None),  # the GET refused without a body too (a proxy): no code to learn
         (416, "InvalidRange"),  # an empty object: the range is the GET's problem, not the HEAD's
         (206, None),  # served: whatever refused the HEAD, it was not a lack of access to the object
+        (404, "NoSuchKey"),  # a code, but for another status: about the GET, not what refused the HEAD
     ],
 )
 def test_when_the_ranged_get_names_nothing_the_heads_own_refusal_stands(
