@@ -55,8 +55,8 @@ _CREDENTIAL_CODES = {
 
 # A HEAD answer has no body, so S3's error document (and its code) is not there: botocore names the
 # error by its HTTP status. What S3 means by those two, as its error code list has them.
-# (A 400 of a request signed for another region never gets here: botocore's S3 region redirector
-# asks for the bucket's region and signs the request again.)
+# (On a HEAD's 400, botocore's S3 region redirector first asks for the bucket's region and, when
+# the request was signed for another one, signs it again; a 400 it cannot place gets here.)
 _HEAD_REFUSALS = {
     "400": "most often an expired or malformed session token (ExpiredToken, InvalidToken,"
     " TokenRefreshRequired): renew the credentials; otherwise S3 refused the request as malformed",
@@ -66,15 +66,30 @@ _HEAD_REFUSALS = {
 }
 
 
+# What a GET's error document may name in a refused HEAD's place: refusals of the request and its
+# credentials, which a HEAD and a GET of the same object meet alike. Not what only a GET meets (an
+# archived object's InvalidObjectState is a 403 too; a KMS key's refusal of the decryption).
+_PROBE_NAMES = _CREDENTIAL_CODES | {
+    "RequestTimeTooSkewed",
+    "AllAccessDisabled",
+    "AccountProblem",
+    "AuthorizationHeaderMalformed",
+}
+# A HEAD's parameters the probe leaves out: it asks for one byte, unconditionally.
+_NOT_PROBED = frozenset({"Range", "PartNumber", "IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince"})
+
+
 def head_object(s3: Any, **params: Any) -> dict[str, Any]:
     """HeadObject (retried like every call), with S3's own error code when it refuses.
 
     A HEAD answer has no body, so a refusal reaches botocore as its bare status, "400" or "403"
-    (`_HEAD_REFUSALS`). The same object is then asked for once more as a 1-byte ranged GetObject,
-    whose refusal carries S3's error document: refused with the same status and a code
-    (ExpiredToken, AccessDenied, InvalidAccessKeyId...), that error is raised in the HEAD's place.
-    Any other outcome of the GET (no code either, served, an empty object's InvalidRange, a
-    throttled or failed request) says nothing about the HEAD: its own error stands, with its hints.
+    (`_HEAD_REFUSALS`). The same request is then sent once more as a 1-byte ranged GetObject (every
+    parameter GetObject also takes: the version, SSE-C key, requester-pays, expected owner), whose
+    refusal carries S3's error document: refused with the same status and a code a HEAD meets as
+    well (`_PROBE_NAMES`: ExpiredToken, AccessDenied, InvalidAccessKeyId...), that error is raised
+    in the HEAD's place. Any other outcome of the GET (no code either, served, an empty object's
+    InvalidRange, an archived object's InvalidObjectState, a throttled or failed request) says
+    nothing about the HEAD: its own error stands, with its hints.
     """
     try:
         return retry_aws(s3.head_object)(**params)
@@ -82,12 +97,13 @@ def head_object(s3: Any, **params: Any) -> dict[str, Any]:
         status = refused.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if refused.response.get("Error", {}).get("Code") not in _HEAD_REFUSALS:
             raise
-        probe = {k: v for k, v in params.items() if k in ("Bucket", "Key", "VersionId")}
+        accepted = s3.meta.service_model.operation_model("GetObject").input_shape.members
+        probe = {k: v for k, v in params.items() if k in accepted and k not in _NOT_PROBED}
         try:
             s3.get_object(**probe, Range="bytes=0-0")["Body"].close()
         except ClientError as coded:
             same_refusal = coded.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == status
-            if same_refusal and coded.response.get("Error", {}).get("Code") not in _HEAD_REFUSALS:
+            if same_refusal and coded.response.get("Error", {}).get("Code") in _PROBE_NAMES:
                 raise coded from refused
         except BotoCoreError:
             pass  # the probe itself failed (connection, timeout): nothing learnt

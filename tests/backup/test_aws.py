@@ -47,16 +47,17 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
     )
 
     # Tests vary what HEAD and a ranged GET get (a HEAD is never answered with a body), and read
-    # the (method, Range) of every request.
+    # the (method, path, Range) of every request. (botocore's region redirector sends a HEAD of the
+    # bucket after a HEAD's 400, asking where it is; it is answered alike.)
     head_status = 400
     get_answer: tuple[int, str | None] = (400, "ExpiredToken")  # (status, error code or None: no body)
-    requests: list[tuple[str, str | None]] = []
+    requests: list[tuple[str, str, str | None]] = []
 
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        type(self).requests.append((self.command, self.headers.get("Range")))
+        type(self).requests.append((self.command, self.path, self.headers.get("Range")))
         if self.command == "HEAD":
             self.send_response(self.head_status)
             self.end_headers()
@@ -97,6 +98,21 @@ def expired_token_endpoint() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.fixture
+def expired_token_s3(aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The tool's S3 client, with an expired session token, pointed at the stand-in."""
+    from ops.backup import aws as aws_module
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
+    _ExpiredTokenS3.requests.clear()
+    return aws_module.s3_client()
+
+
+MANIFEST = {"Bucket": "chefchatz-prod-db-backups", "Key": "db/x/manifest.json"}
+MANIFEST_PATH = "/chefchatz-prod-db-backups/db/x/manifest.json"
+
+
 def test_expired_session_token_exits_2_with_the_expired_token_error(
     aws: str,
     expired_token_endpoint: str,
@@ -119,19 +135,15 @@ def test_expired_session_token_exits_2_with_the_expired_token_error(
     assert live_children("pg_dump") == []
 
 
-def test_an_expired_token_on_a_head_request_which_carries_no_code_still_says_what_to_do(
-    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_expired_token_on_a_head_request_which_carries_no_code_still_says_what_to_do(expired_token_s3: Any) -> None:
     from botocore.exceptions import ClientError
 
     from ops.backup import aws as aws_module
     from ops.backup.errors import CredentialsError
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
-    s3 = aws_module.s3_client()
+    s3 = expired_token_s3
     with pytest.raises(ClientError) as raised:
-        s3.head_object(Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+        s3.head_object(**MANIFEST)
     assert raised.value.response["Error"]["Code"] == "400"  # botocore's name for a bodiless 400
 
     error = aws_module.translate_aws_error(raised.value, "checking db/x/manifest.json")
@@ -154,22 +166,20 @@ def test_a_body_cut_short_or_reset_while_read_is_retried_like_a_failed_request()
 
 
 def test_a_refused_head_request_is_asked_again_as_a_ranged_get_to_learn_s3s_error_code(
-    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    expired_token_s3: Any,
 ) -> None:
     from botocore.exceptions import ClientError
 
     from ops.backup import aws as aws_module
     from ops.backup.errors import CredentialsError
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "FwoGZXIvYXdzEXPIRED")
-    s3 = aws_module.s3_client()
     with pytest.raises(ClientError) as raised:
-        aws_module.head_object(s3, Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+        aws_module.head_object(expired_token_s3, **MANIFEST)
 
     # The 1-byte GET's error document names what the bodiless HEAD could not.
     assert raised.value.response["Error"]["Code"] == "ExpiredToken", raised.value.response
-    assert _ExpiredTokenS3.requests[-2:] == [("HEAD", None), ("GET", "bytes=0-0")]
+    of_the_object = [(method, byte) for method, path, byte in _ExpiredTokenS3.requests if path == MANIFEST_PATH]
+    assert of_the_object == [("HEAD", None), ("GET", "bytes=0-0")], _ExpiredTokenS3.requests
     error = aws_module.translate_aws_error(raised.value, "checking db/x/manifest.json")
     assert isinstance(error, CredentialsError) and error.exit_code == 2
     assert "AWS rejected the credentials (ExpiredToken: The provided token has expired.)" in str(error), error
@@ -182,10 +192,11 @@ def test_a_refused_head_request_is_asked_again_as_a_ranged_get_to_learn_s3s_erro
         (416, "InvalidRange"),  # an empty object: the range is the GET's problem, not the HEAD's
         (206, None),  # served: whatever refused the HEAD, it was not a lack of access to the object
         (404, "NoSuchKey"),  # a code, but for another status: about the GET, not what refused the HEAD
+        (403, "InvalidObjectState"),  # an archived object: a 403 only a GET meets, never the HEAD's reason
     ],
 )
 def test_when_the_ranged_get_names_nothing_the_heads_own_refusal_stands(
-    aws: str, expired_token_endpoint: str, monkeypatch: pytest.MonkeyPatch, get_status: int, get_code: str | None
+    expired_token_s3: Any, monkeypatch: pytest.MonkeyPatch, get_status: int, get_code: str | None
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -193,14 +204,28 @@ def test_when_the_ranged_get_names_nothing_the_heads_own_refusal_stands(
 
     monkeypatch.setattr(_ExpiredTokenS3, "head_status", 403)
     monkeypatch.setattr(_ExpiredTokenS3, "get_answer", (get_status, get_code))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", expired_token_endpoint)
-    s3 = aws_module.s3_client()
     with pytest.raises(ClientError) as raised:
-        aws_module.head_object(s3, Bucket="chefchatz-prod-db-backups", Key="db/x/manifest.json")
+        aws_module.head_object(expired_token_s3, **MANIFEST)
 
     assert raised.value.operation_name == "HeadObject" and raised.value.response["Error"]["Code"] == "403"
-    assert _ExpiredTokenS3.requests[-1] == ("GET", "bytes=0-0")
+    assert _ExpiredTokenS3.requests[-1] == ("GET", MANIFEST_PATH, "bytes=0-0")
     assert "HeadObject with HTTP 403 and no error code" in str(aws_module.translate_aws_error(raised.value, "x"))
+
+
+def test_the_ranged_get_carries_the_heads_parameters_that_get_takes_too(expired_token_s3: Any) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+
+    sent: dict[str, Any] = {}
+    expired_token_s3.meta.events.register("before-call.s3.GetObject", lambda params, **_: sent.update(params))
+    with pytest.raises(ClientError):
+        head = {"VersionId": "v1", "RequestPayer": "requester", "ChecksumMode": "ENABLED", "IfMatch": '"e"'}
+        aws_module.head_object(expired_token_s3, **MANIFEST, **head)
+
+    headers, query = sent["headers"], sent["query_string"]
+    assert query.get("versionId") == "v1" and headers.get("x-amz-request-payer") == "requester", sent
+    assert headers.get("Range") == "bytes=0-0" and "If-Match" not in headers, headers
 
 
 def test_moto_refusing_unknown_keys_on_head_is_named_by_the_ranged_get(
