@@ -75,6 +75,8 @@ _PROBE_NAMES = _CREDENTIAL_CODES | {
     "AccountProblem",
     "AuthorizationHeaderMalformed",
 }
+# Marks a HEAD's refusal after which the same credentials were served the object's first byte.
+_PROBE_SERVED = "RangedGetServed"
 # A HEAD's parameters the probe leaves out: it asks for one byte, unconditionally.
 _NOT_PROBED = frozenset({"Range", "PartNumber", "IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince"})
 
@@ -87,9 +89,11 @@ def head_object(s3: Any, **params: Any) -> dict[str, Any]:
     parameter GetObject also takes: the version, SSE-C key, requester-pays, expected owner), whose
     refusal carries S3's error document: refused with the same status and a code a HEAD meets as
     well (`_PROBE_NAMES`: ExpiredToken, AccessDenied, InvalidAccessKeyId...), that error is raised
-    in the HEAD's place. Any other outcome of the GET (no code either, served, an empty object's
-    InvalidRange, an archived object's InvalidObjectState, a throttled or failed request) says
-    nothing about the HEAD: its own error stands, with its hints.
+    in the HEAD's place. Served, the GET shows the credentials reach the object: the HEAD's error
+    stands, marked so that its message blames the HEAD request itself, not the credentials. Any
+    other outcome (no code either, an empty object's InvalidRange, an archived object's
+    InvalidObjectState, a throttled or failed request) says nothing about the HEAD: its own error
+    stands, with its hints.
     """
     try:
         return retry_aws(s3.head_object)(**params)
@@ -101,6 +105,9 @@ def head_object(s3: Any, **params: Any) -> dict[str, Any]:
         probe = {k: v for k, v in params.items() if k in accepted and k not in _NOT_PROBED}
         try:
             s3.get_object(**probe, Range="bytes=0-0")["Body"].close()
+            # Served: the credentials reach the object, so the HEAD's hints (a token, access) do not fit.
+            error: dict[str, Any] = refused.response.setdefault("Error", {})  # type: ignore[assignment]
+            error[_PROBE_SERVED] = True
         except ClientError as coded:
             same_refusal = coded.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == status
             if same_refusal and coded.response.get("Error", {}).get("Code") in _PROBE_NAMES:
@@ -202,6 +209,12 @@ def translate_aws_error(exc: Exception, what: str) -> BackupError:
         message = err.get("Message", "")
         if code in _CREDENTIAL_CODES:
             return CredentialsError(f"{what}: AWS rejected the credentials ({code}: {message})")
+        if code in _HEAD_REFUSALS and exc.operation_name.startswith("Head") and err.get(_PROBE_SERVED):
+            return UsageError(
+                f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code, yet served a 1-byte"
+                " GET of the same object with the same credentials: it refused something in the HEAD request"
+                " itself, such as ChecksumMode on a store that is not AWS S3 (`restore --pipe` needs AWS S3)"
+            )
         if code in _HEAD_REFUSALS and exc.operation_name.startswith("Head"):
             return CredentialsError(
                 f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code (a HEAD answer"

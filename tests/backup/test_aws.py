@@ -190,7 +190,6 @@ def test_a_refused_head_request_is_asked_again_as_a_ranged_get_to_learn_s3s_erro
     [
         (403, None),  # the GET refused without a body too (a proxy): no code to learn
         (416, "InvalidRange"),  # an empty object: the range is the GET's problem, not the HEAD's
-        (206, None),  # served: whatever refused the HEAD, it was not a lack of access to the object
         (404, "NoSuchKey"),  # a code, but for another status: about the GET, not what refused the HEAD
         (403, "InvalidObjectState"),  # an archived object: a 403 only a GET meets, never the HEAD's reason
     ],
@@ -210,6 +209,27 @@ def test_when_the_ranged_get_names_nothing_the_heads_own_refusal_stands(
     assert raised.value.operation_name == "HeadObject" and raised.value.response["Error"]["Code"] == "403"
     assert _ExpiredTokenS3.requests[-1] == ("GET", MANIFEST_PATH, "bytes=0-0")
     assert "HeadObject with HTTP 403 and no error code" in str(aws_module.translate_aws_error(raised.value, "x"))
+
+
+def test_a_head_refused_where_a_ranged_get_is_served_blames_the_head_request_not_the_credentials(
+    expired_token_s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from ops.backup import aws as aws_module
+    from ops.backup.errors import CredentialsError, UsageError
+
+    # As a store that is not AWS S3 may answer a HEAD with ChecksumMode (restore --pipe), while the
+    # same credentials read the object.
+    monkeypatch.setattr(_ExpiredTokenS3, "get_answer", (206, None))
+    with pytest.raises(ClientError) as raised:
+        aws_module.head_object(expired_token_s3, **MANIFEST, ChecksumMode="ENABLED")
+
+    assert raised.value.operation_name == "HeadObject" and raised.value.response["Error"]["Code"] == "400"
+    error = aws_module.translate_aws_error(raised.value, "reading db/x/manifest.json")
+    assert isinstance(error, UsageError) and not isinstance(error, CredentialsError) and error.exit_code == 2
+    assert "served a 1-byte GET of the same object" in str(error) and "ChecksumMode" in str(error), error
+    assert "expired" not in str(error), error
 
 
 def test_the_ranged_get_carries_the_heads_parameters_that_get_takes_too(expired_token_s3: Any) -> None:
