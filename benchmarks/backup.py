@@ -659,11 +659,12 @@ def main() -> None:
     # What the cores allow: the CPU time the backup took, on every core at once from start to end.
     # No schedule of that work ends sooner; moto's share is work the cores had to do here, not in S3.
     work = ours.cpu + ours.server_cpu
+    least, least_with_moto = work / cores, (work + ours.moto_cpu) / cores
     print(
         f"        the cores' limit: the backup's work ({work:.1f} CPU s: tool, pg_dump, PostgreSQL; moto "
-        f"{ours.moto_cpu:.1f}) on {cores} busy cores takes at least {work / cores:.1f}s "
-        f"({work / cores / yardstick.seconds:.2f}x), {(work + ours.moto_cpu) / cores:.1f}s with moto's "
-        f"({(work + ours.moto_cpu) / cores / yardstick.seconds:.2f}x)"
+        f"{ours.moto_cpu:.1f}) on {cores} busy cores takes at least {least:.1f}s "
+        f"({least / yardstick.seconds:.2f}x), {least_with_moto:.1f}s with moto's "
+        f"({least_with_moto / yardstick.seconds:.2f}x)"
     )
     throughput = db_bytes / restores["ours 2"].seconds
     print(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.loaders
@@ -106,8 +106,7 @@ def head_object(s3: Any, **params: Any) -> dict[str, Any]:
         try:
             s3.get_object(**probe, Range="bytes=0-0")["Body"].close()
             # Served: the credentials reach the object, so the HEAD's hints (a token, access) do not fit.
-            error: dict[str, Any] = refused.response.setdefault("Error", {})  # type: ignore[assignment]
-            error[_PROBE_SERVED] = True
+            cast(dict[str, Any], refused.response["Error"])[_PROBE_SERVED] = True
         except ClientError as coded:
             same_refusal = coded.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == status
             if same_refusal and coded.response.get("Error", {}).get("Code") in _PROBE_NAMES:
@@ -209,13 +208,14 @@ def translate_aws_error(exc: Exception, what: str) -> BackupError:
         message = err.get("Message", "")
         if code in _CREDENTIAL_CODES:
             return CredentialsError(f"{what}: AWS rejected the credentials ({code}: {message})")
-        if code in _HEAD_REFUSALS and exc.operation_name.startswith("Head") and err.get(_PROBE_SERVED):
-            return UsageError(
-                f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code, yet served a 1-byte"
-                " GET of the same object with the same credentials: it refused something in the HEAD request"
-                " itself, such as ChecksumMode on a store that is not AWS S3 (`restore --pipe` needs AWS S3)"
-            )
         if code in _HEAD_REFUSALS and exc.operation_name.startswith("Head"):
+            if err.get(_PROBE_SERVED):
+                return UsageError(
+                    f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code, yet served a"
+                    " 1-byte GET of the same object with the same credentials: it refused something in the HEAD"
+                    " request itself, such as ChecksumMode on a store that is not AWS S3 (`restore --pipe` needs"
+                    " AWS S3)"
+                )
             return CredentialsError(
                 f"{what}: S3 answered {exc.operation_name} with HTTP {code} and no error code (a HEAD answer"
                 f" has no body): {_HEAD_REFUSALS[code]}"

@@ -529,9 +529,7 @@ class Comparer:
                 fetch.append((bits, leaves))
                 counts = {bucket: (n, m) for bucket, n, m in differing}
                 differ_at_least += sum(max(1, abs(n - m)) for n, m in map(counts.__getitem__, leaves))
-            if not split and not leaves:
-                break
-            if within is None:  # the first pass is over: the others hash a few buckets' rows
+            if within is None and (split or leaves):  # passes follow the first: they hash a few buckets' rows
                 self.on_both(lambda conn: conn.execute(AFTER_FIRST_PASS))
             if not split:
                 break

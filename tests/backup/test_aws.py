@@ -41,17 +41,28 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
     carries no code at all: 400 alone (HTTP; seen from S3 in HADOOP-18353), and botocore then
     names the error by its status, "400"."""
 
-    body = (
-        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>ExpiredToken</Code>'
-        b"<Message>The provided token has expired.</Message><RequestId>R1</RequestId></Error>"
-    )
+    # Each error code the tests use, with its message as S3's error code list has it.
+    messages = {
+        "ExpiredToken": "The provided token has expired.",
+        "InvalidRange": "The requested range is not satisfiable",
+        "NoSuchKey": "The specified key does not exist.",
+        "InvalidObjectState": "The operation is not valid for the object's storage class",
+    }
+    expired = (400, "ExpiredToken")
 
     # Tests vary what HEAD and a ranged GET get (a HEAD is never answered with a body), and read
     # the (method, path, Range) of every request. (botocore's region redirector sends a HEAD of the
     # bucket after a HEAD's 400, asking where it is; it is answered alike.)
     head_status = 400
-    get_answer: tuple[int, str | None] = (400, "ExpiredToken")  # (status, error code or None: no body)
+    get_answer: tuple[int, str | None] = expired  # (status, error code or None: no body)
     requests: list[tuple[str, str, str | None]] = []
+
+    @classmethod
+    def error_document(cls, code: str) -> bytes:
+        return (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{cls.messages[code]}</Message><RequestId>R1</RequestId></Error>"
+        ).encode()
 
     def _reply(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -62,7 +73,7 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
             self.send_response(self.head_status)
             self.end_headers()
             return
-        status, code = self.get_answer if self.command == "GET" else (400, "ExpiredToken")
+        status, code = self.get_answer if self.command == "GET" else self.expired
         if status == 206:  # the byte asked for
             self.send_response(206)
             self.send_header("Content-Range", "bytes 0-0/2")
@@ -71,9 +82,7 @@ class _ExpiredTokenS3(BaseHTTPRequestHandler):
             self.wfile.write(b"{")
             return
         self.send_response(status)
-        body = self.body.replace(b"ExpiredToken", code.encode()) if code else b""
-        if code == "InvalidRange":
-            body = body.replace(b"The provided token has expired.", b"The requested range is not satisfiable")
+        body = self.error_document(code) if code else b""
         if body:
             self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
