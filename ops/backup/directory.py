@@ -7,10 +7,11 @@
 
 Backup: pg_dump writes the directory on local disk (`--no-sync`: the copy that counts is the one in
 S3). Every 32 MiB of a file is compressed, hashed and stored as its own object as soon as pg_dump
-has written it, `--jobs` objects at once, and the file is deleted once stored: the disk holds about
-the tables being dumped, and the upload ends soon after pg_dump. Each object is one PutObject whose
-checksum is its sha256 (S3 refuses bytes that do not match the manifest): no multipart upload, so no
-CompleteMultipartUpload, and memory holds about `--jobs` compressed chunks.
+has written it, `--jobs` chunks compressed at once while up to as many more wait on their upload,
+and the file is deleted once stored: the disk holds about the tables being dumped, and the upload
+ends soon after pg_dump. Each object is one PutObject whose checksum is its sha256 (S3 refuses bytes
+that do not match the manifest): no multipart upload, so no CompleteMultipartUpload, and memory
+holds `--jobs` chunk buffers and up to twice `--jobs` compressed chunks.
 A file is finished once no pg_dump process holds it open (`/proc/<pid>/fd`): pg_dump creates each
 file by opening it and closes it once, when it is complete.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import queue
 import shutil
 import subprocess
 import threading
@@ -184,30 +186,43 @@ def dump_directory(
     stderr = StderrTail(proc.stderr, secrets)
     halt = threading.Event()
     files: dict[str, _File] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dump-chunk")
+    # Twice `jobs` threads, but only `jobs` chunks read and compressed at once (`slots`, each with its
+    # chunk buffer, kept: no fresh memory to fault in per read): a chunk's PutObject runs outside its
+    # slot, so a job waiting on S3's answer leaves the core to the next chunk's compression. Memory:
+    # `jobs` buffers and up to twice `jobs` compressed chunks.
+    pool = ThreadPoolExecutor(max_workers=2 * jobs, thread_name_prefix="dump-chunk")
+    slots: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+    for _ in range(jobs):
+        slots.put(None)  # a slot's buffer is allocated on its first use
 
-    buffers = threading.local()
+    def compressed(name: str, offset: int, length: int) -> bytes:
+        buffer = slots.get()
+        try:
+            if buffer is None:
+                buffer = bytearray(chunk_bytes)
+            with memoryview(buffer)[:length] as view:
+                fd = os.open(os.path.join(outdir, name), os.O_RDONLY)
+                try:
+                    done = 0
+                    while done < length:
+                        got = os.preadv(fd, [view[done:]], offset + done)
+                        if got == 0:
+                            raise BackupError(f"{name} is shorter than pg_dump had written ({offset + done})")
+                        done += got
+                finally:
+                    os.close(fd)
+                # One call, in-line: the chunk's size in the frame header, a frame checksum.
+                return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(view)
+        finally:
+            slots.put(buffer)
 
     def store(name: str, index: int, offset: int, length: int) -> dict[str, Any]:
         if halt.is_set():
             raise _Stopped(name)
         key = chunk_key(key_prefix, name, index)
-        # Each job reads its chunks into one buffer it keeps: no fresh memory to fault in per read.
-        if not hasattr(buffers, "raw"):
-            buffers.raw = bytearray(chunk_bytes)
-        view = memoryview(buffers.raw)[:length]
-        fd = os.open(os.path.join(outdir, name), os.O_RDONLY)
-        try:
-            done = 0
-            while done < length:
-                got = os.preadv(fd, [view[done:]], offset + done)
-                if got == 0:
-                    raise BackupError(f"{name} is shorter than pg_dump had written ({offset + done})")
-                done += got
-        finally:
-            os.close(fd)
-        # One call, in-line (a thread per job): the chunk's size in the frame header, a frame checksum.
-        body = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(view)
+        body = compressed(name, offset, length)
+        if halt.is_set():
+            raise _Stopped(name)
         with aws_errors(f"uploading to s3://{bucket}/{key}"):
             sha256 = put_checked(s3, bucket, key, body, metadata)
         return {

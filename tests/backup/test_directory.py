@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import os
+import threading
 from collections import namedtuple
 from typing import Any
 
@@ -117,6 +118,49 @@ def test_a_missing_truncated_or_altered_object_is_refused_before_anything_reache
     assert user_table_names(empty_db) == [], "the target must not be touched"
     verify = cli("backup", "verify", "--bucket", bucket, "--json")
     assert verify.exit_code == 1 and any(key in p for p in json.loads(verify.stdout)["problems"]), verify.stdout
+
+
+class FirstPutWaits:
+    """A real client whose first PutObject of a dump object waits (up to 10 s) until a second one starts,
+    as an upload waits on a distant S3."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._puts = 0
+        self._lock = threading.Lock()
+        self._second = threading.Event()
+        self.overlapped: bool | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def put_object(self, **kwargs: Any) -> Any:
+        if "/dump/" in kwargs["Key"]:
+            with self._lock:
+                self._puts += 1
+                n = self._puts
+            if n == 1:
+                self.overlapped = self._second.wait(10)
+            elif n == 2:
+                self._second.set()
+        return self._real.put_object(**kwargs)
+
+
+def test_the_next_chunk_is_compressed_and_sent_while_an_upload_waits_on_s3(
+    source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any
+) -> None:
+    """A job's PutObject runs outside its compression slot: with one job, the next chunk is read,
+    compressed and sent while the first one's upload still waits for S3's answer."""
+    waits = FirstPutWaits(s3)
+
+    result = backups.backup_database(
+        source_db, Location(bucket), s3=waits, jobs=1, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
+    )
+
+    assert waits.overlapped is True, "the second chunk's PutObject did not start while the first one waited"
+    restored = backups.restore_database(Location(bucket), empty_db, jobs=1, scratch_dir=str(tmp_path), s3=s3)
+    assert restored.restored_bytes == result.size_bytes
+    assert table_contents(empty_db) == table_contents(source_db)
 
 
 def test_an_interrupted_directory_backup_leaves_no_manifest_no_open_upload_and_no_pg_dump(

@@ -92,31 +92,58 @@ def replay(front: Any) -> dict[str, Any]:
     return result
 
 
-def test_a_put_object_is_answered_as_accepted_and_stored_in_moto_only_by_the_replay(
-    front: Any, moto: str, bucket: str
+def tool_client(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The S3 client `chefchatz backup db` builds, pointed at `endpoint` as the benchmark points it."""
+    from ops.backup.aws import s3_client
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    return s3_client()
+
+
+def test_the_tools_put_object_is_answered_as_accepted_and_stored_in_moto_only_by_the_replay(
+    front: Any, moto: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = b"\x28\xb5\x2f\xfd" + bytes(range(256)) * 4096  # 1 MiB: botocore sends Expect: 100-continue
-    s3 = client(front.url)
+    from ops.backup.upload import put_checked, put_json
+
+    body = b"\x28\xb5\x2f\xfd" + bytes(range(256)) * 4096
+    s3 = tool_client(front.url, monkeypatch)
     key = "db/1/dump/toc.dat.zst"
-    answer = s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumSHA256=sha256_b64(body))
-    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
-    assert answer["ChecksumSHA256"] == sha256_b64(body)  # what S3 answers once it has checked the body
+    assert put_checked(s3, bucket, key, body, {"backup-id": "1"}) == hashlib.sha256(body).hexdigest()
+    put_json(s3, bucket, "db/1/manifest.json", {"backup_id": "1"})
     with pytest.raises(ClientError) as missing:  # a HEAD goes to moto, which has nothing yet
         s3.head_object(Bucket=bucket, Key=key)
     assert missing.value.response["Error"]["Code"] == "404"
 
     result = replay(front)
 
-    assert result == {"objects": 1, "bytes": len(body), "seconds": result["seconds"], "failures": []}
+    assert result["objects"] == 2 and not result["failures"]
+    assert result["bytes"] == len(body) + len(
+        client(moto).get_object(Bucket=bucket, Key="db/1/manifest.json")["Body"].read()
+    )
     stored = client(moto).get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
     assert stored["Body"].read() == body
-    assert stored["ChecksumSHA256"] == sha256_b64(body)
+    assert stored["ChecksumSHA256"] == sha256_b64(body)  # the checksum the tool sent, kept by the store
+    assert stored["Metadata"] == {"backup-id": "1"}
+    assert stored["ContentType"] == "application/zstd"
     assert replay(front)["objects"] == 0  # what was stored is not kept twice
 
 
 def test_a_body_that_does_not_match_its_sha256_is_reported_and_not_stored(front: Any, moto: str, bucket: str) -> None:
     s3 = client(front.url)
-    s3.put_object(Bucket=bucket, Key="db/1/dump/3.dat.zst", Body=b"sent", ChecksumSHA256=sha256_b64(b"meant"))
+    s3.put_object(
+        Bucket=bucket,
+        Key="db/1/dump/3.dat.zst",
+        Body=b"sent",
+        ChecksumAlgorithm="SHA256",
+        ChecksumSHA256=sha256_b64(b"m"),
+    )
 
     result = replay(front)
 
