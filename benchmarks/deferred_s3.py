@@ -20,7 +20,7 @@ moto-included time says how the two share the cores, not the tool's own time. Th
 After a timed run the benchmark sends `replay` on standard input: every kept PutObject is sent to
 moto as it came (the manifests last, as the tool writes them last), each kept body first checked
 against its `x-amz-checksum-sha256` (what S3 would have refused), and one JSON line comes back:
-objects, bytes, seconds, and any failure. The replay is the stand-in's time, timed apart; the
+objects, bytes (the manifests' apart too), seconds, and any failure. The replay is the stand-in's time, timed apart; the
 benchmark then reads the backup back from moto (`chefchatz backup verify`), so a backup measured
 through the front is a whole, stored, verified backup. The front's own CPU time (reading the request
 bodies from the sockets) is shown per run beside moto's.
@@ -104,9 +104,9 @@ class Upstream:
             except (ConnectionError, http.client.HTTPException):
                 conn.close()
                 self._local.conn = None
-                # Once more only when a kept-alive connection was closed by moto before this request
-                # was read (http.client: RemoteDisconnected); never a request moto may have acted on.
-                if attempt == 2 or not reused:
+                # Once more only on a kept-alive connection moto may have closed meanwhile, and only
+                # a request that does the same when sent twice (not a POST: CreateMultipartUpload...).
+                if attempt == 2 or not reused or method == "POST":
                     raise
         raise AssertionError("unreachable")
 
@@ -207,8 +207,14 @@ def replay(front: Front) -> dict[str, object]:
         (last if urllib.parse.urlsplit(item.path).path.endswith("/manifest.json") else first).append(item)
     with ThreadPoolExecutor(REPLAY_JOBS) as pool:
         stored = sum(pool.map(store, first))
-    stored += sum(map(store, last))
-    return {"objects": len(kept), "bytes": stored, "seconds": time.perf_counter() - start, "failures": failures}
+    manifests = sum(map(store, last))
+    return {
+        "objects": len(kept),
+        "bytes": stored + manifests,
+        "manifest_bytes": manifests,
+        "seconds": time.perf_counter() - start,
+        "failures": failures,
+    }
 
 
 def main() -> None:

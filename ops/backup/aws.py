@@ -150,12 +150,14 @@ def s3_client(
     access_key: str | None = None,
     secret_key: str | None = None,
     region: str | None = None,
+    connections: int = 8,
 ) -> Any:
     """An S3 client from the standard AWS configuration; explicit endpoint/keys/signing region for a source
-    bucket."""
+    bucket. `connections`: requests in flight at once that keep their connection (a backup's uploads);
+    urllib3 drops the connections past it, each a new TLS handshake next time."""
     config = BotoConfig(
         retries={"mode": "standard", "max_attempts": 5},
-        max_pool_connections=8,
+        max_pool_connections=max(8, connections),
         # A source bucket (Supabase Storage's S3 endpoint) keeps botocore's defaults. Ours: a body's
         # integrity is held by its checksum header, which the signature covers and S3 verifies (our
         # sha256 on the directory layout's objects, else botocore's CRC32), and by our sha256

@@ -56,7 +56,10 @@ JobsOpt = Annotated[
         "--jobs",
         min=1,
         show_default=False,
-        help="Parallel jobs (pg_dump/pg_restore --jobs, files transferred at once); default: the host's cores.",
+        help=(
+            "Parallel jobs (pg_dump/pg_restore --jobs; a backup compresses this many chunks at once and "
+            "uploads up to twice as many, a restore downloads this many); default: the host's cores."
+        ),
     ),
 ]
 ScratchOpt = Annotated[

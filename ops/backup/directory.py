@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import queue
 import shutil
@@ -55,9 +56,9 @@ DIRECTORY_DUMP_FORMAT = "pg_dump-directory+zstd"
 # How often the backup looks for files pg_dump has finished.
 POLL_SECONDS = 0.05
 # A file's bytes per object: one big table is compressed, uploaded, downloaded and decompressed by
-# every job, 32 MiB at a time; small files stay one object each. Each job holds one compressed chunk
-# in memory (PutObject); smaller chunks hand the first one out sooner and leave a shorter tail after
-# pg_dump ends, at one request per chunk (a 100 GiB dump: ~3,200 objects).
+# every job, 32 MiB at a time; small files stay one object each. Each job holds a chunk buffer and up
+# to two compressed chunks in memory (PutObject); smaller chunks hand the first one out sooner and
+# leave a shorter tail after pg_dump ends, at one request per chunk (a 100 GiB dump: ~3,200 objects).
 CHUNK_BYTES = 32 * MiB
 # Room kept free beside the decompressed dump: file-system overhead and whatever else uses the volume.
 SCRATCH_SLACK_BYTES = 64 * MiB
@@ -186,18 +187,22 @@ def dump_directory(
     stderr = StderrTail(proc.stderr, secrets)
     halt = threading.Event()
     files: dict[str, _File] = {}
-    # Twice `jobs` threads, but only `jobs` chunks read and compressed at once (`slots`, each with its
-    # chunk buffer, kept: no fresh memory to fault in per read): a chunk's PutObject runs outside its
-    # slot, so a job waiting on S3's answer leaves the core to the next chunk's compression. Memory:
-    # `jobs` buffers and up to twice `jobs` compressed chunks.
+    # Twice `jobs` threads, but only `jobs` chunks read, compressed and hashed at once (`slots`, each
+    # with its chunk buffer, kept: no fresh memory to fault in per read): a chunk's PutObject runs
+    # outside its slot, so a job waiting on S3's answer leaves the core to the next chunk's compression
+    # (sending the bytes, and TLS against S3, still take CPU outside the slots). Memory: `jobs` buffers
+    # and up to twice `jobs` compressed chunks.
     pool = ThreadPoolExecutor(max_workers=2 * jobs, thread_name_prefix="dump-chunk")
     slots: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
     for _ in range(jobs):
         slots.put(None)  # a slot's buffer is allocated on its first use
 
-    def compressed(name: str, offset: int, length: int) -> bytes:
+    def compressed(name: str, offset: int, length: int) -> tuple[bytes, bytes]:
+        """The chunk compressed, and the sha256 of that."""
         buffer = slots.get()
         try:
+            if halt.is_set():  # stopped while waiting for a slot: no chunk read for nothing
+                raise _Stopped(name)
             if buffer is None:
                 buffer = bytearray(chunk_bytes)
             with memoryview(buffer)[:length] as view:
@@ -212,7 +217,8 @@ def dump_directory(
                 finally:
                     os.close(fd)
                 # One call, in-line: the chunk's size in the frame header, a frame checksum.
-                return zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(view)
+                body = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compress(view)
+            return body, hashlib.sha256(body).digest()
         finally:
             slots.put(buffer)
 
@@ -220,11 +226,11 @@ def dump_directory(
         if halt.is_set():
             raise _Stopped(name)
         key = chunk_key(key_prefix, name, index)
-        body = compressed(name, offset, length)
+        body, digest = compressed(name, offset, length)
         if halt.is_set():
             raise _Stopped(name)
         with aws_errors(f"uploading to s3://{bucket}/{key}"):
-            sha256 = put_checked(s3, bucket, key, body, metadata)
+            sha256 = put_checked(s3, bucket, key, body, metadata, digest)
         return {
             "name": name,
             "offset": offset,

@@ -112,15 +112,16 @@ def backup_database(
 ) -> BackupResult:
     """Dump the database into S3 (`layout`), then write the manifest, then publish the metrics.
 
-    `jobs` (directory layout): pg_dump's parallel jobs and files stored at once; default the host's
-    cores. `scratch_dir`: where pg_dump writes its directory (files leave it once stored).
-    `chunk_bytes`: a file's bytes per object (directory layout). `part_size`: the stream layout's
-    multipart parts.
+    `jobs` (directory layout): pg_dump's parallel jobs and chunks compressed at once (up to twice as
+    many uploading); default the host's cores. `scratch_dir`: where pg_dump writes its directory
+    (files leave it once stored). `chunk_bytes`: a file's bytes per object (directory layout).
+    `part_size`: the stream layout's multipart parts.
     """
     jobs = jobs if jobs is not None else default_jobs()
     if jobs < 1:
         raise UsageError(f"invalid --jobs {jobs}: must be at least 1")
-    s3 = s3 if s3 is not None else s3_client()
+    # The directory layout has up to twice `jobs` uploads in flight (`dump_directory`).
+    s3 = s3 if s3 is not None else s3_client(connections=2 * jobs)
     pg_dump = pg_binary("pg_dump")
     conninfo, password = split_dsn(database_url)
     pg_dump_version = subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=False).stdout.strip()

@@ -125,10 +125,13 @@ def put_json(s3: Any, bucket: str, key: str, document: dict[str, Any]) -> None:
     retry_aws(s3.put_object)(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
-def put_checked(s3: Any, bucket: str, key: str, body: bytes, metadata: dict[str, str]) -> str:
-    """One PutObject whose checksum is our sha256 of `body` (the manifest's value): S3 refuses the object
-    unless the bytes it received hash to it. Returns the hex digest."""
-    digest = hashlib.sha256(body).digest()
+def put_checked(
+    s3: Any, bucket: str, key: str, body: bytes, metadata: dict[str, str], digest: bytes | None = None
+) -> str:
+    """One PutObject whose checksum is our sha256 of `body` (the manifest's value; `digest` when the
+    caller has hashed it already): S3 refuses the object unless the bytes it received hash to it.
+    Returns the hex digest."""
+    digest = digest if digest is not None else hashlib.sha256(body).digest()
     retry_aws(s3.put_object)(
         Bucket=bucket,
         Key=key,

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import os
 import threading
+import time
 from collections import namedtuple
 from typing import Any
 
@@ -147,17 +148,38 @@ class FirstPutWaits:
 
 
 def test_the_next_chunk_is_compressed_and_sent_while_an_upload_waits_on_s3(
-    source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any
+    source_db: str, empty_db: str, s3: Any, bucket: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A job's PutObject runs outside its compression slot: with one job, the next chunk is read,
     compressed and sent while the first one's upload still waits for S3's answer."""
     waits = FirstPutWaits(s3)
+    running, peak, lock = 0, 0, threading.Lock()
+    real = directory.zstandard.ZstdCompressor
+
+    class Counted:  # how many chunks are compressed at once: never more than the jobs
+        def __init__(self, **kwargs: Any) -> None:
+            self._real = real(**kwargs)
+
+        def compress(self, data: Any) -> bytes:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            try:
+                time.sleep(0.02)
+                return bytes(self._real.compress(data))
+            finally:
+                with lock:
+                    running -= 1
+
+    monkeypatch.setattr(directory.zstandard, "ZstdCompressor", Counted)
 
     result = backups.backup_database(
         source_db, Location(bucket), s3=waits, jobs=1, chunk_bytes=CHUNK, scratch_dir=str(tmp_path)
     )
 
     assert waits.overlapped is True, "the second chunk's PutObject did not start while the first one waited"
+    assert peak == 1, f"{peak} chunks compressed at once with one job"
     restored = backups.restore_database(Location(bucket), empty_db, jobs=1, scratch_dir=str(tmp_path), s3=s3)
     assert restored.restored_bytes == result.size_bytes
     assert table_contents(empty_db) == table_contents(source_db)
