@@ -660,24 +660,12 @@ def main() -> None:
             )
             backups[f"ours {n}"], reports[f"ours {n}"] = run, json.loads(run.stdout)
             replays[n] = list(front.replays)
-        run = best_of(
-            r,
-            "chefchatz backup db --jobs 2 (moto storing)",
-            [*backup_cmd, "--jobs", "2", "--json"],
-            servers,
-            env=env,
-            after=keep_newest,
-        )
-        backups["moto 2"] = run
-        run = best_of(
-            r,
-            "chefchatz backup db --layout stream",
-            [*backup_cmd, "--layout", "stream", "--json"],
-            servers,
-            env=env,
-            after=keep_newest,
-        )
-        backups["stream"], reports["stream"] = run, json.loads(run.stdout)
+        for key, label, options in (
+            ("moto 2", "chefchatz backup db --jobs 2 (moto storing)", ["--jobs", "2"]),
+            ("stream", "chefchatz backup db --layout stream", ["--layout", "stream"]),
+        ):
+            run = best_of(r, label, [*backup_cmd, *options, "--json"], servers, env=env, after=keep_newest)
+            backups[key], reports[key] = run, json.loads(run.stdout)
 
         clear_local()
         subprocess.run([pg_dump, "-Fd", "-j2", "-Z0", "-d", f"{dsn}/bench", "-f", local_dir], check=True)

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import importlib.util
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from tests.backup.conftest import moto_endpoint  # noqa: F401 - the fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,23 +38,10 @@ deferred_s3 = load("deferred_s3")
 backup_benchmark = load("backup")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+@pytest.fixture
+def moto(moto_endpoint: str) -> str:  # noqa: F811 - the imported fixture, requested by name
+    """The backup tests' moto server (`tests/backup/conftest.py`)."""
+    return moto_endpoint
 
 
 def client(endpoint: str) -> Any:
