@@ -397,7 +397,7 @@ class DeferredFront:
 
     url: str
     proc: subprocess.Popen[str]
-    replays: list[dict[str, Any]]
+    replays: dict[str, list[dict[str, Any]]]  # each variant's stores, by its label
 
     def replay(self, run: Run, moto_pid: int) -> None:
         """Store what `run` sent into moto, timed apart; stops the benchmark if anything was refused."""
@@ -412,7 +412,7 @@ class DeferredFront:
         result["moto_cpu"] = cpu_seconds(moto_pid) - moto_before
         if result["failures"]:
             sys.exit(f"{run.label}: the S3 stand-in refused what the front accepted: {result['failures'][:5]}")
-        self.replays.append(result)
+        self.replays.setdefault(run.label, []).append(result)
 
 
 @contextmanager
@@ -429,7 +429,7 @@ def deferred_front(upstream: str) -> Iterator[DeferredFront]:
         proc.kill()
         sys.exit("benchmarks/deferred_s3.py did not start")
     try:
-        yield DeferredFront(f"http://127.0.0.1:{port.strip()}", proc, [])
+        yield DeferredFront(f"http://127.0.0.1:{port.strip()}", proc, {})
     finally:
         assert proc.stdin
         proc.stdin.close()
@@ -594,7 +594,6 @@ def main() -> None:
         )
         s3.create_bucket(Bucket="bench-backups")
         chefchatz = [sys.executable, "-m", "ops"]
-        replays: dict[int, list[dict[str, Any]]] = {}
         backup_cmd = [*chefchatz, "backup", "db", "--database-url", f"{dsn}/bench", "--bucket", "bench-backups"]
         local_dir = f"{scratch}/local.dir"
 
@@ -627,7 +626,8 @@ def main() -> None:
             except ValueError:
                 verified = {}
             # What the front stored is the backup's objects: the manifest's bytes apart, their sum.
-            stored = front.replays[-1]["bytes"] - front.replays[-1]["manifest_bytes"]
+            last = front.replays[run.label][-1]
+            stored = last["bytes"] - last["manifest_bytes"]
             if (check.returncode, verified.get("backup_id"), stored) != (
                 0,
                 report["backup_id"],
@@ -649,7 +649,6 @@ def main() -> None:
                 servers,
                 before=clear_local,
             )
-            front.replays.clear()
             run = best_of(
                 r,
                 f"chefchatz backup db --jobs {n}",
@@ -659,7 +658,6 @@ def main() -> None:
                 after=stored_and_verified,
             )
             backups[f"ours {n}"], reports[f"ours {n}"] = run, json.loads(run.stdout)
-            replays[n] = list(front.replays)
         for key, label, options in (
             ("moto 2", "chefchatz backup db --jobs 2 (moto storing)", ["--jobs", "2"]),
             ("stream", "chefchatz backup db --layout stream", ["--layout", "stream"]),
@@ -761,7 +759,7 @@ def main() -> None:
             phases = reports[key]["phases"]
             print(f"    phases: {', '.join(f'{k} {v:.2f}s' for k, v in phases.items())}")
         if key.startswith("ours"):
-            done = replays[int(key.split()[1])]
+            done = front.replays[backups[key].label]
             print(
                 f"    stored in moto after each run (the S3 stand-in's time): {done[0]['objects']} PutObjects, "
                 f"{done[0]['bytes'] / MiB:.0f} MiB in {statistics.median(d['seconds'] for d in done):.2f}s, moto "
@@ -783,7 +781,7 @@ def main() -> None:
     backup_ratio = ours.seconds / yardstick.seconds
     restore_ratio = restores["ours 2"].seconds / restores["pg_restore 2"].seconds
     speedup = restores["stream"].seconds / restores["ours 2"].seconds
-    stored = statistics.median(d["seconds"] for d in replays[2])
+    stored = statistics.median(d["seconds"] for d in front.replays[ours.label])
     print("\ntargets (issue 22), whole `chefchatz` commands as a user runs them, jobs 2")
     for ok, target, value in (
         (restore_ratio <= 1.15, "restore <= 1.15x pg_restore -j 2 (local dir)", f"{restore_ratio:.2f}x"),

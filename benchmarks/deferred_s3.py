@@ -20,10 +20,10 @@ moto-included time says how the two share the cores, not the tool's own time. Th
 After a timed run the benchmark sends `replay` on standard input: every kept PutObject is sent to
 moto as it came (the manifests last, as the tool writes them last), each kept body first checked
 against its `x-amz-checksum-sha256` (what S3 would have refused), and one JSON line comes back:
-objects, bytes (the manifests' apart too), seconds, and any failure. The replay is the stand-in's time, timed apart; the
-benchmark then reads the backup back from moto (`chefchatz backup verify`), so a backup measured
-through the front is a whole, stored, verified backup. The front's own CPU time (reading the request
-bodies from the sockets) is shown per run beside moto's.
+objects, bytes (the manifests' apart too), seconds, and any failure. The replay is the stand-in's
+time, timed apart; the benchmark then reads the backup back from moto (`chefchatz backup verify`),
+so a backup measured through the front is a whole, stored, verified backup. The front's own CPU
+time (reading the request bodies from the sockets) is shown per run beside moto's.
 
 What it leaves out is all of S3's time, latency included: each answer comes as soon as the body has
 crossed the loopback. Against a real S3 every PutObject also waits for a round trip and the upload at

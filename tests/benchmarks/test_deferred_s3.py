@@ -20,7 +20,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.backup.conftest import moto_endpoint  # noqa: F401 - the fixture, shared
+from tests.backup.conftest import aws, moto_endpoint  # noqa: F401 - the fixtures, shared
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,20 +81,15 @@ def replay(front: Any) -> dict[str, Any]:
 
 
 def tool_client(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The S3 client `chefchatz backup db` builds, pointed at `endpoint` as the benchmark points it."""
+    """The S3 client `chefchatz backup db` builds, its standard AWS configuration (the `aws` fixture)
+    pointed at `endpoint` as the benchmark points it."""
     from ops.backup.aws import s3_client
 
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "bench")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "bench")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     return s3_client()
 
 
+@pytest.mark.usefixtures("aws")
 def test_the_tools_put_object_is_answered_as_accepted_and_stored_in_moto_only_by_the_replay(
     front: Any, moto: str, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
