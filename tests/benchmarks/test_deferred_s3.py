@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -115,6 +116,22 @@ def test_the_tools_put_object_is_answered_as_accepted_and_stored_in_moto_only_by
     assert stored["Metadata"] == {"backup-id": "1"}
     assert stored["ContentType"] == "application/zstd"
     assert replay(front)["objects"] == 0  # what was stored is not kept twice
+
+
+def test_the_fronts_answer_has_only_headers_of_s3s_put_object_output(front: Any, bucket: str) -> None:
+    """The contract: botocore's model of S3. Beside HTTP's own headers and S3's request id, the
+    front answers only with headers PutObject's output shape has."""
+    body = b"chunk"
+    answer = client(front.url).put_object(
+        Bucket=bucket, Key="db/1/dump/1.dat.zst", Body=body, ChecksumAlgorithm="SHA256", ChecksumSHA256=sha256_b64(body)
+    )
+    shape = botocore.session.get_session().get_service_model("s3").operation_model("PutObject").output_shape
+    assert shape is not None
+    modelled = {m.serialization["name"].lower() for m in shape.members.values() if "name" in m.serialization}
+    sent = set(answer["ResponseMetadata"]["HTTPHeaders"]) - {"server", "date", "content-length", "x-amz-request-id"}
+    assert sent == {"x-amz-checksum-sha256"} and sent <= modelled, sent - modelled
+    assert answer["ChecksumSHA256"] == sha256_b64(body)
+    assert replay(front)["objects"] == 1
 
 
 def test_a_body_that_does_not_match_its_sha256_is_reported_and_not_stored(front: Any, moto: str, bucket: str) -> None:
