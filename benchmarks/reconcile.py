@@ -197,7 +197,8 @@ def main() -> None:
         print(
             f"{rows:>10} {table:<9} {'chefchatz reconcile':<28}{ours.seconds:>8.2f}{ours.cpu + ours.server_cpu:>7.2f}"
             f"{ours.peak_tree_rss / MiB:>7.0f} MiB   {stats['passes']} passes, {stats['buckets_compared']} buckets "
-            f"hashed, {stats['buckets_differing']} differed, {stats['rows_fetched']} (key, hash) pairs fetched; "
+            f"hashed, {stats['buckets_differing']} differed ({stats['buckets_pinpointed']} pinpointed to a piece), "
+            f"{stats['rows_fetched']} (key, hash) pairs fetched; "
             f"tool's own time {report['seconds']:.2f}s"
         )
         print(

@@ -58,12 +58,22 @@ Passes, each one sequential scan per side with both servers working at once (`Co
    and running window, the range comparison's first pass) took 1.2 s. More, smaller buckets cost
    the aggregate more than they save the fetch: at 0.1 % differences (990 buckets differing),
    8,192 / 16,384 / 32,768 / 65,536 buckets took 0.42 / 0.43 / 0.56 / 0.70 s for the first pass
-   and 0.25 / 0.18 / 0.15 / 0.13 s for the fetch (with the rows read), so buckets stay at 64 rows;
-   four more XORs per bucket, to tell which sixteenth of a bucket differs, cost 0.14 s;
+   and 0.25 / 0.18 / 0.15 / 0.13 s for the fetch (with the rows read) before pieces were named
+   (below); four more XORs per bucket, to tell which sixteenth of a bucket differs, cost 0.14 s.
+   One more does the work of five: each bucket also XORs every row hash shifted left by the row's
+   piece, the next 5 bits of its key hash (`piece_bits`). When every differing row of a bucket lies
+   in one of its 32 pieces (most buckets, at 0.1 % differences: they hold one differing row), the
+   two sides' shifted XORs are their plain XORs shifted by that piece's number, which `pinpoint`
+   reads, and only that piece's rows are fetched. The aggregate costs about 0.02 s; the fetch
+   over the benchmark's 1M-row tables now reads 23k (key, hash) pairs where it read 119k and takes
+   0.12-0.16 s where it took 0.22-0.30 s, and buckets grew to 128 rows, as the fetch no longer
+   grows with them: a whole table's comparison in 0.74 s where it took 0.80 s at 64 rows and 0.91 s
+   before pieces (`cooks`; `messages` 0.68 / 0.78 / 0.87 s; medians of 15 and 9, interleaved);
 2. while differing buckets hold many rows, they are split by more bits of the same key hash into
    pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
 3. last, the rows of every differing bucket and piece are fetched as (key hash, key, row hash)
-   (`Comparer._compare_rows`): unsorted, each server sending its rows as its scan finds them while
+   (`Comparer._compare_rows`), every row's key hash computed once however many lists it is
+   tested against (`TableSql._in_any`): unsorted, each server sending its rows as its scan finds them while
    the client drops every row as soon as the other side has sent the same one, so the comparing
    overlaps the scanning instead of waiting for a sort (server 0.13 s per side for 60k rows of 1M
    where sorting them took 0.15 s and sent nothing until done; the whole fetch 0.20-0.25 s where it
@@ -74,7 +84,10 @@ Passes, each one sequential scan per side with both servers working at once (`Co
    unsorted fetch is given up, its scan wasted, and the rows are fetched in key hash order instead,
    `aligned_blocks` pairing the two sides a block at a time; when the first passes already show
    more differing rows than half of `stream_rows` (a row per differing bucket, or the two sides'
-   counts apart), the sorted fetch is the only one tried. Memory stays bounded either way.
+   counts apart), the sorted fetch is the only one tried. Memory stays bounded either way. A
+   named piece is then checked against its rows: those found on one side only must XOR to what
+   its bucket's hashes said; when not (an accident of `pinpoint`), the bucket's other pieces are
+   compared in one more pass.
 `next_pass` decides between fetching and splitting. The passes are a loop: nothing recurses,
 whatever the data. Each pass's rows are streamed from server-side cursors, in binary (60k rows
 read in 0.022-0.031 s, 0.032-0.041 s as text), the next block of each side fetched while this one
@@ -124,6 +137,8 @@ T = TypeVar("T")
 MAX_BITS = 62  # bucket numbers stay non-negative bigints
 KEY_SEED = 1 << 31  # the key hash's seeds; the columns' are 1, 2, 3...: all distinct and below 2^32 (`int8_hash`)
 FIRST_PASS_MAX_BITS = 20  # at most ~1M buckets in the first pass (past 64M rows, buckets grow)
+M64 = (1 << 64) - 1  # a bigint's 64 bits, as Python reads them signed
+MAX_PIECES_LISTED = 1 << 16  # bucket numbers in one fetch's list (`TableSql._in_any`)
 SPLIT_MAX_BITS = 16  # at most 65,536 pieces per differing bucket in one pass
 
 # The text form of values must be the same on both sides (see the module docstring); these are
@@ -182,9 +197,30 @@ class CompareStats:
     passes: int = 0  # scans of the table, per side
     buckets: int = 0  # buckets compared by hash (every pass)
     differing: int = 0  # of those, buckets whose hashes differed
+    pinpointed: int = 0  # of those, buckets whose differing rows all lie in one piece the hashes named
+    pinpoints_missed: int = 0  # of those, pieces whose rows did not hold all of the bucket's differences
     rows_fetched: int = 0  # (key, hash) pairs fetched for row-by-row comparison, both sides
     unsorted_fetches: int = 0  # last passes read unsorted to the end (`Comparer._streamed`)
     abandoned_fetches: int = 0  # of those begun, given up for the sorted fetch
+
+
+@dataclass
+class Pins:
+    """The pinpointed pieces of one pass's buckets at `bits`: piece number (at bits + piece_bits) ->
+    the XOR of the row hashes of the bucket's differing rows, as its two sides' hashes told."""
+
+    bits: int
+    piece_bits: int
+    pieces: dict[int, int]
+
+    @property
+    def mask(self) -> int:
+        return (1 << (self.bits + self.piece_bits)) - 1
+
+    def rest_of(self, piece: int) -> list[int]:
+        """The other pieces of the piece's bucket."""
+        bucket, ours = piece & ((1 << self.bits) - 1), piece >> self.bits
+        return [bucket | j << self.bits for j in range(1 << self.piece_bits) if j != ours]
 
 
 def classify(source: dict[Key, int], target: dict[Key, int]) -> LeafDiff:
@@ -225,6 +261,7 @@ def aligned_blocks(ours: Iterable[list[Row]], theirs: Iterable[list[Row]]) -> It
 
 
 _first, _count = itemgetter(0), itemgetter(1)
+_NO_ROWS = (0, 0, 0)  # count, row hash XOR and shifted XOR of a bucket a side has no row in
 
 
 def next_pass(
@@ -258,6 +295,30 @@ def next_pass(
         return fetch + [b for b, _, _ in big], [], bits
     largest = max(max(n, m) for _, n, m in big)
     return fetch, [b for b, _, _ in big], split_bits(bits, largest, piece_rows)
+
+
+def pinpoint(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
+    """The piece (of 2^`pieces` per bucket) that holds every row differing in a bucket, if one does.
+
+    `rows_apart` is the XOR of the bucket's two sides' row hash XORs (`x`: the XOR of the differing
+    rows' row hashes, both versions of a conflict), `shifted_apart` the same of each row hash shifted
+    left by its piece number (`p`; `TableSql.bucket_hashes`). Shifting is linear in XOR, so when
+    every differing row lies in piece r, p = x << r (r is where their lowest set bits are apart);
+    rows in two or more pieces give p = x << r for no r but by an accident (at most 2^-33: a shift
+    by r compares 64 - r bits), which the rows fetched then show (`Comparer._compare_rows`). None
+    then, or when the differences shifted out of 64 bits (p = 0): the bucket's rows are fetched whole.
+    """
+    x, p = rows_apart & M64, shifted_apart & M64
+    if pieces == 0 or x == 0 or p == 0:
+        return None
+    piece = _trailing_zeros(p) - _trailing_zeros(x)
+    if 0 <= piece < 1 << pieces and (x << piece) & M64 == p:
+        return piece
+    return None
+
+
+def _trailing_zeros(value: int) -> int:
+    return (value & -value).bit_length() - 1
 
 
 def first_pass_bits(estimated_rows: float, bucket_rows: int) -> int:
@@ -421,21 +482,32 @@ class TableSql:
             where,
         )
 
-    def bucket_hashes(self, bits: int, within: tuple[int, Sequence[int]] | None) -> tuple[sql.Composed, list[Any]]:
-        """(bucket, count, hash) of every non-empty bucket at `bits`, in bucket order; `within`: only
-        the rows of these buckets at fewer bits (a split)."""
+    def bucket_hashes(
+        self, bits: int, within: tuple[int, Sequence[int]] | None, pieces: int = 0
+    ) -> tuple[sql.Composed, list[Any]]:
+        """(bucket, count, hash, shifted hash) of every non-empty bucket at `bits`, in bucket order;
+        `within`: only the rows of these buckets at fewer bits (a split). The shifted hash XORs each
+        row hash shifted left by the row's piece of its bucket, the next `pieces` bits of its key hash
+        (`pinpoint`; all 0 when `pieces` is 0)."""
         where: sql.Composable = sql.SQL("")
         params: list[Any] = []
         if within is not None:
             where, params = sql.SQL("WHERE {}").format(self._in_buckets(within[0])), [list(within[1])]
         # The subqueries also keep the planner to a hash aggregate: it cannot know that the buckets
         # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so). The
-        # aggregate reads a bucket and a row hash computed below it: 0.04 s less per 1M rows than
-        # computing them from k and x as its group key and argument.
+        # aggregate reads a bucket, a row hash and a shift computed below it: 0.04 s less per 1M rows
+        # than computing them from k and x as its group key and arguments.
         query = sql.SQL(
-            "SELECT b, count(*), bit_xor(h) FROM (SELECT k & {} AS b, {} AS h FROM ({}) s OFFSET 0) s2"
+            "SELECT b, count(*), bit_xor(h), bit_xor(h << s)"
+            " FROM (SELECT k & {} AS b, ((k >> {}) & {})::int4 AS s, {} AS h FROM ({}) s OFFSET 0) s2"
             " GROUP BY b ORDER BY b"
-        ).format(sql.Literal((1 << bits) - 1), ROW_HASH, self._hashed(where))
+        ).format(
+            sql.Literal((1 << bits) - 1),
+            sql.Literal(bits),
+            sql.Literal((1 << pieces) - 1),
+            ROW_HASH,
+            self._hashed(where),
+        )
         return query, params
 
     def row_hashes(
@@ -445,9 +517,9 @@ class TableSql:
         hash order, so that both sides' rows pair a block at a time (`aligned_blocks`), or with
         `ordered=False` as the scan finds them (`Comparer._streamed`)."""
         names = [sql.Identifier(f"key{j}") for j in range(len(self.table.key))]
-        where = sql.SQL("WHERE {}").format(sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets))
+        where, params = self._in_any(buckets)
         inner = self._hashed(
-            where,
+            sql.SQL("WHERE {}").format(where),
             *(
                 sql.SQL("{}::text AS {}").format(sql.Identifier("t", k), n)
                 for k, n in zip(self.table.key, names, strict=True)
@@ -456,7 +528,25 @@ class TableSql:
         query = sql.SQL("SELECT k, {}, {} FROM ({}) s{}").format(
             sql.SQL(", ").join(names), ROW_HASH, inner, sql.SQL(" ORDER BY k" if ordered else "")
         )
-        return query, [list(numbers) for _, numbers in buckets]
+        return query, params
+
+    def _in_any(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composable, list[Any]]:
+        """The key hash in any of the buckets, given at several bits (whole buckets and pinpointed
+        pieces): each row's key hash is computed once for the one test every row takes, as each test
+        of it computes it again (0.119 s for the benchmark's 1M-row `cooks` where two tests took 0.163).
+
+        The coarser buckets are written as their pieces at the finest bits when those are few, so one
+        hashed ANY tests every row; otherwise every row is tested against the coarsest bits first, and
+        only the rows of those buckets against each list."""
+        finest, coarsest = max(bits for bits, _ in buckets), min(bits for bits, _ in buckets)
+        if sum(len(numbers) << (finest - bits) for bits, numbers in buckets) <= MAX_PIECES_LISTED:
+            pieces = [n | j << bits for bits, numbers in buckets for j in range(1 << (finest - bits)) for n in numbers]
+            return self._in_buckets(finest), [pieces]
+        coarse = sorted({n & ((1 << coarsest) - 1) for _, numbers in buckets for n in numbers})
+        each = sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets)
+        return sql.SQL("{} AND ({})").format(self._in_buckets(coarsest), each), [coarse] + [
+            list(numbers) for _, numbers in buckets
+        ]
 
 
 _cursor_ids = itertools.count()
@@ -469,7 +559,7 @@ class Comparer:
     source: psycopg.Connection[Any]
     target: psycopg.Connection[Any]
     table: Table
-    bucket_rows: int = 64  # rows per bucket of the first pass: a 0.1 % difference leaves most buckets equal
+    bucket_rows: int = 128  # rows per bucket of the first pass: a 0.1 % difference leaves most buckets equal
     piece_rows: int = 4  # a differing bucket is split into pieces of about this many rows...
     # ...unless the differing buckets hold fewer rows than the table's divided by this. At 1M rows
     # with 0.1 % differences (120k rows in differing buckets) fetching them directly and splitting
@@ -477,6 +567,9 @@ class Comparer:
     # today's cheaper passes, at 128-row buckets (229k rows in differing buckets) splitting first
     # (0.28-0.30 s, then 0.13 s to fetch) and fetching directly (0.45 s) both took 0.80 s in all.
     pass_cost: int = 8
+    # The first pass names, in a bucket whose differing rows all lie in one of its 2^piece_bits pieces
+    # (by the next bits of the key hash), that piece (`pinpoint`): only its rows are fetched.
+    piece_bits: int = 5
     itersize: int = 4096  # rows per fetch from a server-side cursor
     leaf_batch_rows: int = 16384  # (key, hash) pairs per LeafDiff of the sorted fetch (the unsorted one: one)
     # Rows the unsorted fetch may hold unmatched before it gives way to the sorted one (`_streamed`):
@@ -503,17 +596,31 @@ class Comparer:
         table_rows = 0
         fetch: list[tuple[int, list[int]]] = []  # (bits, buckets) whose rows are compared one by one, last
         differ_at_least = 0  # rows of those buckets that must differ: one a bucket, or its two sides' count apart
+        pins: list[Pins] = []  # the pinpointed pieces, to check against the rows fetched
         while True:
             differing: list[tuple[int, int, int]] = []
+            pinned: dict[int, int] = {}  # piece (at bits + pieces) holding a bucket's differing rows -> their XOR
+            pieces = min(self.piece_bits, MAX_BITS - bits)
             rows = [0, 0]
-            for ours, theirs in self._both(*self.sql.bucket_hashes(bits, within)):
+            for ours, theirs in self._both(*self.sql.bucket_hashes(bits, within, pieces)):
                 rows[0] += sum(map(_count, ours))
                 rows[1] += sum(map(_count, theirs))
                 a, b = set(ours), set(theirs)
-                mine, other = {r[0]: r[1] for r in a - b}, {r[0]: r[1] for r in b - a}
+                mine, other = {r[0]: r[1:] for r in a - b}, {r[0]: r[1:] for r in b - a}
                 self.stats.buckets += len(b) + len(mine) - len(mine.keys() & other.keys())
-                differing += [(n, mine.get(n, 0), other.get(n, 0)) for n in sorted(mine.keys() | other.keys())]
-            self.stats.differing += len(differing)
+                for bucket in sorted(mine.keys() | other.keys()):
+                    (n, x, p), (m, y, q) = mine.get(bucket, _NO_ROWS), other.get(bucket, _NO_ROWS)
+                    piece = pinpoint(x ^ y, p ^ q, pieces)
+                    if piece is None:
+                        differing.append((bucket, n, m))
+                    else:
+                        pinned[bucket | piece << bits] = (x ^ y) & M64
+                        differ_at_least += max(1, abs(n - m))
+            self.stats.differing += len(differing) + len(pinned)
+            self.stats.pinpointed += len(pinned)
+            if pinned:
+                fetch.append((bits + pieces, list(pinned)))
+                pins.append(Pins(bits, pieces, pinned))
             if within is None:
                 table_rows = max(rows)
             leaves, split, next_bits = next_pass(
@@ -529,13 +636,13 @@ class Comparer:
                 fetch.append((bits, leaves))
                 counts = {bucket: (n, m) for bucket, n, m in differing}
                 differ_at_least += sum(max(1, abs(n - m)) for n, m in map(counts.__getitem__, leaves))
-            if within is None and (split or leaves):  # passes follow the first: they hash a few buckets' rows
+            if within is None and (split or leaves or pinned):  # passes follow: they hash a few buckets' rows
                 self.on_both(lambda conn: conn.execute(AFTER_FIRST_PASS))
             if not split:
                 break
             within, bits = (bits, split), next_bits
         if fetch:
-            yield from self._compare_rows(fetch, differ_at_least)
+            yield from self._compare_rows(fetch, differ_at_least, pins)
 
     def _both(self, query: sql.Composed, params: list[Any]) -> Iterator[tuple[list[Row], list[Row]]]:
         """One pass on both databases at once, as pairs of blocks of rows holding the same buckets
@@ -586,18 +693,45 @@ class Comparer:
                     wait([following])
             block = following.result() if following is not None else []
 
-    def _compare_rows(self, buckets: list[tuple[int, list[int]]], differ_at_least: int) -> Iterator[LeafDiff]:
+    def _compare_rows(
+        self, buckets: list[tuple[int, list[int]]], differ_at_least: int, pins: Sequence[Pins] = ()
+    ) -> Iterator[LeafDiff]:
         """The rows of the buckets compared one by one: unsorted while the two sides' rows match up
         as they arrive, sorted when they do not, or when the rows known to differ would already fill
-        half of what the unsorted fetch may hold (it would likely be given up, a scan wasted)."""
+        half of what the unsorted fetch may hold (it would likely be given up, a scan wasted).
+
+        Last, each pinpointed piece is checked: the row hashes of its rows found on one side only
+        must XOR to what its bucket's hashes said all of the bucket's differing rows XOR to. Were
+        they not (differing rows in other pieces too, taken for one piece by an accident of
+        `pinpoint`), the rest of the bucket is compared in one more pass."""
+        apart = {id(pin): dict.fromkeys(pin.pieces, 0) for pin in pins}
+
+        def tally(rows: Iterable[Row]) -> None:  # (key hash, key..., row hash) rows found on one side only
+            for row in rows:
+                for pin in pins:
+                    piece = row[0] & pin.mask
+                    if piece in pin.pieces:
+                        apart[id(pin)][piece] ^= row[-1] & M64
+
         if differ_at_least <= self.stream_rows // 2:
             unmatched = self._streamed(buckets)
             if unmatched is not None:
+                tally(itertools.chain(*unmatched))
                 ours, theirs = ({row[1:-1]: row[-1] for row in sorted(side)} for side in unmatched)
                 if ours or theirs:
                     yield classify(ours, theirs)
-                return
-        yield from self._sorted(buckets)
+                buckets = []
+        if buckets:
+            yield from self._sorted(buckets, tally)
+        rest = [
+            (pin.bits + pin.piece_bits, pin.rest_of(piece))
+            for pin in pins
+            for piece, rows_apart in pin.pieces.items()
+            if apart[id(pin)][piece] != rows_apart
+        ]
+        if rest:
+            self.stats.pinpoints_missed += len(rest)
+            yield from self._compare_rows(rest, len(rest))
 
     def _streamed(self, buckets: list[tuple[int, list[int]]]) -> tuple[set[Row], set[Row]] | None:
         """Each side's rows of the buckets found nowhere on the other side, read in the order each
@@ -638,13 +772,16 @@ class Comparer:
                     else:
                         yield side, block
 
-    def _sorted(self, buckets: list[tuple[int, list[int]]]) -> Iterator[LeafDiff]:
+    def _sorted(
+        self, buckets: list[tuple[int, list[int]]], tally: Callable[[Iterable[Row]], None]
+    ) -> Iterator[LeafDiff]:
         # Only the rows that differ are kept: a (key hash, key, row hash) row found on both sides is equal.
         ours: dict[Key, int] = {}
         theirs: dict[Key, int] = {}
         for from_rows, to_rows in self._both(*self.sql.row_hashes(buckets)):
             self.stats.rows_fetched += len(from_rows) + len(to_rows)
             a, b = set(from_rows), set(to_rows)
+            tally(a ^ b)
             # In key hash order, as the unsorted fetch reports them: the same sample keys either way.
             ours.update((r[1:-1], r[-1]) for r in sorted(a - b))
             theirs.update((r[1:-1], r[-1]) for r in sorted(b - a))

@@ -38,6 +38,7 @@ class TableReport:
     passes: int = 0  # scans of the table per side
     buckets_compared: int = 0
     buckets_differing: int = 0
+    buckets_pinpointed: int = 0  # of those, the ones whose differing rows were fetched from one piece
     rows_fetched: int = 0
     seconds: float = 0.0
 
@@ -68,6 +69,7 @@ class TableReport:
             "passes": self.passes,
             "buckets_compared": self.buckets_compared,
             "buckets_differing": self.buckets_differing,
+            "buckets_pinpointed": self.buckets_pinpointed,
             "rows_fetched": self.rows_fetched,
             "seconds": round(self.seconds, 3),
         }

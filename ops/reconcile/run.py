@@ -155,6 +155,7 @@ def _reconcile_table(
     result.passes = comparer.stats.passes
     result.buckets_compared = comparer.stats.buckets
     result.buckets_differing = comparer.stats.differing
+    result.buckets_pinpointed = comparer.stats.pinpointed
     result.rows_fetched = comparer.stats.rows_fetched
     result.seconds = time.monotonic() - started
     return result

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from ops.reconcile import compare
 from ops.reconcile.catalog import load_tables
 from ops.reconcile.compare import PLANNER_SETTINGS, Comparer, pin_session
 from tests.backup.conftest import PgServer
@@ -197,7 +198,7 @@ def test_identical_tables_are_settled_by_bucket_hashes_alone_in_one_pass(two_dat
 
     assert found == {"lost": set(), "only_in_to": set(), "conflicts": set()}
     assert (stats.passes, stats.differing, stats.rows_fetched) == (1, 0, 0)
-    assert stats.buckets == 256  # 10,000 rows in buckets of at most 64: 2^8 buckets of ~39 rows
+    assert stats.buckets == 128  # 10,000 rows in buckets of at most 128: 2^7 buckets of ~78 rows
 
 
 def test_buckets_far_larger_than_planned_are_split_in_another_pass_and_still_match_a_full_diff(two_databases):
@@ -216,6 +217,56 @@ def test_buckets_far_larger_than_planned_are_split_in_another_pass_and_still_mat
     assert {k: len(v) for k, v in found.items()} == {"lost": 9, "only_in_to": 10, "conflicts": 9}
     assert stats.passes == 3  # everything, the pieces of the one differing bucket, the rows of differing pieces
     assert stats.rows_fetched < 0.01 * 2 * 20000, stats
+
+
+def test_a_buckets_differing_rows_in_one_piece_are_fetched_with_that_piece_alone(two_databases):
+    old, live = two_databases
+    scattered_pair(two_databases, live_descending=False)  # 97 differing rows in 20,000, 256 buckets
+
+    found, stats = tool_diff(old, live, "t", pass_cost=1)
+    _, whole = tool_diff(old, live, "t", pass_cost=1, piece_bits=0)
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    # (pass_cost 1: no split pass.) Most differing buckets hold one differing row: its piece (1/32
+    # of the bucket) alone is fetched.
+    assert stats.passes == whole.passes == 2 and stats.differing == whole.differing, (stats, whole)
+    assert stats.pinpointed > 0.7 * stats.differing and stats.pinpoints_missed == 0, stats
+    assert stats.rows_fetched < whole.rows_fetched / 3, (stats, whole)  # the rest: buckets of several pieces
+
+
+def test_one_differing_row_in_a_table_of_one_bucket_is_fetched_with_its_piece(two_databases):
+    old, live = two_databases
+    both(
+        two_databases,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' FROM generate_series(1, 3200) i",
+    )
+    on(live, "UPDATE t SET v = 'w' WHERE id = 1234")
+
+    found, stats = tool_diff(old, live, "t", bucket_rows=1_000_000)
+
+    assert found == {"lost": set(), "only_in_to": set(), "conflicts": {("1234",)}}
+    # No split pass: the first pass named the piece, ~100 of the 3,200 rows on each side.
+    assert (stats.passes, stats.pinpointed) == (2, 1) and stats.rows_fetched < 2 * 200, stats
+
+
+def test_a_piece_named_wrongly_is_caught_by_its_rows_and_the_rest_of_its_bucket_compared(two_databases, monkeypatch):
+    # Only a 2^-33 accident of the shifted hash could name a piece that misses some of a bucket's
+    # differences: make every piece named the wrong one, and the rows fetched must say so.
+    old, live = two_databases
+    scattered_pair(two_databases, live_descending=False)
+    right = compare.pinpoint
+
+    def wrong(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
+        piece = right(rows_apart, shifted_apart, pieces)
+        return None if piece is None else piece ^ 1
+
+    monkeypatch.setattr(compare, "pinpoint", wrong)
+    for stream_rows in (65536, 0):  # either fetch
+        found, stats = tool_diff(old, live, "t", stream_rows=stream_rows, pass_cost=1)
+
+        assert found == naive_diff(old, live, "t", ["id"])
+        # All rows hashed, the named pieces' rows, the rest of their buckets.
+        assert stats.pinpoints_missed == stats.pinpointed > 0 and stats.passes == 3, stats
 
 
 def test_values_whose_hash_is_the_seed_or_folds_are_still_told_apart(two_databases):
@@ -407,7 +458,7 @@ def test_rows_stored_in_the_same_order_are_compared_as_they_stream_in(two_databa
     old, live = two_databases
     scattered_pair(two_databases, live_descending=False)
 
-    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1)
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1, piece_bits=0, bucket_rows=64)
 
     assert found == naive_diff(old, live, "t", ["id"])
     # (pass_cost 1: no split pass.) The rows of the differing buckets were read once, unsorted,
@@ -419,7 +470,7 @@ def test_rows_stored_in_orders_too_different_to_stream_are_compared_sorted_inste
     old, live = two_databases
     scattered_pair(two_databases, live_descending=True)  # the live copy's scan meets the rows last to first
 
-    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1)
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1, piece_bits=0, bucket_rows=64)
 
     assert found == naive_diff(old, live, "t", ["id"])
     # All rows hashed, the unsorted fetch given up past 1,000 rows held, the sorted fetch.
@@ -432,7 +483,7 @@ def test_more_differing_buckets_than_a_stream_may_hold_go_straight_to_the_sorted
     scattered_pair(two_databases, live_descending=True)
 
     # 82 differing buckets, so at least 82 differing rows: more than half of 150, not even tried unsorted.
-    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=150, pass_cost=1)
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=150, pass_cost=1, piece_bits=0, bucket_rows=64)
 
     assert found == naive_diff(old, live, "t", ["id"])
     assert (stats.passes, stats.differing, stats.unsorted_fetches, stats.abandoned_fetches) == (2, 82, 0, 0), stats
@@ -483,7 +534,7 @@ def test_a_scan_another_session_left_midway_does_not_rotate_the_unsorted_fetch(t
         # Synchronized scans now start there: this session's first row is from mid-table.
         assert conn.execute("SELECT id FROM t LIMIT 1").fetchone() != (1,)
 
-    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1)
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, pass_cost=1, piece_bits=0, bucket_rows=64)
 
     assert found == naive_diff(old, live, "t", ["id"])
     assert (stats.unsorted_fetches, stats.abandoned_fetches) == (1, 0), stats

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from ops.reconcile.catalog import Column, ReconcileInputError, Table, fk_order, schema_problems, select_tables
-from ops.reconcile.compare import MAX_BITS, aligned_blocks, classify, first_pass_bits, next_pass, split_bits
+from ops.reconcile.compare import (
+    M64,
+    MAX_BITS,
+    Pins,
+    aligned_blocks,
+    classify,
+    first_pass_bits,
+    next_pass,
+    pinpoint,
+    split_bits,
+)
 from ops.reconcile.report import Report, TableReport
 
 
@@ -49,6 +59,59 @@ def test_the_first_pass_cuts_the_estimated_rows_into_buckets_of_at_most_64(estim
 )  # fmt: skip
 def test_a_split_cuts_the_largest_differing_bucket_into_pieces_of_about_4_rows(bits, largest, after):
     assert split_bits(bits, largest, 4) == after
+
+
+def apart(*rows: tuple[int, int]) -> tuple[int, int]:
+    """A bucket's two XORs told apart, from its differing rows as (row hash, piece): as a signed bigint each,
+    as PostgreSQL sends them (a conflict is two rows: its two versions' row hashes, in the same piece)."""
+    x = p = 0
+    for h, piece in rows:
+        x, p = x ^ h, p ^ ((h << piece) & M64)
+    return x - (x >> 63 << 64), p - (p >> 63 << 64)
+
+
+H1, H2, H3 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+
+
+@pytest.mark.parametrize(
+    ("rows", "piece"),
+    [
+        ([(H1, 7)], 7),
+        ([(H1, 0)], 0),
+        ([(H1, 31)], 31),
+        ([(H1, 12), (H2, 12)], 12),
+        ([(H1, 3), (H2, 3), (H3, 3)], 3),
+        ([(H1, 3), (H2, 4)], None),
+        ([(H1, 0), (H2, 31)], None),
+        ([(H1, 5), (H2, 5), (H3, 6)], None),
+        ([(1 << 40, 30)], None),
+        ([], None),
+    ],
+    ids=[
+        "one row",
+        "piece 0",
+        "the last piece",
+        "a conflict's two versions",
+        "three rows in one piece",
+        "two pieces",
+        "the first and last pieces",
+        "one of three rows elsewhere",
+        "shifted out of 64 bits",
+        "nothing apart",
+    ],
+)
+def test_a_bucket_is_pinpointed_to_a_piece_only_when_every_differing_row_lies_there(rows, piece):
+    assert pinpoint(*apart(*rows), 5) == piece
+
+
+def test_no_piece_is_named_when_pieces_are_off():
+    assert pinpoint(*apart((H1, 0)), 0) is None
+
+
+def test_the_rest_of_a_pinpointed_bucket_is_its_other_pieces():
+    pins = Pins(bits=4, piece_bits=2, pieces={0b10_0101: 0})
+    assert pins.rest_of(0b10_0101) == [0b00_0101, 0b01_0101, 0b11_0101]
+    assert pins.mask == 0b11_1111
 
 
 SIZES = {"bucket_rows": 64, "piece_rows": 4, "pass_cost": 8}
