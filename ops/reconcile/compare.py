@@ -72,9 +72,10 @@ Passes, each one sequential scan per side with both servers working at once (`Co
 2. while differing buckets hold many rows, they are split by more bits of the same key hash into
    pieces of about `piece_rows` rows, in a scan that hashes only the rows of those buckets;
 3. last, the rows of every differing bucket and piece are fetched as (key hash, key, row hash)
-   (`Comparer._compare_rows`), every row's key hash computed once however many lists it is
-   tested against (`TableSql._in_any`): unsorted, each server sending its rows as its scan finds them while
-   the client drops every row as soon as the other side has sent the same one, so the comparing
+   (`Comparer._compare_rows`), every row's key hash computed once however many bits the buckets
+   and pieces are at, unless listing them at one would take over `MAX_PIECES_LISTED` numbers
+   (`TableSql._in_any`): unsorted, each server sending its rows as its scan finds them while the
+   client drops every row as soon as the other side has sent the same one, so the comparing
    overlaps the scanning instead of waiting for a sort (server 0.13 s per side for 60k rows of 1M
    where sorting them took 0.15 s and sent nothing until done; the whole fetch 0.20-0.25 s where it
    took 0.27-0.30 s). What is held unmatched is the differing rows plus the lag between the two
@@ -139,6 +140,7 @@ KEY_SEED = 1 << 31  # the key hash's seeds; the columns' are 1, 2, 3...: all dis
 FIRST_PASS_MAX_BITS = 20  # at most ~1M buckets in the first pass (past 64M rows, buckets grow)
 M64 = (1 << 64) - 1  # a bigint's 64 bits, as Python reads them signed
 MAX_PIECES_LISTED = 1 << 16  # bucket numbers in one fetch's list (`TableSql._in_any`)
+MAX_PIECE_BITS = 5  # a row hash shifted by up to 31 keeps 33 of its bits (`pinpoint`)
 SPLIT_MAX_BITS = 16  # at most 65,536 pieces per differing bucket in one pass
 
 # The text form of values must be the same on both sides (see the module docstring); these are
@@ -304,9 +306,10 @@ def pinpoint(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
     rows' row hashes, both versions of a conflict), `shifted_apart` the same of each row hash shifted
     left by its piece number (`p`; `TableSql.bucket_hashes`). Shifting is linear in XOR, so when
     every differing row lies in piece r, p = x << r (r is where their lowest set bits are apart);
-    rows in two or more pieces give p = x << r for no r but by an accident (at most 2^-33: a shift
-    by r compares 64 - r bits), which the rows fetched then show (`Comparer._compare_rows`). None
-    then, or when the differences shifted out of 64 bits (p = 0): the bucket's rows are fetched whole.
+    rows in two or more pieces give p = x << r for no r but by an accident: below 2^-32, at worst
+    for rows in the last two pieces only (their shifts leave the fewest bits to compare), far less
+    as a rule. The rows fetched then show it (`Comparer._compare_rows`). None then, or when the
+    differences shifted out of 64 bits (p = 0): the bucket's rows are fetched whole.
     """
     x, p = rows_apart & M64, shifted_apart & M64
     if pieces == 0 or x == 0 or p == 0:
@@ -488,20 +491,22 @@ class TableSql:
         """(bucket, count, hash, shifted hash) of every non-empty bucket at `bits`, in bucket order;
         `within`: only the rows of these buckets at fewer bits (a split). The shifted hash XORs each
         row hash shifted left by the row's piece of its bucket, the next `pieces` bits of its key hash
-        (`pinpoint`; all 0 when `pieces` is 0)."""
+        (`pinpoint`); with no pieces it is not computed (0)."""
         where: sql.Composable = sql.SQL("")
         params: list[Any] = []
         if within is not None:
             where, params = sql.SQL("WHERE {}").format(self._in_buckets(within[0])), [list(within[1])]
+        shifted = sql.SQL("bit_xor(h << s)" if pieces else "0::bigint")
         # The subqueries also keep the planner to a hash aggregate: it cannot know that the buckets
         # are few, and would otherwise sort whole rows to group them (measured 1.0 s, 0.5 s so). The
-        # aggregate reads a bucket, a row hash and a shift computed below it: 0.04 s less per 1M rows
-        # than computing them from k and x as its group key and arguments.
+        # aggregate reads a bucket and a row hash computed below it: 0.04 s less per 1M rows than
+        # computing them from k and x as its group key and argument (the shift is computed there too).
         query = sql.SQL(
-            "SELECT b, count(*), bit_xor(h), bit_xor(h << s)"
+            "SELECT b, count(*), bit_xor(h), {}"
             " FROM (SELECT k & {} AS b, ((k >> {}) & {})::int4 AS s, {} AS h FROM ({}) s OFFSET 0) s2"
             " GROUP BY b ORDER BY b"
         ).format(
+            shifted,
             sql.Literal((1 << bits) - 1),
             sql.Literal(bits),
             sql.Literal((1 << pieces) - 1),
@@ -532,21 +537,28 @@ class TableSql:
 
     def _in_any(self, buckets: Sequence[tuple[int, Sequence[int]]]) -> tuple[sql.Composable, list[Any]]:
         """The key hash in any of the buckets, given at several bits (whole buckets and pinpointed
-        pieces): each row's key hash is computed once for the one test every row takes, as each test
-        of it computes it again (0.119 s for the benchmark's 1M-row `cooks` where two tests took 0.163).
-
-        The coarser buckets are written as their pieces at the finest bits when those are few, so one
-        hashed ANY tests every row; otherwise every row is tested against the coarsest bits first, and
-        only the rows of those buckets against each list."""
-        finest, coarsest = max(bits for bits, _ in buckets), min(bits for bits, _ in buckets)
-        if sum(len(numbers) << (finest - bits) for bits, numbers in buckets) <= MAX_PIECES_LISTED:
-            pieces = [n | j << bits for bits, numbers in buckets for j in range(1 << (finest - bits)) for n in numbers]
+        pieces; each bits once, see `bits_lists`): when the coarser buckets' pieces at the finest bits
+        are few, they are listed there, and one hashed ANY tests each row's key hash, computed once
+        (0.119 s for the benchmark's 1M-row `cooks` where a test per bits, each computing it again,
+        took 0.163); otherwise every row is tested against the coarsest bits first, and only the
+        rows of those buckets against each bits' list."""
+        lists = bits_lists(buckets)
+        finest, coarsest = max(lists), min(lists)
+        if sum(len(numbers) << (finest - bits) for bits, numbers in lists.items()) <= MAX_PIECES_LISTED:
+            pieces = [n | j << bits for bits, ns in lists.items() for j in range(1 << (finest - bits)) for n in ns]
             return self._in_buckets(finest), [pieces]
-        coarse = sorted({n & ((1 << coarsest) - 1) for _, numbers in buckets for n in numbers})
-        each = sql.SQL(" OR ").join(self._in_buckets(bits) for bits, _ in buckets)
-        return sql.SQL("{} AND ({})").format(self._in_buckets(coarsest), each), [coarse] + [
-            list(numbers) for _, numbers in buckets
-        ]
+        coarse = sorted({n & ((1 << coarsest) - 1) for numbers in lists.values() for n in numbers})
+        each = sql.SQL(" OR ").join(self._in_buckets(bits) for bits in lists)
+        return sql.SQL("{} AND ({})").format(self._in_buckets(coarsest), each), [coarse, *lists.values()]
+
+
+def bits_lists(buckets: Iterable[tuple[int, Sequence[int]]]) -> dict[int, list[int]]:
+    """Bucket numbers by their bits, each bits once: a pass can fetch whole buckets and the pieces
+    of others at the bits of an earlier pass, and the rest of missed pieces come one list each."""
+    lists: dict[int, list[int]] = {}
+    for bits, numbers in buckets:
+        lists.setdefault(bits, []).extend(numbers)
+    return lists
 
 
 _cursor_ids = itertools.count()
@@ -578,6 +590,8 @@ class Comparer:
     stats: CompareStats = field(default_factory=CompareStats)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.piece_bits <= MAX_PIECE_BITS:
+            raise ValueError(f"piece_bits must be 0 to {MAX_PIECE_BITS}, got {self.piece_bits}")
         self.sql = TableSql(self.table)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reconcile")
 

@@ -15,7 +15,7 @@ from psycopg import sql
 
 from ops.reconcile import compare
 from ops.reconcile.catalog import load_tables
-from ops.reconcile.compare import PLANNER_SETTINGS, Comparer, pin_session
+from ops.reconcile.compare import PLANNER_SETTINGS, Comparer, pin_session, pinpoint
 from tests.backup.conftest import PgServer
 
 
@@ -46,13 +46,16 @@ def tool_diff(source: str, target: str, table: str, **sizes: Any) -> tuple[dict[
         pin_session(dst)
         comparer = Comparer(src, dst, load_tables(src, "public")[f"public.{table}"], **sizes)
         found: dict[str, set[tuple[str, ...]]] = {"lost": set(), "only_in_to": set(), "conflicts": set()}
+        reported = 0
         try:
             for diff in comparer.differences():
                 found["lost"] |= set(diff.lost)
                 found["only_in_to"] |= set(diff.only_in_to)
                 found["conflicts"] |= set(diff.conflicts)
+                reported += len(diff.lost) + len(diff.only_in_to) + len(diff.conflicts)
         finally:
             comparer.close()
+        assert reported == sum(map(len, found.values())), f"a key reported twice: {found}"
         return found, comparer.stats
 
 
@@ -249,24 +252,63 @@ def test_one_differing_row_in_a_table_of_one_bucket_is_fetched_with_its_piece(tw
     assert (stats.passes, stats.pinpointed) == (2, 1) and stats.rows_fetched < 2 * 200, stats
 
 
-def test_a_piece_named_wrongly_is_caught_by_its_rows_and_the_rest_of_its_bucket_compared(two_databases, monkeypatch):
-    # Only a 2^-33 accident of the shifted hash could name a piece that misses some of a bucket's
-    # differences: make every piece named the wrong one, and the rows fetched must say so.
+def named_wrongly(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
+    """Every piece `pinpoint` names, the wrong one: one without the bucket's differing rows."""
+    piece = pinpoint(rows_apart, shifted_apart, pieces)
+    return None if piece is None else piece ^ 1
+
+
+def named_unchecked(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
+    """A piece named from where the two XORs' lowest set bits are apart, never checked: in a bucket
+    whose differing rows lie in several pieces, one of them."""
+    x, p = rows_apart & compare.M64, shifted_apart & compare.M64
+    piece = (p & -p).bit_length() - (x & -x).bit_length()
+    return piece if x and p and 0 <= piece < 1 << pieces else None
+
+
+@pytest.mark.parametrize("namer", [named_wrongly, named_unchecked], ids=["the wrong piece", "unchecked"])
+def test_a_piece_named_wrongly_is_caught_by_its_rows_and_the_rest_of_its_bucket_compared(
+    two_databases, monkeypatch, namer
+):
+    # Only an accident of the shifted hash (below 2^-32) could name a piece that misses some of a
+    # bucket's differences: name pieces wrongly, and the rows fetched must say so.
     old, live = two_databases
     scattered_pair(two_databases, live_descending=False)
-    right = compare.pinpoint
+    monkeypatch.setattr(compare, "pinpoint", namer)
 
-    def wrong(rows_apart: int, shifted_apart: int, pieces: int) -> int | None:
-        piece = right(rows_apart, shifted_apart, pieces)
-        return None if piece is None else piece ^ 1
-
-    monkeypatch.setattr(compare, "pinpoint", wrong)
     for stream_rows in (65536, 0):  # either fetch
         found, stats = tool_diff(old, live, "t", stream_rows=stream_rows, pass_cost=1)
 
         assert found == naive_diff(old, live, "t", ["id"])
-        # All rows hashed, the named pieces' rows, the rest of their buckets.
-        assert stats.pinpoints_missed == stats.pinpointed > 0 and stats.passes == 3, stats
+        # All rows hashed, the named pieces' rows, the rest of the buckets whose pieces missed.
+        assert 0 < stats.pinpoints_missed <= stats.pinpointed and stats.passes == 3, stats
+        if namer is named_wrongly:
+            assert stats.pinpoints_missed == stats.pinpointed, stats
+
+
+def test_pieces_named_in_two_passes_and_a_stream_given_up_still_match_a_full_diff(two_databases):
+    old, live = two_databases
+    scattered_pair(two_databases, live_descending=True)  # the live copy's scan meets the rows last to first
+
+    # Halves for pieces: the named ones hold enough rows for the unsorted fetch to be tried and
+    # given up past 1,000 rows held, and the sorted one to check them instead. pass_cost 100: the
+    # buckets of several differing rows are split, and pieces named in the split pass too.
+    found, stats = tool_diff(old, live, "t", itersize=64, stream_rows=1000, piece_bits=1, pass_cost=100)
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    assert (stats.passes, stats.abandoned_fetches) == (4, 1), stats  # every row, a split, unsorted, sorted
+    assert stats.pinpointed > stats.differing - 10 and stats.pinpoints_missed == 0, stats
+
+
+def test_bucket_lists_too_long_to_write_at_one_bits_are_tested_coarsest_bits_first(two_databases, monkeypatch):
+    old, live = two_databases
+    scattered_pair(two_databases, live_descending=False)
+    monkeypatch.setattr(compare, "MAX_PIECES_LISTED", 0)
+
+    found, stats = tool_diff(old, live, "t")
+
+    assert found == naive_diff(old, live, "t", ["id"])
+    assert stats.pinpointed > 0 and stats.pinpoints_missed == 0, stats
 
 
 def test_values_whose_hash_is_the_seed_or_folds_are_still_told_apart(two_databases):

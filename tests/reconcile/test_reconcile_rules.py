@@ -8,8 +8,10 @@ from ops.reconcile.catalog import Column, ReconcileInputError, Table, fk_order, 
 from ops.reconcile.compare import (
     M64,
     MAX_BITS,
+    Comparer,
     Pins,
     aligned_blocks,
+    bits_lists,
     classify,
     first_pass_bits,
     next_pass,
@@ -106,6 +108,16 @@ def test_a_bucket_is_pinpointed_to_a_piece_only_when_every_differing_row_lies_th
 
 def test_no_piece_is_named_when_pieces_are_off():
     assert pinpoint(*apart((H1, 0)), 0) is None
+
+
+@pytest.mark.parametrize("piece_bits", [-1, 6])
+def test_pieces_past_32_are_refused_as_their_shift_would_leave_too_few_bits(piece_bits):
+    with pytest.raises(ValueError, match=f"piece_bits must be 0 to 5, got {piece_bits}"):
+        Comparer(None, None, None, piece_bits=piece_bits)  # type: ignore[arg-type]
+
+
+def test_bucket_lists_at_the_same_bits_are_one_list():
+    assert bits_lists([(13, [1, 2]), (18, [3]), (13, [4])]) == {13: [1, 2, 4], 18: [3]}
 
 
 def test_the_rest_of_a_pinpointed_bucket_is_its_other_pieces():
