@@ -23,6 +23,7 @@ UNKNOWN_SENTINELS = frozenset(
 )
 # Stand-in ids for offline look-ups, from a range no real object uses, so renderers can label them.
 LOOKUP_ID_BASE = 990_000_000
+LOOKUP_ID_SPAN = 9_000_000  # ids LOOKUP_ID_BASE + 1 ... + LOOKUP_ID_SPAN
 
 EXIT_OK = ExitStatus.OK
 EXIT_VIOLATIONS = ExitStatus.FAILED

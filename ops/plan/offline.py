@@ -45,7 +45,7 @@ from pulumi_policy.deserialize import SPECIAL_ARCHIVE_SIG, SPECIAL_ASSET_SIG, SP
 
 from ops import ExitStatus
 from ops.plan.jobs import Job
-from ops.plan.model import LOOKUP_ID_BASE
+from ops.plan.model import LOOKUP_ID_BASE, LOOKUP_ID_SPAN
 from ops.plan.stack_config import StackConfigError, load_project, load_stack_config
 
 if TYPE_CHECKING:
@@ -65,10 +65,19 @@ class OfflineMocks(pulumi.runtime.Mocks):
         # First preview: the id is unknown (empty) and only the inputs are known.
         return "", dict(args.inputs)
 
+    def _team_id(self, slug: str) -> int:
+        """A stand-in id named by the slug, not by the order of the look-ups: the SDK runs them
+        concurrently, and ids counted in call order swapped between two plans of one stack."""
+        label = f"github team '{slug}'"
+        team_id = LOOKUP_ID_BASE + 1 + int.from_bytes(hashlib.sha256(slug.encode()).digest()[:8]) % LOOKUP_ID_SPAN
+        while self.lookups.get(team_id, label) != label:  # two slugs alike in the span: the next free one
+            team_id = LOOKUP_ID_BASE + 1 + (team_id - LOOKUP_ID_BASE) % LOOKUP_ID_SPAN
+        return team_id
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[Any, Any]:  # type: ignore[override]
         if args.token == GET_TEAM:
             slug = str(args.args.get("slug"))
-            team_id = LOOKUP_ID_BASE + len(self.lookups) + 1
+            team_id = self._team_id(slug)
             self.lookups[team_id] = f"github team '{slug}'"
             return dict(
                 {
