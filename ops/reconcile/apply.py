@@ -24,7 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops.reconcile.compare import Key, TableSql
+from ops.reconcile.compare import Key
+from ops.reconcile.hashing import TableSql
 
 _STAGE = sql.Identifier("reconcile_stage")
 

@@ -60,7 +60,7 @@ ORDER BY c.relname
 # with timestamp_hash_extended), NULL without one. Arrays, ranges and composites are not looked into,
 # and enums are excluded on purpose (an enum value hashes as its label's OID, which differs between
 # two databases that hold the same labels). Every column without a name here is hashed through its
-# text form (`ops.reconcile.compare.column_hash`).
+# text form (`ops.reconcile.hashing.column_hash`).
 _COLUMNS_SQL = """
 SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attgenerated <> '', a.attidentity = 'a',
        a.attcollation <> 0,

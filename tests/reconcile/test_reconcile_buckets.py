@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ops.reconcile import compare
+from ops.reconcile import compare, hashing
 from ops.reconcile.catalog import load_tables
 from ops.reconcile.compare import PLANNER_SETTINGS, Comparer, pin_session, pinpoint
 from tests.backup.conftest import PgServer
@@ -303,7 +303,7 @@ def test_pieces_named_in_two_passes_and_a_stream_given_up_still_match_a_full_dif
 def test_bucket_lists_too_long_to_write_at_one_bits_are_tested_coarsest_bits_first(two_databases, monkeypatch):
     old, live = two_databases
     scattered_pair(two_databases, live_descending=False)
-    monkeypatch.setattr(compare, "MAX_PIECES_LISTED", 0)
+    monkeypatch.setattr(hashing, "MAX_PIECES_LISTED", 0)
 
     found, stats = tool_diff(old, live, "t")
 

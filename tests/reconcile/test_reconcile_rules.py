@@ -11,13 +11,13 @@ from ops.reconcile.compare import (
     Comparer,
     Pins,
     aligned_blocks,
-    bits_lists,
     classify,
     first_pass_bits,
     next_pass,
     pinpoint,
     split_bits,
 )
+from ops.reconcile.hashing import bits_lists
 from ops.reconcile.report import Report, TableReport
 
 
