@@ -55,9 +55,11 @@ is compared (the sorted fetch after its first block: 0.075-0.12 s, 0.09-0.16 s o
 the other); blocks are compared as sets, not a row or a bucket at a time. Memory holds a few
 blocks and the differing rows, never every bucket of the table.
 
-The command's own start costs 0.17-0.21 s before any of this (importing psycopg 0.09 s, typer
-0.03 s; typer 0.29 built a pydantic TypeAdapter per option, 0.08 s more, so requirements/main.in
-keeps it below 0.29): nothing left to import lazily there. JIT compilation
+The command's own start costs 0.15-0.19 s before any of this, and leaving 0.02 s after (importing
+psycopg 0.09-0.10 s, typer 0.03 s; typer 0.29 built a pydantic TypeAdapter per option, 0.08 s more,
+so requirements/main.in keeps it below 0.29; setuptools' editable-install import finder took 0.015 s
+of every start, so `./dev` installs the checkout as a plain path): nothing left to import lazily
+there. JIT compilation
 with optimization but without inlining (`PLANNER_SETTINGS`) makes the first pass over the
 benchmark's 1M-row `cooks` 0.06 s faster (0.43-0.44 s to 0.37-0.38 s, the 28 ms of compiling
 included; best of 5, twice) and the whole table's comparison 0.1-0.15 s faster with the unsorted
