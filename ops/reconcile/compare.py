@@ -442,14 +442,14 @@ class Comparer:
         must XOR to what its bucket's hashes said all of the bucket's differing rows XOR to. Were
         they not (differing rows in other pieces too, taken for one piece by an accident of
         `pinpoint`), the rest of the bucket is compared in one more pass."""
-        apart = {id(pin): dict.fromkeys(pin.pieces, 0) for pin in pins}
+        apart = [dict.fromkeys(pin.pieces, 0) for pin in pins]  # per pin: piece -> its one-sided rows' XOR
 
         def tally(rows: Iterable[Row]) -> None:  # (key hash, key..., row hash) rows found on one side only
             for row in rows:
-                for pin in pins:
+                for pin, seen in zip(pins, apart, strict=True):
                     piece = row[0] & pin.mask
-                    if piece in pin.pieces:
-                        apart[id(pin)][piece] ^= row[-1] & M64
+                    if piece in seen:
+                        seen[piece] ^= row[-1] & M64
 
         if differ_at_least <= self.stream_rows // 2:
             unmatched = self._streamed(buckets)
@@ -463,9 +463,9 @@ class Comparer:
             yield from self._sorted(buckets, tally)
         rest = [
             (pin.bits + pin.piece_bits, pin.rest_of(piece))
-            for pin in pins
+            for pin, seen in zip(pins, apart, strict=True)
             for piece, rows_apart in pin.pieces.items()
-            if apart[id(pin)][piece] != rows_apart
+            if seen[piece] != rows_apart
         ]
         if rest:
             self.stats.pinpoints_missed += len(rest)
